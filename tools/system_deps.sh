@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Hexiao needs (mosquitto) when missing; explains what to do when not root.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo ">> installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || true
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The package starts a system-wide broker on :1883; we run our own, so leave theirs as Debian set it.
+else
+  echo "!! missing: ${need[*]}. Install with: sudo apt-get install ${need[*]}" >&2
+  echo "!! (make run falls back to a demo-only in-process broker; make test needs mosquitto)" >&2
+fi
