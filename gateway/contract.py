@@ -1,0 +1,162 @@
+# The MQTT contract in code: topics, scan parsing with clear errors, and verdict encoding (see docs/protocol.md).
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+SCHEMA_VERSION = 1
+TOPIC_PREFIX = "hx/v1/dev/"
+MAX_PAYLOAD = 1024
+# Larger payloads are never answered: reading a sid out of them is not worth the parse.
+MAX_PARSE = 16 * 1024
+LINE_CHARS = 16
+
+REASONS = (
+    "OK",
+    "ALREADY_USED",
+    "UNKNOWN_CODE",
+    "EXPIRED",
+    "NOT_YET_VALID",
+    "REFUNDED",
+    "CANCELLED",
+    "WRONG_SITE",
+    "QTY_EXCEEDED",
+    "MALFORMED",
+    "RATE_LIMITED",
+    "UNKNOWN_DEVICE",
+    "INTERNAL",
+)
+SOUNDS = ("ok", "deny", "attention", "error")
+
+DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
+
+Sid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,24}$")]
+# Printable characters only: a control character in a code means the scanner or the wire garbled it.
+Code = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class ScanMsg(BaseModel):
+    """A scan as the device publishes it. Unknown extra fields are ignored for forward compatibility."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    v: Literal[1]
+    sid: Sid
+    code: Code
+    qty: int = Field(ge=1, le=99)
+    dir: Literal["in", "out"] = "in"
+    at: float | int = Field(default=0, ge=0)
+
+
+def scan_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/scan"
+
+
+def verdict_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/verdict"
+
+
+def status_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/status"
+
+
+def cmd_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/cmd"
+
+
+def split_topic(topic: str) -> tuple[str, str] | None:
+    """`hx/v1/dev/<device>/<kind>` → (device, kind); None for anything else."""
+    if not topic.startswith(TOPIC_PREFIX):
+        return None
+    rest = topic[len(TOPIC_PREFIX) :].split("/")
+    if len(rest) != 2 or not DEVICE_RE.match(rest[0]):
+        return None
+    return rest[0], rest[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A payload that broke the contract. `sid` is set when a MALFORMED verdict can be addressed."""
+
+    sid: str | None
+    why: str
+
+
+def _explain(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "payload"
+    msg = first["msg"]
+    if first["type"] == "string_pattern_mismatch":
+        msg = "has characters that are not allowed"
+    elif first["type"] == "literal_error" and loc == "v":
+        msg = f"schema version must be {SCHEMA_VERSION}"
+    return f"{loc}: {msg}"[:120]
+
+
+def parse_scan(payload: bytes) -> ScanMsg | Malformed:
+    """Validate a scan payload; never raises."""
+    if len(payload) > MAX_PARSE:
+        return Malformed(None, f"payload of {len(payload)} bytes is over the {MAX_PARSE}-byte limit")
+    if len(payload) > MAX_PAYLOAD:
+        return Malformed(_readable_sid(payload), f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+    try:
+        return ScanMsg.model_validate_json(payload)
+    except ValidationError as err:
+        return Malformed(_readable_sid(payload), _explain(err))
+
+
+def _readable_sid(payload: bytes) -> str | None:
+    try:
+        doc: Any = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(doc, dict):
+        sid = doc.get("sid")
+        if isinstance(sid, str) and SID_RE.match(sid):
+            return sid
+    return None
+
+
+def oled_text(text: str, width: int = LINE_CHARS) -> str:
+    """Fit text to one OLED line: printable ASCII only (the 8x8 font has nothing else), at most `width`."""
+    out = "".join(ch if 32 <= ord(ch) < 127 else "" for ch in text)
+    out = " ".join(out.split())
+    return out[:width]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    sid: str
+    ok: bool
+    reason: str
+    l1: str
+    l2: str
+    detail: str
+    sound: str
+    left: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": SCHEMA_VERSION,
+            "sid": self.sid,
+            "ok": self.ok,
+            "reason": self.reason,
+            "l1": self.l1,
+            "l2": self.l2,
+            "detail": self.detail,
+            "sound": self.sound,
+            "left": self.left,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Verdict:
+        d = json.loads(text)
+        return cls(d["sid"], d["ok"], d["reason"], d["l1"], d["l2"], d["detail"], d["sound"], d["left"])

@@ -1,0 +1,87 @@
+# The ledger's tables: sites, orders, devices and every redemption decision (SQLAlchemy 2 declarative).
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Times are Unix seconds (UTC) stored as doubles: portable across SQLite and PostgreSQL, cheap on the
+# hot path, and rendered in the site's time zone only at the edges.
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Order(Base):
+    """One sellable line: `quantity` units of which `used` are redeemed and `refunded` are refunded."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | refunded | cancelled
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
+    valid_from: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_gate: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    external_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(32), unique=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
+    gate: Mapped[str] = mapped_column(String(64), default="")
+    mode: Mapped[str] = mapped_column(String(16), default="handheld")
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Redemption(Base):
+    """Every decision, OK or denied. `idem_key` (device + scan id) makes a retried scan a no-op."""
+
+    __tablename__ = "redemptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idem_key: Mapped[str] = mapped_column(String(80), unique=True)
+    device: Mapped[str] = mapped_column(String(40))
+    scan_id: Mapped[str] = mapped_column(String(40))
+    site_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gate: Mapped[str] = mapped_column(String(64), default="")
+    order_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    code: Mapped[str] = mapped_column(String(128))
+    qty: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(4), default="in")
+    ok: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(24))
+    device_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    server_time: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_redemptions_server_time", "server_time"),
+        Index("ix_redemptions_code", "code"),
+        Index("ix_redemptions_device", "device"),
+    )

@@ -1,0 +1,35 @@
+# Device registry: register a device at a site and gate (scanners also self-register on first contact).
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, insert, select, update
+
+from gateway.db.engine import writer
+from gateway.db.models import Device, Site
+from gateway.errors import ValidationFailed
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    site: str = Field(max_length=32)
+    gate: str = Field(default="", max_length=64)
+    mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
+
+
+def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
+    with engine.connect() as c, writer(c).begin():
+        site_id = c.execute(select(Site.id).where(Site.slug == d.site)).scalar()
+        if site_id is None:
+            raise ValidationFailed(f"unknown site {d.site!r}", field="site")
+        values = {"site_id": site_id, "gate": d.gate or d.device, "mode": d.mode}
+        res = c.execute(update(Device).where(Device.device_id == d.device).values(**values))
+        if res.rowcount == 0:
+            c.execute(
+                insert(Device).values(device_id=d.device, online=False, created_at=time.time(), **values)
+            )
+    return d.model_dump()

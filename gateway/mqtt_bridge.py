@@ -1,0 +1,100 @@
+# Connects the service to the broker with paho-mqtt: callbacks only hand messages over; verdicts go out QoS 1.
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.contract import TOPIC_PREFIX
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = [(TOPIC_PREFIX + "+/scan", 1), (TOPIC_PREFIX + "+/status", 1)]
+
+
+class MqttBridge:
+    """One paho client: persistent session, TCP_NODELAY, auto-reconnect, an unbounded outgoing backlog.
+
+    Why an unbounded backlog: a verdict that does not fit in the broker's inflight window must wait,
+    never be dropped (paho queues it and sends it as PUBACKs free the window). Memory stays bounded in
+    practice because verdicts are produced only as fast as scans arrive.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_message: Callable[[str, bytes], None],
+        client_id: str = "hexiao-gateway",
+        username: str = "",
+        password: str = "",
+    ) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 1883
+        self.handler = on_message
+        self.connected = threading.Event()
+        self.connects = 0
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        user = username or (parts.username or "")
+        if user:
+            self.client.username_pw_set(user, password or parts.password or "")
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_socket_open = self._on_socket_open
+
+    # paho's network thread calls these; they only record state or hand the message over.
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the gateway: %s", reason)
+            return
+        self.connects += 1
+        client.subscribe(SUBSCRIPTIONS)
+        self.connected.set()
+        log.info("connected to broker %s:%d", self.host, self.port)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected from broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self.handler(msg.topic, msg.payload)
+
+    def publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain)
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected.is_set(),
+            "broker": f"{self.host}:{self.port}",
+            "connects": self.connects,
+            "backlog": len(getattr(self.client, "_out_messages", {})),
+        }

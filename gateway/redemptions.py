@@ -1,0 +1,122 @@
+# Reading the ledger: filtered lists of redemption decisions and their CSV export.
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine, func, select
+
+from gateway.db.models import Redemption, Site
+
+
+class RedemptionFilter(BaseModel):
+    device: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    ok: bool | None = None
+    site: str | None = None
+    since: float | None = Field(default=None, description="Unix seconds")
+    until: float | None = Field(default=None, description="Unix seconds")
+    limit: int = Field(default=100, ge=1, le=10_000)
+    offset: int = Field(default=0, ge=0)
+
+
+_COLS = [
+    Redemption.id,
+    Redemption.server_time,
+    Redemption.device,
+    Redemption.scan_id,
+    Site.slug.label("site"),
+    Redemption.gate,
+    Redemption.code,
+    Redemption.qty,
+    Redemption.direction,
+    Redemption.ok,
+    Redemption.reason,
+    Redemption.device_time,
+]
+
+
+def _query(f: RedemptionFilter) -> Any:
+    q = select(*_COLS).select_from(Redemption).outerjoin(Site, Site.id == Redemption.site_id)
+    if f.device:
+        q = q.where(Redemption.device == f.device)
+    if f.code:
+        q = q.where(Redemption.code == f.code)
+    if f.reason:
+        q = q.where(Redemption.reason == f.reason)
+    if f.ok is not None:
+        q = q.where(Redemption.ok == f.ok)
+    if f.site:
+        q = q.where(Site.slug == f.site)
+    if f.since is not None:
+        q = q.where(Redemption.server_time >= f.since)
+    if f.until is not None:
+        q = q.where(Redemption.server_time < f.until)
+    return q
+
+
+def list_redemptions(engine: Engine, f: RedemptionFilter) -> dict[str, Any]:
+    q = _query(f)
+    with engine.connect() as c:
+        total = c.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+        rows = c.execute(q.order_by(Redemption.id.desc()).limit(f.limit).offset(f.offset)).all()
+    return {"total": total, "items": [dict(r._mapping) for r in rows]}
+
+
+CSV_HEADER = [
+    "id",
+    "server_time_utc",
+    "device",
+    "scan_id",
+    "site",
+    "gate",
+    "code",
+    "qty",
+    "direction",
+    "ok",
+    "reason",
+    "device_time",
+]
+
+
+def export_csv(engine: Engine, f: RedemptionFilter) -> Iterator[str]:
+    """Stream the whole filtered ledger as CSV (no limit), oldest first, in pages."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_HEADER)
+    yield buf.getvalue()
+    last_id = 0
+    while True:
+        with engine.connect() as c:
+            rows = c.execute(
+                _query(f).where(Redemption.id > last_id).order_by(Redemption.id).limit(2000)
+            ).all()
+        if not rows:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        for r in rows:
+            when = datetime.fromtimestamp(r.server_time, UTC).isoformat(timespec="milliseconds")
+            w.writerow(
+                [
+                    r.id,
+                    when,
+                    r.device,
+                    r.scan_id,
+                    r.site or "",
+                    r.gate,
+                    r.code,
+                    r.qty,
+                    r.direction,
+                    int(r.ok),
+                    r.reason,
+                    r.device_time or "",
+                ]
+            )
+        last_id = rows[-1].id
+        yield buf.getvalue()

@@ -1,0 +1,321 @@
+# The service loop: drains scans into one transaction (group commit), commits, then publishes verdicts.
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from gateway.contract import DEVICE_RE, Malformed, Verdict, parse_scan, split_topic, verdict_topic
+from gateway.db.engine import writer
+from gateway.db.models import Device
+from gateway.ledger import LostRace, Place, Request, apply_batch, load_place, verdict_of
+from gateway.ratelimit import TokenBuckets
+from gateway.rules import system_denial
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, str], None]
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A raw MQTT message handed over by the network thread."""
+
+    topic: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class ConsoleRedeem:
+    """A redemption typed in the console or sent over REST; answered through `future`."""
+
+    request: Request
+    site_id: int | None
+    gate: str
+    tz_name: str
+    future: Future[Verdict] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class Counters:
+    scans: int = 0
+    verdicts: int = 0
+    redeemed: int = 0
+    malformed: int = 0
+    dropped: int = 0
+    rate_limited: int = 0
+    batches: int = 0
+    max_batch: int = 0
+    db_retries: int = 0
+    internal_errors: int = 0
+    statuses: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: Request
+    place: Place | None  # None: a device scan, placed by looking the device up
+    reply: Callable[[Verdict], None]
+
+
+class RedemptionService:
+    """Owns the only writing connection of the hot path. Thread-safe `submit_*`; one worker thread.
+
+    Why one thread and a queue: paho's network thread must never block on the database, and draining
+    everything that has queued up into one transaction turns N fsyncs into one (group commit).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        publish: Publish,
+        *,
+        auto_register_site: str = "demo",
+        default_tz: str = "Asia/Shanghai",
+        batch_max: int = 256,
+        rate_limit_per_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        queue_max: int = 20_000,
+    ) -> None:
+        self.engine = engine
+        self.publish = publish
+        self.auto_register_site = auto_register_site
+        self.default_tz = default_tz
+        self.batch_max = batch_max
+        self.clock = clock
+        self.limits = TokenBuckets(rate_limit_per_s)
+        # Bounded: when full, the network thread blocks in put(), TCP backs up and the broker queues
+        # for us (QoS 1) — back-pressure rather than dropping anything.
+        self.q: queue.Queue[Inbound | ConsoleRedeem | None] = queue.Queue(maxsize=queue_max)
+        self.counters = Counters()
+        self._places: dict[str, Place] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    # -- hand-over points (any thread) ------------------------------------------------------------
+    def submit_mqtt(self, topic: str, payload: bytes) -> None:
+        self.q.put(Inbound(topic, payload))
+
+    def submit_console(self, req: ConsoleRedeem) -> Future[Verdict]:
+        self.q.put(req)
+        return req.future
+
+    def forget_places(self) -> None:
+        """Drop cached device→site lookups (after devices or sites change)."""
+        self._places = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="redemption-service", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish what is queued, then stop."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self.q.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self.q.get()
+            batch: list[Inbound | ConsoleRedeem] = []
+            if item is not None:
+                batch.append(item)
+            while len(batch) < self.batch_max:
+                try:
+                    nxt = self.q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is not None:
+                    batch.append(nxt)
+            if batch:
+                try:
+                    self.process(batch)
+                except Exception:  # the loop must survive anything one batch does
+                    log.exception("batch of %d failed", len(batch))
+            if self._stop.is_set() and self.q.empty():
+                return
+
+    # -- one batch ---------------------------------------------------------------------------------
+    def process(self, batch: list[Inbound | ConsoleRedeem]) -> None:
+        now = self.clock()
+        pending: list[_Pending] = []
+        statuses: list[tuple[str, dict[str, Any] | None]] = []
+        c = self.counters
+        for item in batch:
+            if isinstance(item, ConsoleRedeem):
+                place = Place(item.site_id, item.gate, _tz(item.tz_name))
+                pending.append(_Pending(item.request, place, _resolver(item.future)))
+                continue
+            parts = split_topic(item.topic)
+            if parts is None:
+                c.dropped += 1
+                continue
+            device, kind = parts
+            if kind == "status":
+                statuses.append((device, _parse_status(item.payload)))
+                continue
+            if kind != "scan":
+                continue
+            c.scans += 1
+            msg = parse_scan(item.payload)
+            reply = self._replier(device)
+            if isinstance(msg, Malformed):
+                c.malformed += 1
+                if msg.sid is None:
+                    c.dropped += 1
+                    log.warning("dropped unreadable scan from %s: %s", device, msg.why)
+                else:
+                    log.info("malformed scan %s/%s: %s", device, msg.sid, msg.why)
+                    reply(verdict_of(msg.sid, system_denial("MALFORMED", msg.why)))
+                continue
+            if not self.limits.allow(device, now):
+                c.rate_limited += 1
+                reply(verdict_of(msg.sid, system_denial("RATE_LIMITED", "too many scans per second")))
+                continue
+            req = Request(device, msg.sid, msg.code, msg.qty, msg.dir, float(msg.at) or None)
+            pending.append(_Pending(req, None, reply))
+        self._decide(pending, statuses, now)
+
+    def _decide(
+        self, pending: list[_Pending], statuses: list[tuple[str, dict[str, Any] | None]], now: float
+    ) -> None:
+        if not pending and not statuses:
+            return
+        verdicts: list[Verdict] | None = None
+        for attempt in range(5):
+            try:
+                with self.engine.connect() as conn:
+                    conn = writer(conn)
+                    with conn.begin():
+                        answer: list[_Pending] = []
+                        items: list[tuple[Request, Place]] = []
+                        for p in pending:
+                            place = p.place or self._place(conn, p.request.device, now)
+                            if place is None:
+                                p.reply(
+                                    verdict_of(
+                                        p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")
+                                    )
+                                )
+                                continue
+                            items.append((p.request, place))
+                            answer.append(p)
+                        decided = apply_batch(conn, items, now)
+                        self._apply_statuses(conn, statuses, now)
+                # Committed: only now may anyone hear the outcome.
+                verdicts = decided
+                break
+            except (LostRace, IntegrityError, OperationalError) as err:
+                self.counters.db_retries += 1
+                log.warning("batch retry %d after %s: %s", attempt + 1, type(err).__name__, err)
+                self._places = {}
+                time.sleep(0.01 * (attempt + 1))
+            except Exception:
+                log.exception("batch of %d scans failed", len(pending))
+                break
+        if verdicts is None:
+            # Nothing was committed; devices keep the scan in their outbox and send it again.
+            self.counters.internal_errors += len(pending)
+            for p in pending:
+                p.reply(verdict_of(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
+            return
+        c = self.counters
+        c.batches += 1
+        c.max_batch = max(c.max_batch, len(items))
+        for p, v in zip(answer, verdicts, strict=True):
+            if v.ok:
+                c.redeemed += 1
+            p.reply(v)
+        self._notify(answer, verdicts, now)
+
+    def _place(self, conn: Any, device: str, now: float) -> Place | None:
+        found = self._places.get(device)
+        if found is None:
+            found = load_place(conn, device, self.auto_register_site, now, self.default_tz)
+            if found is not None:
+                self._places[device] = found
+        return found
+
+    def _apply_statuses(
+        self, conn: Any, statuses: list[tuple[str, dict[str, Any] | None]], now: float
+    ) -> None:
+        for device, doc in statuses:
+            if doc is None:
+                self.counters.dropped += 1
+                continue
+            self.counters.statuses += 1
+            online = doc.get("state") == "online"
+            values: dict[str, Any] = {"online": online, "last_seen": now}
+            if online:
+                values["status"] = doc
+            res = conn.execute(update(Device).where(Device.device_id == device).values(**values))
+            if res.rowcount == 0 and self.auto_register_site and DEVICE_RE.match(device):
+                place = load_place(conn, device, self.auto_register_site, now, self.default_tz)
+                if place is not None:
+                    conn.execute(update(Device).where(Device.device_id == device).values(**values))
+
+    def _replier(self, device: str) -> Callable[[Verdict], None]:
+        topic = verdict_topic(device)
+
+        def reply(v: Verdict) -> None:
+            self.counters.verdicts += 1
+            self.publish(topic, v.to_json())
+
+        return reply
+
+    def _notify(self, answer: list[_Pending], verdicts: list[Verdict], now: float) -> None:
+        if not self.listeners:
+            return
+        for p, v in zip(answer, verdicts, strict=True):
+            event = {"t": now, "device": p.request.device, "code": p.request.code, "verdict": v.to_dict()}
+            for fn in list(self.listeners):
+                try:
+                    fn(event)
+                except Exception:
+                    log.exception("listener failed")
+
+
+def _resolver(fut: Future[Verdict]) -> Callable[[Verdict], None]:
+    def resolve(v: Verdict) -> None:
+        if not fut.done():
+            fut.set_result(v)
+
+    return resolve
+
+
+_TZ: dict[str, Any] = {}
+
+
+def _tz(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    if name not in _TZ:
+        _TZ[name] = ZoneInfo(name)
+    return _TZ[name]
+
+
+def _parse_status(payload: bytes) -> dict[str, Any] | None:
+    if len(payload) > 1024:
+        return None
+    try:
+        doc = json.loads(payload) if payload else {"v": 1, "state": "offline"}
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != 1 or doc.get("state") not in ("online", "offline"):
+        return None
+    return doc

@@ -1,0 +1,1 @@
+# Tests for the Hexiao gateway, firmware and tools.

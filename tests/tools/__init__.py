@@ -1,0 +1,1 @@
+# Tests for the Hexiao tools (load generator, simulator, provisioning).

@@ -1,0 +1,1 @@
+# Hexiao tools: provisioning, simulator, load generator, build helpers.

@@ -1,0 +1,171 @@
+# Percentiles, the per-run tally of scans and verdicts, and CPU readings of this and other processes.
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending sequence: the smallest value with at least p % at or below it.
+
+    Nearest rank (no interpolation) so every figure we print is a round trip that really happened.
+    """
+    if not sorted_values:
+        raise ValueError("percentile of an empty sequence")
+    if not 0.0 <= p <= 100.0:
+        raise ValueError(f"percentile must be within 0..100, got {p}")
+    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Round-trip summary in milliseconds."""
+
+    n: int
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Latency | None:
+        if not seconds:
+            return None
+        s = sorted(seconds)
+        ms = 1000.0
+        return cls(
+            n=len(s),
+            p50=percentile(s, 50) * ms,
+            p90=percentile(s, 90) * ms,
+            p99=percentile(s, 99) * ms,
+            max=s[-1] * ms,
+            mean=sum(s) / len(s) * ms,
+        )
+
+
+@dataclass(slots=True)
+class Tally:
+    """Every scan sent and every verdict received in one run, keyed by scan id (unique within a run).
+
+    This is what proves "zero lost, zero duplicate": a sid sent and never answered is lost; a sid
+    answered twice is a duplicate; an answer for a sid we never sent (or on another device's topic)
+    is stray / misrouted.
+    """
+
+    sent: dict[str, tuple[float, str]] = field(default_factory=dict)  # sid -> (send time, device)
+    answered: set[str] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)  # seconds, in arrival order
+    arrivals: list[float] = field(default_factory=list)  # perf_counter of each first verdict
+    reasons: Counter[str] = field(default_factory=Counter)
+    ok: int = 0
+    duplicates: int = 0
+    strays: int = 0
+    misrouted: int = 0
+    bad_verdicts: int = 0
+
+    def on_sent(self, sid: str, device: str, now: float) -> None:
+        if sid in self.sent:
+            raise ValueError(f"scan id reused within a run: {sid}")
+        self.sent[sid] = (now, device)
+
+    def on_verdict(self, sid: str, device: str, ok: bool, reason: str, now: float) -> bool:
+        """Record one verdict; True when it is the first answer to a scan we sent."""
+        entry = self.sent.get(sid)
+        if entry is None:
+            self.strays += 1
+            return False
+        if sid in self.answered:
+            self.duplicates += 1
+            return False
+        t0, sent_by = entry
+        if sent_by != device:
+            self.misrouted += 1
+        self.answered.add(sid)
+        self.latencies.append(now - t0)
+        self.arrivals.append(now)
+        self.reasons[reason] += 1
+        if ok:
+            self.ok += 1
+        return True
+
+    @property
+    def lost(self) -> int:
+        return len(self.sent) - len(self.answered)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.sent) - len(self.answered)
+
+    def lost_sids(self, limit: int = 10) -> list[str]:
+        return [sid for sid in self.sent if sid not in self.answered][:limit]
+
+    def completed_between(self, start: float, end: float) -> int:
+        return sum(1 for t in self.arrivals if start <= t < end)
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """user + system CPU seconds of a live process from /proc/<pid>/stat (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _CLK_TCK
+
+
+def self_cpu_seconds() -> float:
+    """CPU seconds (user + system) used by this process so far, all threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    wall: float
+    generator: float
+    others: dict[str, float | None]
+
+
+def cpu_snapshot(pids: dict[str, int]) -> CpuSnapshot:
+    return CpuSnapshot(
+        wall=time.perf_counter(),
+        generator=self_cpu_seconds(),
+        others={name: process_cpu_seconds(pid) for name, pid in pids.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    """CPU seconds spent by each process between two snapshots, with the wall time between them."""
+
+    wall: float
+    seconds: dict[str, float | None]
+
+    @classmethod
+    def between(cls, a: CpuSnapshot, b: CpuSnapshot) -> CpuUse:
+        secs: dict[str, float | None] = {"generator": b.generator - a.generator}
+        for name, before in a.others.items():
+            after = b.others.get(name)
+            secs[name] = None if before is None or after is None else after - before
+        return cls(wall=b.wall - a.wall, seconds=secs)
+
+    def cores(self, name: str) -> float | None:
+        s = self.seconds.get(name)
+        return None if s is None or self.wall <= 0 else s / self.wall
+
+    def per_scan_us(self, name: str, scans: int) -> float | None:
+        s = self.seconds.get(name)
+        return None if s is None or scans <= 0 else s / scans * 1e6

@@ -1,0 +1,1 @@
+"""Device simulator: the real Hexiao firmware on the MicroPython unix port, driven from the host."""
