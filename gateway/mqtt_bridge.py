@@ -1,6 +1,7 @@
 # Connects the service to the broker with paho-mqtt: callbacks only hand messages over; verdicts go out QoS 1.
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -59,10 +60,8 @@ class MqttBridge:
 
     # paho's network thread calls these; they only record state or hand the message over.
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError):
-            pass
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:

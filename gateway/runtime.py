@@ -36,8 +36,8 @@ class Runtime:
     def health(self) -> dict[str, Any]:
         db = "ok"
         try:
-            with self.engine.connect() as c:
-                c.execute(text("SELECT 1"))
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
         except Exception as err:  # reported, not raised: health must always answer
             db = f"error: {type(err).__name__}"
         mqtt = self.bridge.health()

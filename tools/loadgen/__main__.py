@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import functools
 import shlex
@@ -14,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tools.loadgen.bench import System, external_system, run_scenario, spawned_system
+from tools.loadgen.bench import System, external_system, probe, run_scenario, spawned_system
 from tools.loadgen.modes import RunResult, Target, run_open, run_saturate, run_single
 from tools.loadgen.procs import BenchError
 from tools.loadgen.report import checks, machine_info, markdown, print_results
@@ -113,6 +114,8 @@ def _run(args: argparse.Namespace, console: Console) -> list[RunResult]:
     results: list[RunResult] = []
     codes: list[str] = list(args.code)
     with _system(args, console) as system:
+        took = asyncio.run(probe(system.mqtt_host, system.mqtt_port))
+        console.print(f"[dim]gateway answered a probe scan after {took:.2f} s[/dim]")
 
         def go(name: str, scenario: Callable[[Target], Coroutine[Any, Any, RunResult]]) -> None:
             console.print(f"[bold]running {name}…[/bold]")
@@ -176,6 +179,8 @@ def _alarm(_sig: int, _frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped or logged: keep the table on one line per run
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(HARD_TIMEOUT_S)
     info = machine_info()

@@ -5,13 +5,16 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.loadgen.client import connect_devices
 from tools.loadgen.modes import RunResult, Target, run_tag
 from tools.loadgen.procs import BenchError, GatewayProcess, Mosquitto, Rest, require_loopback, split_mqtt_url
+from tools.loadgen.stats import Tally
 
 # Every scan of a run redeems 1 unit of one of its orders; with this many units per order none runs out,
 # so every verdict should be OK and the ledger's count of used units must equal the OK verdicts.
@@ -65,6 +68,29 @@ def external_system(mqtt_url: str, http: str | None, pids: dict[str, int]) -> Sy
     host, port = split_mqtt_url(mqtt_url)
     require_loopback(host)
     return System(host, port, Rest(http) if http else None, dict(pids))
+
+
+async def probe(host: str, port: int, timeout: float = 30.0) -> float:
+    """Wait until the gateway answers a scan end to end (its subscription is in place, caches are warm).
+
+    Scans an unknown code, so the probe redeems nothing; resends with a new scan id every second.
+    Returns the seconds it took.
+    """
+    tally = Tally()
+    [dev] = await connect_devices(host, port, [f"lgprobe{run_tag()}"], tally)
+    start = time.perf_counter()
+    try:
+        n = 0
+        while time.perf_counter() - start < timeout:
+            n += 1
+            dev.send_scan(f"p{n}", "LG-PROBE-NO-SUCH-ORDER")
+            for _ in range(100):
+                if tally.answered:
+                    return time.perf_counter() - start
+                await asyncio.sleep(0.01)
+        raise BenchError(f"the gateway answered no scan within {timeout:.0f} s")
+    finally:
+        dev.disconnect()
 
 
 def run_scenario(

@@ -16,13 +16,17 @@ from tools.sim.control import ControlError, ControlServer, request
 from tools.sim.fleet import Fleet, ScreenChange
 from tools.sim.runner import DEFAULT_HEAP_K, Event, MqttTarget, SimError
 
-app = typer.Typer(help="Hexiao device simulator: the real firmware on the MicroPython VM.", no_args_is_help=True)
+app = typer.Typer(
+    help="Hexiao device simulator: the real firmware on the MicroPython VM.", no_args_is_help=True
+)
 console = Console(highlight=False)
 
 DEFAULT_OUT = Path("var/sim")
 DEFAULT_MQTT = "mqtt://127.0.0.1:1884"
 
-OutOpt = Annotated[Path, typer.Option("--out", help="Simulator state dir (flash, screens, logs, control socket).")]
+OutOpt = Annotated[
+    Path, typer.Option("--out", help="Simulator state dir (flash, screens, logs, control socket).")
+]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="Device id, e.g. dev-1.")]
 
 HELP = """Type a code and press Enter to scan it on the current device. Commands:
@@ -54,7 +58,9 @@ def _control_path(out: Path) -> Path:
 @app.command()
 def run(
     devices: Annotated[int, typer.Option("--devices", "-n", min=1, max=16, help="How many devices.")] = 1,
-    mqtt_url: Annotated[str, typer.Option("--mqtt-url", help="Broker the gateway listens on.")] = DEFAULT_MQTT,
+    mqtt_url: Annotated[
+        str, typer.Option("--mqtt-url", help="Broker the gateway listens on.")
+    ] = DEFAULT_MQTT,
     site: Annotated[str, typer.Option(help="Site the devices belong to.")] = "demo",
     mode: Annotated[str, typer.Option(help="handheld or turnstile.")] = "handheld",
     out: OutOpt = DEFAULT_OUT,
@@ -63,7 +69,9 @@ def run(
 ) -> None:
     """Start N real firmware instances against a running gateway and scan codes interactively."""
     try:
-        fleet = Fleet(out, devices=devices, mqtt=MqttTarget.parse(mqtt_url), site=site, mode=mode, heap_k=heap)
+        fleet = Fleet(
+            out, devices=devices, mqtt=MqttTarget.parse(mqtt_url), site=site, mode=mode, heap_k=heap
+        )
     except SimError as exc:
         _fail(str(exc))
         return
@@ -103,7 +111,9 @@ def _prompt_loop(fleet: Fleet, stop: threading.Event) -> None:
             if not line.startswith(":"):
                 resp = fleet.handle({"cmd": "scan", "device": current, "code": line})
                 if not resp.get("sent"):
-                    console.print("[yellow]the scanner did not emit the code (same-code delay or trigger mode)[/yellow]")
+                    console.print(
+                        "[yellow]the scanner did not emit the code (same-code delay or trigger mode)[/yellow]"
+                    )
                 continue
             cmd, _, arg = line[1:].partition(" ")
             arg = arg.strip()

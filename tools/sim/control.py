@@ -73,7 +73,9 @@ class ControlServer:
 def request(path: Path, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
     """Send one request to a running simulator and return its reply."""
     if not path.exists():
-        raise ControlError(f"no simulator is running here ({path} not found); start one with: python -m tools.sim run")
+        raise ControlError(
+            f"no simulator is running here ({path} not found); start one with: python -m tools.sim run"
+        )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:

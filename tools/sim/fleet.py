@@ -120,7 +120,10 @@ class Fleet:
         if cmd == "devices":
             return {
                 "ok": True,
-                "devices": {n: {"alive": d.alive, "uart": d.scanner.port, "dir": str(d.workdir)} for n, d in self.devices.items()},
+                "devices": {
+                    n: {"alive": d.alive, "uart": d.scanner.port, "dir": str(d.workdir)}
+                    for n, d in self.devices.items()
+                },
             }
         dev = self[str(req.get("device") or next(iter(self.devices)))]
         if cmd == "scan":

@@ -294,7 +294,9 @@ class FirmwareProcess:
     def frames(self) -> list[Path]:
         return sorted(self.out.glob("oled-*.pbm"))
 
-    def wait_screen(self, predicate: Callable[[Frame], bool], *, timeout: float = 20.0, what: str = "screen") -> Frame:
+    def wait_screen(
+        self, predicate: Callable[[Frame], bool], *, timeout: float = 20.0, what: str = "screen"
+    ) -> Frame:
         def check() -> Frame | None:
             self._check_alive()
             frame = self.screen()
