@@ -1,0 +1,80 @@
+# The canonical contract examples (also read by the firmware tests) agree with the gateway's code.
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gateway.contract import (
+    MAX_PAYLOAD,
+    REASONS,
+    SOUNDS,
+    Malformed,
+    ScanMsg,
+    Verdict,
+    oled_text,
+    parse_scan,
+    split_topic,
+    verdict_topic,
+)
+from gateway.rules import SOUND_FOR
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "contract" / "examples"
+
+
+def test_topics_file_matches_code(contract: Any) -> None:
+    t = contract("topics.json")
+    assert tuple(t["reasons"]) == REASONS
+    assert tuple(t["sounds"]) == SOUNDS
+    assert t["max_payload"] == MAX_PAYLOAD
+    assert t["verdict"].format(device="d1") == verdict_topic("d1")
+    assert split_topic(t["scan"].format(device="gate-7")) == ("gate-7", "scan")
+    assert split_topic("hx/v1/dev/bad+id/scan") is None
+    assert split_topic("other/topic") is None
+    assert set(SOUND_FOR.values()) <= set(SOUNDS)
+
+
+def test_every_example_is_small_and_versioned() -> None:
+    files = sorted(EXAMPLES.glob("*.json"))
+    assert len(files) >= 6
+    for f in files:
+        raw = f.read_bytes()
+        assert len(raw) < MAX_PAYLOAD // 2, f.name
+        assert json.loads(raw)["v"] == 1, f.name
+
+
+def test_scan_example_parses() -> None:
+    msg = parse_scan((EXAMPLES / "scan.json").read_bytes())
+    assert isinstance(msg, ScanMsg)
+    assert (msg.sid, msg.code, msg.qty, msg.dir) == ("3-1a", "HXDEMO-VIP-0001", 1, "in")
+
+
+def test_verdict_examples_round_trip() -> None:
+    for f in EXAMPLES.glob("verdict_*.json"):
+        doc = json.loads(f.read_text())
+        v = Verdict.from_json(f.read_text())
+        assert v.to_dict() == doc, f.name
+        assert v.reason in REASONS and v.sound in SOUNDS
+        assert len(v.l1) <= 16 and len(v.l2) <= 16
+
+
+def test_invalid_scans_are_malformed_with_the_listed_sid(contract: Any) -> None:
+    for case in contract("invalid_scans.json"):
+        out = parse_scan(case["payload"].encode())
+        assert isinstance(out, Malformed), case["why"]
+        assert out.sid == case["sid"], case["why"]
+        assert out.why, case["why"]
+
+
+def test_oversized_and_binary_payloads() -> None:
+    big = json.dumps({"v": 1, "sid": "b-1", "code": "X", "qty": 1, "pad": "y" * 2000}).encode()
+    out = parse_scan(big)
+    assert isinstance(out, Malformed) and out.sid == "b-1" and "over" in out.why
+    huge = parse_scan(b"{" + b" " * 20000 + b"}")
+    assert isinstance(huge, Malformed) and huge.sid is None
+    assert isinstance(parse_scan(b"\xff\xfe\x00"), Malformed)
+
+
+def test_oled_text_keeps_printable_ascii() -> None:
+    assert oled_text("OK  票 VIP\tpass with a long name") == "OK VIP pass with"
+    assert len(oled_text("x" * 40)) == 16
