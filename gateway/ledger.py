@@ -70,7 +70,7 @@ def load_orders(conn: Connection, codes: set[str]) -> dict[str, OrderView]:
     if not codes:
         return {}
     rows = conn.execute(select(*_ORDER_COLS).where(Order.code.in_(codes))).all()
-    return {r.code: OrderView(*r.tuple()) for r in rows}  # type: ignore[call-arg]
+    return {r.code: OrderView(*r) for r in rows}  # type: ignore[call-arg]
 
 
 def stored_verdicts(conn: Connection, keys: Sequence[str]) -> dict[str, str]:

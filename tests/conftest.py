@@ -149,3 +149,19 @@ def wait_until(pred: Callable[[], Any], timeout: float = 15, what: str = "condit
 @pytest.fixture
 def now() -> float:
     return time.time()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    from tests import pg
+
+    with pg.server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    from tests import pg
+
+    with pg.database(pg_server) as url:
+        yield url

@@ -174,3 +174,28 @@ def test_status_and_last_will_drive_online_state(
     dev.close(clean=False)
     wait_for(lambda: (x := device()) and not x["online"], 30, "last will marks the device offline")
     time.sleep(0.1)
+
+
+def test_gateway_runs_on_postgresql(mosquitto: Mosquitto, gateway_factory: Any, pg_url: str) -> None:
+    g = gateway_factory(mosquitto.url, env={"DATABASE_URL": pg_url})
+    make_order(g, "PG-1", quantity=2)
+    devs = [Peer(mosquitto.url, f"pg-{i}") for i in range(6)]
+    try:
+        for d in devs:
+            d.scan("p-1", "PG-1")
+        verdicts = [d.wait_verdict("p-1") for d in devs]
+    finally:
+        for d in devs:
+            d.close()
+    assert sum(v["ok"] for v in verdicts) == 2
+    g.restart(hard=True)
+    assert g.api("GET", "/api/orders/PG-1").json()["used"] == 2
+    assert len(ledger(g)) == 6
+    from sqlalchemy import create_engine, text
+
+    e = create_engine(pg_url)  # the rows really live in PostgreSQL
+    with e.connect() as c:
+        assert c.execute(
+            text("SELECT count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM redemptions")
+        ).one() == (6, 2)
+    e.dispose()
