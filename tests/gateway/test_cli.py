@@ -1,0 +1,92 @@
+# `python -m gateway run` as `make run` starts it: own broker, demo data, clean stop, data kept, bad settings.
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from gateway.broker import free_port, port_open
+from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(var: Path, http: int, broker: int, **env: str) -> subprocess.Popen[str]:
+    e = dict(os.environ)
+    for k in ("MQTT_URL", "DATABASE_URL", "DEMO"):
+        e.pop(k, None)
+    e.update(VAR_DIR=str(var), HTTP_PORT=str(http), BROKER_PORT=str(broker), **env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run"],
+        cwd=ROOT,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/api/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_run_starts_broker_loads_demo_and_keeps_data(tmp_path: Path) -> None:
+    http, broker = free_port(), free_port()
+    url = f"http://127.0.0.1:{http}"
+    p = start(tmp_path, http, broker)
+    try:
+        wait_for(lambda: healthy(url), 30, "gateway up")
+        h = httpx.get(url + "/api/health").json()
+        assert h["mqtt"]["broker_kind"] == "mosquitto" and h["mqtt"]["broker"] == f"127.0.0.1:{broker}"
+        v = httpx.post(url + "/api/redeem", json={"code": "HXDEMO-ONCE-0003", "site": "demo"}).json()
+        assert v["ok"]
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=20)
+    assert p.returncode == 0, out
+    assert "HXDEMO-VIP-0001" in out and "tools.sim" in out and f"http://127.0.0.1:{http}/docs" in out
+    assert (tmp_path / "qr" / "HXDEMO-VIP-0001.png").exists() and (
+        tmp_path / "qr" / "HXDEMO-VIP-0001.svg"
+    ).exists()
+    assert not port_open("127.0.0.1", broker), "Ctrl-C must stop the broker too"
+    p2 = start(tmp_path, http, broker)
+    try:
+        wait_for(lambda: healthy(url), 30, "gateway up again")
+        again = httpx.post(url + "/api/redeem", json={"code": "HXDEMO-ONCE-0003", "site": "demo"}).json()
+        assert again["reason"] == "ALREADY_USED"  # the data survived the restart
+    finally:
+        p2.send_signal(signal.SIGINT)
+        out2, _ = p2.communicate(timeout=20)
+    assert "Demo orders" not in out2  # not loaded twice
+
+
+def test_bad_settings_are_refused_clearly(tmp_path: Path) -> None:
+    p = start(tmp_path, free_port(), free_port(), MQTT_URL="http://nope")
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 2 and "MQTT_URL" in out
+    p = start(tmp_path, free_port(), free_port(), DATABASE_URL="mysql://x")
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 2 and "DATABASE_URL" in out
+    assert not (tmp_path / "hexiao.db").exists()
+
+
+def test_busy_broker_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    busy = s.getsockname()[1]
+    try:
+        p = start(tmp_path, free_port(), busy)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        s.close()
+    assert p.returncode == 2 and f"port {busy}" in out and "BROKER_PORT" in out
