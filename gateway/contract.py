@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 SCHEMA_VERSION = 1
 TOPIC_PREFIX = "hx/v1/dev/"
@@ -29,6 +29,14 @@ REASONS = (
     "RATE_LIMITED",
     "UNKNOWN_DEVICE",
     "INTERNAL",
+    "OUTSIDE_HOURS",
+    "TOO_SOON",
+    "DAILY_LIMIT",
+    "PASSBACK",
+    "LOW_BALANCE",
+    "AMOUNT_NEEDED",
+    "FORGED",
+    "ANNUL_REFUSED",
 )
 SOUNDS = ("ok", "deny", "attention", "error")
 
@@ -41,16 +49,32 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"
 
 
 class ScanMsg(BaseModel):
-    """A scan as the device publishes it. Unknown extra fields are ignored for forward compatibility."""
+    """A scan as the device publishes it. Unknown extra fields are ignored for forward compatibility.
+
+    op: `redeem` (default) decides and records; `check` only says what a redemption would do (the
+    handheld shows it and lets the verifier pick a quantity or amount); `annul` undoes this device's
+    own redemption `ref` (a turnstile that did not turn) within the annul window.
+    """
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
     v: Literal[1]
     sid: Sid
-    code: Code
-    qty: int = Field(ge=1, le=99)
+    op: Literal["redeem", "check", "annul"] = "redeem"
+    code: Code | None = None
+    qty: int = Field(default=1, ge=1, le=99)
+    amt: int | None = Field(default=None, ge=1, le=10_000_000, description="cents, stored-value vouchers")
+    ref: Sid | None = None
     dir: Literal["in", "out"] = "in"
     at: float | int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _needs(self) -> ScanMsg:
+        if self.op == "annul" and self.ref is None:
+            raise ValueError("ref: an annul names the scan id it undoes")
+        if self.op != "annul" and self.code is None:
+            raise ValueError("code: Field required")
+        return self
 
 
 def scan_topic(device: str) -> str:
@@ -95,6 +119,8 @@ def _explain(err: ValidationError) -> str:
         msg = "has characters that are not allowed"
     elif first["type"] == "literal_error" and loc == "v":
         msg = f"schema version must be {SCHEMA_VERSION}"
+    elif first["type"] == "value_error":
+        return str(msg).removeprefix("Value error, ")[:120]
     return f"{loc}: {msg}"[:120]
 
 
@@ -138,9 +164,11 @@ class Verdict:
     detail: str
     sound: str
     left: int | None
+    # Optional fields some verdicts carry: kind, check, max, bal (cents), title.
+    extra: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        base = {
             "v": SCHEMA_VERSION,
             "sid": self.sid,
             "ok": self.ok,
@@ -151,6 +179,9 @@ class Verdict:
             "sound": self.sound,
             "left": self.left,
         }
+        if self.extra:
+            base.update(self.extra)
+        return base
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
@@ -158,4 +189,8 @@ class Verdict:
     @classmethod
     def from_json(cls, text: str | bytes) -> Verdict:
         d = json.loads(text)
-        return cls(d["sid"], d["ok"], d["reason"], d["l1"], d["l2"], d["detail"], d["sound"], d["left"])
+        known = ("v", "sid", "ok", "reason", "l1", "l2", "detail", "sound", "left")
+        extra = {k: v for k, v in d.items() if k not in known} or None
+        return cls(
+            d["sid"], d["ok"], d["reason"], d["l1"], d["l2"], d["detail"], d["sound"], d["left"], extra
+        )

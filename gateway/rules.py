@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from gateway.contract import oled_text
+from gateway.validity import day_key, outside_hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +25,27 @@ class OrderView:
     valid_until: float | None
     last_used_at: float | None
     last_used_gate: str | None
+    kind: str = "ticket"
+    rules: dict[str, Any] | None = None
+    day_key: str | None = None
+    day_used: int = 0
+    inside: bool = False
+    inside_site_id: int | None = None
+    version: int = 0
 
     @property
     def left(self) -> int:
         return max(0, self.quantity - self.used - self.refunded)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What is asked: redeem (or only check) `qty` units, or `amt` cents of a voucher, entering or leaving."""
+
+    op: str = "redeem"
+    qty: int = 1
+    amt: int | None = None
+    direction: str = "in"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +58,30 @@ class Decision:
     l2: str
     detail: str
     sound: str
+    extra: dict[str, Any] | None = None
+    inside: bool | None = None  # new entry/exit state when the decision changes it
 
 
 SOUND_FOR = {
     "OK": "ok",
     "QTY_EXCEEDED": "attention",
     "RATE_LIMITED": "attention",
+    "AMOUNT_NEEDED": "attention",
+    "LOW_BALANCE": "attention",
+    "TOO_SOON": "attention",
     "MALFORMED": "error",
     "UNKNOWN_DEVICE": "error",
     "INTERNAL": "error",
 }
 
 
-def _deny(reason: str, l1: str, l2: str, detail: str, left: int | None) -> Decision:
+def money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _deny(
+    reason: str, l1: str, l2: str, detail: str, left: int | None, extra: dict[str, Any] | None = None
+) -> Decision:
     return Decision(
         ok=False,
         reason=reason,
@@ -61,6 +91,21 @@ def _deny(reason: str, l1: str, l2: str, detail: str, left: int | None) -> Decis
         l2=oled_text(l2),
         detail=detail[:120],
         sound=SOUND_FOR.get(reason, "deny"),
+        extra=extra,
+    )
+
+
+def _ok(
+    l1: str,
+    l2: str,
+    detail: str,
+    consume: int,
+    left: int,
+    extra: dict[str, Any] | None = None,
+    inside: bool | None = None,
+) -> Decision:
+    return Decision(
+        True, "OK", consume, left, oled_text(l1), oled_text(l2), detail[:120], "ok", extra, inside
     )
 
 
@@ -76,23 +121,57 @@ def _date(ts: float, tz: tzinfo) -> str:
     return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
 
 
-def decide(order: OrderView | None, qty: int, site_id: int | None, now: float, tz: tzinfo) -> Decision:
-    """Decide one redemption request. Pure: the caller applies `consume` with a conditional update."""
+def _used_today(order: OrderView, today: str) -> int:
+    return order.day_used if order.day_key == today else 0
+
+
+def decide(
+    order: OrderView | None, ask: Ask, site_id: int | None, gate: str, now: float, tz: tzinfo
+) -> Decision:
+    """Decide one request. Pure: the caller applies `consume`/`inside` with a version-checked update."""
     if order is None:
         return _deny("UNKNOWN_CODE", "UNKNOWN CODE", "not an order", "no order has this code", None)
+    rules = order.rules or {}
     left = order.left
+    kind_extra: dict[str, Any] = {"kind": order.kind}
     if order.status == "refunded":
         return _deny("REFUNDED", "REFUNDED", "see front desk", "the order was refunded", 0)
     if order.status == "cancelled":
         return _deny("CANCELLED", "CANCELLED", "see front desk", "the order was cancelled", 0)
-    if order.site_id is not None and site_id != order.site_id:
+    sites = rules.get("sites") or ([order.site_id] if order.site_id is not None else [])
+    if sites and site_id not in sites:
         return _deny("WRONG_SITE", "WRONG SITE", "not valid here", "this order is for another site", left)
+    gates = rules.get("gates")
+    if gates and gate not in gates:
+        return _deny("WRONG_SITE", "WRONG GATE", "use " + gates[0], "valid at " + ", ".join(gates), left)
     if order.valid_from is not None and now < order.valid_from:
         when = _date(order.valid_from, tz)
         return _deny("NOT_YET_VALID", "NOT YET VALID", "from " + when[5:], f"valid from {when}", left)
     if order.valid_until is not None and now >= order.valid_until:
         when = _date(order.valid_until, tz)
         return _deny("EXPIRED", "EXPIRED", "since " + when[:10], f"expired {when}", left)
+    closed = outside_hours(rules, now, tz)
+    if closed is not None:
+        return _deny("OUTSIDE_HOURS", "OUTSIDE HOURS", closed[0], closed[1], left)
+    if ask.direction == "out":
+        # Leaving never costs a unit; it only clears the "inside" mark anti-passback relies on.
+        return _ok("GOODBYE", order.title, "exit recorded", 0, left, kind_extra, inside=False)
+    passback = bool(rules.get("passback"))
+    if passback and order.inside:
+        return _deny("PASSBACK", "ALREADY INSIDE", "exit first", "entered already and has not left", left)
+    today = day_key(now, tz)
+    if rules.get("reentry") and _used_today(order, today) > 0 and not order.inside:
+        return _ok(
+            "WELCOME BACK",
+            order.title,
+            "re-entry, no unit used",
+            0,
+            left,
+            kind_extra,
+            inside=True if passback else None,
+        )
+    if order.kind == "value":
+        return _decide_value(order, ask, left)
     if left <= 0:
         if order.used == 0 and order.refunded > 0:
             return _deny("REFUNDED", "REFUNDED", "see front desk", "all units were refunded", 0)
@@ -103,23 +182,89 @@ def decide(order: OrderView | None, qty: int, site_id: int | None, now: float, t
             detail = f"used {when}{where}"
         else:
             line, detail = "no units left", "no units left"
-        if order.quantity > 1:
-            detail = f"all {order.quantity} used, last {detail[5:]}" if order.last_used_at else detail
+        if order.quantity > 1 and order.last_used_at is not None:
+            detail = f"all {order.quantity} used, last {detail[5:]}"
         return _deny("ALREADY_USED", "ALREADY USED", line, detail, 0)
-    if qty > left:
-        return _deny(
-            "QTY_EXCEEDED", f"ONLY {left} LEFT", f"asked for {qty}", f"asked {qty}, {left} left", left
+    gap = rules.get("min_interval_s")
+    if gap and order.last_used_at is not None and now - order.last_used_at < gap:
+        nxt = _when(order.last_used_at + gap, now, tz)
+        return _deny("TOO_SOON", "TOO SOON", "next at " + nxt, f"next use allowed at {nxt}", left)
+    per_day = rules.get("per_day")
+    room = left
+    if per_day:
+        room = min(left, per_day - _used_today(order, today))
+        if room <= 0:
+            return _deny(
+                "DAILY_LIMIT",
+                "DAILY LIMIT",
+                f"{per_day} per day",
+                f"{per_day} per day, come back tomorrow",
+                left,
+            )
+    if ask.op == "check":
+        extra = {**kind_extra, "check": True, "max": room, "title": order.title[:40]}
+        return _ok(
+            order.title, f"{left} left", f"{left} of {order.quantity} left; up to {room} now", 0, left, extra
         )
-    after = left - qty
-    return Decision(
-        ok=True,
-        reason="OK",
-        consume=qty,
-        left=after,
-        l1=oled_text(f"OK {order.title}"),
-        l2=oled_text(f"{after} of {order.quantity} left" if order.quantity > 1 else "welcome"),
-        detail=f"redeemed {qty}, {after} of {order.quantity} left",
-        sound="ok",
+    if ask.qty > room:
+        if per_day and ask.qty <= left:
+            return _deny(
+                "DAILY_LIMIT",
+                f"ONLY {room} TODAY",
+                f"asked for {ask.qty}",
+                f"{per_day} per day, {room} left today",
+                left,
+            )
+        return _deny(
+            "QTY_EXCEEDED", f"ONLY {left} LEFT", f"asked for {ask.qty}", f"asked {ask.qty}, {left} left", left
+        )
+    after = left - ask.qty
+    return _ok(
+        f"OK {order.title}",
+        f"{after} of {order.quantity} left" if order.quantity > 1 else "welcome",
+        f"redeemed {ask.qty}, {after} of {order.quantity} left",
+        ask.qty,
+        after,
+        kind_extra,
+        inside=True if passback else None,
+    )
+
+
+def _decide_value(order: OrderView, ask: Ask, balance: int) -> Decision:
+    """Stored value: `quantity` is the face value in cents, `used` what was spent; never below zero."""
+    extra: dict[str, Any] = {"kind": "value", "bal": balance}
+    if balance <= 0:
+        return _deny("LOW_BALANCE", "NO BALANCE", "voucher used up", "the balance is 0.00", 0, extra)
+    if ask.op == "check":
+        extra.update(check=True, max=balance, title=order.title[:40])
+        return _ok(order.title, "bal " + money(balance), f"balance {money(balance)}", 0, balance, extra)
+    if ask.amt is None:
+        return _deny(
+            "AMOUNT_NEEDED",
+            "ENTER AMOUNT",
+            "bal " + money(balance),
+            "a voucher needs an amount",
+            balance,
+            extra,
+        )
+    if ask.amt > balance:
+        return _deny(
+            "LOW_BALANCE",
+            "LOW BALANCE",
+            "bal " + money(balance),
+            f"asked {money(ask.amt)}, balance {money(balance)}",
+            balance,
+            extra,
+        )
+    after = balance - ask.amt
+    extra["bal"] = after
+    return _ok(
+        "OK -" + money(ask.amt),
+        "bal " + money(after),
+        f"paid {money(ask.amt)}, balance {money(after)}",
+        ask.amt,
+        after,
+        extra,
     )
 
 
@@ -130,5 +275,7 @@ def system_denial(reason: str, detail: str) -> Decision:
         "RATE_LIMITED": ("TOO FAST", "wait a moment"),
         "UNKNOWN_DEVICE": ("NOT REGISTERED", "ask the manager"),
         "INTERNAL": ("SERVER ERROR", "try again"),
+        "FORGED": ("FORGED CODE", "not our ticket"),
+        "ANNUL_REFUSED": ("CANNOT UNDO", "ask supervisor"),
     }[reason]
     return _deny(reason, lines[0], lines[1], detail, None)

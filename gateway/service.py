@@ -187,7 +187,17 @@ class RedemptionService:
                 c.rate_limited += 1
                 reply(verdict_of(msg.sid, system_denial("RATE_LIMITED", "too many scans per second")))
                 continue
-            req = Request(device, msg.sid, msg.code, msg.qty, msg.dir, float(msg.at) or None)
+            req = Request(
+                device,
+                msg.sid,
+                msg.code or "",
+                msg.qty,
+                msg.dir,
+                float(msg.at) or None,
+                msg.op,
+                msg.amt,
+                msg.ref,
+            )
             pending.append(_Pending(req, None, reply))
         self._decide(pending, statuses, now)
 

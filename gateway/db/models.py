@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Times are Unix seconds (UTC) stored as doubles: portable across SQLite and PostgreSQL, cheap on the
@@ -22,6 +22,9 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[float] = mapped_column(Float)
+    auto_checkout: Mapped[str | None] = mapped_column(
+        String(5), nullable=True
+    )  # "HH:MM" local, migration 0004
 
 
 class Order(Base):
@@ -43,6 +46,64 @@ class Order(Base):
     last_used_gate: Mapped[str | None] = mapped_column(String(64), nullable=True)
     external_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    # --- redemption rules (migration 0004) ---
+    # ticket: units of admission; pack: multi-use (interval, per-day limit); value: a balance in cents
+    kind: Mapped[str] = mapped_column(String(8), default="ticket")
+    short_code: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), nullable=True
+    )
+    # A snapshot of the product's rules at sale time: editing or deleting the product never changes a
+    # sold order. Keys: sites, gates, days, hours, min_interval_s, per_day, passback, reentry.
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    day_key: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    day_used: Mapped[int] = mapped_column(Integer, default=0)
+    inside: Mapped[bool] = mapped_column(Boolean, default=False)
+    inside_site_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    paid_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Optimistic concurrency: every change bumps it; an update that finds another version lost a race.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        CheckConstraint(
+            "used >= 0 AND refunded >= 0 AND used + refunded <= quantity", name="ck_orders_units"
+        ),
+    )
+
+
+class Product(Base):
+    """Catalog entry orders are sold from. Orders copy its rules; it may change or go away freely."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8), default="ticket")
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    sale_from: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sale_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_from: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # use within N days of sale
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Audit(Base):
+    """Who changed what outside a plain redemption: annul, revert, refund, cancel."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    order_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redemption_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    units: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(200), default="")
 
 
 class Device(Base):
@@ -79,9 +140,18 @@ class Redemption(Base):
     device_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     server_time: Mapped[float] = mapped_column(Float)
     verdict: Mapped[str] = mapped_column(Text)
+    # --- migration 0004 ---
+    op: Mapped[str] = mapped_column(String(8), default="redeem")  # redeem | exit | annul | revert
+    ref_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the redemption annulled/reverted
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)  # this redemption was annulled/reverted
+    user: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verifier signed in, if any
 
     __table_args__ = (
         Index("ix_redemptions_server_time", "server_time"),
         Index("ix_redemptions_code", "code"),
         Index("ix_redemptions_device", "device"),
     )
+
+
+import gateway.auth.models  # noqa: E402, F401  (auth tables join the metadata alembic compares)
+import gateway.fleet.models  # noqa: E402, F401  (fleet tables join the metadata alembic compares)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.db.engine import make_engine, migrate, writer
 from gateway.db.models import Base, Order, Redemption
-from gateway.ledger import LostRace, Place, Request, apply_batch
+from gateway.ledger import LostRace, Place, Request, apply_batch, load_orders, write_orders
 from gateway.orders import OrderIn, create_orders
 
 TZ = ZoneInfo("UTC")
@@ -100,22 +101,11 @@ def test_a_lost_race_is_detected(tmp_path: Path) -> None:
     with e.connect() as c:
         c = writer(c)
         with c.begin():
+            view = load_orders(c, {"R"})["R"]
             # Another writer takes the last unit between our read and our update.
-            from gateway import ledger
-
-            real = ledger.load_orders
-
-            def stale(conn, codes):  # type: ignore[no-untyped-def]
-                views = real(conn, codes)
-                conn.execute(Order.__table__.update().values(used=1))
-                return views
-
-            ledger.load_orders = stale  # type: ignore[assignment]
-            try:
-                with pytest.raises(LostRace):
-                    apply_batch(c, [(Request("d", "x", "R", 1, "in", None), PLACE)], 1.0)
-            finally:
-                ledger.load_orders = real
+            c.execute(Order.__table__.update().values(used=1, version=Order.version + 1))
+            with pytest.raises(LostRace):
+                write_orders(c, {view.id: replace(view, used=1)}, {view.id: view.version})
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:

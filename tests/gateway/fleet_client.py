@@ -1,0 +1,77 @@
+# A logged-in MQTT client for fleet tests: records connect results, disconnects and every message it reads.
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.helpers import wait_for
+
+
+class Client:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        client_id: str | None = None,
+        protocol: int = mqtt.MQTTv311,
+    ) -> None:
+        self.username = username
+        self.connects: list[str] = []  # reason strings of CONNACKs, "Success" or the refusal
+        self.disconnects: list[str] = []
+        self.messages: list[tuple[str, bytes]] = []
+        self.suback: list[Any] = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or username or "", protocol=protocol
+        )
+        if username is not None:
+            self.c.username_pw_set(username, password)
+        self.c.on_connect = lambda c, u, f, rc, p: self._log(self.connects, str(rc))
+        self.c.on_disconnect = lambda c, u, f, rc, p: self._log(self.disconnects, str(rc))
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: self._log(self.suback, [str(r) for r in rcs])
+        self.c.reconnect_delay_set(1, 2)
+        self.c.connect_async(host, port, keepalive=10)
+        self.c.loop_start()
+
+    def _log(self, where: list[Any], item: Any) -> None:
+        with self.lock:
+            where.append(item)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def wait_connected(self, timeout: float = 10) -> None:
+        wait_for(lambda: "Success" in self.connects, timeout, f"{self.username} connected")
+
+    def wait_refused(self, timeout: float = 10) -> str:
+        return str(
+            wait_for(
+                lambda: next((r for r in self.connects if r != "Success"), None),
+                timeout,
+                f"{self.username} refused",
+            )
+        )
+
+    def subscribe(self, topic: str) -> None:
+        n = len(self.suback)
+        self.c.subscribe(topic, qos=1)
+        wait_for(lambda: len(self.suback) > n, 10, f"suback for {topic}")
+
+    def publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        info = self.c.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+
+    def got(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return [p for t, p in self.messages if t == topic]
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
