@@ -12,14 +12,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway import __version__
+from gateway.api_rules import router as rules_router
 from gateway.db.models import Device, Site
 from gateway.demo import write_qr
 from gateway.devices import DeviceIn, upsert_device
 from gateway.errors import HexiaoError, ValidationFailed
+from gateway.fleet.routes import router as fleet_router
 from gateway.manual import RedeemIn, redeem_typed
 from gateway.orders import OrderIn, SiteIn, create_orders, create_site, import_csv, list_sites, order_view
 from gateway.redemptions import RedemptionFilter, export_csv, list_redemptions
+from gateway.reports_routes import router as reports_router
 from gateway.runtime import Runtime
+from gateway.web import install as install_console
+from gateway.webhooks.routes import router as webhooks_router
 
 
 class OrdersIn(BaseModel):
@@ -85,7 +90,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
 
     @app.post("/api/orders", tags=["orders"], status_code=201)
     def new_orders(r: RT, body: OrdersIn) -> dict[str, Any]:
-        codes = create_orders(r.engine, body.orders)
+        codes = create_orders(r.engine, body.orders, r.settings.key)
         return {"created": len(codes), "codes": codes}
 
     @app.post("/api/orders/import", tags=["orders"])
@@ -97,7 +102,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise ValidationFailed("the CSV is not UTF-8") from err
-        return import_csv(r.engine, text)
+        return import_csv(r.engine, text, r.settings.key)
 
     @app.get("/api/orders/{code}", tags=["orders"])
     def get_order(r: RT, code: str) -> dict[str, Any]:
@@ -158,4 +163,9 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         r.service.forget_places()
         return out
 
+    app.include_router(fleet_router)  # /api/fleet/... (gateway/fleet)
+    app.include_router(webhooks_router)  # /api/webhooks/... (gateway/webhooks)
+    app.include_router(reports_router)  # /api/reports/... (gateway/reports_routes.py)
+    install_console(app)  # the web console (gateway/web) and its auth (gateway/auth)
+    app.include_router(rules_router)
     return app

@@ -102,6 +102,10 @@ class Mosquitto:
             "log_type notice",
             "connection_messages false",
         ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # As root, Mosquitto drops to user `mosquitto`, which cannot read the gateway's private
+            # (0600, owner-only dirs) password/ACL files or write persistence there; keep our identity.
+            lines.append("user root")
         if self.password_file is not None:
             lines += [
                 "allow_anonymous false",

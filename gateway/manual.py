@@ -16,8 +16,10 @@ from gateway.service import ConsoleRedeem
 
 
 class RedeemIn(BaseModel):
-    code: Code
+    code: Code = Field(description="the QR code's text or the short manual-entry code")
     qty: int = Field(default=1, ge=1, le=99)
+    amt: int | None = Field(default=None, ge=1, le=10_000_000, description="cents, for stored-value vouchers")
+    op: str = Field(default="redeem", pattern="^(redeem|check)$", description="check: say what would happen")
     site: str = Field(max_length=32, description="slug of the site where the verifier stands")
     gate: str = Field(default="console", max_length=64)
     dir: str = Field(default="in", pattern="^(in|out)$")
@@ -33,7 +35,9 @@ async def redeem_typed(rt: Runtime, body: RedeemIn, timeout: float = 10.0) -> Ve
     if site is None:
         raise ValidationFailed(f"unknown site {body.site!r}", field="site")
     sid = body.request_id or secrets.token_hex(8)
-    req = Request(f"web-{body.by}", sid, body.code.strip(), body.qty, body.dir, None)
+    req = Request(
+        f"web-{body.by}", sid, body.code.strip(), body.qty, body.dir, None, body.op, body.amt, None, body.by
+    )
     fut = rt.service.submit_console(ConsoleRedeem(req, site.id, body.gate, site.timezone))
     try:
         return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)

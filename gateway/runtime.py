@@ -12,6 +12,9 @@ from gateway.broker import Mosquitto, find_mosquitto
 from gateway.db.engine import make_engine, migrate
 from gateway.demo import is_empty, load_demo
 from gateway.demo_broker import DemoBroker
+from gateway.fleet.manager import Fleet
+from gateway.fleet.security import DeviceAuth
+from gateway.fleet.wiring import build_fleet, mqtt_login, prepare
 from gateway.mqtt_bridge import MqttBridge
 from gateway.service import RedemptionService
 from gateway.settings import Settings
@@ -28,6 +31,7 @@ class Runtime:
     broker: Mosquitto | DemoBroker | None = None
     demo_codes: list[str] = field(default_factory=list)
     broker_kind: str = "external"
+    fleet: Fleet | None = None
 
     @property
     def mqtt_url(self) -> str:
@@ -62,6 +66,8 @@ class Runtime:
         return {"ok": db == "ok" and mqtt["connected"], "db": db, "mqtt": mqtt, "service": service}
 
     def stop(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
         self.bridge.stop()
         self.service.stop()
         if self.broker is not None:
@@ -69,11 +75,17 @@ class Runtime:
         self.engine.dispose()
 
 
-def start_broker(settings: Settings) -> tuple[Mosquitto | DemoBroker, str]:
+def start_broker(settings: Settings, auth: DeviceAuth | None = None) -> tuple[Mosquitto | DemoBroker, str]:
     """Our own Mosquitto when installed; otherwise amqtt in-process, with a warning."""
     workdir = settings.var_dir / "mosquitto"
     if find_mosquitto() is not None:
-        broker = Mosquitto(workdir=workdir, port=settings.broker_port, bind=settings.broker_bind)
+        broker = Mosquitto(
+            workdir=workdir,
+            port=settings.broker_port,
+            bind=settings.broker_bind,
+            password_file=auth.password_file if auth is not None else None,
+            acl_file=auth.acl_file if auth is not None else None,
+        )
         broker.start()
         return broker, "mosquitto"
     log.warning(
@@ -96,8 +108,9 @@ def build(settings: Settings) -> Runtime:
     broker: Mosquitto | DemoBroker | None = None
     kind = "external"
     url = settings.mqtt_url
+    fleet_setup = prepare(settings, engine, managed_mosquitto=not url and find_mosquitto() is not None)
     if not url:
-        broker, kind = start_broker(settings)
+        broker, kind = start_broker(settings, fleet_setup.auth)
         url = broker.url
     holder: dict[str, MqttBridge] = {}
 
@@ -111,12 +124,16 @@ def build(settings: Settings) -> Runtime:
         default_tz=settings.timezone,
         batch_max=settings.batch_max,
         rate_limit_per_s=settings.rate_limit_per_s,
+        signing_key=settings.key,
+        require_signed=settings.require_signed,
+        annul_window_s=settings.annul_window_s,
     )
-    bridge = MqttBridge(
-        url, service.submit_mqtt, settings.mqtt_client_id, settings.mqtt_username, settings.mqtt_password
-    )
+    mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
+    bridge = MqttBridge(url, service.submit_mqtt, settings.mqtt_client_id, mqtt_user, mqtt_password)
     holder["bridge"] = bridge
     service.start()
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
+    reload = broker.reload if isinstance(broker, Mosquitto) else None
+    rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
     return rt

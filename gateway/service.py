@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from gateway.checkout import run_checkouts
+from gateway.codes import forged
 from gateway.contract import DEVICE_RE, Malformed, Verdict, parse_scan, split_topic, verdict_topic
 from gateway.db.engine import writer
 from gateway.db.models import Device
@@ -58,6 +60,7 @@ class Counters:
     db_retries: int = 0
     internal_errors: int = 0
     statuses: int = 0
+    forged: int = 0
 
 
 @dataclass(slots=True)
@@ -85,7 +88,13 @@ class RedemptionService:
         rate_limit_per_s: float = 0.0,
         clock: Callable[[], float] = time.time,
         queue_max: int = 20_000,
+        signing_key: bytes | None = None,
+        require_signed: bool = False,
+        annul_window_s: float = 120.0,
     ) -> None:
+        self.signing_key = signing_key
+        self.require_signed = require_signed
+        self.annul_window_s = annul_window_s
         self.engine = engine
         self.publish = publish
         self.auto_register_site = auto_register_site
@@ -101,6 +110,7 @@ class RedemptionService:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._last_housekeeping = clock()
 
     # -- hand-over points (any thread) ------------------------------------------------------------
     def submit_mqtt(self, topic: str, payload: bytes) -> None:
@@ -129,9 +139,23 @@ class RedemptionService:
         self._thread.join(timeout)
         self._thread = None
 
+    def _housekeeping(self) -> None:
+        now = self.clock()
+        if now - self._last_housekeeping < 20:
+            return
+        try:
+            run_checkouts(self.engine, self._last_housekeeping, now)
+        except Exception:
+            log.exception("automatic check-out failed")
+        self._last_housekeeping = now
+
     def _run(self) -> None:
         while True:
-            item = self.q.get()
+            try:
+                item = self.q.get(timeout=5)
+            except queue.Empty:
+                self._housekeeping()
+                continue
             batch: list[Inbound | ConsoleRedeem] = []
             if item is not None:
                 batch.append(item)
@@ -149,6 +173,7 @@ class RedemptionService:
                     log.exception("batch of %d failed", len(batch))
             if self._stop.is_set() and self.q.empty():
                 return
+            self._housekeeping()
 
     # -- one batch ---------------------------------------------------------------------------------
     def process(self, batch: list[Inbound | ConsoleRedeem]) -> None:
@@ -158,6 +183,12 @@ class RedemptionService:
         c = self.counters
         for item in batch:
             if isinstance(item, ConsoleRedeem):
+                if forged(item.request.code, self.signing_key, self.require_signed):
+                    c.forged += 1
+                    _resolver(item.future)(
+                        verdict_of(item.request.sid, system_denial("FORGED", "signature does not match"))
+                    )
+                    continue
                 place = Place(item.site_id, item.gate, _tz(item.tz_name))
                 pending.append(_Pending(item.request, place, _resolver(item.future)))
                 continue
@@ -182,6 +213,10 @@ class RedemptionService:
                 else:
                     log.info("malformed scan %s/%s: %s", device, msg.sid, msg.why)
                     reply(verdict_of(msg.sid, system_denial("MALFORMED", msg.why)))
+                continue
+            if msg.code and forged(msg.code, self.signing_key, self.require_signed):
+                c.forged += 1
+                reply(verdict_of(msg.sid, system_denial("FORGED", "signature does not match")))
                 continue
             if not self.limits.allow(device, now):
                 c.rate_limited += 1
@@ -225,7 +260,7 @@ class RedemptionService:
                                 continue
                             items.append((p.request, place))
                             answer.append(p)
-                        decided = apply_batch(conn, items, now)
+                        decided = apply_batch(conn, items, now, self.annul_window_s)
                         self._apply_statuses(conn, statuses, now)
                 # Committed: only now may anyone hear the outcome.
                 verdicts = decided

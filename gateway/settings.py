@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         default=20.0, ge=0, description="scans per second per device; 0 = unlimited"
     )
     timezone: str = Field(default="Asia/Shanghai", description="default time zone for new sites")
+    signing_key: str = Field(
+        default="", description="HMAC key: new codes are signed, forged ones refused early"
+    )
+    require_signed: bool = Field(default=False, description="refuse unsigned HX- codes (with SIGNING_KEY)")
+    annul_window_s: float = Field(
+        default=120.0, ge=0, le=86400, description="how long a device may annul its scan"
+    )
     log_level: str = "INFO"
 
     @field_validator("mqtt_url")
@@ -56,6 +63,10 @@ class Settings(BaseSettings):
             # Use psycopg 3, the driver we ship, when the URL does not name one.
             v = "postgresql+psycopg://" + v[len("postgresql://") :]
         return v
+
+    @property
+    def key(self) -> bytes | None:
+        return self.signing_key.encode() if self.signing_key else None
 
     @property
     def db_url(self) -> str:

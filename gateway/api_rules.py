@@ -1,0 +1,93 @@
+# REST routes for the catalog and after-the-fact changes: products, refunds, cancellations, reverts, inside counts.
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gateway.adjust import cancel, refund, revert
+from gateway.checkout import inside_now
+from gateway.db.models import Site
+from gateway.errors import ValidationFailed
+from gateway.products import ProductIn, create_product, delete_product, list_products, update_product
+from gateway.runtime import Runtime
+from gateway.sites import site_ids
+
+router = APIRouter()
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+RT = Annotated[Runtime, Depends(_runtime)]
+
+
+class RefundIn(BaseModel):
+    units: int | None = Field(
+        default=None, ge=1, description="unredeemed units to refund; omit for all of them"
+    )
+    reason: str = Field(default="", max_length=200)
+    by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,40}$")
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=200)
+    by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,40}$")
+
+
+def _sites(rt: Runtime) -> dict[str, int]:
+    with rt.engine.connect() as c:
+        return site_ids(c)
+
+
+@router.get("/api/products", tags=["products"])
+def products(r: RT) -> list[dict[str, Any]]:
+    return list_products(r.engine)
+
+
+@router.post("/api/products", tags=["products"], status_code=201)
+def new_product(r: RT, body: ProductIn) -> dict[str, Any]:
+    return create_product(r.engine, body, _sites(r))
+
+
+@router.put("/api/products/{sku}", tags=["products"])
+def edit_product(r: RT, sku: str, body: ProductIn) -> dict[str, Any]:
+    """Changes apply to orders sold from now on; sold orders keep the rules they were sold with."""
+    if body.sku != sku:
+        raise ValidationFailed("the sku in the body must match the URL", field="sku")
+    return update_product(r.engine, body, _sites(r))
+
+
+@router.delete("/api/products/{sku}", tags=["products"], status_code=204)
+def retire_product(r: RT, sku: str) -> None:
+    delete_product(r.engine, sku)
+
+
+@router.post("/api/orders/{code}/refund", tags=["orders"])
+def refund_order(r: RT, code: str, body: RefundIn) -> dict[str, Any]:
+    """Refund unredeemed units only; used units must be reverted first (409 otherwise)."""
+    return refund(r.engine, code, body.units, body.by, body.reason)
+
+
+@router.post("/api/orders/{code}/cancel", tags=["orders"])
+def cancel_order(r: RT, code: str, body: ReasonIn) -> dict[str, Any]:
+    return cancel(r.engine, code, body.by, body.reason)
+
+
+@router.post("/api/redemptions/{redemption_id}/revert", tags=["redemptions"])
+def revert_redemption(r: RT, redemption_id: int, body: ReasonIn) -> dict[str, Any]:
+    """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
+    return revert(r.engine, redemption_id, body.by, body.reason)
+
+
+@router.get("/api/inside", tags=["sites"])
+def inside(r: RT) -> dict[str, Any]:
+    """How many are inside now, per site (entry/exit turnstile pairs)."""
+    counts = inside_now(r.engine)
+    with r.engine.connect() as c:
+        slugs = [s for (s,) in c.execute(select(Site.slug).order_by(Site.slug))]
+    return {"sites": {s: counts.get(s, 0) for s in slugs}}

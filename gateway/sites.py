@@ -1,0 +1,72 @@
+# Sites (shops, venues): creation with a validated time zone and optional automatic check-out time.
+from __future__ import annotations
+
+import time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Connection, Engine, insert, select
+
+from gateway.db.engine import writer
+from gateway.db.models import Site
+from gateway.errors import Conflict
+from gateway.validity import parse_hhmm
+
+
+class SiteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: str = Field(min_length=1, max_length=120)
+    timezone: str = "Asia/Shanghai"
+    auto_checkout: str | None = Field(
+        default=None, description="HH:MM local: everyone still inside is checked out"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {v!r}") from err
+        return v
+
+    @field_validator("auto_checkout")
+    @classmethod
+    def _hhmm(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_hhmm(v)
+        return v
+
+
+def site_ids(conn: Connection) -> dict[str, int]:
+    return {slug: sid for slug, sid in conn.execute(select(Site.slug, Site.id))}
+
+
+def create_site(engine: Engine, site: SiteIn) -> dict[str, Any]:
+    with engine.connect() as c, writer(c).begin():
+        if c.execute(select(Site.id).where(Site.slug == site.slug)).first():
+            raise Conflict(f"site {site.slug!r} exists", slug=site.slug)
+        c.execute(
+            insert(Site).values(
+                slug=site.slug,
+                name=site.name,
+                timezone=site.timezone,
+                auto_checkout=site.auto_checkout,
+                created_at=time.time(),
+            )
+        )
+    return site.model_dump()
+
+
+def list_sites(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as c:
+        rows = c.execute(
+            select(Site.slug, Site.name, Site.timezone, Site.auto_checkout).order_by(Site.slug)
+        ).all()
+    return [
+        {"slug": r.slug, "name": r.name, "timezone": r.timezone, "auto_checkout": r.auto_checkout}
+        for r in rows
+    ]
