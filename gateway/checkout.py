@@ -38,7 +38,7 @@ def run_checkouts(engine: Engine, since: float, now: float) -> int:
             select(Site.id, Site.auto_checkout, Site.timezone).where(Site.auto_checkout.is_not(None))
         ).all()
     for site_id, hhmm, tz in sites:
-        if not due(since, now, hhmm, tz):
+        if hhmm is None or not due(since, now, hhmm, tz):
             continue
         with engine.connect() as c, writer(c).begin():
             res = c.execute(
