@@ -13,6 +13,7 @@ from gateway.db.models import Site
 from gateway.errors import ValidationFailed
 from gateway.products import ProductIn, create_product, delete_product, list_products, update_product
 from gateway.runtime import Runtime
+from gateway.signin import set_pin
 from gateway.sites import site_ids
 
 router = APIRouter()
@@ -82,6 +83,17 @@ def cancel_order(r: RT, code: str, body: ReasonIn) -> dict[str, Any]:
 def revert_redemption(r: RT, redemption_id: int, body: ReasonIn) -> dict[str, Any]:
     """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
     return revert(r.engine, redemption_id, body.by, body.reason)
+
+
+class PinIn(BaseModel):
+    site: str = Field(max_length=32)
+    pin: str = Field(pattern=r"^[0-9]{4,8}$")
+
+
+@router.put("/api/users/{name}/pin", tags=["people"], status_code=204)
+def put_pin(r: RT, name: str, body: PinIn) -> None:
+    """Give a verifier a PIN for signing in on handhelds at a site (unique among that site's verifiers)."""
+    set_pin(r.engine, name, body.site, body.pin)
 
 
 @router.get("/api/inside", tags=["sites"])

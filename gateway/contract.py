@@ -37,6 +37,7 @@ REASONS = (
     "AMOUNT_NEEDED",
     "FORGED",
     "ANNUL_REFUSED",
+    "BAD_PIN",
 )
 SOUNDS = ("ok", "deny", "attention", "error")
 
@@ -60,11 +61,12 @@ class ScanMsg(BaseModel):
 
     v: Literal[1]
     sid: Sid
-    op: Literal["redeem", "check", "annul"] = "redeem"
+    op: Literal["redeem", "check", "annul", "login", "logout"] = "redeem"
     code: Code | None = None
     qty: int = Field(default=1, ge=1, le=99)
     amt: int | None = Field(default=None, ge=1, le=10_000_000, description="cents, stored-value vouchers")
     ref: Sid | None = None
+    pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] | None = None
     dir: Literal["in", "out"] = "in"
     at: float | int = Field(default=0, ge=0)
 
@@ -72,7 +74,9 @@ class ScanMsg(BaseModel):
     def _needs(self) -> ScanMsg:
         if self.op == "annul" and self.ref is None:
             raise ValueError("ref: an annul names the scan id it undoes")
-        if self.op != "annul" and self.code is None:
+        if self.op == "login" and self.pin is None:
+            raise ValueError("pin: a login needs the verifier's PIN (4-8 digits)")
+        if self.op in ("redeem", "check") and self.code is None:
             raise ValueError("code: Field required")
         return self
 

@@ -35,6 +35,7 @@ class Request:
     amt: int | None = None
     ref: str | None = None
     user: str | None = None
+    pin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class Place:
     site_id: int | None
     gate: str
     tz: tzinfo
+    user: str | None = None  # the verifier signed in on the device, if any
 
 
 class LostRace(Exception):
@@ -319,7 +321,7 @@ def apply_batch(
                 "op": "annul" if req.op == "annul" else ("exit" if req.direction == "out" else "redeem"),
                 "ref_id": ref_id,
                 "undone": False,
-                "user": req.user,
+                "user": req.user or place.user,
             }
         )
     write_orders(conn, changed, versions)
@@ -339,13 +341,13 @@ def apply_batch(
 def load_place(conn: Connection, device: str, auto_site: str, now: float, default_tz: str) -> Place | None:
     """The device's site and gate; registers an unknown device at `auto_site` (None when refused)."""
     row = conn.execute(
-        select(Device.site_id, Device.gate, Site.timezone)
+        select(Device.site_id, Device.gate, Site.timezone, Device.user)
         .select_from(Device)
         .outerjoin(Site, Site.id == Device.site_id)
         .where(Device.device_id == device)
     ).first()
     if row is not None:
-        return Place(row.site_id, row.gate or device, ZoneInfo(row.timezone or default_tz))
+        return Place(row.site_id, row.gate or device, ZoneInfo(row.timezone or default_tz), row.user)
     if not auto_site:
         return None
     site = conn.execute(select(Site.id, Site.timezone).where(Site.slug == auto_site)).first()

@@ -15,6 +15,7 @@ from gateway.db.models import Redemption, Site
 
 class RedemptionFilter(BaseModel):
     device: str | None = None
+    user: str | None = None
     code: str | None = None
     reason: str | None = None
     ok: bool | None = None
@@ -38,6 +39,10 @@ _COLS = [
     Redemption.ok,
     Redemption.reason,
     Redemption.device_time,
+    Redemption.op,
+    Redemption.user,
+    Redemption.undone,
+    Redemption.ref_id,
 ]
 
 
@@ -47,6 +52,8 @@ def _query(f: RedemptionFilter) -> Any:
         q = q.where(Redemption.device == f.device)
     if f.code:
         q = q.where(Redemption.code == f.code)
+    if f.user:
+        q = q.where(Redemption.user == f.user)
     if f.reason:
         q = q.where(Redemption.reason == f.reason)
     if f.ok is not None:
@@ -81,6 +88,10 @@ CSV_HEADER = [
     "ok",
     "reason",
     "device_time",
+    "op",
+    "user",
+    "undone",
+    "ref_id",
 ]
 
 
@@ -116,6 +127,10 @@ def export_csv(engine: Engine, f: RedemptionFilter) -> Iterator[str]:
                     int(r.ok),
                     r.reason,
                     r.device_time or "",
+                    r.op,
+                    r.user or "",
+                    int(r.undone),
+                    r.ref_id or "",
                 ]
             )
         last_id = rows[-1].id

@@ -277,5 +277,6 @@ def system_denial(reason: str, detail: str) -> Decision:
         "INTERNAL": ("SERVER ERROR", "try again"),
         "FORGED": ("FORGED CODE", "not our ticket"),
         "ANNUL_REFUSED": ("CANNOT UNDO", "ask supervisor"),
+        "BAD_PIN": ("WRONG PIN", "try again"),
     }[reason]
     return _deny(reason, lines[0], lines[1], detail, None)

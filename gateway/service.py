@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, update
@@ -16,12 +16,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.checkout import run_checkouts
 from gateway.codes import forged
-from gateway.contract import DEVICE_RE, Malformed, Verdict, parse_scan, split_topic, verdict_topic
+from gateway.contract import DEVICE_RE, Malformed, Verdict, oled_text, parse_scan, split_topic, verdict_topic
 from gateway.db.engine import writer
 from gateway.db.models import Device
 from gateway.ledger import LostRace, Place, Request, apply_batch, load_place, verdict_of
 from gateway.ratelimit import TokenBuckets
 from gateway.rules import system_denial
+from gateway.signin import sign_in, sign_out
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class RedemptionService:
         self.batch_max = batch_max
         self.clock = clock
         self.limits = TokenBuckets(rate_limit_per_s)
+        # Wrong PINs: 5 tries, then one a minute — a 4-digit PIN can't be walked through by a script.
+        self.pin_limits = TokenBuckets(1 / 60, burst=5)
         # Bounded: when full, the network thread blocks in put(), TCP backs up and the broker queues
         # for us (QoS 1) — back-pressure rather than dropping anything.
         self.q: queue.Queue[Inbound | ConsoleRedeem | None] = queue.Queue(maxsize=queue_max)
@@ -232,6 +235,8 @@ class RedemptionService:
                 msg.op,
                 msg.amt,
                 msg.ref,
+                None,
+                msg.pin,
             )
             pending.append(_Pending(req, None, reply))
         self._decide(pending, statuses, now)
@@ -242,6 +247,7 @@ class RedemptionService:
         if not pending and not statuses:
             return
         verdicts: list[Verdict] | None = None
+        signs: list[tuple[_Pending, Verdict]] = []
         for attempt in range(5):
             try:
                 with self.engine.connect() as conn:
@@ -249,6 +255,7 @@ class RedemptionService:
                     with conn.begin():
                         answer: list[_Pending] = []
                         items: list[tuple[Request, Place]] = []
+                        signs = []
                         for p in pending:
                             place = p.place or self._place(conn, p.request.device, now)
                             if place is None:
@@ -257,6 +264,9 @@ class RedemptionService:
                                         p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")
                                     )
                                 )
+                                continue
+                            if p.request.op in ("login", "logout"):
+                                signs.append((p, self._sign(conn, p.request, place, now)))
                                 continue
                             items.append((p.request, place))
                             answer.append(p)
@@ -279,6 +289,8 @@ class RedemptionService:
             for p in pending:
                 p.reply(verdict_of(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
             return
+        for p, v in signs:
+            p.reply(v)
         c = self.counters
         c.batches += 1
         c.max_batch = max(c.max_batch, len(items))
@@ -287,6 +299,29 @@ class RedemptionService:
                 c.redeemed += 1
             p.reply(v)
         self._notify(answer, verdicts, now)
+
+    def _sign(self, conn: Any, req: Request, place: Place, now: float) -> Verdict:
+        """Sign a verifier in (by PIN) or out on a handheld; the device's later scans carry their name."""
+        if req.op == "logout":
+            sign_out(conn, req.device)
+            self._places[req.device] = replace(place, user=None)
+            return Verdict(req.sid, True, "OK", "SIGNED OUT", "", "signed out", "ok", None)
+        if not self.pin_limits.allow(req.device, now):
+            return verdict_of(req.sid, system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute"))
+        user = sign_in(conn, req.device, place.site_id, req.pin or "")
+        if user is None:
+            return verdict_of(req.sid, system_denial("BAD_PIN", "no verifier has this PIN at this site"))
+        self._places[req.device] = replace(place, user=user)
+        return Verdict(
+            req.sid,
+            True,
+            "OK",
+            oled_text("HELLO " + user.upper()),
+            "signed in",
+            f"signed in as {user}",
+            "ok",
+            None,
+        )
 
     def _place(self, conn: Any, device: str, now: float) -> Place | None:
         found = self._places.get(device)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Times are Unix seconds (UTC) stored as doubles: portable across SQLite and PostgreSQL, cheap on the
@@ -91,6 +91,19 @@ class Product(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class VerifierPin(Base):
+    """A verifier's PIN for signing in on a handheld at one site (so per-verifier stats work)."""
+
+    __tablename__ = "verifier_pins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(40))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    pin_digest: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("site_id", "pin_digest", name="uq_pin_site"), UniqueConstraint("user", "site_id", name="uq_pin_user_site"))
+
+
 class Audit(Base):
     """Who changed what outside a plain redemption: annul, revert, refund, cancel."""
 
@@ -118,6 +131,7 @@ class Device(Base):
     last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    user: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verifier signed in by PIN (0004)
 
 
 class Redemption(Base):
@@ -155,3 +169,4 @@ class Redemption(Base):
 
 import gateway.auth.models  # noqa: E402, F401  (auth tables join the metadata alembic compares)
 import gateway.fleet.models  # noqa: E402, F401  (fleet tables join the metadata alembic compares)
+import gateway.webhooks.models  # noqa: E402, F401  (webhook tables join the metadata alembic compares)

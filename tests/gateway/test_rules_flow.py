@@ -212,3 +212,24 @@ def test_short_codes_and_signed_codes(stack: tuple[GatewayProc, Mosquitto]) -> N
         dev.close()
     assert g.api("GET", "/api/redemptions", params={"code": forged}).json()["total"] == 0
     assert g.api("GET", "/api/health").json()["mqtt"]["scans"] >= 2
+
+
+def test_verifier_signs_in_on_a_handheld_with_a_pin(stack: tuple[GatewayProc, Mosquitto]) -> None:
+    g, b = stack
+    assert g.api("PUT", "/api/users/ana/pin", json={"site": "zoo", "pin": "4321"}).status_code == 204
+    assert g.api("PUT", "/api/users/bo/pin", json={"site": "zoo", "pin": "4321"}).status_code == 409
+    assert g.api("PUT", "/api/users/bo/pin", json={"site": "zoo", "pin": "12"}).status_code == 422
+    t = order(g, title="Staff stats", quantity=3)
+    dev = Peer(b.url, "hand-pin")  # auto-registered at site zoo
+    try:
+        bad = scan(dev, "l0", op="login", pin="0000")
+        assert (bad["ok"], bad["reason"], bad["l1"]) == (False, "BAD_PIN", "WRONG PIN")
+        hello = scan(dev, "l1", op="login", pin="4321")
+        assert (hello["ok"], hello["l1"]) == (True, "HELLO ANA")
+        assert scan(dev, "r1", code=t["code"])["ok"]
+        assert scan(dev, "l2", op="logout")["l1"] == "SIGNED OUT"
+        assert scan(dev, "r2", code=t["code"])["ok"]
+    finally:
+        dev.close()
+    rows = g.api("GET", "/api/redemptions", params={"code": t["code"]}).json()["items"]
+    assert {r["scan_id"]: r.get("user") for r in rows} == {"r1": "ana", "r2": None}

@@ -43,6 +43,17 @@ def upgrade() -> None:
         sa.Column("units", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(200), nullable=False),
     )
+    op.create_table(
+        "verifier_pins",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("user", sa.String(40), nullable=False),
+        sa.Column("site_id", sa.Integer(), sa.ForeignKey("sites.id"), nullable=False),
+        sa.Column("pin_digest", sa.String(64), nullable=False),
+        sa.UniqueConstraint("site_id", "pin_digest", name="uq_pin_site"),
+        sa.UniqueConstraint("user", "site_id", name="uq_pin_user_site"),
+    )
+    with op.batch_alter_table("devices") as b:
+        b.add_column(sa.Column("user", sa.String(40), nullable=True))
     with op.batch_alter_table("sites") as b:
         b.add_column(sa.Column("auto_checkout", sa.String(5), nullable=True))
     with op.batch_alter_table("orders") as b:
@@ -91,5 +102,8 @@ def downgrade() -> None:
             b.drop_column(col)
     with op.batch_alter_table("sites") as b:
         b.drop_column("auto_checkout")
+    with op.batch_alter_table("devices") as b:
+        b.drop_column("user")
+    op.drop_table("verifier_pins")
     op.drop_table("audit")
     op.drop_table("products")
