@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway import __version__
+from gateway.access import LOCAL, AsSupervisor, AsVerifier, api_user, may_site
 from gateway.api_rules import router as rules_router
 from gateway.db.models import Device, Site
 from gateway.demo import write_qr
@@ -78,22 +79,22 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         h = r.health()
         return JSONResponse(h, status_code=200 if h["ok"] else 503)
 
-    @app.get("/api/sites", tags=["sites"])
+    @app.get("/api/sites", tags=["sites"], dependencies=[Depends(api_user("verifier"))])
     def sites(r: RT) -> list[dict[str, Any]]:
         return list_sites(r.engine)
 
-    @app.post("/api/sites", tags=["sites"], status_code=201)
+    @app.post("/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(api_user("owner"))])
     def new_site(r: RT, site: SiteIn) -> dict[str, Any]:
         out = create_site(r.engine, site)
         r.service.forget_places()
         return out
 
-    @app.post("/api/orders", tags=["orders"], status_code=201)
+    @app.post("/api/orders", tags=["orders"], status_code=201, dependencies=[Depends(api_user("manager"))])
     def new_orders(r: RT, body: OrdersIn) -> dict[str, Any]:
         codes = create_orders(r.engine, body.orders, r.settings.key)
         return {"created": len(codes), "codes": codes}
 
-    @app.post("/api/orders/import", tags=["orders"])
+    @app.post("/api/orders/import", tags=["orders"], dependencies=[Depends(api_user("manager"))])
     async def import_orders(r: RT, request: Request, file: UploadFile | None = None) -> dict[str, Any]:
         """CSV with a header row (code,title,quantity,site,valid_from,valid_until,external_ref): as an
         upload (`file`) or as the raw request body with Content-Type text/csv."""
@@ -104,11 +105,11 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             raise ValidationFailed("the CSV is not UTF-8") from err
         return import_csv(r.engine, text, r.settings.key)
 
-    @app.get("/api/orders/{code}", tags=["orders"])
+    @app.get("/api/orders/{code}", tags=["orders"], dependencies=[Depends(api_user("verifier"))])
     def get_order(r: RT, code: str) -> dict[str, Any]:
         return order_view(r.engine, code)
 
-    @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"])
+    @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"], dependencies=[Depends(api_user("manager"))])
     def get_qr(r: RT, code: str, fmt: str) -> Response:
         if fmt not in ("png", "svg"):
             raise ValidationFailed("format must be png or svg", field="fmt")
@@ -118,24 +119,29 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         return Response(path.read_bytes(), media_type="image/png" if fmt == "png" else "image/svg+xml")
 
     @app.post("/api/redeem", tags=["redemptions"])
-    async def redeem(r: RT, body: Annotated[RedeemIn, Body()]) -> dict[str, Any]:
+    async def redeem(r: RT, body: Annotated[RedeemIn, Body()], who: AsVerifier) -> dict[str, Any]:
         """Redeem a typed code (manual entry). Same rules and verdicts as a device scan."""
+        may_site(who, body.site)
+        if who is not LOCAL:
+            body = body.model_copy(update={"by": who.name})
         v = await redeem_typed(r, body)
         return v.to_dict()
 
     @app.get("/api/redemptions", tags=["redemptions"])
-    def redemptions(r: RT, f: Annotated[RedemptionFilter, Query()]) -> dict[str, Any]:
-        return list_redemptions(r.engine, f)
+    def redemptions(r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor) -> dict[str, Any]:
+        return list_redemptions(r.engine, f, None if who.all_sites else who.sites)
 
     @app.get("/api/redemptions.csv", tags=["redemptions"])
-    def redemptions_csv(r: RT, f: Annotated[RedemptionFilter, Query()]) -> StreamingResponse:
+    def redemptions_csv(
+        r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor
+    ) -> StreamingResponse:
         return StreamingResponse(
-            export_csv(r.engine, f),
+            export_csv(r.engine, f, None if who.all_sites else who.sites),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
         )
 
-    @app.get("/api/devices", tags=["devices"])
+    @app.get("/api/devices", tags=["devices"], dependencies=[Depends(api_user("manager"))])
     def devices(r: RT) -> list[dict[str, Any]]:
         with r.engine.connect() as c:
             rows = c.execute(
@@ -157,7 +163,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             for d, s, g, m, o, ls, st in rows
         ]
 
-    @app.post("/api/devices", tags=["devices"], status_code=201)
+    @app.post("/api/devices", tags=["devices"], status_code=201, dependencies=[Depends(api_user("manager"))])
     def register_device(r: RT, body: DeviceIn) -> dict[str, Any]:
         out = upsert_device(r.engine, body)
         r.service.forget_places()

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from gateway.access import LOCAL, AsManager, AsSupervisor, api_user
 from gateway.adjust import cancel, refund, revert
+from gateway.auth.roles import Person
 from gateway.checkout import inside_now
 from gateway.db.models import Site
 from gateway.errors import ValidationFailed
@@ -40,22 +42,27 @@ class ReasonIn(BaseModel):
     by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,40}$")
 
 
+def actor(who: Person, claimed: str) -> str:
+    """Signed-in people and token holders are recorded as themselves; only local calls may name someone."""
+    return claimed if who is LOCAL else who.name
+
+
 def _sites(rt: Runtime) -> dict[str, int]:
     with rt.engine.connect() as c:
         return site_ids(c)
 
 
-@router.get("/api/products", tags=["products"])
+@router.get("/api/products", tags=["products"], dependencies=[Depends(api_user("manager"))])
 def products(r: RT) -> list[dict[str, Any]]:
     return list_products(r.engine)
 
 
-@router.post("/api/products", tags=["products"], status_code=201)
+@router.post("/api/products", tags=["products"], status_code=201, dependencies=[Depends(api_user("manager"))])
 def new_product(r: RT, body: ProductIn) -> dict[str, Any]:
     return create_product(r.engine, body, _sites(r))
 
 
-@router.put("/api/products/{sku}", tags=["products"])
+@router.put("/api/products/{sku}", tags=["products"], dependencies=[Depends(api_user("manager"))])
 def edit_product(r: RT, sku: str, body: ProductIn) -> dict[str, Any]:
     """Changes apply to orders sold from now on; sold orders keep the rules they were sold with."""
     if body.sku != sku:
@@ -63,26 +70,32 @@ def edit_product(r: RT, sku: str, body: ProductIn) -> dict[str, Any]:
     return update_product(r.engine, body, _sites(r))
 
 
-@router.delete("/api/products/{sku}", tags=["products"], status_code=204)
+@router.delete(
+    "/api/products/{sku}", tags=["products"], status_code=204, dependencies=[Depends(api_user("manager"))]
+)
 def retire_product(r: RT, sku: str) -> None:
     delete_product(r.engine, sku)
 
 
-@router.post("/api/orders/{code}/refund", tags=["orders"])
-def refund_order(r: RT, code: str, body: RefundIn) -> dict[str, Any]:
+@router.post("/api/orders/{code}/refund", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+def refund_order(r: RT, code: str, body: RefundIn, who: AsManager) -> dict[str, Any]:
     """Refund unredeemed units only; used units must be reverted first (409 otherwise)."""
-    return refund(r.engine, code, body.units, body.by, body.reason)
+    return refund(r.engine, code, body.units, actor(who, body.by), body.reason)
 
 
-@router.post("/api/orders/{code}/cancel", tags=["orders"])
-def cancel_order(r: RT, code: str, body: ReasonIn) -> dict[str, Any]:
-    return cancel(r.engine, code, body.by, body.reason)
+@router.post("/api/orders/{code}/cancel", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+def cancel_order(r: RT, code: str, body: ReasonIn, who: AsManager) -> dict[str, Any]:
+    return cancel(r.engine, code, actor(who, body.by), body.reason)
 
 
-@router.post("/api/redemptions/{redemption_id}/revert", tags=["redemptions"])
-def revert_redemption(r: RT, redemption_id: int, body: ReasonIn) -> dict[str, Any]:
+@router.post(
+    "/api/redemptions/{redemption_id}/revert",
+    tags=["redemptions"],
+    dependencies=[Depends(api_user("supervisor"))],
+)
+def revert_redemption(r: RT, redemption_id: int, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
     """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
-    return revert(r.engine, redemption_id, body.by, body.reason)
+    return revert(r.engine, redemption_id, actor(who, body.by), body.reason)
 
 
 class PinIn(BaseModel):
@@ -90,13 +103,15 @@ class PinIn(BaseModel):
     pin: str = Field(pattern=r"^[0-9]{4,8}$")
 
 
-@router.put("/api/users/{name}/pin", tags=["people"], status_code=204)
+@router.put(
+    "/api/users/{name}/pin", tags=["people"], status_code=204, dependencies=[Depends(api_user("manager"))]
+)
 def put_pin(r: RT, name: str, body: PinIn) -> None:
     """Give a verifier a PIN for signing in on handhelds at a site (unique among that site's verifiers)."""
     set_pin(r.engine, name, body.site, body.pin)
 
 
-@router.get("/api/inside", tags=["sites"])
+@router.get("/api/inside", tags=["sites"], dependencies=[Depends(api_user("supervisor"))])
 def inside(r: RT) -> dict[str, Any]:
     """How many are inside now, per site (entry/exit turnstile pairs)."""
     counts = inside_now(r.engine)

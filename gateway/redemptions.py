@@ -46,8 +46,11 @@ _COLS = [
 ]
 
 
-def _query(f: RedemptionFilter) -> Any:
+def _query(f: RedemptionFilter, sites: frozenset[str] | None = None) -> Any:
+    """`sites`: the caller may only see these sites' records (None = every site)."""
     q = select(*_COLS).select_from(Redemption).outerjoin(Site, Site.id == Redemption.site_id)
+    if sites is not None:
+        q = q.where(Site.slug.in_(sorted(sites)))
     if f.device:
         q = q.where(Redemption.device == f.device)
     if f.code:
@@ -67,8 +70,10 @@ def _query(f: RedemptionFilter) -> Any:
     return q
 
 
-def list_redemptions(engine: Engine, f: RedemptionFilter) -> dict[str, Any]:
-    q = _query(f)
+def list_redemptions(
+    engine: Engine, f: RedemptionFilter, sites: frozenset[str] | None = None
+) -> dict[str, Any]:
+    q = _query(f, sites)
     with engine.connect() as c:
         total = c.execute(select(func.count()).select_from(q.subquery())).scalar_one()
         rows = c.execute(q.order_by(Redemption.id.desc()).limit(f.limit).offset(f.offset)).all()
@@ -95,7 +100,7 @@ CSV_HEADER = [
 ]
 
 
-def export_csv(engine: Engine, f: RedemptionFilter) -> Iterator[str]:
+def export_csv(engine: Engine, f: RedemptionFilter, sites: frozenset[str] | None = None) -> Iterator[str]:
     """Stream the whole filtered ledger as CSV (no limit), oldest first, in pages."""
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -105,7 +110,7 @@ def export_csv(engine: Engine, f: RedemptionFilter) -> Iterator[str]:
     while True:
         with engine.connect() as c:
             rows = c.execute(
-                _query(f).where(Redemption.id > last_id).order_by(Redemption.id).limit(2000)
+                _query(f, sites).where(Redemption.id > last_id).order_by(Redemption.id).limit(2000)
             ).all()
         if not rows:
             return

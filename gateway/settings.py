@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     annul_window_s: float = Field(
         default=120.0, ge=0, le=86400, description="how long a device may annul its scan"
     )
+    trust_loopback: bool = Field(
+        default=True, description="REST calls from 127.0.0.1 without credentials act as owner"
+    )
     log_level: str = "INFO"
 
     @field_validator("mqtt_url")

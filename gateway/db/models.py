@@ -3,7 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Times are Unix seconds (UTC) stored as doubles: portable across SQLite and PostgreSQL, cheap on the
@@ -101,7 +112,10 @@ class VerifierPin(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
     pin_digest: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (UniqueConstraint("site_id", "pin_digest", name="uq_pin_site"), UniqueConstraint("user", "site_id", name="uq_pin_user_site"))
+    __table_args__ = (
+        UniqueConstraint("site_id", "pin_digest", name="uq_pin_site"),
+        UniqueConstraint("user", "site_id", name="uq_pin_user_site"),
+    )
 
 
 class Audit(Base):

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from gateway import adjust
 from gateway.db.engine import make_engine, migrate
@@ -23,12 +23,16 @@ from tests.conftest import GatewayProc
 SECRET = "test-webhook-secret-0123456789"
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    e = make_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    url = (
+        f"sqlite:///{tmp_path / 'wh.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    e = make_engine(url)
     migrate(e)
     create_site(e, SiteIn(slug="s1", name="Site One"))
-    return e
+    yield e
+    e.dispose()
 
 
 def event(eid: str, kind: str, data: dict[str, Any], created: float | None = None) -> inbound.Envelope:
@@ -167,7 +171,7 @@ def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
     adjust.refund(engine, "R3", 2, "webhook", "webhook lost-1: ")
     with engine.connect() as c, c.begin():
         c.execute(
-            WebhookEvent.__table__.insert().values(
+            insert(WebhookEvent).values(
                 event_id="lost-1",
                 type="order.refunded",
                 state="claimed",
@@ -175,17 +179,20 @@ def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
                 received_at=time.time() - 120,
             )
         )
+    # An id that differs only where a LIKE pattern would see a wildcard is another event: it refunds.
+    out = inbound.handle(engine, event("lost_1", "order.refunded", {"code": "R3", "units": 1}), None, 0)
+    assert out["duplicate"] is False and out["result"]["refunded"] == 3
     out = inbound.handle(
         engine, event("lost-1", "order.refunded", {"code": "R3", "units": 2}), None, time.time()
     )
     assert out == {"duplicate": False, "result": {"code": "R3", "recovered": True}}
-    assert order(engine, "R3").refunded == 2
+    assert order(engine, "R3").refunded == 3
 
 
 def test_fresh_claim_answers_conflict(engine: Engine) -> None:
     with engine.connect() as c, c.begin():
         c.execute(
-            WebhookEvent.__table__.insert().values(
+            insert(WebhookEvent).values(
                 event_id="busy", type="order.cancelled", state="claimed", code="X", received_at=time.time()
             )
         )
@@ -334,6 +341,8 @@ def test_rest_refusals(hook_gw: GatewayProc) -> None:
     assert r.status_code == 401 and r.json()["error"]["code"] == "STALE"
     r = post(g, doc, stamp=time.time() + 400)
     assert r.status_code == 401 and r.json()["error"]["code"] == "STALE"
+    r = post(g, json.dumps(dict(doc, pad="x" * 70_000)).encode())
+    assert r.status_code == 422 and "larger than" in r.json()["error"]["message"]
     r = post(g, b"{oops")
     assert r.status_code == 422 and r.json()["error"]["code"] == "VALIDATION"
     bad = dict(doc, data={"code": "WEB-9", "title": "T", "quantity": -1})
@@ -352,3 +361,22 @@ def test_rest_webhook_off_without_secret(gateway: GatewayProc) -> None:
 def test_short_secret_stops_the_start(mosquitto: Any, gateway_factory: Callable[..., GatewayProc]) -> None:
     with pytest.raises(AssertionError, match="at least 16 characters"):
         gateway_factory(mosquitto.url, env={"WEBHOOK_SECRET": "short"})
+
+
+def test_crashed_create_is_not_applied_twice(engine: Engine) -> None:
+    """The order was created, then the gateway died before recording the event: a later delivery finds it."""
+    with engine.connect() as c, c.begin():
+        c.execute(
+            insert(WebhookEvent).values(
+                event_id="lost-2", type="order.created", state="claimed", received_at=time.time() - 120
+            )
+        )
+    inbound.handle(engine, event("other", "order.created", {"title": "T", "external_ref": "shop-9"}), None, 0)
+    ev = event("lost-2", "order.created", {"title": "T", "external_ref": "shop-9"})
+    out = inbound.handle(engine, ev, None, time.time())
+    assert out["duplicate"] is False and out["result"]["created"] is False
+    with engine.connect() as c:
+        assert len(c.execute(select(Order.id).where(Order.external_ref == "shop-9")).all()) == 1
+        assert (
+            c.execute(select(WebhookEvent.state).where(WebhookEvent.event_id == "lost-2")).scalar() == "done"
+        )

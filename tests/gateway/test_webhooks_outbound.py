@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from gateway import adjust
+from gateway.auth.store import create_user, issue_api_token
 from gateway.db.engine import make_engine, migrate, writer
 from gateway.ledger import Place, Request, apply_batch
 from gateway.orders import OrderIn, SiteIn, create_orders, create_site
@@ -72,13 +74,17 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    e = make_engine(f"sqlite:///{tmp_path / 'out.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    url = (
+        f"sqlite:///{tmp_path / 'out.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    e = make_engine(url)
     migrate(e)
     create_site(e, SiteIn(slug="s1", name="Site One", timezone="UTC"))
     create_orders(e, [OrderIn(code="OUT-1", title="Pack", quantity=5, site="s1", external_ref="shop-1")])
-    return e
+    yield e
+    e.dispose()
 
 
 def scan(
@@ -193,7 +199,7 @@ def test_unreachable_receiver_holds_only_its_own_events(engine: Engine) -> None:
     ],
 )
 def test_bad_settings(env: dict[str, str], needle: str) -> None:
-    with pytest.raises(ValueError, match=needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
         WebhookSettings(**env)  # type: ignore[arg-type]
 
 
@@ -207,10 +213,17 @@ def test_url_without_secret_is_refused() -> None:
 
 
 def test_gateway_delivers_console_redemptions(
-    mosquitto: Any, gateway_factory: Callable[..., GatewayProc], receiver: Receiver
+    mosquitto: Any, gateway_factory: Callable[..., GatewayProc], receiver: Receiver, tmp_path: Path
 ) -> None:
+    db = tmp_path / "gw.db"
+    e = make_engine(f"sqlite:///{db}")
+    migrate(e)
+    create_user(e, "boss", "boss-password-1", "owner")
+    create_user(e, "sup", "sup-password-1", "supervisor")
+    tokens = {u: issue_api_token(e, u, "tests") for u in ("boss", "sup")}
+    e.dispose()
     env = {"WEBHOOK_URLS": f"{receiver.url}|{SECRET}", "WEBHOOK_POLL_S": "0.1", "WEBHOOK_RETRY_MAX_S": "0.5"}
-    g = gateway_factory(mosquitto.url, env=env)
+    g = gateway_factory(mosquitto.url, db, env=env)
     assert g.api("POST", "/api/sites", json={"slug": "s1", "name": "Site One"}).status_code == 201
     assert (
         g.api(
@@ -227,3 +240,10 @@ def test_gateway_delivers_console_redemptions(
     assert ev["type"] == "redemption.ok" and ev["data"]["code"] == "GW-1" and ev["data"]["units"] == 2
     assert ev["data"]["user"] == "bob" and ev["data"]["left"] == 0
     assert [code for _, _, code in receiver.hits] == [500, 500, 200]
+    status = g.api("GET", "/api/webhooks/outbound", headers={"authorization": f"Bearer {tokens['boss']}"})
+    assert status.status_code == 200, status.text
+    (target,) = status.json()["targets"]
+    assert target["url"] == receiver.url and target["delivered"] == 1 and target["failures"] == 0
+    assert target["last_id"] == ev["data"]["redemption_id"] and target["rows_behind"] == 0
+    denied = g.api("GET", "/api/webhooks/outbound", headers={"authorization": f"Bearer {tokens['sup']}"})
+    assert denied.status_code == 403
