@@ -1,0 +1,201 @@
+# ESP32 DevKitC board layer: UART scanner, I2C OLED, PWM buzzer, relay, buttons and the WiFi supervisor.
+# Pins come from the board profile (hardware/boards/esp32-devkitc.json, copied to /board.json by the
+# build), the single source of truth shared with the wiring docs and checked by tests.
+import asyncio
+import json
+import sys
+import time
+
+import machine
+import network
+
+from hx.ssd1306 import SSD1306_I2C
+
+_EPOCH_2000 = 946684800  # seconds from 1970 to 2000: older ESP32 builds count from 2000-01-01
+_SET_AFTER = 1704067200  # 2024-01-01 (Unix seconds): an earlier clock was never set
+
+
+def load_profile(path="/board.json"):
+    with open(path) as f:
+        return json.load(f)
+
+
+class NullDisplay:
+    """Stands in when no OLED answers on I2C: the device still scans, beeps and logs."""
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+class ActiveLow:
+    """A relay input that closes on a low level, presented as value(1) = closed."""
+
+    def __init__(self, pin):
+        self.pin = pin
+
+    def value(self, v=None):
+        if v is None:
+            return 1 - self.pin.value()
+        self.pin.value(0 if v else 1)
+
+
+class Buttons:
+    """Active-low buttons with internal pull-ups, polled every ~50 ms by the buttons task.
+
+    A press counts once the new level has been read twice in a row (debounce); it is reported once.
+    """
+
+    def __init__(self, pins):
+        self.pins = {}
+        for name in pins:
+            self.pins[name] = machine.Pin(pins[name], machine.Pin.IN, machine.Pin.PULL_UP)
+        self.state = {}
+        self.count = {}
+
+    def poll(self):
+        out = []
+        for name in self.pins:
+            down = self.pins[name].value() == 0
+            if down == self.state.get(name, False):
+                self.count[name] = 0
+                continue
+            self.count[name] = self.count.get(name, 0) + 1
+            if self.count[name] >= 2:
+                self.state[name] = down
+                self.count[name] = 0
+                if down:
+                    out.append(name)
+        return out
+
+
+class Board:
+    name = "esp32-devkitc"
+
+    def __init__(self, profile=None):
+        self.p = profile if profile is not None else load_profile()
+        self.name = self.p.get("board", self.name)
+        self.flash = ""  # paths like "/config.json" on the root filesystem
+        self.wlan = network.WLAN(network.STA_IF)
+        self._buttons = None
+        self.uart = None
+
+    def event(self, ev, data=None):
+        # No event file on the device: one JSON line on the USB console (mpremote/serial monitor).
+        rec = {"t": time.ticks_ms(), "ev": ev}
+        if data:
+            rec.update(data)
+        print(json.dumps(rec))
+
+    def start(self, cfg):
+        self.wifi = cfg["wifi"]
+        return [("wifi", self.wifi_task), ("watchdog", self.watchdog_task)]
+
+    async def watchdog_task(self):
+        """Reset the chip if the event loop stops running for 30 s (a hang no supervisor can see)."""
+        wdt = machine.WDT(timeout=30000)
+        while True:
+            wdt.feed()
+            await asyncio.sleep_ms(1000)
+
+    async def wifi_task(self):
+        """Keep the station connected: (re)connect with back-off, sync the clock once when up."""
+        self.wlan.active(True)
+        delay = 2000
+        synced = False
+        while True:
+            if self.wlan.isconnected():
+                delay = 2000
+                if not synced:
+                    synced = self._ntp()
+                await asyncio.sleep_ms(1000)
+                continue
+            if not self.wifi["ssid"]:
+                self.event("wifi", {"state": "no ssid configured"})
+                await asyncio.sleep_ms(30000)
+                continue
+            self.event("wifi", {"state": "connecting", "ssid": self.wifi["ssid"]})
+            try:
+                self.wlan.disconnect()
+            except OSError:
+                pass
+            self.wlan.connect(self.wifi["ssid"], self.wifi["password"])
+            for _ in range(40):
+                if self.wlan.isconnected():
+                    break
+                await asyncio.sleep_ms(250)
+            if self.wlan.isconnected():
+                self.event("wifi", {"state": "up", "ip": self.wlan.ifconfig()[0]})
+            else:
+                self.event("wifi", {"state": "retry", "in_ms": delay})
+                await asyncio.sleep_ms(delay)
+                delay = min(delay * 2, 60000)
+
+    def _ntp(self):
+        try:
+            import ntptime
+
+            ntptime.settime()
+            return True
+        except Exception:
+            return False
+
+    async def wait_net(self):
+        while not self.wlan.isconnected():
+            await asyncio.sleep_ms(250)
+
+    def scanner(self):
+        s = self.p["scanner"]
+        self.uart = machine.UART(s["uart"], baudrate=s["baud"], tx=s["tx"], rx=s["rx"],
+                                 rxbuf=s.get("rxbuf", 1024), timeout=0)
+        uart = self.uart
+
+        def set_baud(baud):
+            uart.init(baudrate=baud, tx=s["tx"], rx=s["rx"], timeout=0)
+
+        return asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {}), set_baud
+
+    def display(self):
+        o = self.p["oled"]
+        i2c = machine.I2C(o["i2c"], sda=machine.Pin(o["sda"]), scl=machine.Pin(o["scl"]), freq=o["freq"])
+        try:
+            return SSD1306_I2C(o["width"], o["height"], i2c, o["addr"])
+        except OSError:
+            self.event("oled", {"error": "no display at 0x%02x" % o["addr"]})
+            return NullDisplay()
+
+    def buzzer(self):
+        return machine.PWM(machine.Pin(self.p["buzzer"]["pin"]), freq=2000, duty_u16=0)
+
+    def relay(self):
+        r = self.p.get("relay")
+        if not r:
+            return None
+        if r.get("active_high", True):
+            return machine.Pin(r["pin"], machine.Pin.OUT, value=0)
+        return ActiveLow(machine.Pin(r["pin"], machine.Pin.OUT, value=1))
+
+    def buttons(self):
+        if self._buttons is None:
+            self._buttons = Buttons(self.p.get("buttons", {}))
+        return self._buttons.poll()
+
+    def net_info(self):
+        if not self.wlan.isconnected():
+            return "", 0
+        try:
+            rssi = self.wlan.status("rssi")
+        except Exception:
+            rssi = 0
+        return self.wlan.ifconfig()[0], rssi
+
+    def unix_time(self):
+        t = time.time()
+        if time.gmtime(0)[0] == 2000:
+            t += _EPOCH_2000
+        return t if t >= _SET_AFTER else 0
+
+    def reboot(self):
+        self.event("reboot")
+        time.sleep_ms(100)
+        machine.reset()
+        sys.exit(0)

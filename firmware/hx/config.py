@@ -1,0 +1,113 @@
+# Loads and validates the device's config.json (pure: validate() takes a dict, load() only reads a file).
+import json
+
+from hx.protocol import valid_id
+
+MODES = ("handheld", "turnstile")
+DIRS = ("in", "out")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _defaults():
+    # A fresh dict every call so callers can never mutate shared defaults.
+    return {
+        "device": None,
+        "site": "",
+        "gate": "",
+        "mode": "handheld",
+        "board": "unix",
+        "dir": "in",
+        "mqtt": {"host": "127.0.0.1", "port": 1883, "user": None, "password": None, "keepalive": 30},
+        "wifi": {"ssid": "", "password": ""},
+        "heartbeat_s": 60,
+        "dedupe_ms": 3000,
+        "outbox_max": 64,
+        "inflight": 4,
+        "retry_ms": 5000,
+        "verdict_timeout_ms": 8000,
+        "result_ms": 3000,
+        "relay_ms": 800,
+        "scanner_mode": "continuous",
+        "same_code_s": 3,
+    }
+
+
+def _int(d, key, lo, hi, where=""):
+    v = d[key]
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ConfigError("%s%s: must be an integer %d..%d, got %r" % (where, key, lo, hi, v))
+
+
+def _str(d, key, maxlen, where="", null=False):
+    v = d[key]
+    if v is None and null:
+        return
+    if not isinstance(v, str) or len(v) > maxlen:
+        raise ConfigError("%s%s: must be a string of at most %d chars" % (where, key, maxlen))
+
+
+def validate(raw):
+    """Return a complete config (defaults filled in) or raise ConfigError naming the bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a JSON object")
+    cfg = _defaults()
+    for key in raw:
+        if key in ("mqtt", "wifi"):
+            sub = raw[key]
+            if not isinstance(sub, dict):
+                raise ConfigError("%s: must be an object" % key)
+            for k in sub:
+                if k not in cfg[key]:
+                    raise ConfigError("%s.%s: unknown key" % (key, k))
+                cfg[key][k] = sub[k]
+        elif key in cfg:
+            cfg[key] = raw[key]
+        else:
+            # Unknown keys are refused: a typo (e.g. "heartbeat") must not silently fall back to a default.
+            raise ConfigError("%s: unknown key" % key)
+    if not valid_id(cfg["device"], 32):
+        raise ConfigError("device: required, 1-32 chars of A-Z a-z 0-9 _ -")
+    _str(cfg, "site", 64)
+    _str(cfg, "gate", 32)
+    _str(cfg, "board", 32)
+    if cfg["mode"] not in MODES:
+        raise ConfigError("mode: must be one of %s" % ", ".join(MODES))
+    if cfg["dir"] not in DIRS:
+        raise ConfigError("dir: must be 'in' or 'out'")
+    if cfg["scanner_mode"] not in ("continuous", "command"):
+        raise ConfigError("scanner_mode: must be 'continuous' or 'command'")
+    m = cfg["mqtt"]
+    if not isinstance(m["host"], str) or not m["host"]:
+        raise ConfigError("mqtt.host: required string")
+    _int(m, "port", 1, 65535, "mqtt.")
+    _int(m, "keepalive", 5, 3600, "mqtt.")
+    _str(m, "user", 64, "mqtt.", True)
+    _str(m, "password", 128, "mqtt.", True)
+    _str(cfg["wifi"], "ssid", 32, "wifi.")
+    _str(cfg["wifi"], "password", 64, "wifi.")
+    _int(cfg, "heartbeat_s", 5, 86400)
+    _int(cfg, "dedupe_ms", 0, 600000)
+    _int(cfg, "outbox_max", 1, 1000)
+    _int(cfg, "inflight", 1, 16)
+    _int(cfg, "retry_ms", 500, 600000)
+    _int(cfg, "verdict_timeout_ms", 500, 600000)
+    _int(cfg, "result_ms", 200, 600000)
+    _int(cfg, "relay_ms", 50, 10000)
+    _int(cfg, "same_code_s", 0, 127)
+    return cfg
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError("%s: missing or unreadable" % path)
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise ConfigError("%s: not valid JSON" % path)
+    return validate(raw)

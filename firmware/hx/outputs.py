@@ -1,0 +1,61 @@
+# The output tasks of the app: display, buzzer, relay, and the buttons that feed the UI.
+import asyncio
+import time
+
+from hx.render import draw
+from hx.sound import PATTERNS, pattern_ms, play, pulse
+
+# Each takes the App (board, cfg, ui, mqtt, outbox, queues, events) and runs forever under its supervisor.
+
+
+async def display(app):
+    fb = app.board.display()
+    shown = -1
+    while True:
+        now = time.ticks_ms()
+        app.ui.link(app.mqtt.connected, len(app.outbox), now)
+        apply_quiet(app, app.ui.tick(now))
+        if app.ui.version != shown:
+            shown = app.ui.version
+            draw(fb, app.ui, app.cfg["gate"])
+            frame = fb.show()
+            app.board.event("screen", {"state": app.ui.state, "l1": app.ui.l1, "l2": app.ui.l2,
+                                        "frame": frame})
+        app.redraw.clear()
+        try:
+            await asyncio.wait_for_ms(app.redraw.wait(), 100)
+        except asyncio.TimeoutError:
+            pass
+
+
+def apply_quiet(app, fx):
+    for kind, arg in fx:
+        if kind == "sound":
+            app.sounds.put(arg)
+
+
+async def sound(app):
+    pwm = app.board.buzzer()
+    while True:
+        name = await app.sounds.get()
+        app.board.event("buzzer", {"sound": name, "ms": pattern_ms(name) if name in PATTERNS else 0})
+        await play(pwm, name)
+
+
+async def relay(app):
+    pin = app.board.relay()
+    while True:
+        await app.relays.get()
+        if pin is None:
+            app.board.event("relay", {"error": "no relay on this board"})
+            continue
+        app.board.event("relay", {"ms": app.cfg["relay_ms"]})
+        await pulse(pin, app.cfg["relay_ms"])
+
+
+async def buttons(app):
+    while True:
+        for name in app.board.buttons():
+            app.board.event("button", {"name": name})
+            app.apply(app.ui.button(name, time.ticks_ms()))
+        await asyncio.sleep_ms(50)

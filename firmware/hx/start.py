@@ -1,0 +1,53 @@
+# Boot sequence: read the config (or show why not), bump the boot counter, run the app.
+import asyncio
+import gc
+import sys
+import time
+
+import hx.ui as U
+from hx import VERSION, store
+from hx.app import App
+from hx.render import draw
+from hx.sound import play
+
+
+async def config_failed(board, err):
+    """No usable config: show it (screen, sound, log) and stay up so it can be fixed over USB."""
+    board.event("config_error", {"error": err})
+    ui = U.UI("handheld", 1000, 1000, time.ticks_ms())
+    ui.failure("CONFIG ERROR", err[:16], time.ticks_ms(), 0)
+    fb = board.display()
+    draw(fb, ui)
+    fb.show()
+    await play(board.buzzer(), "error")
+    while True:
+        await asyncio.sleep_ms(60000)
+
+
+def read_config(board):
+    """Validated config, or (None, error). The validator is unloaded afterwards: it is only needed at
+    boot, and its bytecode would otherwise occupy ~5 KB of heap for the device's whole uptime."""
+    import hx.config
+
+    try:
+        return hx.config.load(board.flash + "/config.json"), None
+    except hx.config.ConfigError as e:
+        return None, e.args[0]
+    finally:
+        del sys.modules["hx.config"]
+        import hx
+
+        if hasattr(hx, "config"):
+            delattr(hx, "config")
+        gc.collect()
+
+
+async def main(board):
+    board.event("boot", {"fw": VERSION, "board": board.name})
+    cfg, err = read_config(board)
+    if cfg is None:
+        await config_failed(board, err)
+        return
+    boot = store.bump_boot(board.flash)
+    app = App(board, cfg, boot)
+    await app.run(board.start(cfg))

@@ -1,0 +1,171 @@
+# Board layers on the VM: the esp32 layer against fake machine/network modules built from the board
+# profile in hardware/, and the unix layer's files (PBM frames, events, buttons).
+import asyncio
+import json
+import os
+import sys
+
+import t
+
+CALLS = []
+
+
+class _Pin:
+    IN = 1
+    OUT = 3
+    PULL_UP = 2
+
+    def __init__(self, n, mode=None, pull=None, value=None):
+        self.n = n
+        self.v = 1 if pull == 2 else 0
+        CALLS.append(("Pin", n, mode, pull, value))
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = v
+
+
+class _UART:
+    def __init__(self, n, **kw):
+        CALLS.append(("UART", n, kw))
+
+    def init(self, **kw):
+        CALLS.append(("UART.init", kw))
+
+    def read(self, n=-1):
+        return None
+
+    def write(self, b):
+        return len(b)
+
+
+class _I2C:
+    def __init__(self, n, sda=None, scl=None, freq=None):
+        CALLS.append(("I2C", n, sda.n, scl.n, freq))
+        self.writes = []
+
+    def writeto(self, addr, buf):
+        self.writes.append(addr)
+
+    def writevto(self, addr, bufs):
+        self.writes.append(addr)
+
+
+class _PWM:
+    def __init__(self, pin, freq=0, duty_u16=0):
+        CALLS.append(("PWM", pin.n, freq, duty_u16))
+
+
+class _WLAN:
+    def __init__(self, i):
+        pass
+
+    def isconnected(self):
+        return False
+
+
+class _Mod:
+    pass
+
+
+def _fake_modules():
+    m = _Mod()
+    m.Pin, m.UART, m.I2C, m.PWM = _Pin, _UART, _I2C, _PWM
+    n = _Mod()
+    n.WLAN = _WLAN
+    n.STA_IF = 0
+    sys.modules["machine"] = m
+    sys.modules["network"] = n
+
+
+def test_esp32_board_uses_profile_pins():
+    _fake_modules()
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    b = esp32.Board(prof)
+    t.eq(b.name, "esp32-devkitc")
+    CALLS.clear()
+    r, w, set_baud = b.scanner()
+    s = prof["scanner"]
+    t.eq(
+        CALLS[0],
+        (
+            "UART",
+            s["uart"],
+            {"baudrate": s["baud"], "tx": s["tx"], "rx": s["rx"], "rxbuf": s["rxbuf"], "timeout": 0},
+        ),
+    )
+    set_baud(115200)
+    t.eq(CALLS[-1][1]["baudrate"], 115200)
+    CALLS.clear()
+    d = b.display()
+    o = prof["oled"]
+    t.true(("I2C", o["i2c"], o["sda"], o["scl"], o["freq"]) in CALLS, "I2C on profile pins")
+    t.eq(d.i2c.writes[0], o["addr"])
+    CALLS.clear()
+    b.buzzer()
+    t.true(("PWM", prof["buzzer"]["pin"], 2000, 0) in CALLS, "buzzer pin")
+    CALLS.clear()
+    b.relay()
+    t.eq(CALLS[0][1], prof["relay"]["pin"])
+    CALLS.clear()
+    t.eq(b.buttons(), [], "no button pressed (pull-ups)")
+    t.eq(sorted(c[1] for c in CALLS if c[0] == "Pin"), sorted(prof["buttons"].values()))
+    ok = b._buttons.pins["ok"]
+    ok.v = 0
+    t.eq(b.buttons(), [], "one low reading may be a bounce")
+    ok.v = 1
+    t.eq(b.buttons(), [], "it was")
+    ok.v = 0
+    b.buttons()
+    t.eq(b.buttons(), ["ok"], "two low readings: a press")
+    t.eq(b.buttons(), [], "reported once while held")
+    ok.v = 1
+    b.buttons()
+    b.buttons()
+    ok.v = 0
+    b.buttons()
+    t.eq(b.buttons(), ["ok"], "released and pressed again")
+    t.eq(b.net_info(), ("", 0), "no WiFi yet")
+    t.eq([n for n, _ in b.start({"wifi": {"ssid": "", "password": ""}})], ["wifi", "watchdog"])
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_unix_board_files():
+    d = t.tmpdir()
+    os.putenv("HX_FLASH", d + "/flash")
+    os.putenv("HX_OUT", d + "/out")
+    from hx.boards.unix import Board
+
+    b = Board()
+    b.event("boot", {"x": 1})
+    fb = b.display()
+    fb.pixel(0, 0, 1)
+    fb.pixel(9, 1, 1)
+    t.eq(fb.show(), 1)
+    with open(d + "/out/oled.pbm", "rb") as f:
+        data = f.read()
+    t.eq(data[:10], b"P4\n128 64\n", "PBM header")
+    body = data[10:]
+    t.eq(len(body), 1024)
+    t.eq(body[0], 0x80, "(0,0) is the first bit")
+    t.eq(body[16 + 1], 0x40, "(9,1): row 1, byte 1, bit 6")
+    t.eq(os.stat(d + "/out/oled-0001.pbm")[6], len(data))
+    ev = json.loads(t.read(d + "/out/events.log").split("\n")[0])
+    t.eq((ev["ev"], ev["x"]), ("boot", 1))
+    t.true(ev["t"] > 1600000000000, "wall clock ms")
+    t.eq(b.buttons(), [])
+    with open(d + "/out/buttons", "a") as f:
+        f.write("up\nok\ndo")
+    t.eq(b.buttons(), ["up", "ok"])
+    with open(d + "/out/buttons", "a") as f:
+        f.write("wn\n")
+    t.eq(b.buttons(), ["down"], "a line split across writes")
+    t.eq(b.unix_time() > 1600000000, True)
+    asyncio.run(b.wait_net())
+    t.eq(b.scanner(), None, "no HX_UART")
+    os.unsetenv("HX_FLASH")
+    os.unsetenv("HX_OUT")

@@ -1,0 +1,67 @@
+# Unit tests of hx.config: defaults, validation errors, file loading.
+import t
+from hx.config import ConfigError, load, validate
+
+
+def test_defaults_filled():
+    c = validate({"device": "dev-1"})
+    t.eq(c["mode"], "handheld")
+    t.eq(c["mqtt"]["port"], 1883)
+    t.eq(c["mqtt"]["keepalive"], 30)
+    t.eq(c["heartbeat_s"], 60)
+    t.eq(c["wifi"], {"ssid": "", "password": ""})
+
+
+def test_interfaces_example_is_valid():
+    c = validate(
+        {
+            "device": "dev-1",
+            "site": "demo",
+            "gate": "Gate 1",
+            "mode": "turnstile",
+            "board": "esp32-devkitc",
+            "mqtt": {"host": "10.0.0.2", "port": 1884, "user": None, "password": None, "keepalive": 30},
+            "wifi": {"ssid": "shop", "password": "pw"},
+            "heartbeat_s": 60,
+        }
+    )
+    t.eq(c["mode"], "turnstile")
+    t.eq(c["mqtt"]["host"], "10.0.0.2")
+    t.eq(c["wifi"]["ssid"], "shop")
+
+
+def test_defaults_not_shared():
+    a = validate({"device": "a", "mqtt": {"port": 1}})
+    b = validate({"device": "b"})
+    t.eq(a["mqtt"]["port"], 1)
+    t.eq(b["mqtt"]["port"], 1883)
+
+
+def _err(raw):
+    return t.raises(ConfigError, validate, raw).args[0]
+
+
+def test_errors_name_the_key():
+    t.true("device" in _err({}), "device required")
+    t.true("device" in _err({"device": "has space"}), "device charset")
+    t.true("device" in _err({"device": "x" * 33}), "device length")
+    t.true("mqtt.port" in _err({"device": "d", "mqtt": {"port": 70000}}), "port range")
+    t.true("mqtt.port" in _err({"device": "d", "mqtt": {"port": "1883"}}), "port type")
+    t.true("mqtt.port" in _err({"device": "d", "mqtt": {"port": True}}), "bool is not int")
+    t.true("mode" in _err({"device": "d", "mode": "gate"}), "mode")
+    t.true("heartbeat" in _err({"device": "d", "heartbeat": 5}), "unknown key (typo)")
+    t.true("mqtt.hots" in _err({"device": "d", "mqtt": {"hots": "x"}}), "unknown sub key")
+    t.true("mqtt" in _err({"device": "d", "mqtt": 5}), "mqtt object")
+    t.true("object" in _err([1]), "not an object")
+    t.true("dir" in _err({"device": "d", "dir": "up"}), "dir")
+
+
+def test_load_file():
+    d = t.tmpdir()
+    with open(d + "/config.json", "w") as f:
+        f.write('{"device": "x1", "mode": "turnstile"}')
+    t.eq(load(d + "/config.json")["mode"], "turnstile")
+    t.true("missing" in t.raises(ConfigError, load, d + "/nope.json").args[0], "missing file")
+    with open(d + "/bad.json", "w") as f:
+        f.write("{not json")
+    t.true("JSON" in t.raises(ConfigError, load, d + "/bad.json").args[0], "bad json")

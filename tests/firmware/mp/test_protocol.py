@@ -1,0 +1,117 @@
+# Unit tests of hx.protocol against the shared contract files (contract/examples, invalid_scans.json).
+import json
+
+import t
+from hx import protocol as P
+
+
+def _ex(name):
+    return t.read(t.CONTRACT + "/examples/" + name + ".json")
+
+
+def test_topics_match_contract():
+    topics = json.loads(t.read(t.CONTRACT + "/topics.json"))
+    for kind in ("scan", "verdict", "status", "cmd"):
+        t.eq(P.topic("dev-1", kind), topics[kind].replace("{device}", "dev-1"), kind)
+    for reason in topics["reasons"]:
+        ok = reason == "OK"
+        v = P.decode_verdict(json.dumps({"v": 1, "sid": "1-1", "ok": ok, "reason": reason, "sound": "deny"}))
+        t.eq(v["reason"], reason)
+    t.eq(list(P.SOUNDS), topics["sounds"], "sounds")
+    t.eq(P.MAX_PAYLOAD, topics["max_payload"], "max payload")
+
+
+def test_example_scan_round_trip():
+    ex = json.loads(_ex("scan"))
+    t.eq(P.decode_scan(_ex("scan")), ex)
+    data = P.encode_scan(ex["sid"], ex["code"], ex["qty"], ex["dir"], ex["at"])
+    t.eq(json.loads(data), ex)
+
+
+def test_invalid_scans_rejected():
+    cases = json.loads(t.read(t.CONTRACT + "/invalid_scans.json"))
+    t.true(len(cases) >= 10, "cases loaded")
+    for case in cases:
+        try:
+            P.decode_scan(case["payload"])
+        except P.ProtocolError:
+            continue
+        raise t.Fail("accepted invalid scan: " + case["why"])
+
+
+def test_encode_refuses_what_the_gateway_would_reject():
+    t.raises(P.ProtocolError, P.encode_scan, "1-1", "", 1, "in", 0)
+    t.raises(P.ProtocolError, P.encode_scan, "1-1", "A\x00B", 1, "in", 0)
+    t.raises(P.ProtocolError, P.encode_scan, "1-1", "X" * 129, 1, "in", 0)
+    t.raises(P.ProtocolError, P.encode_scan, "1-1", "X", 100, "in", 0)
+    t.raises(P.ProtocolError, P.encode_scan, "1 1", "X", 1, "in", 0)
+    t.raises(P.ProtocolError, P.encode_scan, "1-1", "X", 1, "up", 0)
+    # The longest legal scan still fits the payload limit.
+    data = P.encode_scan("f" * 24, "\u00e9" * 128, 99, "out", 4102444800)
+    t.true(len(data) <= P.MAX_PAYLOAD, "fits")
+
+
+def test_sid():
+    t.eq(P.make_sid(3, 26), "3-1a")
+    t.eq(P.make_sid(0xFFFFFFFF, 0xFFFFFFFF), "ffffffff-ffffffff")
+    t.true(len(P.make_sid(0xFFFFFFFF, 0xFFFFFFFF)) <= 24, "max sid length")
+
+
+def test_verdict_examples():
+    v = P.decode_verdict(_ex("verdict_ok"))
+    t.eq((v["sid"], v["ok"], v["reason"], v["sound"], v["left"]), ("3-1a", True, "OK", "ok", 4))
+    t.eq(v["l1"], "OK  VIP Day Pass")
+    v = P.decode_verdict(_ex("verdict_already_used"))
+    t.eq(
+        (v["ok"], v["reason"], v["l1"], v["l2"], v["sound"]),
+        (False, "ALREADY_USED", "ALREADY USED", "14:02 Gate 3", "deny"),
+    )
+    v = P.decode_verdict(_ex("verdict_malformed"))
+    t.eq((v["reason"], v["sound"], v["left"]), ("MALFORMED", "error", None))
+
+
+def test_verdict_rejects():
+    bad = [
+        b"nope",
+        b"[]",
+        b'{"v": 2, "sid": "1-1", "ok": false, "reason": "X"}',
+        b'{"v": 1, "ok": true, "reason": "OK"}',
+        b'{"v": 1, "sid": "1-1", "ok": 1, "reason": "OK"}',
+        b'{"v": 1, "sid": "1-1", "ok": true, "reason": "EXPIRED"}',
+        b'{"v": 1, "sid": "1-1", "ok": false}',
+        b"x" * 2000,
+    ]
+    for p in bad:
+        t.raises(P.ProtocolError, P.decode_verdict, p)
+
+
+def test_verdict_lines_cleaned():
+    v = P.decode_verdict(
+        b'{"v":1,"sid":"1-1","ok":false,"reason":"EXPIRED","l1":"ABCDEFGHIJKLMNOPQRS",'
+        b'"l2":"a\\u0001b\\u00e9","sound":"weird"}'
+    )
+    t.eq(v["l1"], "ABCDEFGHIJKLMNOP")
+    t.eq(v["l2"], "a?b?")
+    t.eq(v["sound"], "error")
+
+
+def test_commands():
+    t.eq(P.decode_command(_ex("cmd_beep")), ("beep", {"sound": "ok"}))
+    cmd, args = P.decode_command(_ex("cmd_show"))
+    t.eq((cmd, args["l1"], args["l2"], args["secs"]), ("show", "Provisioned", "Gate 3 ready", 5))
+    t.eq(P.decode_command(b'{"v":1,"cmd":"reboot"}'), ("reboot", {}))
+    t.eq(P.decode_command(b'{"v":1,"cmd":"dance"}')[0], "dance")
+    t.raises(P.ProtocolError, P.decode_command, b'{"v":1,"cmd":"beep","args":{"sound":"horn"}}')
+    t.raises(P.ProtocolError, P.decode_command, b'{"v":1,"args":{}}')
+    t.raises(P.ProtocolError, P.decode_command, b'{"v":1,"cmd":"beep","args":[1]}')
+
+
+def test_status_matches_example():
+    ex = json.loads(_ex("status_online"))
+    data = json.loads(
+        P.encode_status(
+            ex["fw"], ex["board"], ex["ip"], ex["rssi"], ex["heap"], ex["outbox"], ex["up"], ex["mode"]
+        )
+    )
+    t.eq(data, ex)
+    t.eq(json.loads(P.OFFLINE), json.loads(_ex("status_offline")))
