@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -15,9 +16,21 @@ class DemoBroker:
     Fine for trying the product on a laptop; production sites should install Mosquitto.
     """
 
-    def __init__(self, port: int, bind: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int,
+        bind: str = "127.0.0.1",
+        password_file: Path | None = None,
+        gateway_user: str = "hexiao-gateway",
+    ) -> None:
         self.port = port
         self.bind = bind
+        # With a password file (written by gateway.fleet), the same per-device rules as our Mosquitto.
+        self.logins: Any = None
+        if password_file is not None:
+            from gateway.fleet.amqtt_rules import Logins
+
+            self.logins = Logins(password_file, gateway_user)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker: Any = None
@@ -42,9 +55,16 @@ class DemoBroker:
 
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
+        plugins: dict[str, Any] = {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+        }
+        if self.logins is not None:
+            from gateway.fleet.amqtt_rules import plugin_config
+
+            plugins = plugin_config(self.logins)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.bind}:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "plugins": plugins,
         }
         try:
             self._broker = Broker(config, loop=self._loop)
@@ -55,6 +75,25 @@ class DemoBroker:
             return
         self._ready.set()
         self._loop.run_forever()
+
+    def reload(self) -> None:
+        """Re-read the password file and drop connected clients whose login is gone (like SIGHUP)."""
+        if self.logins is None or self._loop is None or self._broker is None:
+            return
+        self.logins.load()
+        fut = asyncio.run_coroutine_threadsafe(self._drop_unknown(), self._loop)
+        try:
+            fut.result(5)
+        except Exception:
+            log.warning("demo broker could not drop revoked clients")
+
+    async def _drop_unknown(self) -> None:
+        for client_id, (session, handler) in list(self._broker._sessions.items()):
+            user = getattr(session, "username", None)
+            if user and not self.logins.known(user) and handler is not None:
+                log.info("demo broker: dropping %s (login revoked)", client_id)
+                await handler.handle_connection_closed()
+                await handler.stop()
 
     def stop(self) -> None:
         if self._loop is None or self._broker is None:

@@ -89,10 +89,15 @@ def start_broker(settings: Settings, auth: DeviceAuth | None = None) -> tuple[Mo
         broker.start()
         return broker, "mosquitto"
     log.warning(
-        "Mosquitto is not installed: starting a DEMO-ONLY in-process broker (slow, no per-device security). "
+        "Mosquitto is not installed: starting a DEMO-ONLY in-process broker (slow; its limits: docs/provisioning.md). "
         "Install it with: sudo apt-get install mosquitto"
     )
-    demo = DemoBroker(settings.broker_port, settings.broker_bind)
+    demo = DemoBroker(
+        settings.broker_port,
+        settings.broker_bind,
+        password_file=auth.password_file if auth is not None else None,
+        gateway_user=auth.gateway_user if auth is not None else settings.mqtt_client_id,
+    )
     demo.start()
     return demo, "demo (in-process)"
 
@@ -108,7 +113,7 @@ def build(settings: Settings) -> Runtime:
     broker: Mosquitto | DemoBroker | None = None
     kind = "external"
     url = settings.mqtt_url
-    fleet_setup = prepare(settings, engine, managed_mosquitto=not url and find_mosquitto() is not None)
+    fleet_setup = prepare(settings, engine, managed_broker=not url)
     if not url:
         broker, kind = start_broker(settings, fleet_setup.auth)
         url = broker.url
@@ -134,6 +139,6 @@ def build(settings: Settings) -> Runtime:
     service.start()
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
-    reload = broker.reload if isinstance(broker, Mosquitto) else None
+    reload = broker.reload if broker is not None else None
     rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
     return rt

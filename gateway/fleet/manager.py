@@ -5,11 +5,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select, update
 
-from gateway.contract import cmd_topic
+from gateway.contract import cmd_topic, status_topic
 from gateway.db.engine import writer
 from gateway.db.models import Device, Site
 from gateway.devices import DeviceIn, upsert_device
@@ -21,7 +21,12 @@ from gateway.fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, str], None]
+
+class Publish(Protocol):
+    def __call__(self, topic: str, payload: str, retain: bool = False) -> None: ...
+
+
+OFFLINE = '{"v":1,"state":"offline"}'
 STATUS_FIELDS = ("fw", "board", "ip", "rssi", "heap", "outbox", "up")
 
 
@@ -114,6 +119,9 @@ class Fleet:
     def _apply(self, device: str, cmd: str, args: dict[str, Any], source: str) -> dict[str, Any]:
         if cmd == "revoke":
             out = self.credentials.revoke(device)
+            # Mosquitto (2.0.11, seen in the tests) drops the connection without delivering the device's
+            # will, so the gateway marks the device offline itself (retained, as the will would be).
+            self.publish(status_topic(device), OFFLINE, retain=True)
         elif cmd == "rotate":
             out = self.rotate(device)
         else:

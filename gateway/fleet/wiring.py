@@ -24,16 +24,16 @@ class FleetSetup:
     credentials: Credentials = field(init=False)
 
 
-def prepare(settings: Settings, engine: Engine, managed_mosquitto: bool) -> FleetSetup:
-    """Before the broker starts: per-device auth applies only to a Mosquitto the gateway runs itself.
+def prepare(settings: Settings, engine: Engine, managed_broker: bool) -> FleetSetup:
+    """Before the broker starts: per-device auth applies only to a broker the gateway runs itself
+    (Mosquitto, or the amqtt demo broker with the same rules as plugins).
 
     Why not on other brokers: an external broker's users and ACLs belong to its operator (the files are
-    still written when DEVICE_AUTH=true, for that broker to use), and the demo broker (amqtt) cannot
-    load Mosquitto files.
+    still written when DEVICE_AUTH=true, for that broker to use).
     """
     fs = FleetSettings()
     auth: DeviceAuth | None = None
-    if managed_mosquitto and fs.auth_wanted(settings.demo):
+    if managed_broker and fs.auth_wanted(settings.demo):
         auth = make_auth(settings.var_dir, settings.mqtt_client_id)
     elif settings.mqtt_url and fs.device_auth == "true":
         auth = make_auth(settings.var_dir, settings.mqtt_client_id, settings.mqtt_password, enforced=False)
@@ -43,8 +43,6 @@ def prepare(settings: Settings, engine: Engine, managed_mosquitto: bool) -> Flee
             auth.password_file,
             auth.acl_file,
         )
-    elif not managed_mosquitto and not settings.mqtt_url and fs.auth_wanted(settings.demo):
-        log.warning("per-device MQTT logins need Mosquitto; the demo broker accepts any device")
     setup = FleetSetup(fs, auth)
     setup.credentials = Credentials(engine, auth)
     setup.credentials.sync()  # files exist before the broker reads them
@@ -78,6 +76,14 @@ def build_fleet(
         "port": parts.port or 1883,
         "device_auth": setup.auth is not None and setup.auth.enforced,
     }
+    if setup.auth is not None and setup.auth.enforced:
+        log.info(
+            "per-device MQTT logins enforced (password and ACL files in %s)", setup.auth.password_file.parent
+        )
+    else:
+        log.info(
+            "per-device MQTT logins off (DEVICE_AUTH=%s, DEMO=%s)", setup.settings.device_auth, settings.demo
+        )
     fleet = Fleet(engine, publish, setup.credentials, setup.settings, broker, forget_places)
     fleet.start()
     return fleet

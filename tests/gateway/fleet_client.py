@@ -1,13 +1,20 @@
-# A logged-in MQTT client for fleet tests: records connect results, disconnects and every message it reads.
+# Fleet test helpers: a gateway running its own secured Mosquitto, and a logged-in MQTT client that records
+# connect results, disconnects and every message it reads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.helpers import wait_for
+from gateway.auth.store import create_user, issue_api_token
+from gateway.db.engine import make_engine, migrate
+from tests.conftest import GatewayProc
+from tests.helpers import free_port, wait_for
 
 
 class Client:
@@ -75,3 +82,41 @@ class Client:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
+
+
+class FleetGateway:
+    def __init__(self, proc: GatewayProc, token: str, broker_port: int) -> None:
+        self.proc = proc
+        self.headers = {"authorization": f"Bearer {token}"}
+        self.broker_port = broker_port
+
+    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self.proc.api(method, path, headers=self.headers, **kw)
+
+    def provision(self, device: str, site: str = "s1", **kw: Any) -> dict[str, Any]:
+        r = self.api("POST", f"/api/fleet/devices/{device}/provision", json={"site": site, **kw})
+        assert r.status_code == 201, r.text
+        out: dict[str, Any] = r.json()
+        return out
+
+    def device_client(self, creds: dict[str, Any]) -> Client:
+        m = creds["mqtt"]
+        return Client("127.0.0.1", m["port"], m["username"], m["password"])
+
+
+def make_fleet_gateway(
+    tmp_path: Path, gateway_factory: Callable[..., GatewayProc], env: dict[str, str] | None = None
+) -> FleetGateway:
+    db = tmp_path / "fleet.db"
+    engine = make_engine(f"sqlite:///{db}")
+    migrate(engine)
+    create_user(engine, "boss", "boss-password", "owner")
+    token = issue_api_token(engine, "boss", "tests")
+    engine.dispose()
+    port = free_port()
+    full_env = {"MQTT_URL": "", "BROKER_PORT": str(port), "FLEET_SILENCE_S": "2", "FLEET_CHECK_S": "0.2"}
+    full_env.update(env or {})
+    g = FleetGateway(gateway_factory("", db, full_env), token, port)
+    r = g.api("POST", "/api/sites", json={"slug": "s1", "name": "Site One"})
+    assert r.status_code == 201, r.text
+    return g

@@ -1,0 +1,1 @@
+"""USB provisioning for Hexiao scanners: flash MicroPython, install the firmware, register, verify."""

@@ -1,0 +1,113 @@
+# The device's config.json (see INTERFACES.md / firmware/hx/config.py): build it, check it, mask its secrets.
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tools.provision.errors import UsageError
+
+DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MODES = ("handheld", "turnstile")
+SECRET_KEYS = (("mqtt", "password"), ("wifi", "password"))
+TOP_KEYS = {
+    "device", "site", "gate", "mode", "board", "dir", "mqtt", "wifi", "heartbeat_s", "dedupe_ms",
+    "outbox_max", "inflight", "retry_ms", "verdict_timeout_ms", "result_ms", "relay_ms",
+    "scanner_mode", "same_code_s",
+}  # fmt: skip
+MQTT_KEYS = {"host", "port", "user", "password", "keepalive"}
+WIFI_KEYS = {"ssid", "password"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Who the device is and where it stands, as the store manager typed it."""
+
+    device: str
+    site: str
+    gate: str
+    mode: str
+    board: str
+
+    def check(self) -> None:
+        if not DEVICE_RE.match(self.device):
+            raise UsageError(
+                f"device id {self.device!r} is not valid", "use 1-32 letters, digits, '-' or '_', e.g. gate-3"
+            )
+        if not self.site or len(self.site) > 32:
+            raise UsageError("--site is required (at most 32 characters)")
+        if len(self.gate) > 32:
+            raise UsageError("--gate: at most 32 characters (it is shown on the device)")
+        if self.mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)}")
+
+
+def build_config(
+    p: Placement,
+    mqtt_host: str,
+    mqtt_port: int,
+    username: str | None,
+    password: str | None,
+    wifi_ssid: str,
+    wifi_password: str,
+    heartbeat_s: int = 60,
+) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "device": p.device,
+        "site": p.site,
+        "gate": p.gate or p.device,
+        "mode": p.mode,
+        "board": p.board,
+        "mqtt": {
+            "host": mqtt_host,
+            "port": mqtt_port,
+            "user": username,
+            "password": password,
+            "keepalive": 30,
+        },
+        "wifi": {"ssid": wifi_ssid, "password": wifi_password},
+        "heartbeat_s": heartbeat_s,
+    }
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: Any) -> None:
+    """The checks the firmware would make at boot, so a bad file is refused before it reaches the device."""
+    if not isinstance(cfg, dict):
+        raise UsageError("config must be a JSON object")
+    unknown = set(cfg) - TOP_KEYS
+    if unknown:
+        raise UsageError(f"config has unknown keys: {', '.join(sorted(unknown))}")
+    if not isinstance(cfg.get("device"), str) or not DEVICE_RE.match(cfg["device"]):
+        raise UsageError("config.device: 1-32 letters, digits, '-' or '_'")
+    mqtt = cfg.get("mqtt")
+    if not isinstance(mqtt, dict) or set(mqtt) - MQTT_KEYS:
+        raise UsageError("config.mqtt: an object with host, port, user, password, keepalive")
+    if not isinstance(mqtt.get("host"), str) or not mqtt["host"]:
+        raise UsageError("config.mqtt.host: required")
+    port = mqtt.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise UsageError("config.mqtt.port: 1-65535")
+    wifi = cfg.get("wifi", {})
+    if not isinstance(wifi, dict) or set(wifi) - WIFI_KEYS:
+        raise UsageError("config.wifi: an object with ssid and password")
+    if len(str(wifi.get("ssid", ""))) > 32 or len(str(wifi.get("password", ""))) > 64:
+        raise UsageError("config.wifi: ssid at most 32, password at most 64 characters")
+    if cfg.get("mode", "handheld") not in MODES:
+        raise UsageError(f"config.mode: one of {', '.join(MODES)}")
+
+
+def masked(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copy safe to print or log: every secret replaced by a marker saying whether one is set."""
+    out: dict[str, Any] = json.loads(json.dumps(cfg))
+    for section, key in SECRET_KEYS:
+        sub = out.get(section)
+        if isinstance(sub, dict) and key in sub:
+            sub[key] = "(set)" if sub[key] else "(none)"
+    return out
+
+
+def encode(cfg: dict[str, Any]) -> bytes:
+    return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
