@@ -1,13 +1,27 @@
 # Unit tests of the load generator's pure parts: the MQTT 3.1.1 codec, percentiles and the scan/verdict tally.
 from __future__ import annotations
 
+import json
+import os
 import struct
+import time
+from pathlib import Path
 
 import pytest
 
 from tools.loadgen import codec
 from tools.loadgen.client import scan_payload
-from tools.loadgen.stats import Latency, Tally, percentile, process_cpu_seconds
+from tools.loadgen.profile import render, summarise
+from tools.loadgen.stats import (
+    CpuSnapshot,
+    CpuUse,
+    Latency,
+    Tally,
+    durable_commit_latency,
+    machine_busy_seconds,
+    percentile,
+    process_cpu_seconds,
+)
 
 
 @pytest.mark.parametrize(
@@ -124,9 +138,6 @@ def test_decode_publish_rejects_truncated_body() -> None:
 
 
 def test_scan_payload_follows_the_contract_example() -> None:
-    import json
-    from pathlib import Path
-
     example = json.loads((Path(__file__).parents[2] / "contract/examples/scan.json").read_text())
     mine = json.loads(
         scan_payload(example["sid"], example["code"], example["qty"], example["dir"], example["at"])
@@ -177,8 +188,47 @@ def test_tally_counts_lost_duplicate_stray_and_misrouted() -> None:
         t.on_sent("a", "d1", 2.0)
 
 
-def test_cpu_of_this_process_is_readable_and_gone_process_is_none() -> None:
-    import os
-
-    assert (process_cpu_seconds(os.getpid()) or 0.0) >= 0.0
+def test_cpu_of_this_process_is_read_from_proc_and_a_gone_process_is_none() -> None:
+    before = process_cpu_seconds(os.getpid())
+    t = time.process_time()
+    while time.process_time() - t < 0.1:  # burn some CPU so the tick counter must move
+        pass
+    after = process_cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after > before
     assert process_cpu_seconds(2**22 + 12345) is None
+
+
+def test_cpu_use_between_snapshots_and_other_load() -> None:
+    a = CpuSnapshot(wall=10.0, generator=1.0, others={"gateway": 5.0, "broker": None, "machine": 100.0})
+    b = CpuSnapshot(wall=12.0, generator=1.5, others={"gateway": 6.0, "broker": 2.0, "machine": 103.0})
+    use = CpuUse.between(a, b)
+    assert use.seconds == {"generator": 0.5, "gateway": 1.0, "broker": None, "machine": 3.0}
+    assert use.cores("gateway") == pytest.approx(0.5)
+    assert use.per_scan_us("generator", 1000) == pytest.approx(500.0)
+    assert use.cores("broker") is None
+    # 3 busy CPU-seconds on the machine, 1.5 of them ours, over 2 s: 0.75 cores of somebody else's work.
+    assert use.other_load() == pytest.approx(0.75)
+    assert machine_busy_seconds() is not None
+
+
+def test_profile_summary_counts_working_samples_per_thread() -> None:
+    raw = "\n".join(
+        [
+            "thread (11): svc;_run (/x/gateway/service.py:10);apply (/x/gateway/ledger.py:5) 6",
+            "thread (11): svc;_run (/x/gateway/service.py:10);Queue.get (/usr/lib/python3.11/queue.py:171) 50",
+            "thread (12): paho;_loop (/v/site-packages/paho/mqtt/client.py:1690) 2",
+            "garbage line",
+        ]
+    )
+    s = summarise(raw)
+    assert (s.samples, s.busy) == (58, 8)  # the 50 samples waiting in Queue.get are not work
+    assert s.threads == {"svc": 6, "paho": 2}
+    assert ("apply (gateway/ledger.py)", 6) in s.inclusive["svc"]
+    assert s.leaves["paho"] == [("_loop (paho/mqtt/client.py)", 2)]
+    assert "thread svc: 75%" in render(s)
+
+
+def test_durable_commit_probe_times_each_commit(tmp_path: Path) -> None:
+    lat = durable_commit_latency(str(tmp_path), commits=5)
+    assert lat is not None and lat.n == 5 and 0 < lat.p50 <= lat.max
+    assert list(tmp_path.iterdir()) == []  # leaves nothing behind

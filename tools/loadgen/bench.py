@@ -14,6 +14,7 @@ from typing import Any
 from tools.loadgen.client import connect_devices
 from tools.loadgen.modes import RunResult, Target, run_tag
 from tools.loadgen.procs import BenchError, GatewayProcess, Mosquitto, Rest, require_loopback, split_mqtt_url
+from tools.loadgen.profile import Recorder
 from tools.loadgen.stats import Tally
 
 # Every scan of a run redeems 1 unit of one of its orders; with this many units per order none runs out,
@@ -36,6 +37,7 @@ class System:
     pids: dict[str, int] = field(default_factory=dict)
     workdir: Path | None = None
     gateway: GatewayProcess | None = None
+    exclusive: bool = False  # nothing but this benchmark redeems on this gateway (so its ledger is ours)
 
 
 @contextlib.contextmanager
@@ -55,7 +57,7 @@ def spawned_system(gateway_env: dict[str, str] | None = None, keep_workdir: bool
             pids["gateway"] = gw.pid
         if broker.proc is not None:
             pids["broker"] = broker.proc.pid
-        yield System(broker.host, broker.port, Rest(gw.http), pids, workdir, gw)
+        yield System(broker.host, broker.port, Rest(gw.http), pids, workdir, gw, exclusive=True)
     finally:
         if gw is not None:
             gw.stop()
@@ -64,10 +66,12 @@ def spawned_system(gateway_env: dict[str, str] | None = None, keep_workdir: bool
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def external_system(mqtt_url: str, http: str | None, pids: dict[str, int]) -> System:
+def external_system(
+    mqtt_url: str, http: str | None, pids: dict[str, int], token: str | None = None
+) -> System:
     host, port = split_mqtt_url(mqtt_url)
     require_loopback(host)
-    return System(host, port, Rest(http) if http else None, dict(pids))
+    return System(host, port, Rest(http, token=token) if http else None, dict(pids))
 
 
 async def probe(host: str, port: int, timeout: float = 30.0) -> float:
@@ -99,8 +103,14 @@ def run_scenario(
     scenario: Callable[[Target], Coroutine[Any, Any, RunResult]],
     n_orders: int,
     codes: list[str] | None = None,
+    units: int = UNITS_PER_ORDER,
+    profile_to: Path | None = None,
 ) -> RunResult:
-    """Create this run's orders (unless codes are given), run the load, then read the ledger back."""
+    """Create this run's orders (unless codes are given), run the load, then read the ledger back.
+
+    With `units` per order large, every scan should redeem; with 1, each order redeems exactly once and
+    every further scan of it must be denied (ALREADY_USED) — the ledger shows which happened.
+    """
     if codes:
         own = False
     elif system.rest is None:
@@ -108,11 +118,24 @@ def run_scenario(
     else:
         tag = run_tag()
         codes = [f"LG-{tag}-{name}-{i:04d}" for i in range(n_orders)]
-        system.rest.create_orders(codes, UNITS_PER_ORDER, title=f"Load test {name}")
+        system.rest.create_orders(codes, units, title=f"Load test {name}")
         own = True
     before = {c: system.rest.used(c) for c in codes} if system.rest is not None and not own else {}
     target = Target(system.mqtt_host, system.mqtt_port, codes, system.pids)
-    result = asyncio.run(scenario(target))
+    recorder = None
+    if profile_to is not None and "gateway" in system.pids:
+        recorder = Recorder(system.pids["gateway"], profile_to)
+    since = time.time()
+    try:
+        result = asyncio.run(scenario(target))
+    finally:
+        if recorder is not None:
+            recorder.stop()
+    until = time.time() + 1.0
     if system.rest is not None:
+        # Two independent views of the books: units used on this run's orders, and — when the gateway
+        # is ours, so nothing else redeems meanwhile — the OK redemption records written during the run.
         result.ledger_ok = sum(system.rest.used(c) - before.get(c, 0) for c in codes)
+        if system.exclusive:
+            result.ledger_rows_ok = system.rest.ok_redemptions_between(since, until)
     return result

@@ -48,19 +48,22 @@ class RunResult:
     cpu: CpuUse
     lost_sample: list[str] = field(default_factory=list)
     sched_lag_max_ms: float | None = None
-    ledger_ok: int | None = None  # OK redemptions the gateway's ledger shows for this run's orders
+    ledger_ok: int | None = None  # units the ledger shows as used on this run's orders
+    ledger_rows_ok: int | None = None  # OK redemption records the ledger wrote during this run
     notes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        """No lost, duplicate, stray, misrouted or unreadable verdicts, and the ledger agrees (when checked)."""
+        """No lost, duplicate, stray, misrouted or unreadable verdicts, every scan PUBACKed, ledger agrees."""
         return (
             self.lost == 0
             and self.duplicates == 0
             and self.strays == 0
             and self.misrouted == 0
             and self.bad_verdicts == 0
+            and self.unacked_publishes == 0
             and (self.ledger_ok is None or self.ledger_ok == self.ok)
+            and (self.ledger_rows_ok is None or self.ledger_rows_ok == self.ok)
         )
 
 
@@ -184,7 +187,7 @@ async def run_single(target: Target, scans: int = 1000, per_scan_timeout: float 
 
     return await _run(
         "single",
-        f"1 in flight, {scans} scans",
+        f"(a) 1 in flight, {scans} scans",
         target,
         1,
         drive,
@@ -237,7 +240,7 @@ async def run_open(
 
     res = await _run(
         "open",
-        f"open loop {rate:g}/s {arrivals}, {seconds:g} s, {n_devices} devices",
+        f"(b) open {rate:g}/s {arrivals}, {seconds:g} s, {n_devices} dev",
         target,
         n_devices,
         drive,
@@ -261,19 +264,25 @@ async def run_saturate(
     goes out the moment one of its verdicts arrives. Throughput is counted after a warm-up."""
     if window < 1 or n_devices < 1:
         raise ValueError("devices and window must be at least 1")
-    state = {"sending": True, "count": 0}
+    sending = True
+    count = 0
 
     async def drive(devices: list[Device], tally: Tally, ids: _Ids) -> tuple[float, float]:
+        nonlocal sending
         codes = target.codes
         n_codes = len(codes)
+        budget_spent = asyncio.Event()
 
         def send(dev: Device) -> None:
-            n = state["count"]
-            state["count"] = n + 1
+            nonlocal count
+            n = count
+            count = n + 1
             dev.send_scan(ids.next(), codes[n % n_codes])
+            if count >= max_scans:
+                budget_spent.set()
 
         def answered(dev: Device, _sid: str) -> None:
-            if state["sending"] and state["count"] < max_scans:
+            if sending and count < max_scans:
                 send(dev)
 
         start = time.perf_counter()
@@ -281,15 +290,18 @@ async def run_saturate(
             dev.on_answer = answered
         for _ in range(window):
             for dev in devices:
-                send(dev)
-        await asyncio.sleep(seconds)
-        state["sending"] = False
+                if count < max_scans:
+                    send(dev)
+        # Ends after `seconds`, or earlier once max_scans have been sent (a count-bounded run).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(budget_spent.wait(), seconds)
+        sending = False
         end = time.perf_counter()
         return min(start + warmup, end - 1e-3), end
 
     return await _run(
         "saturate",
-        f"saturation {n_devices} devices x {window} in flight, {seconds:g} s",
+        f"(c) saturation {n_devices} dev x {window}, {seconds:g} s",
         target,
         n_devices,
         drive,

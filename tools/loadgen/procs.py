@@ -55,9 +55,10 @@ def split_mqtt_url(url: str) -> tuple[str, int]:
 class Rest:
     """The few REST calls the benchmark needs (stdlib only, JSON in and out)."""
 
-    def __init__(self, base: str, timeout: float = 30.0) -> None:
+    def __init__(self, base: str, timeout: float = 30.0, token: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.timeout = timeout
+        self.token = token
         require_loopback(urlsplit(self.base).hostname or "")
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
@@ -65,6 +66,8 @@ class Rest:
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read() or b"null")
@@ -99,6 +102,13 @@ class Rest:
         if not isinstance(got, dict):
             raise BenchError(f"GET /api/orders/{code} returned {got!r}")
         return got
+
+    def ok_redemptions_between(self, since: float, until: float) -> int:
+        """How many successful redemption records the ledger holds with a server time in [since, until)."""
+        got = self._call("GET", f"/api/redemptions?ok=true&since={since:.6f}&until={until:.6f}&limit=1")
+        if not isinstance(got, dict) or not isinstance(got.get("total"), int):
+            raise BenchError(f"GET /api/redemptions returned no total: {str(got)[:200]}")
+        return int(got["total"])
 
     def used(self, code: str) -> int:
         """Units redeemed on an order so far, as the ledger has it."""

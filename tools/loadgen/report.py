@@ -32,6 +32,15 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "–" if v is None else format(v, spec)
 
 
+def _ledger(r: RunResult) -> str:
+    """Units used on the run's orders; with `/n` the OK records written meanwhile when they differ."""
+    if r.ledger_ok is None:
+        return "–"
+    if r.ledger_rows_ok is None or r.ledger_rows_ok == r.ledger_ok:
+        return str(r.ledger_ok)
+    return f"{r.ledger_ok}/{r.ledger_rows_ok} rows"
+
+
 def _cpu(r: RunResult, name: str) -> str:
     cores = r.cpu.cores(name)
     per = r.cpu.per_scan_us(name, r.answered)
@@ -56,6 +65,7 @@ COLUMNS = (
     "gen CPU",
     "gateway CPU",
     "broker CPU",
+    "other load",
 )
 
 
@@ -69,7 +79,7 @@ def rows(results: Sequence[RunResult]) -> list[list[str]]:
                 str(r.sent),
                 str(r.answered),
                 str(r.ok),
-                "–" if r.ledger_ok is None else str(r.ledger_ok),
+                _ledger(r),
                 str(r.lost),
                 str(r.duplicates),
                 f"{r.throughput:,.0f}",
@@ -80,6 +90,7 @@ def rows(results: Sequence[RunResult]) -> list[list[str]]:
                 _cpu(r, "generator"),
                 _cpu(r, "gateway"),
                 _cpu(r, "broker"),
+                _fmt(r.cpu.other_load()),
             ]
         )
     return out
@@ -122,10 +133,17 @@ def checks(results: Sequence[RunResult]) -> list[Check]:
     lost = sum(r.lost for r in results)
     dup = sum(r.duplicates for r in results)
     other = sum(r.strays + r.misrouted + r.bad_verdicts for r in results)
-    ledger_bad = [r.label for r in results if r.ledger_ok is not None and r.ledger_ok != r.ok]
+    ledger_bad = [
+        r.label
+        for r in results
+        if (r.ledger_ok is not None and r.ledger_ok != r.ok)
+        or (r.ledger_rows_ok is not None and r.ledger_rows_ok != r.ok)
+    ]
     out.append(Check("lost verdicts", "0", str(lost), lost == 0))
     out.append(Check("duplicate verdicts", "0", str(dup), dup == 0))
     out.append(Check("stray / misrouted / unreadable verdicts", "0", str(other), other == 0))
+    unacked = sum(r.unacked_publishes for r in results)
+    out.append(Check("scans the broker never acknowledged (PUBACK)", "0", str(unacked), unacked == 0))
     if any(r.ledger_ok is not None for r in results):
         out.append(
             Check(
@@ -146,7 +164,8 @@ def print_results(console: Console, results: Sequence[RunResult]) -> None:
         table.add_row(*row)
     console.print(table)
     console.print(
-        "[dim]CPU columns: cores used during the run (CPU seconds / wall seconds) and CPU per verdict.[/dim]"
+        "[dim]CPU columns: cores used during the run (CPU seconds / wall seconds) and CPU per verdict. "
+        "other load: cores used by everything else on this machine meanwhile (noise).[/dim]"
     )
     for r in results:
         extra = []

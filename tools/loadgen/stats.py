@@ -110,6 +110,34 @@ class Tally:
         return sum(1 for t in self.arrivals if start <= t < end)
 
 
+def durable_commit_latency(directory: str, commits: int = 50) -> Latency | None:
+    """Round trips of one small durable SQLite commit (WAL, synchronous=FULL) in `directory`, now.
+
+    The gateway's verdict waits for exactly such a commit, so this is the floor under every round trip
+    the benchmark reports; on a shared machine it moves with other jobs' disk traffic, and is printed
+    next to the figures for that reason.
+    """
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        con = sqlite3.connect(os.path.join(tmp, "probe.db"), isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+            took: list[float] = []
+            for i in range(commits):
+                t0 = time.perf_counter()
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("INSERT INTO t (v) VALUES (?)", (f"row {i}",))
+                con.execute("COMMIT")
+                took.append(time.perf_counter() - t0)
+        finally:
+            con.close()
+    return Latency.of(took)
+
+
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -126,6 +154,18 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (utime + stime) / _CLK_TCK
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all CPUs of this machine spent busy (not idle / iowait) since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal ...
+    ticks = [int(x) for x in fields[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _CLK_TCK
+
+
 def self_cpu_seconds() -> float:
     """CPU seconds (user + system) used by this process so far, all threads."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -140,11 +180,9 @@ class CpuSnapshot:
 
 
 def cpu_snapshot(pids: dict[str, int]) -> CpuSnapshot:
-    return CpuSnapshot(
-        wall=time.perf_counter(),
-        generator=self_cpu_seconds(),
-        others={name: process_cpu_seconds(pid) for name, pid in pids.items()},
-    )
+    others = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+    others["machine"] = machine_busy_seconds()
+    return CpuSnapshot(wall=time.perf_counter(), generator=self_cpu_seconds(), others=others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +199,14 @@ class CpuUse:
             after = b.others.get(name)
             secs[name] = None if before is None or after is None else after - before
         return cls(wall=b.wall - a.wall, seconds=secs)
+
+    def other_load(self) -> float | None:
+        """Cores used by everything else on the machine during the run (other jobs, the kernel): a noise gauge."""
+        machine = self.seconds.get("machine")
+        if machine is None or self.wall <= 0:
+            return None
+        ours = sum(v for k, v in self.seconds.items() if k != "machine" and v is not None)
+        return max(0.0, machine - ours) / self.wall
 
     def cores(self, name: str) -> float | None:
         s = self.seconds.get(name)
