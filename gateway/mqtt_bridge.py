@@ -54,6 +54,7 @@ class MqttBridge:
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_socket_open = self._on_socket_open
@@ -68,9 +69,16 @@ class MqttBridge:
             log.error("broker refused the gateway: %s", reason)
             return
         self.connects += 1
+        # Healthy only once the broker has acknowledged the subscriptions: before that, a scan could be
+        # published with nobody subscribed (a clean first start has no persistent session yet).
         client.subscribe(SUBSCRIPTIONS)
-        self.connected.set()
         log.info("connected to broker %s:%d", self.host, self.port)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reasons: Any, props: Any) -> None:
+        if any(getattr(r, "is_failure", False) for r in reasons):
+            log.error("broker refused the gateway's subscriptions: %s", reasons)
+            return
+        self.connected.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()

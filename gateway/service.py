@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.checkout import run_checkouts
@@ -114,6 +114,7 @@ class RedemptionService:
         self._stop = threading.Event()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._last_housekeeping = clock()
+        self._conn: Connection | None = None
 
     # -- hand-over points (any thread) ------------------------------------------------------------
     def submit_mqtt(self, topic: str, payload: bytes) -> None:
@@ -175,6 +176,7 @@ class RedemptionService:
                 except Exception:  # the loop must survive anything one batch does
                     log.exception("batch of %d failed", len(batch))
             if self._stop.is_set() and self.q.empty():
+                self._drop_writer()
                 return
             self._housekeeping()
 
@@ -250,38 +252,38 @@ class RedemptionService:
         signs: list[tuple[_Pending, Verdict]] = []
         for attempt in range(5):
             try:
-                with self.engine.connect() as conn:
-                    conn = writer(conn)
-                    with conn.begin():
-                        answer: list[_Pending] = []
-                        items: list[tuple[Request, Place]] = []
-                        signs = []
-                        for p in pending:
-                            place = p.place or self._place(conn, p.request.device, now)
-                            if place is None:
-                                p.reply(
-                                    verdict_of(
-                                        p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")
-                                    )
-                                )
-                                continue
-                            if p.request.op in ("login", "logout"):
-                                signs.append((p, self._sign(conn, p.request, place, now)))
-                                continue
-                            items.append((p.request, place))
-                            answer.append(p)
-                        decided = apply_batch(conn, items, now, self.annul_window_s)
-                        self._apply_statuses(conn, statuses, now)
+                conn = self._writer()
+                with conn.begin():
+                    answer: list[_Pending] = []
+                    items: list[tuple[Request, Place]] = []
+                    signs = []
+                    for p in pending:
+                        place = p.place or self._place(conn, p.request.device, now)
+                        if place is None:
+                            p.reply(
+                                verdict_of(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered"))
+                            )
+                            continue
+                        if p.request.op in ("login", "logout"):
+                            signs.append((p, self._sign(conn, p.request, place, now)))
+                            continue
+                        items.append((p.request, place))
+                        answer.append(p)
+                    decided = apply_batch(conn, items, now, self.annul_window_s)
+                    self._apply_statuses(conn, statuses, now)
                 # Committed: only now may anyone hear the outcome.
                 verdicts = decided
                 break
             except (LostRace, IntegrityError, OperationalError) as err:
+                if isinstance(err, OperationalError):
+                    self._drop_writer()
                 self.counters.db_retries += 1
                 log.warning("batch retry %d after %s: %s", attempt + 1, type(err).__name__, err)
                 self._places = {}
                 time.sleep(0.01 * (attempt + 1))
             except Exception:
                 log.exception("batch of %d scans failed", len(pending))
+                self._drop_writer()
                 break
         if verdicts is None:
             # Nothing was committed; devices keep the scan in their outbox and send it again.
@@ -299,6 +301,19 @@ class RedemptionService:
                 c.redeemed += 1
             p.reply(v)
         self._notify(answer, verdicts, now)
+
+    def _writer(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = writer(self.engine.connect())
+        return self._conn
+
+    def _drop_writer(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                log.debug("closing a broken connection failed", exc_info=True)
+            self._conn = None
 
     def _sign(self, conn: Any, req: Request, place: Place, now: float) -> Verdict:
         """Sign a verifier in (by PIN) or out on a handheld; the device's later scans carry their name."""

@@ -165,3 +165,12 @@ def test_reply_parser_skips_corrupted_replies() -> None:
     bad[-1] ^= 0xFF
     replies = ReplyParser().feed(b"noise" + bytes(bad) + good)
     assert [(r.status, r.data) for r in replies] == [(0, b"\x12\x34")]
+
+
+def test_blocked_for_reports_the_same_code_delay_left() -> None:
+    module = VirtualModule()
+    module.receive(encode_command(FrameType.WRITE, Zone.SAME_CODE_DELAY, b"\x83"))
+    module.present("A", now=10.0)
+    assert module.blocked_for("A", now=11.0) == 2.0
+    assert module.blocked_for("B", now=11.0) == 0.0
+    assert module.blocked_for("A", now=14.0) == 0.0

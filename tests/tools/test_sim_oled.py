@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tools.sim.oled import Frame, PbmError, font_from_vm, frame_from_text, parse_pbm, render_png, to_pbm
+from tools.sim.oled import Frame, PbmError, font_from_vm, frame_from_text, parse_pbm, to_pbm
+from tools.sim.png import render_png
 
 
 def test_font_comes_from_the_vm_and_has_distinct_glyphs() -> None:
@@ -71,3 +72,33 @@ def test_png_is_scaled_with_a_bezel(tmp_path: Path) -> None:
     dark = next((x, y) for y in range(8) for x in range(8) if not glyph[y][x])
     assert sum(img.getpixel((10 + lit[0] * 4 + 1, 10 + lit[1] * 4 + 1))) > 600  # type: ignore[arg-type]
     assert sum(img.getpixel((10 + dark[0] * 4 + 1, 10 + dark[1] * 4 + 1))) < 100  # type: ignore[arg-type]
+
+
+def test_text_lines_reads_inverted_text() -> None:
+    frame = frame_from_text([(0, 30, "OK Day Pass")])
+    rows = list(frame.rows)
+    for y in range(12, 64):
+        rows[y] = bytes(1 - b for b in rows[y])
+    inverted = Frame(frame.width, frame.height, tuple(rows))
+    assert inverted.text_lines() == ["OK Day Pass"]
+
+
+def test_drawn_lines_are_not_read_as_text() -> None:
+    frame = frame_from_text([(0, 0, "ON q0"), (0, 30, "READY")])
+    rows = list(frame.rows)
+    rows[10] = b"\x01" * 128  # the status bar separator
+    assert Frame(128, 64, tuple(rows)).text_lines() == ["ON q0", "READY"]
+
+
+def test_max_errors_reads_text_touching_a_box_but_not_other_text() -> None:
+    frame = frame_from_text([(0, 30, "ALREADY USED"), (0, 42, "11:56 dev-1")])
+    rows = [bytearray(r) for r in frame.rows]
+    for y in range(12, 64):
+        rows[y][0] = 1  # the left edge of a rect drawn through the first glyph column
+    boxed = Frame(128, 64, tuple(bytes(r) for r in rows))
+    assert not boxed.contains_text("ALREADY USED")
+    assert boxed.find_text("ALREADY USED", max_errors=8) == [(0, 30)]
+    assert boxed.contains_text("11:56 dev-1", max_errors=8)
+    assert not boxed.contains_text("ALREADY_USED", max_errors=8)
+    assert not boxed.contains_text("12:56 dev-1", max_errors=8)
+    assert not boxed.contains_text("OK Day Pass", max_errors=8)

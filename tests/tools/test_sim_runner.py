@@ -236,3 +236,40 @@ def test_fleet_over_the_control_channel(tmp_path: Path, stand_in: Path) -> None:
         fleet.close()
     with pytest.raises(ControlError):
         request(tmp_path / "sim" / "control.sock", {"cmd": "devices"})
+
+
+def test_runner_restarts_a_firmware_that_resets_itself(tmp_path: Path) -> None:
+    script = tmp_path / "resets.py"
+    script.write_text(
+        "import os, sys, json, time\n"
+        "flash, out = os.getenv('HX_FLASH'), os.getenv('HX_OUT')\n"
+        "try:\n    n = int(open(flash + '/n').read()) + 1\nexcept OSError:\n    n = 1\n"
+        "f = open(flash + '/n', 'w'); f.write(str(n)); f.close()\n"
+        "log = open(out + '/events.log', 'a'); log.write(json.dumps({'ev': 'boot', 'n': n}) + '\\n'); log.close()\n"
+        "if n == 1:\n    sys.exit(75)\n"
+        "while True:\n    time.sleep(1)\n"
+    )
+    dev = FirmwareProcess(tmp_path / "dev", DeviceConfig(), main=script)
+    try:
+        dev.start()
+        dev.wait_event(lambda e: e.get("n") == 2, what="boot after the self-reset")
+        assert dev.alive and dev.boots == 2
+    finally:
+        dev.close()
+
+
+def test_paced_line_trickles_bytes_at_the_baud_rate() -> None:
+    with PtyScanner(pace_baud=2400) as scanner:  # ~4.2 ms a byte
+        fd = os.open(scanner.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            started = time.monotonic()
+            assert scanner.present("0123456789") == b"0123456789\r\n"
+            took = time.monotonic() - started
+            got = b""
+            deadline = time.monotonic() + 5
+            while len(got) < 12 and time.monotonic() < deadline:
+                got += os.read(fd, 64)
+            assert got == b"0123456789\r\n"
+            assert took >= 12 * 10 / 2400  # the line really is that slow (a lower bound, not a speed test)
+        finally:
+            os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,12 @@ DEFAULT_MQTT = "mqtt://127.0.0.1:1884"
 
 OutOpt = Annotated[
     Path, typer.Option("--out", help="Simulator state dir (flash, screens, logs, control socket).")
+]
+FirmwareOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Firmware dir holding main.py (default: firmware/ as source; build/firmware for .mpy)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="Device id, e.g. dev-1.")]
 
@@ -65,6 +72,10 @@ def run(
     mode: Annotated[str, typer.Option(help="handheld or turnstile.")] = "handheld",
     out: OutOpt = DEFAULT_OUT,
     heap: Annotated[int, typer.Option(help="MicroPython heap per device, KiB.")] = DEFAULT_HEAP_K,
+    firmware: FirmwareOpt = None,
+    line_baud: Annotated[
+        int, typer.Option(min=0, help="Deliver scanner bytes at this UART speed (0: instantly), e.g. 9600.")
+    ] = 0,
     prompt: Annotated[bool, typer.Option("--prompt/--no-prompt", help="Interactive prompt on stdin.")] = True,
 ) -> None:
     """Start N real firmware instances against a running gateway and scan codes interactively."""
@@ -109,6 +120,9 @@ def _prompt_loop(fleet: Fleet, stop: threading.Event) -> None:
             continue
         try:
             if not line.startswith(":"):
+                wait = fleet[current].scanner.module.blocked_for(line, time.monotonic())
+                if wait:
+                    console.print(f"[dim]same code again: the scanner module waits {wait:.1f} s first[/dim]")
                 resp = fleet.handle({"cmd": "scan", "device": current, "code": line})
                 if not resp.get("sent"):
                     console.print(
@@ -207,12 +221,14 @@ def screenshots(
         "var/screenshots"
     ),
     palette: Annotated[str, typer.Option(help="white, blue or yellow-blue.")] = "white",
+    heap: Annotated[int, typer.Option(help="MicroPython heap, KiB.")] = DEFAULT_HEAP_K,
+    firmware: FirmwareOpt = None,
 ) -> None:
     """Run a scenario against a real gateway + broker and write docs/img/oled-*.png."""
     from tools.sim.screenshots import run_scenario
 
     try:
-        written = run_scenario(dest, work, palette=palette, log=console.print)
+        written = run_scenario(dest, work, palette=palette, log=console.print, heap_k=heap, firmware=firmware)
     except SimError as exc:
         _fail(str(exc))
         return

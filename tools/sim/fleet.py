@@ -12,6 +12,8 @@ from typing import Any
 
 from tools.sim import noise
 from tools.sim.oled import Frame
+from tools.sim.paths import FIRMWARE_MAIN
+from tools.sim.pty_scanner import PtyScanner
 from tools.sim.runner import DEFAULT_HEAP_K, DeviceConfig, Event, FirmwareProcess, MqttTarget, SimError
 
 MODES = ("handheld", "turnstile")
@@ -40,6 +42,8 @@ class Fleet:
         mode: str = "handheld",
         heap_k: int = DEFAULT_HEAP_K,
         heartbeat_s: int = 60,
+        firmware: Path | None = None,
+        pace_baud: int = 0,
     ) -> None:
         if mode not in MODES:
             raise SimError(f"mode must be one of {', '.join(MODES)}")
@@ -58,7 +62,10 @@ class Fleet:
                 mqtt=mqtt or MqttTarget(),
                 heartbeat_s=heartbeat_s,
             )
-            self.devices[name] = FirmwareProcess(self.out / name, cfg, heap_k=heap_k)
+            main = (firmware / "main.py") if firmware else FIRMWARE_MAIN
+            self.devices[name] = FirmwareProcess(
+                self.out / name, cfg, heap_k=heap_k, main=main, scanner=PtyScanner(pace_baud=pace_baud)
+            )
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
         self._watch: threading.Thread | None = None
@@ -96,6 +103,7 @@ class Fleet:
             time.sleep(0.1)
 
     def _poll_device(self, name: str, dev: FirmwareProcess) -> None:
+        dev.supervise()
         events = dev.events()
         start = self._event_idx.get(name, 0)
         self._event_idx[name] = len(events)

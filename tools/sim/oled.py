@@ -1,4 +1,4 @@
-"""OLED frames from the firmware's unix board: PBM parsing, text recognition and PNG screenshots.
+"""OLED frames from the firmware's unix board: PBM parsing and text recognition (PNG: ``tools.sim.png``).
 
 Text recognition uses the glyphs of MicroPython's own ``framebuf`` 8x8 font, rendered by the same VM
 the firmware runs on (``font_from_vm``), so a test checks the pixels the firmware really drew.
@@ -13,13 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw
-
 from tools.sim.paths import MICROPYTHON
 
 FIRST_CHAR = 32
 LAST_CHAR = 126
 GLYPH = 8
+RULE_CHARS = frozenset("_-")
 
 
 class PbmError(ValueError):
@@ -44,32 +43,52 @@ class Frame:
         return tuple(bytes(self.rows[yy][x : x + w]) for yy in range(y, y + h))
 
     # -- text ----------------------------------------------------------------------------------
-    def find_text(self, text: str, *, scale: int = 1, font: Font | None = None) -> list[tuple[int, int]]:
-        """Every (x, y) where ``text`` is drawn exactly (lit on dark, or dark on lit) at ``scale``."""
+    def find_text(
+        self, text: str, *, scale: int = 1, font: Font | None = None, max_errors: int = 0
+    ) -> list[tuple[int, int]]:
+        """Every (x, y) where ``text`` is drawn (lit on dark, or dark on lit) at ``scale``.
+
+        ``max_errors`` allows that many differing pixels over the whole text box: a frame or rule
+        drawn through the first glyph column (a boxed screen) then still reads, while a different
+        text of the same length differs in far more pixels.
+        """
         font = font or font_from_vm()
         stamp = font.render(text, scale)
         if not stamp or not stamp[0]:
             return []
         h, w = len(stamp), len(stamp[0])
-        inverted = tuple(bytes(1 - b for b in row) for row in stamp)
+        if h > self.height or w > self.width:
+            return []
+        full = (1 << w) - 1
+        want = [_bits(row) for row in stamp]
+        rows = self._bit_rows()
         hits: list[tuple[int, int]] = []
-        first, first_inv = stamp[0], inverted[0]
         for y in range(self.height - h + 1):
-            row = self.rows[y]
             for x in range(self.width - w + 1):
-                seg = row[x : x + w]
-                if seg == first:
-                    cand = stamp
-                elif seg == first_inv:
-                    cand = inverted
-                else:
-                    continue
-                if all(self.rows[y + i][x : x + w] == cand[i] for i in range(1, h)):
-                    hits.append((x, y))
+                shift = self.width - w - x
+                for inverted in (0, full):
+                    errors = 0
+                    for i in range(h):
+                        got = (rows[y + i] >> shift) & full
+                        errors += (got ^ want[i] ^ inverted).bit_count()
+                        if errors > max_errors:
+                            break
+                    if errors <= max_errors:
+                        hits.append((x, y))
+                        break
         return hits
 
-    def contains_text(self, text: str, *, scale: int = 1, font: Font | None = None) -> bool:
-        return bool(self.find_text(text, scale=scale, font=font))
+    @functools.cached_property
+    def _bit_rows_cache(self) -> tuple[int, ...]:
+        return tuple(_bits(row) for row in self.rows)
+
+    def _bit_rows(self) -> tuple[int, ...]:
+        return self._bit_rows_cache
+
+    def contains_text(
+        self, text: str, *, scale: int = 1, font: Font | None = None, max_errors: int = 0
+    ) -> bool:
+        return bool(self.find_text(text, scale=scale, font=font, max_errors=max_errors))
 
     def text_lines(self, *, scale: int = 1, font: Font | None = None) -> list[str]:
         """Recognise the text rows drawn with the VM font (top to bottom); unknown cells are skipped."""
@@ -87,7 +106,8 @@ class Frame:
                     x += cell
                 else:
                     x += 1
-            if chars:
+            # A row of only rule-like glyphs is a drawn line (hline, the edge of a filled box), not text.
+            if chars and not all(ch in RULE_CHARS for _, ch in chars):
                 found.append((len(chars), y, _join(chars, cell)))
         # Keep the best row of each band of overlapping rows.
         found.sort(key=lambda t: (-t[0], t[1]))
@@ -96,6 +116,11 @@ class Frame:
             if all(abs(y - ty) >= cell for ty, _ in taken):
                 taken.append((y, text))
         return [text for _, text in sorted(taken)]
+
+
+def _bits(row: bytes) -> int:
+    """A row of 0/1 bytes as an int, leftmost pixel in the most significant bit."""
+    return int(bytes(48 + b for b in row), 2) if row else 0
 
 
 def _join(chars: list[tuple[int, str]], cell: int) -> str:
@@ -128,7 +153,10 @@ class Font:
     def lookup(self, scale: int = 1) -> dict[tuple[bytes, ...], str]:
         table: dict[tuple[bytes, ...], str] = {}
         for ch in sorted(self.glyphs, reverse=True):  # let the lowest code point win on duplicates
-            table[self.render(ch, scale)] = ch
+            stamp = self.render(ch, scale)
+            table[stamp] = ch
+            # Inverted text (dark on lit, e.g. an OK screen) reads the same.
+            table.setdefault(tuple(bytes(1 - b for b in row) for row in stamp), ch)
         return table
 
     def __hash__(self) -> int:
@@ -246,33 +274,3 @@ def to_pbm(frame: Frame) -> bytes:
                 line[x >> 3] |= 0x80 >> (x & 7)
         out += line
     return bytes(out)
-
-
-# -- PNG ------------------------------------------------------------------------------------------
-PALETTES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
-    # (top 16 rows, rest): the common two-colour SSD1306 module is yellow over blue.
-    "white": ((235, 242, 255), (235, 242, 255)),
-    "blue": ((90, 190, 255), (90, 190, 255)),
-    "yellow-blue": ((255, 214, 60), (90, 190, 255)),
-}
-
-
-def render_png(frame: Frame, path: Path, *, scale: int = 4, palette: str = "white", bezel: int = 14) -> Path:
-    """Write the frame as a PNG scaled up ``scale``x with a dark bezel, like the module looks."""
-    top, rest = PALETTES[palette]
-    off = (8, 10, 14)
-    w, h = frame.width * scale, frame.height * scale
-    img = Image.new("RGB", (w + 2 * bezel, h + 2 * bezel), (40, 42, 48))
-    draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle((2, 2, w + 2 * bezel - 3, h + 2 * bezel - 3), radius=bezel // 2, fill=(24, 25, 29))
-    draw.rectangle((bezel, bezel, bezel + w - 1, bezel + h - 1), fill=off)
-    pad = 1 if scale >= 3 else 0  # a dark gap between pixels, as on the real panel
-    for y, row in enumerate(frame.rows):
-        colour = top if y < 16 else rest
-        for x, bit in enumerate(row):
-            if bit:
-                x0, y0 = bezel + x * scale, bezel + y * scale
-                draw.rectangle((x0, y0, x0 + scale - 1 - pad, y0 + scale - 1 - pad), fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, optimize=True)
-    return path

@@ -21,8 +21,11 @@ from tools.sim.gm65 import VirtualModule
 class PtyScanner:
     """A virtual scanner module whose UART is the slave side of a pty (``.port``)."""
 
-    def __init__(self, module: VirtualModule | None = None) -> None:
+    def __init__(self, module: VirtualModule | None = None, *, pace_baud: int = 0) -> None:
         self.module = module or VirtualModule()
+        # 0: bytes appear at once. A baud rate: they trickle in at that line speed (8N1, 10 bits a
+        # byte), so the firmware sees replies and codes split across reads as on a real UART.
+        self.pace_baud = pace_baud
         self._master, self._slave = os.openpty()
         # Raw mode before anyone opens the port: a cooked slave would echo our codes back to us and
         # turn CRLF into LF, which is not what a UART does.
@@ -46,9 +49,12 @@ class PtyScanner:
             return
         with self._lock:
             view = memoryview(data)
+            step = 1 if self.pace_baud else len(data)
             while view:
+                if self.pace_baud:
+                    time.sleep(10 / self.pace_baud)
                 try:
-                    n = os.write(self._master, view)
+                    n = os.write(self._master, view[:step])
                 except BlockingIOError:
                     time.sleep(0.01)
                     continue
@@ -77,8 +83,17 @@ class PtyScanner:
             self._write(answer)
 
     # -- what tests and the CLI use -----------------------------------------------------------
-    def present(self, code: bytes | str) -> bytes:
-        """Hold a code in front of the module; returns the bytes emitted (empty if suppressed/held)."""
+    def present(self, code: bytes | str, *, wait_same_code: bool = False) -> bytes:
+        """Hold a code in front of the module; returns the bytes emitted (empty if suppressed/held).
+
+        The module suppresses a code it read less than its same-code delay ago (the firmware turns
+        that on); ``wait_same_code`` waits the delay out first, like staff re-presenting a ticket.
+        """
+        if wait_same_code:
+            with self._lock:
+                wait = self.module.blocked_for(code, time.monotonic())
+            if wait:
+                time.sleep(wait + 0.05)
         with self._lock:
             data = self.module.present(code, time.monotonic())
         self._write(data)

@@ -1,7 +1,7 @@
 """Runs one real firmware instance (the unix board) on the MicroPython VM, as a board on the bench.
 
 Owns the device's flash dir (config.json, outbox, boot counter), its virtual scanner on a pty and its
-HX_OUT dir (events.log, OLED frames, the buttons FIFO). ``kill()`` is a power cut, ``start()`` on the
+HX_OUT dir (events.log, OLED frames, the buttons file). ``kill()`` is a power cut, ``start()`` on the
 same flash is a reboot.
 """
 
@@ -12,130 +12,30 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from tools.sim.oled import Frame, PbmError, read_pbm, render_png
+from tools.sim.common import DeviceConfig, Event, EventLog, MqttTarget, SimError, wait_until
+from tools.sim.oled import Frame, PbmError, read_pbm
 from tools.sim.paths import FIRMWARE_MAIN, MICROPYTHON
+from tools.sim.png import render_png
 from tools.sim.pty_scanner import PtyScanner
 
-T = TypeVar("T")
-Event = dict[str, Any]
+__all__ = [
+    "DEFAULT_HEAP_K",
+    "REBOOT_EXIT",
+    "DeviceConfig",
+    "Event",
+    "EventLog",
+    "FirmwareProcess",
+    "MqttTarget",
+    "SimError",
+    "wait_until",
+]
+
 
 DEFAULT_HEAP_K = 256
-
-
-class SimError(Exception):
-    """A simulator operation failed (stable, user-facing message)."""
-
-
-@dataclass(frozen=True)
-class MqttTarget:
-    host: str = "127.0.0.1"
-    port: int = 1884
-    user: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> MqttTarget:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp"):
-            raise SimError(f"MQTT URL must look like mqtt://host:port, got {url!r}")
-        if not parts.hostname:
-            raise SimError(f"MQTT URL has no host: {url!r}")
-        return cls(parts.hostname, parts.port or 1883, parts.username, parts.password)
-
-
-@dataclass
-class DeviceConfig:
-    """The device's config.json (see docs/firmware.md)."""
-
-    device: str = "dev-1"
-    site: str = "demo"
-    gate: str = "Gate 1"
-    mode: str = "handheld"
-    mqtt: MqttTarget = field(default_factory=MqttTarget)
-    keepalive: int = 30
-    heartbeat_s: int = 60
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "device": self.device,
-            "site": self.site,
-            "gate": self.gate,
-            "mode": self.mode,
-            "board": "unix",
-            "mqtt": {
-                "host": self.mqtt.host,
-                "port": self.mqtt.port,
-                "user": self.mqtt.user,
-                "password": self.mqtt.password,
-                "keepalive": self.keepalive,
-            },
-            "wifi": {"ssid": "", "password": ""},
-            "heartbeat_s": self.heartbeat_s,
-        }
-        doc.update(self.extra)
-        return doc
-
-
-def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll until ``predicate`` returns something truthy; raise SimError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise SimError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
-
-
-class EventLog:
-    """Incremental reader of HX_OUT/events.log (JSON lines); tolerates a half-written last line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.events: list[Event] = []
-        self.bad_lines = 0
-        self._offset = 0
-        self._partial = b""
-
-    def poll(self) -> list[Event]:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return []
-        if size < self._offset:  # the file was replaced: start over
-            self._offset, self._partial = 0, b""
-        if size == self._offset:
-            return []
-        with self.path.open("rb") as fh:
-            fh.seek(self._offset)
-            chunk = fh.read()
-        self._offset += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        new: list[Event] = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                self.bad_lines += 1
-                continue
-            if isinstance(ev, dict):
-                new.append(ev)
-        self.events.extend(new)
-        return new
+REBOOT_EXIT = 75  # the unix board exits with this when the firmware asks for a reset (cmd "reboot")
 
 
 class FirmwareProcess:
@@ -278,7 +178,16 @@ class FirmwareProcess:
 
         return wait_until(check, timeout, f"{self.device}: {what}")
 
+    def supervise(self) -> bool:
+        """Restart the VM when the firmware reset itself (exit 75), as the chip would; True if it did."""
+        if self.proc is not None and self.proc.poll() == REBOOT_EXIT:
+            self.proc = None
+            self.start()  # a soft reset: the scanner module keeps its power and settings
+            return True
+        return False
+
     def _check_alive(self) -> None:
+        self.supervise()
         if self.proc is not None and self.proc.poll() is not None:
             tail = "\n".join(self.console().splitlines()[-30:])
             raise SimError(f"{self.device} firmware exited with {self.proc.returncode}:\n{tail}")
@@ -304,10 +213,12 @@ class FirmwareProcess:
 
         return wait_until(check, timeout, f"{self.device}: {what}")
 
-    def wait_text(self, *texts: str, timeout: float = 20.0) -> Frame:
+    def wait_text(self, *texts: str, timeout: float = 20.0, max_errors: int = 0) -> Frame:
         """Wait until every text appears on the OLED, drawn with the VM's 8x8 font."""
         return self.wait_screen(
-            lambda f: all(f.contains_text(t) for t in texts), timeout=timeout, what=f"OLED showing {texts!r}"
+            lambda f: all(f.contains_text(t, max_errors=max_errors) for t in texts),
+            timeout=timeout,
+            what=f"OLED showing {texts!r}",
         )
 
     def screenshot(self, path: Path, *, scale: int = 4, palette: str = "white") -> Path:
@@ -317,9 +228,9 @@ class FirmwareProcess:
         return render_png(frame, path, scale=scale, palette=palette)
 
     # -- inputs -----------------------------------------------------------------------------------
-    def scan(self, code: str) -> bytes:
-        """Hold a code in front of the virtual scanner."""
-        return self.scanner.present(code)
+    def scan(self, code: str, *, wait_same_code: bool = True) -> bytes:
+        """Hold a code in front of the virtual scanner (waiting out its same-code delay by default)."""
+        return self.scanner.present(code, wait_same_code=wait_same_code)
 
     def press(self, button: str) -> None:
         """Press a button (``ok``, ``up``, ``down``): one line into HX_OUT/buttons."""

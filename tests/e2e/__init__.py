@@ -1,0 +1,1 @@
+# End-to-end tests: real gateway + real Mosquitto + the real firmware on the MicroPython VM.
