@@ -1,5 +1,6 @@
 # GM65/GM861 UART QR scanner driver: "7E 00" zone commands to probe/configure, then a code line reader.
 import asyncio
+import time
 from micropython import const
 
 ZONE_SETTINGS = const(0x0000)
@@ -131,10 +132,14 @@ class Scanner:
         self.w.write(data)
         await self.w.drain()
         buf = b""
-        waited = 0
-        while waited < self.reply_ms:
+        # A real deadline: a read may return at once with nothing (a non-blocking pty) or with one byte
+        # at 9600 baud, so counting calls would cut the reply window short.
+        deadline = time.ticks_add(time.ticks_ms(), self.reply_ms)
+        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
             chunk = await self._read(50)
-            waited += 50
+            if not chunk:
+                await asyncio.sleep_ms(5)
+                continue
             if chunk:
                 buf += chunk
                 rep = parse_reply(buf)

@@ -5,8 +5,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from gateway.broker import Mosquitto
 from tests.e2e.conftest import DeviceFactory, Tap
 from tests.e2e.helpers import (
@@ -229,12 +227,6 @@ def test_command_trigger_scanner_reads_only_when_triggered(
     assert not dev.events("bad_code"), "a trigger acknowledgement was taken for a code"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="firmware/hx/gm65.py Scanner.command() counts 50 ms per read call instead of elapsed time: a "
-    "reply trickling in at 9600 baud is cut short, the probe may fail and leftover reply bytes show as "
-    "BAD CODE + error beep at boot (see the simulator report)",
-)
 def test_scanner_reply_at_real_line_speed_is_understood(
     mosquitto: Mosquitto, gateway_factory: Callable[..., Any], devices: DeviceFactory, tap: Tap
 ) -> None:
