@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
@@ -99,6 +100,50 @@ def run(
 
     app = create_app(start)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+
+
+def _engine_for_cli() -> Any:
+    """The configured database, migrated: CLI commands work on the same data `run` uses."""
+    from gateway.db.engine import make_engine, migrate
+
+    settings = Settings()
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    return engine
+
+
+@cli.command("add-user")
+def add_user(
+    name: str = typer.Argument(..., help="sign-in name"),
+    role: str = typer.Option(..., help="owner, manager, supervisor or verifier"),
+    site: list[str] = typer.Option([], help="site slug this person works at (repeat for several)"),
+) -> None:
+    """Create a person for the console; asks for the password (never pass it on the command line)."""
+    from gateway.auth.store import create_user
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_user(_engine_for_cli(), name, password, role, list(site))
+    except HexiaoError as err:
+        console.print(f"[red]{err.message}[/]")
+        raise typer.Exit(2) from err
+    console.print(f"created {role} {name!r}")
+
+
+@cli.command("token")
+def token(
+    user: str = typer.Argument(..., help="the person the token acts as"),
+    name: str = typer.Option("integration", help="a label to tell tokens apart"),
+) -> None:
+    """Issue an API token (printed once on stdout; only its digest is stored)."""
+    from gateway.auth.store import issue_api_token
+
+    try:
+        value = issue_api_token(_engine_for_cli(), user, name)
+    except HexiaoError as err:
+        console.print(f"[red]{err.message}[/]")
+        raise typer.Exit(2) from err
+    print(value)
 
 
 if __name__ == "__main__":

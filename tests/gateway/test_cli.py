@@ -90,3 +90,34 @@ def test_busy_broker_port_is_a_clear_error(tmp_path: Path) -> None:
     finally:
         s.close()
     assert p.returncode == 2 and f"port {busy}" in out and "BROKER_PORT" in out
+
+
+def test_people_and_tokens_from_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    env["VAR_DIR"] = str(tmp_path)
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args],
+            cwd=ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    missing = cli("token", "ghost")
+    assert missing.returncode == 2 and "ghost" in missing.stderr and missing.stdout == ""
+    weak = cli("add-user", "ana", "--role", "verifier", stdin="x\nx\n")
+    assert weak.returncode == 2
+    made = cli("add-user", "ana", "--role", "verifier", stdin="a-long-password\na-long-password\n")
+    assert made.returncode == 0, made.stderr
+    assert "a-long-password" not in made.stdout + made.stderr
+    tok = cli("token", "ana")
+    assert tok.returncode == 0 and tok.stdout.startswith("hxt_")
+    from gateway.auth.store import token_person
+    from gateway.db.engine import make_engine
+
+    person = token_person(make_engine(f"sqlite:///{tmp_path / 'hexiao.db'}"), tok.stdout.strip())
+    assert person is not None and (person.name, person.role) == ("ana", "verifier")
