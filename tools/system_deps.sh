@@ -5,6 +5,10 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 # PostgreSQL: the ledger runs on it too, and the test suite proves that against a real server.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# Chromium: the console's browser tests drive Debian's build with Playwright (never a downloaded browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# A CJK font, so the console's Chinese pages render (and are screenshotted) with real glyphs.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo ">> installing Debian packages: ${need[*]}"

@@ -1,0 +1,227 @@
+# Console languages: English (the keys themselves) and Simplified Chinese, picked per request.
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGS = ("en", "zh")
+LANG_COOKIE = "hx_lang"
+
+# English text is the key: a missing translation shows English rather than a blank or a key name.
+ZH: dict[str, str] = {
+    "Hexiao console": "核销控制台",
+    "Sign in": "登录",
+    "Sign out": "退出",
+    "Name": "用户名",
+    "Password": "密码",
+    "Wrong name or password.": "用户名或密码错误。",
+    "Too many failed sign-ins. Try again in {n} seconds.": "登录失败次数过多，请 {n} 秒后再试。",
+    "The form expired. Please try again.": "表单已过期，请重试。",
+    "Live": "实时",
+    "Redeem": "核销",
+    "Orders": "订单",
+    "Devices": "设备",
+    "Reports": "报表",
+    "Users": "用户",
+    "Language": "语言",
+    "Signed in as {name} ({role})": "当前用户 {name}（{role}）",
+    "owner": "店主",
+    "manager": "店长",
+    "supervisor": "主管",
+    "verifier": "核销员",
+    "Code": "券码",
+    "Type or paste the code": "输入或粘贴券码",
+    "Look up": "查询",
+    "Site": "门店",
+    "Quantity": "数量",
+    "Confirm redemption": "确认核销",
+    "Redeem another": "继续核销",
+    "Order": "订单",
+    "Title": "名称",
+    "Status": "状态",
+    "Units": "份数",
+    "left": "剩余",
+    "used": "已用",
+    "refunded": "已退",
+    "of": "共",
+    "Valid from": "生效时间",
+    "Valid until": "失效时间",
+    "Last used": "上次使用",
+    "No order has this code.": "没有该券码对应的订单。",
+    "This order belongs to another site.": "该订单属于其他门店。",
+    "You have no site to redeem at. Ask the owner to add one.": "您没有可核销的门店，请联系店主添加。",
+    "Not allowed at this site.": "无权在此门店操作。",
+    "Decrease": "减少",
+    "Increase": "增加",
+    "Redemptions and denials": "核销与拒绝记录",
+    "Waiting for scans…": "等待扫码…",
+    "connected": "已连接",
+    "reconnecting…": "重新连接中…",
+    "Today": "今天",
+    "Gate": "闸口",
+    "Redeemed": "已核销",
+    "Denied": "被拒绝",
+    "Inside now": "场内人数",
+    "entries minus exits today (turnstile sites)": "今日入场减出场（闸机门店）",
+    "Time": "时间",
+    "Device": "设备",
+    "Reason": "原因",
+    "Detail": "说明",
+    "Search": "搜索",
+    "Code, title or reference": "券码、名称或外部单号",
+    "Reference": "外部单号",
+    "All": "全部",
+    "active": "有效",
+    "cancelled": "已取消",
+    "No orders found.": "没有找到订单。",
+    "History": "历史记录",
+    "QR code": "二维码",
+    "Download QR (PNG)": "下载二维码（PNG）",
+    "Refund unused units": "退款未使用份数",
+    "Cancel order": "取消订单",
+    "Revert": "撤销",
+    "Revert reason": "撤销原因",
+    "Refund, cancel and revert are not available in this gateway version yet.": "此网关版本暂不支持退款、取消和撤销。",
+    "online": "在线",
+    "offline": "离线",
+    "Last seen": "最后在线",
+    "Firmware": "固件",
+    "Signal (RSSI)": "信号（RSSI）",
+    "Free heap": "可用内存",
+    "Outbox": "待发送",
+    "Mode": "模式",
+    "No devices yet.": "暂无设备。",
+    "Screen": "屏幕",
+    "What the device shows now (from the verdicts it was sent)": "设备当前显示（根据下发的核验结果）",
+    "Recent scans": "最近扫码",
+    "Commands": "指令",
+    "Beep": "蜂鸣",
+    "Ask for status": "请求状态",
+    "Reboot": "重启",
+    "Command sent.": "指令已发送。",
+    "Per day": "按日",
+    "Per site": "按门店",
+    "Per device or verifier": "按设备或核销员",
+    "Per product": "按产品",
+    "Failed scans by reason": "失败原因统计",
+    "Scans": "扫码次数",
+    "Day": "日期",
+    "Product": "产品",
+    "Last {n} days": "最近 {n} 天",
+    "Download CSV": "下载 CSV",
+    "Redeemed units per day": "每日核销份数",
+    "No data in this period.": "此期间没有数据。",
+    "Create user": "新建用户",
+    "Role": "角色",
+    "Sites": "门店",
+    "Active": "启用",
+    "Save": "保存",
+    "Reset password": "重置密码",
+    "New password": "新密码",
+    "API tokens": "API 令牌",
+    "Create token": "创建令牌",
+    "Token name": "令牌名称",
+    "User": "用户",
+    "Created": "创建时间",
+    "Last used at": "最后使用",
+    "Revoked": "已吊销",
+    "Revoke": "吊销",
+    "Copy this token now; it is not shown again:": "请立即复制此令牌，之后不再显示：",
+    "Saved.": "已保存。",
+    "every site": "全部门店",
+    "You are not allowed to open this page.": "您无权访问此页面。",
+    "Back": "返回",
+    "Page not found.": "页面不存在。",
+    "yes": "是",
+    "no": "否",
+    "Skip to content": "跳到正文",
+    "Scope": "范围",
+    "Filter": "筛选",
+    "Total": "合计",
+    "OK": "成功",
+    "ALREADY_USED": "已使用",
+    "UNKNOWN_CODE": "无效券码",
+    "EXPIRED": "已过期",
+    "NOT_YET_VALID": "尚未生效",
+    "REFUNDED": "已退款",
+    "CANCELLED": "已取消",
+    "WRONG_SITE": "非本门店",
+    "QTY_EXCEEDED": "数量超出",
+    "MALFORMED": "扫码数据错误",
+    "RATE_LIMITED": "扫码过快",
+    "UNKNOWN_DEVICE": "设备未注册",
+    "INTERNAL": "服务器错误",
+    "OUTSIDE_HOURS": "不在使用时段",
+    "TOO_SOON": "间隔太短",
+    "DAILY_LIMIT": "超出每日次数",
+    "PASSBACK": "已在场内",
+    "LOW_BALANCE": "余额不足",
+    "AMOUNT_NEEDED": "需要金额",
+    "FORGED": "伪造券码",
+    "ANNUL_REFUSED": "无法撤回",
+    "Units to refund (empty: all unused)": "退款份数（留空：全部未使用）",
+    "undone": "已撤销",
+    "refund": "退款",
+    "cancel": "取消",
+    "revert": "撤销",
+    "exit": "出场",
+    "annul": "撤回",
+    "Amount (yuan)": "金额（元）",
+    "Balance": "余额",
+    "Short code": "短码",
+    "History and revert": "历史与撤销",
+    "Period": "时间段",
+    "Refund reason": "退款原因",
+    "Cancel reason": "取消原因",
+    "Edit {name}": "编辑 {name}",
+    "People": "人员",
+    "Per verifier": "按核销员",
+    "Verifier": "核销员",
+    "Settlement": "结算",
+    "Redeemed units settle at once, unredeemed ones {n} days after payment.": "已核销份数立即结算，未核销份数在付款 {n} 天后结算。",
+    "Kind": "类型",
+    "Settled": "已结算",
+    "Pending": "待结算",
+    "Downloads (CSV)": "下载（CSV）",
+    "Every scan": "全部扫码记录",
+    "Counts by {by}": "按{by}统计",
+    "day": "日期",
+    "site": "门店",
+    "gate": "闸口",
+    "product": "产品",
+    "ticket": "票券",
+    "value": "储值券",
+    "pack": "次卡",
+}
+
+TABLES = {"zh": ZH}
+
+
+def pick_lang(cookie: str | None, accept: str | None) -> str:
+    """The cookie's choice, else the best of Accept-Language (by q), else English."""
+    if cookie in LANGS:
+        return cookie
+    best, best_q = "en", -1.0
+    for part in (accept or "").split(","):
+        bits = part.strip().split(";")
+        tag = bits[0].strip().lower()
+        q = 1.0
+        for b in bits[1:]:
+            if b.strip().startswith("q="):
+                try:
+                    q = float(b.strip()[2:])
+                except ValueError:
+                    q = 0.0
+        lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang is not None and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def translator(lang: str) -> Callable[..., str]:
+    table = TABLES.get(lang, {})
+
+    def t(text: str, **kw: object) -> str:
+        out = table.get(text, text)
+        return out.format(**kw) if kw else out
+
+    return t

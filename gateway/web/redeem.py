@@ -1,0 +1,113 @@
+# The verifier's page: look up a typed code, pick the quantity, confirm — decided like a device scan.
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from gateway.auth.roles import Person
+from gateway.db.models import Site
+from gateway.errors import HexiaoError, NotFound
+from gateway.manual import RedeemIn, redeem_typed
+from gateway.orders import order_view
+from gateway.web.guard import PageForbidden, check_csrf, page_user, rt_of
+from gateway.web.i18n import translator
+from gateway.web.render import lang_of, page
+
+router = APIRouter()
+
+
+def sites_for(request: Request, person: Person) -> list[str]:
+    with rt_of(request).engine.connect() as c:
+        slugs = [s for s in c.execute(select(Site.slug).order_by(Site.slug)).scalars()]
+    return [s for s in slugs if person.may_site(s)]
+
+
+def _lookup(request: Request, person: Person, code: str, site: str) -> tuple[dict[str, Any] | None, str]:
+    t = translator(lang_of(request))
+    try:
+        order = order_view(rt_of(request).engine, code)
+    except NotFound:
+        return None, t("No order has this code.")
+    if order["site"] is not None and order["site"] != site and not person.sees_site(order["site"]):
+        # A verifier learns nothing about another site's orders beyond "not here".
+        return None, t("This order belongs to another site.")
+    return order, ""
+
+
+@router.get("/console/redeem", include_in_schema=False)
+def redeem_page(
+    request: Request, code: str = "", site: str = "", person: Person = Depends(page_user("verifier"))
+) -> Response:
+    sites = sites_for(request, person)
+    site = site if site in sites else (sites[0] if sites else "")
+    code = code.strip()[:128]
+    order, error = _lookup(request, person, code, site) if code and sites else (None, "")
+    return page(
+        request,
+        "redeem.html",
+        person,
+        sites=sites,
+        site=site,
+        code=code,
+        order=order,
+        error=error,
+        verdict=None,
+        # A fresh idempotency key per look-up: a double-click or a resubmitted form redeems once.
+        request_id=secrets.token_hex(8),
+    )
+
+
+@router.post("/console/redeem", include_in_schema=False)
+async def redeem_confirm(request: Request, person: Person = Depends(page_user("verifier"))) -> Response:
+    form = await request.form()
+    check_csrf(person, form)
+    sites = sites_for(request, person)
+    site = str(form.get("site", ""))
+    if site not in sites:
+        raise PageForbidden()
+    t = translator(lang_of(request))
+    code = str(form.get("code", "")).strip()
+    try:
+        amount = str(form.get("amount", "")).strip()
+        # Vouchers are redeemed by amount (yuan in the form, cents on the wire); Decimal avoids 0.1+0.2 drift.
+        amt = int((Decimal(amount) * 100).to_integral_value()) if amount else None
+        body = RedeemIn(
+            code=code,
+            qty=int(str(form.get("qty", "1")) or "1"),
+            amt=amt,
+            site=site,
+            gate="console",
+            request_id=str(form.get("request_id", "")) or None,
+            by=person.name,
+        )
+        verdict = (await redeem_typed(rt_of(request), body)).to_dict()
+        error = ""
+    except (ValidationError, ValueError, ArithmeticError):
+        verdict, error = (
+            None,
+            t("Amount (yuan)") + ": > 0" if form.get("amount") else t("Quantity") + ": 1–99",
+        )
+    except HexiaoError as err:
+        verdict, error = None, err.message
+    order = None
+    if verdict is None:
+        order, _ = _lookup(request, person, code, site)
+    return page(
+        request,
+        "redeem.html",
+        person,
+        status_code=200 if verdict else 422,
+        sites=sites,
+        site=site,
+        code="" if verdict else code,
+        order=order,
+        error=error,
+        verdict=verdict,
+        request_id=secrets.token_hex(8),
+    )

@@ -1,0 +1,80 @@
+# The owner's page: people, their roles and sites, password resets and API tokens.
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.auth import store
+from gateway.auth.roles import ROLES, Person
+from gateway.errors import HexiaoError
+from gateway.orders import list_sites
+from gateway.web.guard import check_csrf, page_user, rt_of
+from gateway.web.i18n import translator
+from gateway.web.render import lang_of, page
+
+router = APIRouter()
+
+
+def _render(request: Request, person: Person, status: int = 200, **ctx: Any) -> Response:
+    engine = rt_of(request).engine
+    ctx.setdefault("message", "")
+    ctx.setdefault("error", "")
+    ctx.setdefault("token", "")
+    return page(
+        request,
+        "users.html",
+        person,
+        status_code=status,
+        users=store.list_users(engine),
+        tokens=store.list_tokens(engine),
+        sites=[s["slug"] for s in list_sites(engine)],
+        roles=ROLES,
+        **ctx,
+    )
+
+
+@router.get("/console/users", include_in_schema=False)
+def users(request: Request, saved: int = 0, person: Person = Depends(page_user("owner"))) -> Response:
+    t = translator(lang_of(request))
+    return _render(request, person, message=t("Saved.") if saved else "")
+
+
+@router.post("/console/users", include_in_schema=False)
+async def users_post(request: Request, person: Person = Depends(page_user("owner"))) -> Response:
+    form = await request.form()
+    check_csrf(person, form)
+    engine = rt_of(request).engine
+    action = str(form.get("action", ""))
+    name = str(form.get("name", "")).strip()
+    sites = [str(s) for s in form.getlist("sites")]
+    try:
+        if action == "create":
+            store.create_user(engine, name, str(form.get("password", "")), str(form.get("role", "")), sites)
+        elif action == "update":
+            if name == person.name and str(form.get("role")) != "owner":
+                raise HexiaoError("you cannot demote yourself")
+            store.update_user(
+                engine,
+                name,
+                role=str(form.get("role", "")),
+                sites=sites,
+                active=form.get("active") == "on" or name == person.name,
+            )
+        elif action == "password":
+            store.set_password(engine, name, str(form.get("password", "")))
+        elif action == "token":
+            token = store.issue_api_token(
+                engine, name, str(form.get("token_name", "")).strip() or "integration"
+            )
+            return _render(request, person, token=token)
+        elif action == "revoke":
+            store.revoke_token(engine, int(str(form.get("token_id", "0")) or 0))
+        else:
+            raise HexiaoError("unknown action")
+    except HexiaoError as err:
+        return _render(request, person, 422, error=err.message)
+    except ValueError as err:
+        return _render(request, person, 422, error=str(err))
+    return RedirectResponse("/console/users?saved=1", status_code=303)
