@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from gateway.api import create_app
+from gateway.auth.store import ensure_owner
 from gateway.demo import terminal_qr, write_qr
 from gateway.errors import HexiaoError
 from gateway.runtime import Runtime, build
@@ -29,11 +30,19 @@ def main() -> None:
     """Hexiao gateway."""
 
 
-def banner(rt: Runtime) -> None:
+def banner(rt: Runtime, owner_password: str | None) -> None:
     s = rt.settings
     http = f"http://{s.http_host}:{s.http_port}"
     console.rule("[bold]Hexiao gateway")
-    console.print(f"  Console / API docs  [bold cyan]{http}/docs[/]   health: {http}/api/health")
+    console.print(f"  Web console         [bold cyan]{http}/console[/]")
+    if owner_password:
+        console.print(
+            f"    first start: sign in as [bold]owner[/] with password [bold]{owner_password}[/]"
+            f" (also in {s.var_dir / 'owner-password.txt'}; change it after signing in)"
+        )
+    elif (s.var_dir / "owner-password.txt").exists():
+        console.print(f"    sign in as owner; the first password is in {s.var_dir / 'owner-password.txt'}")
+    console.print(f"  REST API docs       {http}/docs   health: {http}/api/health")
     console.print(f"  MQTT broker         [bold]{rt.mqtt_url}[/] ({rt.broker_kind})")
     console.print(f"  Database            {s.db_url}")
     if rt.broker_kind.startswith("demo"):
@@ -91,7 +100,7 @@ def run(
         except HexiaoError as err:
             console.print(f"[red]cannot start: {err.message}[/]")
             os._exit(2)
-        banner(rt)
+        banner(rt, ensure_owner(rt.engine, settings.var_dir))
         rt.bridge.connected.wait(10)
         logging.getLogger("gateway").info(
             "gateway ready on http://%s:%d", settings.http_host, settings.http_port
