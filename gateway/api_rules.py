@@ -111,10 +111,10 @@ def put_pin(r: RT, name: str, body: PinIn) -> None:
     set_pin(r.engine, name, body.site, body.pin)
 
 
-@router.get("/api/inside", tags=["sites"], dependencies=[Depends(api_user("supervisor"))])
-def inside(r: RT) -> dict[str, Any]:
-    """How many are inside now, per site (entry/exit turnstile pairs)."""
+@router.get("/api/inside", tags=["sites"])
+def inside(r: RT, who: AsSupervisor) -> dict[str, Any]:
+    """How many are inside now, per site the caller may see (entry/exit turnstile pairs)."""
     counts = inside_now(r.engine)
     with r.engine.connect() as c:
         slugs = [s for (s,) in c.execute(select(Site.slug).order_by(Site.slug))]
-    return {"sites": {s: counts.get(s, 0) for s in slugs}}
+    return {"sites": {s: counts.get(s, 0) for s in slugs if who.sees_site(s)}}

@@ -61,7 +61,7 @@ ZH: dict[str, str] = {
     "Redeemed": "已核销",
     "Denied": "被拒绝",
     "Inside now": "场内人数",
-    "entries minus exits today (turnstile sites)": "今日入场减出场（闸机门店）",
+    "inside now, by entry and exit scans (anti-passback orders)": "当前在场人数（按入场/出场扫码，防回传订单）",
     "Time": "时间",
     "Device": "设备",
     "Reason": "原因",

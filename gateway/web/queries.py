@@ -74,10 +74,10 @@ def today_counters(engine: Engine, person: Person, tz: ZoneInfo) -> dict[str, An
         }
         for r in rows
     ]
-    inside: dict[str, int] = {}
-    for r in rows:
-        key = slugs.get(r.site_id, "") if r.site_id else ""
-        inside[key] = inside.get(key, 0) + int(r.net or 0)
+    from gateway.checkout import inside_now
+
+    counts = inside_now(engine)
+    inside = {slug: counts.get(slug, 0) for slug in sorted(slugs.values()) if person.sees_site(slug)}
     return {"gates": gates, "inside": inside}
 
 

@@ -56,7 +56,23 @@ def test_scan_from_a_device_appears_live(console: Console, shot: Shot) -> None:
         peer.wait_verdict("1-3")
         expect(page.locator("tbody[data-feed] tr").first).to_contain_text("HX-TEST-ANYWHERE")
         expect(page.locator("tbody[data-feed]")).not_to_contain_text("HX-TEST-TOUR-S2")
-        expect(page.locator('[data-inside="s1"]')).to_have_text("3")  # 2 + 1 entries, no exits
+        # "Inside now" follows the gateway's entry/exit state of anti-passback orders.
+        gate = {
+            "code": "HX-TEST-GATE",
+            "title": "Gate Pass",
+            "quantity": 2,
+            "site": "s1",
+            "rules": {"passback": True},
+        }
+        assert console.gw.api("POST", "/api/orders", json={"orders": [gate]}).status_code == 201
+        turnstile = Peer(console.broker.url, "turn-1")  # auto-registered at s1
+        turnstile.scan("g-1", "HX-TEST-GATE")
+        assert turnstile.wait_verdict("g-1")["ok"] is True
+        expect(page.locator('[data-inside="s1"]')).to_have_text("1")
+        turnstile.scan("g-2", "HX-TEST-GATE", direction="out")
+        assert turnstile.wait_verdict("g-2")["ok"] is True
+        expect(page.locator('[data-inside="s1"]')).to_have_text("0")
+        turnstile.close()
         shot(page, "live", full_page=True)
 
         # The owner's device pages: fleet table with status, per-device page with the OLED mirror.

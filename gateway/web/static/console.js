@@ -81,16 +81,22 @@ function startLive(root) {
       if (e.ok && e.op === "redeem") { bump("ok", 1); bump("units", e.qty || 1); }
       if (!e.ok) bump("denied", 1);
       const kpis = root.querySelector("[data-inside-list]");
-      if (e.ok && (e.op === "redeem" || e.op === "exit") && kpis) {
-        let inside = kpis.querySelector(`[data-inside="${CSS.escape(e.site || "")}"]`);
-        if (!inside) {
-          const box = document.createElement("div");
-          box.appendChild(text("span", e.site || "—"));
-          inside = box.appendChild(text("strong", 0));
-          inside.dataset.inside = e.site || "";
-          kpis.appendChild(box);
-        }
-        inside.textContent = String(Number(inside.textContent) + (e.dir === "out" ? -(e.qty || 1) : (e.qty || 1)));
+      if (e.ok && (e.op === "redeem" || e.op === "exit" || e.op === "annul") && kpis) {
+        // The gateway keeps who is inside per order; ask it rather than guess from the feed.
+        fetch("/api/inside", {credentials: "same-origin"}).then(r => r.ok ? r.json() : null).then(d => {
+          if (!d) return;
+          for (const [site, n] of Object.entries(d.sites)) {
+            let inside = kpis.querySelector(`[data-inside="${CSS.escape(site)}"]`);
+            if (!inside) {
+              const box = document.createElement("div");
+              box.appendChild(text("span", site));
+              inside = box.appendChild(text("strong", 0));
+              inside.dataset.inside = site;
+              kpis.appendChild(box);
+            }
+            inside.textContent = String(n);
+          }
+        });
       }
     }
   };
