@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -13,10 +14,12 @@ from gateway.auth.roles import Person
 from gateway.checkout import inside_now
 from gateway.db.models import Site
 from gateway.errors import ValidationFailed
+from gateway.orders import order_view
 from gateway.products import ProductIn, create_product, delete_product, list_products, update_product
 from gateway.runtime import Runtime
 from gateway.signin import set_pin
 from gateway.sites import site_ids
+from gateway.ticket import ticket_html
 
 router = APIRouter()
 
@@ -109,6 +112,17 @@ class PinIn(BaseModel):
 def put_pin(r: RT, name: str, body: PinIn) -> None:
     """Give a verifier a PIN for signing in on handhelds at a site (unique among that site's verifiers)."""
     set_pin(r.engine, name, body.site, body.pin)
+
+
+@router.get(
+    "/api/orders/{code}/ticket",
+    tags=["orders"],
+    response_class=HTMLResponse,
+    dependencies=[Depends(api_user("manager"))],
+)
+def ticket(r: RT, code: str) -> HTMLResponse:
+    """A printable ticket: QR code, short manual-entry code, validity."""
+    return HTMLResponse(ticket_html(order_view(r.engine, code), r.settings.timezone))
 
 
 @router.get("/api/inside", tags=["sites"])

@@ -233,3 +233,15 @@ def test_verifier_signs_in_on_a_handheld_with_a_pin(stack: tuple[GatewayProc, Mo
         dev.close()
     rows = g.api("GET", "/api/redemptions", params={"code": t["code"]}).json()["items"]
     assert {r["scan_id"]: r.get("user") for r in rows} == {"r1": "ana", "r2": None}
+
+
+def test_printable_ticket(stack: tuple[GatewayProc, Mosquitto]) -> None:
+    g, _ = stack
+    o = order(g, title="Night Club <VIP>", quantity=2, rules={"days": "0000011", "hours": "22:00-04:00"})
+    page = g.api("GET", f"/api/orders/{o['code']}/ticket")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "<svg" in text and o["short_code"] in text and o["code"] in text
+    assert "Night Club &lt;VIP&gt;" in text and "<VIP>" not in text  # escaped
+    assert "Sat,Sun" in text and "22:00-04:00" in text
+    assert g.api("GET", "/api/orders/NOPE/ticket").status_code == 404
