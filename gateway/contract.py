@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 SCHEMA_VERSION = 1
 TOPIC_PREFIX = "hx/v1/dev/"
+# Retained, with the offline message as the gateway's last will: devices tell "broker up but gateway
+# down" from "all fine" and show OFFLINE instead of waiting for verdicts that cannot come.
+GATEWAY_STATUS_TOPIC = "hx/v1/gateway/status"
+GATEWAY_ONLINE = '{"v":1,"state":"online"}'
+GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'
 MAX_PAYLOAD = 1024
 # Larger payloads are never answered: reading a sid out of them is not worth the parse.
 MAX_PARSE = 16 * 1024

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.contract import TOPIC_PREFIX
+from gateway.contract import GATEWAY_OFFLINE, GATEWAY_ONLINE, GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class MqttBridge:
         user = username or (parts.username or "")
         if user:
             self.client.username_pw_set(user, password or parts.password or "")
+        self.client.will_set(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -78,6 +79,8 @@ class MqttBridge:
         if any(getattr(r, "is_failure", False) for r in reasons):
             log.error("broker refused the gateway's subscriptions: %s", reasons)
             return
+        # Only now can scans be answered: tell the devices (retained; the will says offline).
+        client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_ONLINE, qos=1, retain=True)
         self.connected.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -95,6 +98,11 @@ class MqttBridge:
         self.client.loop_start()
 
     def stop(self) -> None:
+        # A clean DISCONNECT suppresses the will, so say "offline" ourselves before leaving.
+        if self.connected.is_set():
+            info = self.client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
+            with contextlib.suppress(Exception):
+                info.wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 
-from gateway.contract import TOPIC_PREFIX
+from gateway.contract import GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
 from gateway.fleet.secrets import verify_secret
 
 
@@ -51,12 +51,12 @@ def allowed(user: str | None, gateway_user: str, topic: str, action: str) -> boo
     if not user:
         return False
     if user == gateway_user:
-        return topic.startswith(TOPIC_PREFIX)
+        return topic.startswith(TOPIC_PREFIX) or topic == GATEWAY_STATUS_TOPIC
     mine = TOPIC_PREFIX + user + "/"
     if action == "publish":
         return topic in (mine + "scan", mine + "status")
     if action in ("subscribe", "receive"):
-        return topic in (mine + "verdict", mine + "cmd")
+        return topic in (mine + "verdict", mine + "cmd", GATEWAY_STATUS_TOPIC)
     return False
 
 

@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateway.contract import TOPIC_PREFIX
+from gateway.contract import GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
 
 # One rule set for every device, keyed by its username (%u): the device id is also its username and,
 # with `use_username_as_clientid`, its client id, so no device can speak or listen for another.
@@ -15,6 +15,8 @@ DEVICE_RULES = (
     f"pattern write {TOPIC_PREFIX}%u/status",
     f"pattern read {TOPIC_PREFIX}%u/verdict",
     f"pattern read {TOPIC_PREFIX}%u/cmd",
+    # Every device may read whether the gateway is up (retained; the gateway's last will says offline).
+    f"pattern read {GATEWAY_STATUS_TOPIC}",
 )
 
 
@@ -31,7 +33,12 @@ def render_acl(gateway_user: str | None) -> str:
         *DEVICE_RULES,
     ]
     if gateway_user:
-        lines += ["", f"user {gateway_user}", f"topic readwrite {TOPIC_PREFIX}#"]
+        lines += [
+            "",
+            f"user {gateway_user}",
+            f"topic readwrite {TOPIC_PREFIX}#",
+            f"topic readwrite {GATEWAY_STATUS_TOPIC}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -53,7 +53,10 @@ def test_rendered_files() -> None:
     acl = render_acl("hexiao-gateway")
     assert "pattern write hx/v1/dev/%u/scan" in acl
     assert "pattern read hx/v1/dev/%u/cmd" in acl
-    assert acl.rstrip().endswith("user hexiao-gateway\ntopic readwrite hx/v1/dev/#")
+    assert "pattern read hx/v1/gateway/status" in acl  # every device may see whether the gateway is up
+    assert acl.rstrip().endswith(
+        "user hexiao-gateway\ntopic readwrite hx/v1/dev/#\ntopic readwrite hx/v1/gateway/status"
+    )
 
 
 class Secured:

@@ -199,3 +199,26 @@ def test_gateway_runs_on_postgresql(mosquitto: Mosquitto, gateway_factory: Any, 
             text("SELECT count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM redemptions")
         ).one() == (6, 2)
     e.dispose()
+
+
+def test_gateway_presence_is_retained_with_a_last_will(gateway: GatewayProc, mosquitto: Mosquitto) -> None:
+    seen: list[dict[str, Any]] = []
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher")
+    c.on_message = lambda cl, u, m: seen.append(json.loads(m.payload))
+    c.connect("127.0.0.1", mosquitto.port)
+    c.subscribe("hx/v1/gateway/status", qos=1)
+    c.loop_start()
+    try:
+        wait_for(lambda: seen and seen[-1]["state"] == "online", 15, "retained online")
+        gateway.stop(hard=True)  # a crash: the broker publishes the will
+        wait_for(lambda: seen[-1]["state"] == "offline", 60, "last will says offline")
+        gateway.start()
+        wait_for(lambda: seen[-1]["state"] == "online", 15, "online again")
+        gateway.stop()  # a clean stop says offline itself
+        wait_for(lambda: seen[-1]["state"] == "offline", 15, "clean stop says offline")
+    finally:
+        c.loop_stop()
+        c.disconnect()
