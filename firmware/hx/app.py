@@ -37,7 +37,12 @@ class App:
         self.topic_verdict = protocol.topic(dev, "verdict")
         self.topic_status = protocol.topic(dev, "status")
         self.topic_cmd = protocol.topic(dev, "cmd")
-        self.ui = U.UI(cfg["mode"], cfg["verdict_timeout_ms"], cfg["result_ms"], self.t0)
+        turn = cfg["turn_ms"] if cfg["mode"] == "turnstile" and cfg["turn_sensor"] else 0
+        self.ui = U.UI(cfg["mode"], cfg["verdict_timeout_ms"], cfg["result_ms"], self.t0, cfg["pick_ms"], turn)
+        # A check / login / logout changes nothing durable: it is published once, outside the outbox
+        # (a PIN must never sit on flash); if it is lost the holder sees NO ANSWER and tries again.
+        self.direct = None  # payload waiting for the uplink task
+        self.direct_sid = None  # sid of the last one, whose verdict is not an outbox entry
         self.dedupe = Dedupe(cfg["dedupe_ms"])
         self.outbox = Outbox(store.DirStore(board.flash + "/outbox"), cfg["outbox_max"], cfg["inflight"],
                              cfg["retry_ms"])
@@ -47,6 +52,7 @@ class App:
         self.kick = asyncio.Event()  # outbox changed / link came up: uplink looks again
         self.redraw = asyncio.Event()
         self.status_now = asyncio.Event()
+        self.scanner_set = asyncio.Event()  # the scanner's one-off set-up code is done (and unloaded)
         self.heap_peak = 0
         self.crashes = 0
         m = cfg["mqtt"]
@@ -63,9 +69,76 @@ class App:
         for kind, arg in fx:
             if kind == "sound":
                 self.sounds.put(arg)
-            elif kind == "relay" and not self.relays.put(arg):
-                self.board.event("relay", {"error": "queue full, pulse dropped", "dropped": self.relays.dropped})
+            elif kind == "relay":
+                if not self.relays.put(arg):
+                    self.board.event("relay", {"error": "queue full, pulse dropped", "dropped": self.relays.dropped})
+            else:
+                self.act(kind, arg, time.ticks_ms())
         self.redraw.set()
+
+    def act(self, kind, arg, now):
+        """The UI's requests: redeem what was picked, sign a verifier in/out, annul an OK not passed."""
+        if kind == "redeem":
+            code, qty, amt = arg
+            sid = self.enqueue(code, qty, now, amt=amt)
+            if sid:
+                self.apply(self.ui.scan_queued(sid, code, len(self.outbox), now))
+        elif kind == "annul":
+            sid = self.enqueue(None, 1, now, "annul", ref=arg)
+            self.board.event("annul", {"ref": arg, "sid": sid})
+            if sid:
+                self.apply(self.ui.annul_queued(sid, len(self.outbox), now))
+        elif kind == "login" or kind == "logout":
+            if not self.send_direct(kind, None, now, pin=arg):
+                self.apply(self.ui.failure("NO LINK", "try again", now))
+            else:
+                self.ui.sent(self.direct_sid, kind, "SIGNING IN" if kind == "login" else "SIGNING OUT", "", now)
+
+    def next_sid(self):
+        self.seq += 1
+        return self.seq, protocol.make_sid(self.boot, self.seq)
+
+    def send_direct(self, op, code, now, pin=None):
+        """Queue a check/login/logout for one publish (not durable: it changes nothing)."""
+        if not self.ui.online:
+            return False
+        _, sid = self.next_sid()
+        self.direct = protocol.encode_scan(sid, code, 1, self.cfg["dir"], self.board.unix_time(), op, pin=pin)
+        self.direct_sid = sid
+        self.board.event("request", {"sid": sid, "op": op})  # never the PIN
+        self.kick.set()
+        return True
+
+    def enqueue(self, code, qty, now, op=None, amt=None, ref=None):
+        """Make a scan durable in the outbox; its sid, or None when refused (shown and logged)."""
+        seq = self.seq + 1
+        sid = protocol.make_sid(self.boot, seq)
+        try:
+            payload = protocol.encode_scan(sid, code, qty, self.cfg["dir"], self.board.unix_time(), op, amt, ref)
+        except protocol.ProtocolError as e:
+            # Nothing the contract refuses is ever queued (it would only come back MALFORMED).
+            self.board.event("bad_scan", {"why": e.args[0]})
+            self.apply(self.ui.failure("CANNOT SEND", e.args[0][:16], now))
+            return None
+        try:
+            self.outbox.add(self.boot, seq, payload)
+        except OutboxFull:
+            if code:
+                self.dedupe.forget(code)
+            self.board.event("outbox_full", {"code": code, "count": self.outbox.full_count})
+            self.apply(self.ui.outbox_full(now))
+            return None
+        except OSError as e:
+            if code:
+                self.dedupe.forget(code)
+            self.board.event("flash_error", {"error": repr(e)})
+            self.apply(self.ui.failure("FLASH ERROR", "scan not taken", now))
+            return None
+        self.seq = seq
+        self.board.event("scan", {"sid": sid, "code": code, "qty": qty, "amt": amt, "op": op or "redeem",
+                                  "outbox": len(self.outbox)})
+        self.kick.set()
+        return sid
 
     def on_message(self, topic, payload):
         if not self.inbox.put((topic, payload)):
@@ -92,27 +165,20 @@ class App:
         if self.dedupe.is_repeat(code, now):
             self.board.event("dedupe", {"code": code})
             return
-        qty = self.ui.qty if self.cfg["mode"] == "handheld" else 1
-        seq = self.seq + 1
-        sid = protocol.make_sid(self.boot, seq)
-        payload = protocol.encode_scan(sid, code, qty, self.cfg["dir"], self.board.unix_time())
-        try:
-            self.outbox.add(self.boot, seq, payload)
-        except OutboxFull:
-            self.dedupe.forget(code)
-            self.board.event("outbox_full", {"code": code, "count": self.outbox.full_count})
-            self.apply(self.ui.outbox_full(now))
-            return
-        except OSError as e:
-            self.dedupe.forget(code)
-            self.board.event("flash_error", {"error": repr(e)})
-            self.apply(self.ui.failure("FLASH ERROR", "scan not taken", now))
-            return
-        self.seq = seq
-        self.ui.qty = 1
-        self.board.event("scan", {"sid": sid, "code": code, "qty": qty, "outbox": len(self.outbox)})
-        self.apply(self.ui.scan_queued(sid, code, len(self.outbox), now))
-        self.kick.set()
+        if self.cfg["mode"] == "handheld":
+            # With "pick" on and online: ask first, let the verifier pick, then redeem. Offline nothing
+            # can be asked: the scan queues as a plain redeem of the preselected quantity (1 unless up
+            # was pressed at READY).
+            if self.cfg["pick"] and self.send_direct("check", code, now):
+                self.apply(self.ui.sent(self.direct_sid, "check", "CHECKING...", code, now))
+                return
+            qty = self.ui.qty
+        else:
+            qty = 1
+        sid = self.enqueue(code, qty, now)
+        if sid:
+            self.ui.qty = 1
+            self.apply(self.ui.scan_queued(sid, code, len(self.outbox), now))
 
     def on_verdict(self, payload, now):
         try:
@@ -120,7 +186,10 @@ class App:
         except protocol.ProtocolError as e:
             self.board.event("bad_verdict", {"why": e.args[0]})
             return
-        if not self.outbox.ack(v["sid"]):
+        if v["sid"] == self.direct_sid:
+            self.direct_sid = None
+            self.direct = None
+        elif not self.outbox.ack(v["sid"]):
             self.board.event("stale_verdict", {"sid": v["sid"]})
             return
         shown = self.ui.waiting == v["sid"]
@@ -130,22 +199,18 @@ class App:
         self.kick.set()
 
     def on_command(self, payload, now):
+        """Commands are rare (provisioning, support): their code is loaded for each one and unloaded
+        again, so it takes no heap the rest of the time."""
+        import hx.commands
+
         try:
-            cmd, args = protocol.decode_command(payload)
-        except protocol.ProtocolError as e:
-            self.board.event("cmd", {"error": e.args[0]})
-            return
-        self.board.event("cmd", {"cmd": cmd})
-        if cmd == "beep":
-            self.apply([("sound", args.get("sound", "ok"))])
-        elif cmd == "show":
-            self.apply(self.ui.show(args["l1"], args["l2"], args["secs"], now))
-        elif cmd == "status":
-            self.status_now.set()
-        elif cmd == "reboot":
-            self.board.reboot()
-        else:
-            self.board.event("cmd", {"ignored": cmd})
+            hx.commands.handle(self, payload, now)
+        finally:
+            del sys.modules["hx.commands"]
+            import hx
+
+            if hasattr(hx, "commands"):
+                delattr(hx, "commands")
 
     def status_payload(self):
         ip, rssi = self.board.net_info()
@@ -156,12 +221,16 @@ class App:
     async def t_scanner(self):
         streams = self.board.scanner()
         if streams is None:
+            self.scanner_set.set()
             self.board.event("scanner", {"error": "no scanner UART"})
             while True:
                 await asyncio.sleep_ms(60000)
         sc = Scanner(streams[0], streams[1], streams[2], self.board.event)
         mode = MODE_COMMAND if self.cfg["scanner_mode"] == "command" else MODE_CONTINUOUS
-        await sc.start(mode, self.cfg["same_code_s"])
+        try:
+            await sc.start(mode, self.cfg["same_code_s"])
+        finally:
+            self.scanner_set.set()
         while True:
             if mode == MODE_COMMAND:
                 # Command-trigger modules read only when asked: ask again whenever a second passes quietly.
@@ -176,6 +245,13 @@ class App:
 
     async def t_uplink(self):
         while True:
+            if self.direct and self.ui.waiting != self.direct_sid:
+                self.direct = None  # the screen gave up (NO ANSWER) or moved on: never sign in late
+            if self.mqtt.connected and self.direct:
+                payload = self.direct
+                self.direct = None  # one attempt: a lost check shows NO ANSWER, the holder rescans
+                ok = await self.mqtt.publish(self.topic_scan, payload, 1, False, self.cfg["retry_ms"])
+                self.board.event("publish", {"sid": self.direct_sid, "acked": ok})
             if self.mqtt.connected:
                 for sid, payload in self.outbox.due(time.ticks_ms()):
                     ok = await self.mqtt.publish(self.topic_scan, payload, 1, False, self.cfg["retry_ms"])
@@ -222,6 +298,13 @@ class App:
                 pass
 
     async def t_mqtt(self):
+        # Connect once the scanner set-up (< 1 s) is over and its code unloaded: the link's buffers and
+        # that code then never take heap at the same time (the peak, not the sum, is what the ESP32
+        # must fit). A scanner that hangs its set-up delays the link by 3 s at most.
+        try:
+            await asyncio.wait_for_ms(self.scanner_set.wait(), 3000)
+        except asyncio.TimeoutError:
+            pass
         await self.mqtt.run()
 
     async def supervise(self, name, fn):

@@ -32,6 +32,10 @@ def _defaults():
         "relay_ms": 800,
         "scanner_mode": "continuous",
         "same_code_s": 3,
+        "pick": False,
+        "pick_ms": 20000,
+        "turn_sensor": False,
+        "turn_ms": 8000,
     }
 
 
@@ -97,6 +101,11 @@ def validate(raw):
     _int(cfg, "result_ms", 200, 600000)
     _int(cfg, "relay_ms", 50, 10000)
     _int(cfg, "same_code_s", 0, 127)
+    _int(cfg, "pick_ms", 2000, 600000)
+    _int(cfg, "turn_ms", 1000, 60000)
+    for key in ("pick", "turn_sensor"):
+        if not isinstance(cfg[key], bool):
+            raise ConfigError("%s: must be true or false" % key)
     return cfg
 
 

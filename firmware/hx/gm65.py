@@ -1,45 +1,13 @@
-# GM65/GM861 UART QR scanner driver: "7E 00" zone commands to probe/configure, then a code line reader.
+# GM65/GM861 UART QR scanner driver: the code line reader (probe/configure is hx/gm65_setup.py).
 import asyncio
-import time
+import sys
 from micropython import const
 
-ZONE_SETTINGS = const(0x0000)
-ZONE_SAME_CODE = const(0x0013)
-ZONE_TAIL = const(0x0060)
-ZONE_VERSION = const(0x00E2)
 MODE_COMMAND = const(0b01)
 MODE_CONTINUOUS = const(0b10)
-TAIL_CRLF = const(0b01)
 MAX_LINE = const(600)
-BAUDS = (9600, 115200)
-
-
-def crc16_xmodem(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
-def frame(typ, addr, data):
-    """Host->module frame: 7E 00 | type | len | addrH addrL | data | CRC-16/XMODEM over type..data."""
-    body = bytes((typ, len(data), addr >> 8, addr & 0xFF)) + bytes(data)
-    crc = crc16_xmodem(body)
-    return b"\x7e\x00" + body + bytes((crc >> 8, crc & 0xFF))
-
-
-def read_zone(addr, count=1):
-    return frame(0x07, addr, (count,))
-
-
-def write_zone(addr, value):
-    return frame(0x08, addr, (value,))
-
-
-SAVE = frame(0x09, 0x0000, (0x00,))  # 7E 00 09 01 00 00 00 DE C8: persist zones to the module's EEPROM
+# 7E 00 08 01 00 02 01 + CRC: write zone 0x0002 = 1, "read once" in command-trigger mode.
+TRIGGER = b"\x7e\x00\x08\x01\x00\x02\x01\x02\xda"
 
 
 def parse_reply(buf):
@@ -124,63 +92,23 @@ class Scanner:
         except asyncio.TimeoutError:
             return b""
 
-    async def command(self, data):
-        """Send one frame and wait for the reply: (status, data) or None on no answer.
-
-        Bytes around the reply (a code scanned meanwhile) are kept for readline(), never discarded.
-        """
-        self.w.write(data)
-        await self.w.drain()
-        buf = b""
-        # A real deadline: a read may return at once with nothing (a non-blocking pty) or with one byte
-        # at 9600 baud, so counting calls would cut the reply window short.
-        deadline = time.ticks_add(time.ticks_ms(), self.reply_ms)
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-            chunk = await self._read(50)
-            if not chunk:
-                await asyncio.sleep_ms(5)
-                continue
-            if chunk:
-                buf += chunk
-                rep = parse_reply(buf)
-                if rep:
-                    self.pending.extend(self.lines.feed(buf[:buf.find(b"\x02\x00")] + rep[2]))
-                    return rep[0], rep[1]
-        if buf:
-            self.pending.extend(self.lines.feed(buf))
-        return None
-
     async def start(self, mode=MODE_CONTINUOUS, same_code_s=3):
-        for baud in BAUDS:
-            if self.set_baud:
-                self.set_baud(baud)
-            elif baud != BAUDS[0]:
-                break
-            rep = await self.command(read_zone(ZONE_VERSION))
-            if rep and rep[0] == 0:
-                self.gm, self.baud = True, baud
-                self.version = rep[1][0] if rep[1] else None
-                break
-        if not self.gm:
-            if self.set_baud:
-                self.set_baud(BAUDS[0])
-            self.log("scanner", {"probe": "no answer", "driver": "line"})
-            return False
-        rep = await self.command(read_zone(ZONE_SETTINGS))
-        settings = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
-        await self.command(write_zone(ZONE_SETTINGS, (settings & 0xFC) | mode))
-        delay = 0x80 | same_code_s if same_code_s else 0
-        await self.command(write_zone(ZONE_SAME_CODE, delay))
-        rep = await self.command(read_zone(ZONE_TAIL))
-        tail = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
-        await self.command(write_zone(ZONE_TAIL, (tail & 0x9F) | (TAIL_CRLF << 5)))
-        await self.command(SAVE)
-        self.log("scanner", {"probe": "gm", "baud": self.baud, "version": self.version})
-        return True
+        """Probe and configure the module (hx/gm65_setup.py). That code runs once per boot, so it is
+        imported here and unloaded afterwards instead of keeping ~5 KB of bytecode for the uptime."""
+        import hx.gm65_setup as setup
+
+        try:
+            return await setup.start(self, mode, same_code_s)
+        finally:
+            del sys.modules["hx.gm65_setup"]
+            import hx
+
+            if hasattr(hx, "gm65_setup"):
+                delattr(hx, "gm65_setup")
 
     async def trigger(self):
         """Command-trigger mode: ask for one read (zone 0x0002 bit0)."""
-        self.w.write(write_zone(0x0002, 0x01))
+        self.w.write(TRIGGER)
         await self.w.drain()
 
     async def readline(self):

@@ -32,6 +32,8 @@ def apply_quiet(app, fx):
     for kind, arg in fx:
         if kind == "sound":
             app.sounds.put(arg)
+        else:
+            app.act(kind, arg, time.ticks_ms())  # e.g. the annul of an OK the turnstile never turned for
 
 
 async def sound(app):
@@ -56,6 +58,13 @@ async def relay(app):
 async def buttons(app):
     while True:
         for name in app.board.buttons():
-            app.board.event("button", {"name": name})
-            app.apply(app.ui.button(name, time.ticks_ms()))
+            now = time.ticks_ms()
+            if name == "turned":
+                # The turnstile's rotation sensor (unix: a `turned` line; esp32: the "turn" input).
+                app.board.event("turned", {"watching": app.ui.watch is not None})
+                app.ui.turned(now)
+                continue
+            # While a PIN is typed the presses would spell it out: log that a button was pressed, not which.
+            app.board.event("button", {"name": "*" if app.ui.state == "PIN" else name})
+            app.apply(app.ui.button(name, now))
         await asyncio.sleep_ms(50)

@@ -8,7 +8,7 @@ MAX_PAYLOAD = const(1024)
 MAX_CODE = const(128)
 SOUNDS = ("ok", "deny", "attention", "error")
 # Reason codes are not listed here: the device shows l1/l2 and plays `sound`; new reasons need no update.
-COMMANDS = ("beep", "show", "reboot", "status")
+OPS = ("redeem", "check", "annul", "login", "logout")
 OFFLINE = b'{"v": 1, "state": "offline"}'
 
 
@@ -44,7 +44,7 @@ def printable(s):
     return True
 
 
-def _is_int(v):
+def is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -56,22 +56,48 @@ def scan_error(obj):
         return "v: must be 1"
     if not valid_id(obj.get("sid"), 24):
         return "sid: 1-24 chars of A-Z a-z 0-9 _ -"
-    code = obj.get("code")
-    if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE or not printable(code):
-        return "code: 1-128 printable characters"
-    qty = obj.get("qty")
-    if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= 99:
+    op = obj.get("op", "redeem")
+    if op not in OPS:
+        return "op: unknown"
+    if op == "annul" and not valid_id(obj.get("ref"), 24):
+        return "ref: an annul names the scan id it undoes"
+    if op == "login":
+        pin = obj.get("pin")
+        if not isinstance(pin, str) or not 4 <= len(pin) <= 8 or not pin.isdigit():
+            return "pin: 4-8 digits"
+    if op in ("redeem", "check"):
+        code = obj.get("code")
+        if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE or not printable(code):
+            return "code: 1-128 printable characters"
+    qty = obj.get("qty", 1)
+    if not is_int(qty) or not 1 <= qty <= 99:
         return "qty: must be an integer 1..99"
-    if obj.get("dir") not in ("in", "out"):
+    amt = obj.get("amt")
+    if amt is not None and (not is_int(amt) or not 1 <= amt <= 10000000):
+        return "amt: cents 1..10000000"
+    if obj.get("dir", "in") not in ("in", "out"):
         return "dir: must be 'in' or 'out'"
-    at = obj.get("at")
+    at = obj.get("at", 0)
     if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
         return "at: must be a number >= 0"
     return None
 
 
-def encode_scan(sid, code, qty, direction, at):
-    obj = {"v": V, "sid": sid, "code": code, "qty": qty, "dir": direction, "at": at}
+def encode_scan(sid, code, qty, direction, at, op=None, amt=None, ref=None, pin=None):
+    """A scan payload. `op` None = a plain redeem (the contract's default, no `op` key: old gateways)."""
+    obj = {"v": V, "sid": sid, "dir": direction, "at": at}
+    if op:
+        obj["op"] = op
+    if code is not None:
+        obj["code"] = code
+    if op not in ("annul", "login", "logout"):
+        obj["qty"] = qty
+    if amt is not None:
+        obj["amt"] = amt
+    if ref is not None:
+        obj["ref"] = ref
+    if pin is not None:
+        obj["pin"] = pin
     err = scan_error(obj)
     if err:
         raise ProtocolError(err)
@@ -83,14 +109,14 @@ def encode_scan(sid, code, qty, direction, at):
 
 def decode_scan(payload):
     """Parse and validate a scan payload (used by tests against contract/invalid_scans.json)."""
-    obj = _json(payload)
+    obj = json_obj(payload)
     err = scan_error(obj)
     if err:
         raise ProtocolError(err)
     return obj
 
 
-def _json(payload):
+def json_obj(payload):
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("payload larger than %d bytes" % MAX_PAYLOAD)
     try:
@@ -99,7 +125,7 @@ def _json(payload):
         raise ProtocolError("not JSON")
 
 
-def _line(obj, key):
+def line(obj, key):
     # OLED lines are at most 16 chars; a longer or odd one is cut/cleaned rather than dropping the verdict.
     s = obj.get(key)
     if not isinstance(s, str):
@@ -112,7 +138,7 @@ def _line(obj, key):
 
 def decode_verdict(payload):
     """Return a normalised verdict dict or raise ProtocolError."""
-    obj = _json(payload)
+    obj = json_obj(payload)
     if not isinstance(obj, dict) or obj.get("v") != V:
         raise ProtocolError("verdict: not a v1 object")
     sid = obj.get("sid")
@@ -131,33 +157,22 @@ def decode_verdict(payload):
     if sound not in SOUNDS:
         sound = "ok" if ok else "error"
     left = obj.get("left")
-    if not _is_int(left):
+    if not is_int(left):
         left = None
     detail = obj.get("detail")
-    return {"sid": sid, "ok": ok, "reason": reason, "l1": _line(obj, "l1"), "l2": _line(obj, "l2"),
-            "sound": sound, "left": left, "detail": detail if isinstance(detail, str) else ""}
-
-
-def decode_command(payload):
-    """Return (cmd, args) or raise ProtocolError; unknown commands are returned (the app logs them)."""
-    obj = _json(payload)
-    if not isinstance(obj, dict) or obj.get("v") != V:
-        raise ProtocolError("command: not a v1 object")
-    cmd = obj.get("cmd")
-    if not isinstance(cmd, str):
-        raise ProtocolError("command: cmd missing")
-    args = obj.get("args")
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise ProtocolError("command: args must be an object")
-    if cmd == "beep" and args.get("sound", "ok") not in SOUNDS:
-        raise ProtocolError("beep: unknown sound")
-    if cmd == "show":
-        args = {"l1": _line(args, "l1"), "l2": _line(args, "l2"), "secs": args.get("secs")}
-        if not _is_int(args["secs"]) or not 1 <= args["secs"] <= 3600:
-            args["secs"] = 5
-    return cmd, args
+    v = {"sid": sid, "ok": ok, "reason": reason, "l1": line(obj, "l1"), "l2": line(obj, "l2"),
+         "sound": sound, "left": left, "detail": detail if isinstance(detail, str) else ""}
+    if obj.get("check") is True:
+        # A `check` answer: what may be redeemed now. Only these keys drive the quantity picker.
+        mx = obj.get("max")
+        v["check"] = True
+        v["max"] = mx if isinstance(mx, int) and not isinstance(mx, bool) and mx > 0 else 1
+        v["kind"] = obj.get("kind") if obj.get("kind") in ("ticket", "pack", "value") else "ticket"
+        v["title"] = line(obj, "title") or v["l1"]
+    bal = obj.get("bal")
+    if is_int(bal):
+        v["bal"] = bal
+    return v
 
 
 def encode_status(fw, board, ip, rssi, heap, outbox, up, mode):

@@ -20,6 +20,8 @@ TITLES = {
     U.ERROR: "! ERROR !",
     U.OUTBOX_FULL: "! FULL !",
     U.MESSAGE: "MESSAGE",
+    U.PICK: "REDEEM?",
+    U.PIN: "SIGN IN",
 }
 
 
@@ -46,5 +48,12 @@ def draw(fb, ui, gate=""):
         fb.text(title, (128 - 8 * len(title)) // 2, Y_TITLE, c)
     fb.text(ui.l1[:16], 0, Y_L1, c)
     fb.text(ui.l2[:16], 0, Y_L2, c)
-    if ui.state == U.DENIED and ui.reason:
+    if ui.state in (U.DENIED, U.PICK, U.PIN) and ui.reason:
         fb.text(ui.reason[:16], 0, Y_FOOT, c)
+    if ui.state == U.PIN:
+        # The digit being chosen is drawn here only (l1/l2 are logged): a box when none is chosen yet.
+        x = 8 * len(ui.l2)
+        if ui.digit < 0:
+            fb.rect(x, Y_L2, 8, 8, c)
+        else:
+            fb.text("0123456789"[ui.digit], x, Y_L2, c)

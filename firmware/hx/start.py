@@ -1,4 +1,4 @@
-# Boot sequence: read the config (or show why not), bump the boot counter, run the app.
+# Boot sequence: read the config (or show why not), bump the boot counter, make the app.
 import asyncio
 import gc
 import sys
@@ -43,11 +43,22 @@ def read_config(board):
 
 
 async def main(board):
+    """Boot: config (or CONFIG ERROR, forever), boot counter. Returns the App for main.py to run, so
+    that this module (boot-only code) can be unloaded before the app's long life begins."""
     board.event("boot", {"fw": VERSION, "board": board.name})
     cfg, err = read_config(board)
     if cfg is None:
         await config_failed(board, err)
-        return
+        return None
     boot = store.bump_boot(board.flash)
-    app = App(board, cfg, boot)
-    await app.run(board.start(cfg))
+    return App(board, cfg, boot)
+
+
+def unload():
+    """Drop this module (read_config, config_failed, main): they are not needed after boot."""
+    del sys.modules["hx.start"]
+    import hx
+
+    if hasattr(hx, "start"):
+        delattr(hx, "start")
+    gc.collect()

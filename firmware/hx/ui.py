@@ -11,9 +11,11 @@ OFFLINE = "OFFLINE"
 ERROR = "ERROR"
 OUTBOX_FULL = "OUTBOX_FULL"
 MESSAGE = "MESSAGE"
+PICK = "PICK"  # handheld: the order was checked, the verifier picks a quantity / an amount
+PIN = "PIN"  # handheld: a verifier types a PIN to sign in
 
 _RESULTS = (OK, DENIED, ERROR, OUTBOX_FULL, MESSAGE)
-_QTY_MAX = const(99)
+QTY_MAX = const(99)
 
 
 class UI:
@@ -22,8 +24,16 @@ class UI:
     OK is only ever entered from a gateway verdict with ok=true for the scan being shown.
     """
 
-    def __init__(self, mode, verdict_timeout_ms, result_ms, now):
+    def __init__(self, mode, verdict_timeout_ms, result_ms, now, pick_ms=20000, turn_ms=0):
         self.mode = mode
+        self.pick_ms = pick_ms  # the picker and the PIN screen give up after this long untouched
+        self.turn_ms = turn_ms  # turnstile with a turn sensor: annul an OK not followed by a turn (0 = never)
+        self.code = None  # the code being checked / picked for
+        self.req = None  # what the awaited sid is when it is not a redemption: "check", "login", "annul"
+        self.pick = None  # PICK: [title, is_value, lo, hi, n, left]
+        self.pin = ""  # PIN: digits typed so far (never logged, never drawn)
+        self.digit = -1  # PIN: the digit being chosen, -1 = none yet
+        self.watch = None  # turnstile: (sid, since) of the OK still waiting for its turn
         self.verdict_timeout = verdict_timeout_ms
         self.result_ms = result_ms
         self.state = BOOTING
@@ -79,6 +89,9 @@ class UI:
         """A new scan is durable in the outbox."""
         self.queued = queued
         self.waiting = sid
+        self.req = None
+        self.pick = None
+        self.pin = ""
         if self.online:
             self._set(CHECKING, "CHECKING...", code[:16], now, self.verdict_timeout)
             return []
@@ -98,16 +111,57 @@ class UI:
         self._set(ERROR, l1, l2, now, self.result_ms if hold_ms is None else hold_ms)
         return [("sound", "error")]
 
+    def sent(self, sid, req, l1, code, now):
+        """A request that is not a redemption went out (check: `code`; login, logout): wait for its answer."""
+        self.waiting = sid
+        self.req = req
+        self.code = code
+        self.pick = None
+        self.pin = ""
+        self._set(CHECKING, l1, code[:16], now, self.verdict_timeout)
+        return []
+
+    def annul_queued(self, sid, queued, now):
+        """The turnstile did not turn: the annul of the last OK is durable in the outbox."""
+        self.queued = queued
+        if self.waiting is not None:
+            # The next holder's scan is on screen: its verdict (and relay pulse) must not be lost to
+            # ours. The annul still uploads; its verdict is logged, not shown.
+            self.version += 1
+            return []
+        self.waiting = sid
+        self.req = "annul"
+        self._set(DENIED, "NOT PASSED", "annulling...", now, self.result_ms, "NOT_PASSED")
+        return [("sound", "attention")]
+
     def verdict(self, v, now):
         """A verdict for a scan that was in the outbox. Shown only if it answers the scan on screen."""
         if v["sid"] != self.waiting:
             return []
         self.waiting = None
+        req = self.req
+        self.req = None
+        if req == "annul":
+            # Never an OK screen and never the relay: the gate stays shut, the unit came back.
+            if v["ok"]:
+                self._set(DENIED, "NOT PASSED", "annulled", now, self.result_ms, "ANNULLED")
+                return [("sound", "attention")]
+            self._set(ERROR, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
+            return [("sound", "error")]
+        if req == "check" and v["ok"]:
+            if not v.get("check"):
+                # OK without a choice to make (an exit, a re-entry): redeem it as it is.
+                return [("redeem", (self.code, 1, None))]
+            from hx import hand  # handheld-only code, never loaded on a turnstile
+
+            return hand.open_pick(self, v, now)
         if v["ok"] and v["reason"] == "OK":
             self._set(OK, v["l1"] or "OK", v["l2"], now, self.result_ms, "OK")
             fx = [("sound", v["sound"])]
             if self.mode == "turnstile":
                 fx.append(("relay", 1))
+                if self.turn_ms:
+                    self.watch = (v["sid"], now)
             return fx
         state = ERROR if v["sound"] == "error" else DENIED
         self._set(state, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
@@ -118,23 +172,53 @@ class UI:
         return []
 
     def button(self, name, now):
+        if self.state == PICK or self.state == PIN:
+            from hx import hand
+
+            return hand.button(self, name, now)
         if name == "ok":
             if self.state in _RESULTS or self.state == CHECKING:
                 self._idle(now)
             return []
-        if self.mode != "handheld" or self.state not in (READY, OFFLINE):
+        if self.mode != "handheld":
+            return []
+        if name == "ok_long" and self.state in (READY, OFFLINE) + _RESULTS:
+            if not self.online:
+                return self.failure("NO LINK", "sign-in needs it", now)
+            from hx import hand
+
+            return hand.open_pin(self, now)
+        if self.state not in (READY, OFFLINE):
             return []
         q = self.qty + (1 if name == "up" else -1 if name == "down" else 0)
-        if 1 <= q <= _QTY_MAX and q != self.qty:
+        if 1 <= q <= QTY_MAX and q != self.qty:
             self.qty = q
             self.version += 1
         return []
 
+    def turned(self, now):
+        """The turnstile's rotation sensor saw a turn: the last OK was used."""
+        self.watch = None
+
     def tick(self, now):
+        fx = []
+        w = self.watch
+        if w and time.ticks_diff(now, w[1]) >= self.turn_ms:
+            self.watch = None
+            fx.append(("annul", w[0]))
         if self.hold_ms and time.ticks_diff(now, self.since) >= self.hold_ms:
             if self.state == CHECKING:
+                if self.req:
+                    # Nothing durable was asked (check / sign-in): the holder simply tries again.
+                    self._set(ERROR, "NO ANSWER", "rescan" if self.req == "check" else "try again", now,
+                              self.result_ms)
+                    self.waiting = None
+                    self.req = None
+                    return fx + [("sound", "attention")]
                 # No verdict in time: the scan stays queued and is retried; tell the holder plainly.
                 self._set(ERROR, "NO ANSWER", "retrying...", now, self.result_ms)
-                return [("sound", "attention")]
+                return fx + [("sound", "attention")]
+            self.pick = None
+            self.pin = ""
             self._idle(now)
-        return []
+        return fx

@@ -72,7 +72,14 @@ class Device:
     """One firmware process on the unix board: flash/out dirs, a pty as the scanner UART."""
 
     def __init__(
-        self, tmp: Path, broker: Mosquitto, main: Path = FIRMWARE / "main.py", heap_k: int = 256
+        self,
+        tmp: Path,
+        broker: Mosquitto,
+        main: Path = FIRMWARE / "main.py",
+        heap_k: int = 256,
+        mode: str = "turnstile",
+        device: str = DEV,
+        **extra: Any,
     ) -> None:
         self.main = main
         self.heap_k = heap_k
@@ -82,15 +89,16 @@ class Device:
         (self.flash / "config.json").write_text(
             json.dumps(
                 {
-                    "device": DEV,
+                    "device": device,
                     "site": "demo",
                     "gate": "G1",
-                    "mode": "turnstile",
+                    "mode": mode,
                     "board": "unix",
                     "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 10},
                     "heartbeat_s": 5,
                     "retry_ms": 1000,
                     "result_ms": 1000,
+                    **extra,
                 }
             )
         )
@@ -151,6 +159,14 @@ class Device:
         except BlockingIOError:
             pass
         os.write(self.master, data)
+
+    def press(self, *names: str) -> None:
+        """Buttons (and the turnstile's `turned` sensor) as the unix board reads them: lines in HX_OUT/buttons."""
+        with open(self.out / "buttons", "a") as f:
+            for name in names:
+                f.write(name + "\n")
+                f.flush()
+                time.sleep(0.12)  # the buttons task polls every 50 ms; one press per poll, like a finger
 
     def screen(self) -> tuple[bytes, bytes]:
         data = (self.out / "oled.pbm").read_bytes()

@@ -25,6 +25,8 @@ def pins(p: dict) -> dict[str, int]:
         out["relay"] = p["relay"]["pin"]
     for name, pin in p.get("buttons", {}).items():
         out[f"button.{name}"] = pin
+    if p.get("turn"):
+        out["turn"] = p["turn"]["pin"]
     return out
 
 
@@ -59,4 +61,6 @@ def test_wiring_table_matches_profile() -> None:
     }
     for name, pin in p["buttons"].items():
         expect[f'button "{name}"'] = pin
+    if p.get("turn"):
+        expect["turn sensor"] = p["turn"]["pin"]
     assert rows == expect

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from micropython import const
 import machine
 import network
 
@@ -39,10 +40,17 @@ class ActiveLow:
         self.pin.value(0 if v else 1)
 
 
-class Buttons:
-    """Active-low buttons with internal pull-ups, polled every ~50 ms by the buttons task.
+_LONG = const(16)  # polls (~50 ms each): a press held 0.8 s is a long press
+_REPEAT = const(8)  # then up/down repeat their long step every 0.4 s while held
 
-    A press counts once the new level has been read twice in a row (debounce); it is reported once.
+
+class Buttons:
+    """Active-low inputs with internal pull-ups, polled every ~50 ms by the buttons task.
+
+    A level counts once it has been read twice in a row (debounce). up/down (and the turnstile's
+    "turned" sensor) are reported when pressed; held, up/down add "up_long"/"down_long" (step x10)
+    every 0.4 s. ok is reported on release, or as "ok_long" once held 0.8 s (PIN menu / cancel), so
+    that a long press never also counts as a short one.
     """
 
     def __init__(self, pins):
@@ -51,6 +59,7 @@ class Buttons:
             self.pins[name] = machine.Pin(pins[name], machine.Pin.IN, machine.Pin.PULL_UP)
         self.state = {}
         self.count = {}
+        self.held = {}
 
     def poll(self):
         out = []
@@ -58,13 +67,24 @@ class Buttons:
             down = self.pins[name].value() == 0
             if down == self.state.get(name, False):
                 self.count[name] = 0
+                if down:
+                    h = self.held[name] = self.held.get(name, 0) + 1
+                    if name == "ok":
+                        if h == _LONG:
+                            out.append("ok_long")
+                    elif name != "turned" and h >= _LONG and (h - _LONG) % _REPEAT == 0:
+                        out.append(name + "_long")
                 continue
             self.count[name] = self.count.get(name, 0) + 1
             if self.count[name] >= 2:
                 self.state[name] = down
                 self.count[name] = 0
                 if down:
-                    out.append(name)
+                    self.held[name] = 0
+                    if name != "ok":
+                        out.append(name)
+                elif name == "ok" and self.held.get(name, 0) < _LONG:
+                    out.append("ok")
         return out
 
 
@@ -176,7 +196,11 @@ class Board:
 
     def buttons(self):
         if self._buttons is None:
-            self._buttons = Buttons(self.p.get("buttons", {}))
+            pins = dict(self.p.get("buttons", {}))
+            turn = self.p.get("turn")
+            if turn:
+                pins["turned"] = turn["pin"]  # turnstile rotation sensor / microswitch to GND
+            self._buttons = Buttons(pins)
         return self._buttons.poll()
 
     def net_info(self):

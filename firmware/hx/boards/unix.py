@@ -34,23 +34,24 @@ class PbmDisplay(framebuf.FrameBuffer):
         self.height = height
         self.buffer = bytearray(width * height // 8)
         super().__init__(self.buffer, width, height, framebuf.MONO_VLSB)
-        self.hbuf = bytearray(width * height // 8)
-        self.hfb = framebuf.FrameBuffer(self.hbuf, width, height, framebuf.MONO_HLSB)
+        # MONO_HLSB is exactly PBM P4's row layout (bit 7 = leftmost pixel). Frames are converted one
+        # 8-row band at a time through this 128-byte buffer: a full 1 KB copy would cost the host heap
+        # what the ESP32 never spends, and a per-frame 1 KB allocation can fail on a fragmented heap.
+        self.band = bytearray(width)
+        self.bfb = framebuf.FrameBuffer(self.band, width, 8, framebuf.MONO_HLSB)
         self.frame = 0
 
     def show(self):
-        # MONO_HLSB is exactly PBM P4's row layout (bit 7 = leftmost pixel).
-        self.hfb.blit(self, 0, 0)
         self.frame += 1
         head = b"P4\n%d %d\n" % (self.width, self.height)
-        name = "%s/oled-%04d.pbm" % (self.out, self.frame)
-        with open(name, "wb") as f:
-            f.write(head)
-            f.write(self.hbuf)
         tmp = self.out + "/oled.pbm.tmp"
-        with open(tmp, "wb") as f:
+        with open("%s/oled-%04d.pbm" % (self.out, self.frame), "wb") as f, open(tmp, "wb") as g:
             f.write(head)
-            f.write(self.hbuf)
+            g.write(head)
+            for y in range(0, self.height, 8):
+                self.bfb.blit(self, 0, -y)
+                f.write(self.band)
+                g.write(self.band)
         os.rename(tmp, self.out + "/oled.pbm")
         if self.frame > _KEEP_FRAMES:
             try:

@@ -159,7 +159,7 @@ def test_read_config_unloads_the_validator():
 def test_command_trigger_mode_asks_for_reads():
     import asyncio
 
-    from hx import gm65 as G
+    from hx import gm65_setup as G
 
     app, b = _app("handheld", scanner_mode="command")
     zones = {}
@@ -188,3 +188,194 @@ def test_command_trigger_mode_asks_for_reads():
     t.true(G.write_zone(0x0002, 1) in s.tx, "trigger sent")
     t.eq([d["code"] for d in b.evs("scan")], ["TICKET-7"])
     t.eq(len(b.evs("bad_code")), 0, "the trigger's reply is not read as a code")
+
+
+def _check_verdict(sid, mx, kind="pack"):
+    return json.dumps(
+        {
+            "v": 1,
+            "sid": sid,
+            "ok": True,
+            "reason": "OK",
+            "l1": "VIP",
+            "l2": "%d left" % mx,
+            "sound": "ok",
+            "left": mx,
+            "check": True,
+            "max": mx,
+            "kind": kind,
+            "title": "VIP x10",
+        }
+    ).encode()
+
+
+def _press(app, *names):
+    """Run the real buttons task until it has handled these presses (the board reports them at once)."""
+    import asyncio
+
+    from hx import outputs
+
+    pending = [list(names)]
+
+    def buttons():
+        out, pending[0] = pending[0], []
+        return out
+
+    app.board.buttons = buttons
+
+    async def go():
+        task = asyncio.create_task(outputs.buttons(app))
+        while pending[0]:
+            await asyncio.sleep_ms(1)
+        await asyncio.sleep_ms(5)
+        task.cancel()
+
+    asyncio.run(go())
+
+
+def test_handheld_pick_check_then_redeem_through_outbox():
+    app, b = _app("handheld", pick=True)
+    app.ui.link(True, 0, 0)
+    app.on_line(b"VIP-1", 10)
+    t.eq(len(app.outbox), 0, "a check is not a redemption: nothing on flash")
+    check = json.loads(app.direct)
+    t.eq((check["op"], check["code"], check["sid"]), ("check", "VIP-1", "7-1"))
+    t.eq(b.evs("request"), [{"sid": "7-1", "op": "check"}])
+    t.eq(app.ui.state, U.CHECKING)
+    app.on_verdict(_check_verdict("7-1", 10), 20)
+    t.eq((app.ui.state, app.ui.l2), (U.PICK, "10 left  x1"))
+    t.eq(len(b.evs("stale_verdict")), 0)
+    _press(app, "up", "up", "ok")
+    t.eq(len(app.outbox), 1, "the redeem after the pick is durable")
+    sid, payload = app.outbox.due(30)[0]
+    scan = json.loads(payload)
+    t.eq((sid, scan["code"], scan["qty"], "op" in scan), ("7-2", "VIP-1", 3, False))
+    t.eq(app.ui.state, U.CHECKING)
+    app.on_verdict(_verdict("7-2"), 40)
+    t.eq(app.ui.state, U.OK)
+    t.eq(len(app.outbox), 0)
+
+
+def test_handheld_pick_voucher_amount():
+    app, b = _app("handheld", pick=True)
+    app.ui.link(True, 0, 0)
+    app.on_line(b"VOUCHER-1", 10)
+    app.on_verdict(_check_verdict("7-1", 5000, "value"), 20)
+    _press(app, "up_long", "up", "ok")
+    scan = json.loads(app.outbox.due(30)[0][1])
+    t.eq((scan["amt"], scan["qty"]), (1200, 1))
+
+
+def test_handheld_pick_denial_and_offline():
+    app, b = _app("handheld", pick=True)
+    app.ui.link(True, 0, 0)
+    app.on_line(b"OLD-1", 10)
+    app.on_verdict(_verdict("7-1", False, "EXPIRED", "deny"), 20)
+    t.eq(app.ui.state, U.DENIED)
+    t.eq(len(app.outbox), 0)
+    app.ui.link(False, 0, 30)
+    app.on_line(b"PACK-2", 40)
+    t.eq(app.direct, None, "offline nothing can be asked")
+    scan = json.loads(app.outbox.due(50)[0][1])
+    t.eq((scan["code"], scan["qty"], "op" in scan), ("PACK-2", 1, False))
+    t.eq(app.ui.state, U.OFFLINE)
+
+
+def test_handheld_without_pick_redeems_directly():
+    app, b = _app("handheld")
+    app.ui.link(True, 0, 0)
+    app.on_line(b"VIP-1", 10)
+    t.eq((len(app.outbox), app.direct), (1, None), "pick off (default): the scan is the redeem")
+
+
+def test_pin_login_never_logged_nor_stored():
+    app, b = _app("handheld", pick=True)
+    app.ui.link(True, 0, 0)
+    _press(app, "ok_long")
+    t.eq(app.ui.state, U.PIN)
+    # PIN 2580: empty -> 0 -> 1 -> 2 is three "up"s, and so on.
+    _press(app, *(["up"] * 3 + ["ok"] + ["up"] * 6 + ["ok"] + ["up"] * 9 + ["ok"] + ["up"] + ["ok"] + ["ok"]))
+    req = json.loads(app.direct)
+    t.eq((req["op"], req["pin"]), ("login", "2580"))
+    t.eq(len(app.outbox), 0, "a PIN never goes to flash")
+    t.eq(app.ui.state, U.CHECKING)
+    logged = json.dumps(b.events)
+    t.true("2580" not in logged, "PIN in the event log")
+    t.eq(set(d["name"] for d in b.evs("button")), {"ok_long", "*"}, "which button was pressed is not logged")
+    app.on_verdict(
+        json.dumps(
+            {
+                "v": 1,
+                "sid": req["sid"],
+                "ok": True,
+                "reason": "OK",
+                "l1": "HELLO ANA",
+                "l2": "signed in",
+                "sound": "ok",
+                "left": None,
+            }
+        ).encode(),
+        50,
+    )
+    t.eq((app.ui.state, app.ui.l1), (U.OK, "HELLO ANA"))
+    _press(app, "ok", "ok_long", "ok")
+    t.eq(json.loads(app.direct)["op"], "logout")
+
+
+def test_turnstile_annul_through_outbox():
+    from hx import outputs
+
+    app, b = _app("turnstile", turn_sensor=True, turn_ms=2000)
+    app.ui.link(True, 0, 0)
+    app.on_line(b"GATE-1", 0)
+    app.on_verdict(_verdict("7-1"), 100)
+    t.eq(app.relays.items, [1])
+    outputs.apply_quiet(app, app.ui.tick(2099))
+    t.eq(len(app.outbox), 0)
+    outputs.apply_quiet(app, app.ui.tick(2100))
+    t.eq(len(app.outbox), 1, "the annul is durable")
+    scan = json.loads(app.outbox.due(2100)[0][1])
+    t.eq((scan["op"], scan["ref"], scan["sid"], "code" in scan), ("annul", "7-1", "7-2", False))
+    t.eq((app.ui.state, app.ui.l1), (U.DENIED, "NOT PASSED"))
+    app.on_verdict(
+        json.dumps(
+            {
+                "v": 1,
+                "sid": "7-2",
+                "ok": True,
+                "reason": "OK",
+                "l1": "ANNULLED",
+                "l2": "",
+                "sound": "ok",
+                "left": 1,
+            }
+        ).encode(),
+        2200,
+    )
+    t.eq(app.relays.items, [1], "no second pulse for an annul")
+    t.eq(app.ui.l2, "annulled")
+    # A turn seen in time: nothing is annulled.
+    app.on_line(b"GATE-2", 3000)
+    app.on_verdict(_verdict("7-3"), 3100)
+    _press(app, "turned")
+    outputs.apply_quiet(app, app.ui.tick(9000))
+    t.eq(len(app.outbox), 0)
+
+
+def test_request_dropped_when_the_screen_gave_up():
+    import asyncio
+
+    app, b = _app("handheld", pick=True, verdict_timeout_ms=500)
+    app.ui.link(True, 0, 0)
+    _press(app, "ok_long", "up", "up", "up", "up", "ok", "up", "ok", "up", "ok", "up", "ok", "ok")
+    t.eq(json.loads(app.direct)["pin"], "3000")
+    app.ui.tick(app.ui.since + 500)
+    t.eq(app.ui.l1, "NO ANSWER")
+
+    async def go():
+        task = asyncio.create_task(app.t_uplink())  # the link is down: nothing is published
+        await asyncio.sleep_ms(20)
+        task.cancel()
+
+    asyncio.run(go())
+    t.eq(app.direct, None, "a login the screen gave up on is never sent later")

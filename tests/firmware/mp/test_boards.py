@@ -112,22 +112,45 @@ def test_esp32_board_uses_profile_pins():
     t.eq(CALLS[0][1], prof["relay"]["pin"])
     CALLS.clear()
     t.eq(b.buttons(), [], "no button pressed (pull-ups)")
-    t.eq(sorted(c[1] for c in CALLS if c[0] == "Pin"), sorted(prof["buttons"].values()))
+    want = list(prof["buttons"].values()) + [prof["turn"]["pin"]]
+    t.eq(sorted(c[1] for c in CALLS if c[0] == "Pin"), sorted(want), "buttons and the turn sensor")
     ok = b._buttons.pins["ok"]
+    up = b._buttons.pins["up"]
     ok.v = 0
     t.eq(b.buttons(), [], "one low reading may be a bounce")
     ok.v = 1
     t.eq(b.buttons(), [], "it was")
     ok.v = 0
     b.buttons()
-    t.eq(b.buttons(), ["ok"], "two low readings: a press")
-    t.eq(b.buttons(), [], "reported once while held")
+    t.eq(b.buttons(), [], "ok counts on release (a long press must not also be a short one)")
     ok.v = 1
     b.buttons()
-    b.buttons()
+    t.eq(b.buttons(), ["ok"], "released: a short press")
+    t.eq(b.buttons(), [], "reported once")
     ok.v = 0
+    got = []
+    for _ in range(20):
+        got += b.buttons()
+    ok.v = 1
+    for _ in range(3):
+        got += b.buttons()
+    t.eq(got, ["ok_long"], "held 0.8 s: one long press, no short one on release")
+    up.v = 0
     b.buttons()
-    t.eq(b.buttons(), ["ok"], "released and pressed again")
+    t.eq(b.buttons(), ["up"], "up counts when pressed")
+    got = []
+    for _ in range(30):
+        got += b.buttons()
+    t.eq(got, ["up_long", "up_long"], "held 0.8 s, then every 0.4 s: x10 steps")
+    up.v = 1
+    b.buttons()
+    t.eq(b.buttons(), [], "release of up reports nothing")
+    turn = b._buttons.pins["turned"]
+    turn.v = 0
+    got = []
+    for _ in range(40):
+        got += b.buttons()
+    t.eq(got, ["turned"], "the rotation sensor: one event per turn, never a long press")
     t.eq(b.net_info(), ("", 0), "no WiFi yet")
     t.eq([n for n, _ in b.start({"wifi": {"ssid": "", "password": ""}})], ["wifi", "watchdog"])
     del sys.modules["machine"]

@@ -65,3 +65,16 @@ def test_load_file():
     with open(d + "/bad.json", "w") as f:
         f.write("{not json")
     t.true("JSON" in t.raises(ConfigError, load, d + "/bad.json").args[0], "bad json")
+
+
+def test_pick_and_turn_sensor_keys():
+    c = validate({"device": "dev-1"})
+    t.eq((c["pick"], c["pick_ms"], c["turn_sensor"], c["turn_ms"]), (False, 20000, False, 8000))
+    c = validate({"device": "dev-1", "pick": True, "turn_sensor": True, "turn_ms": 5000})
+    t.eq((c["pick"], c["turn_sensor"], c["turn_ms"]), (True, True, 5000))
+    t.true(str(t.raises(ConfigError, validate, {"device": "d", "pick": 1})).startswith("pick:"))
+    t.true(
+        str(t.raises(ConfigError, validate, {"device": "d", "turn_sensor": "yes"})).startswith("turn_sensor:")
+    )
+    t.true(str(t.raises(ConfigError, validate, {"device": "d", "turn_ms": 500})).startswith("turn_ms:"))
+    t.true(str(t.raises(ConfigError, validate, {"device": "d", "pick_ms": 10})).startswith("pick_ms:"))

@@ -3,20 +3,21 @@ import asyncio
 
 import t
 from hx import gm65 as G
+from hx import gm65_setup as S
 
 
 def test_crc_and_known_frames():
     # Constants from the module documentation (see docs/firmware.md).
-    t.eq(G.SAVE, bytes((0x7E, 0x00, 0x09, 0x01, 0x00, 0x00, 0x00, 0xDE, 0xC8)))
-    t.eq(G.frame(0x09, 0x0000, (0x02,)), bytes((0x7E, 0, 0x09, 0x01, 0, 0, 0x02, 0xFE, 0x8A)))
+    t.eq(S.SAVE, bytes((0x7E, 0x00, 0x09, 0x01, 0x00, 0x00, 0x00, 0xDE, 0xC8)))
+    t.eq(S.frame(0x09, 0x0000, (0x02,)), bytes((0x7E, 0, 0x09, 0x01, 0, 0, 0x02, 0xFE, 0x8A)))
     t.eq(
-        G.read_zone(0x002A),
-        bytes((0x7E, 0, 0x07, 0x01, 0, 0x2A, 0x02, 0xD8, 0x0F))[:6] + b"\x01" + G.read_zone(0x002A)[7:],
+        S.read_zone(0x002A),
+        bytes((0x7E, 0, 0x07, 0x01, 0, 0x2A, 0x02, 0xD8, 0x0F))[:6] + b"\x01" + S.read_zone(0x002A)[7:],
         "read frame shape",
     )
-    t.eq(G.frame(0x07, 0x002A, (0x02,)), bytes((0x7E, 0, 0x07, 0x01, 0, 0x2A, 0x02, 0xD8, 0x0F)))
-    t.eq(G.frame(0x08, 0x002A, (0x39, 0x01)), bytes((0x7E, 0, 0x08, 0x02, 0, 0x2A, 0x39, 0x01, 0xA7, 0xEA)))
-    t.eq(G.crc16_xmodem(b"123456789"), 0x31C3, "XMODEM check value")
+    t.eq(S.frame(0x07, 0x002A, (0x02,)), bytes((0x7E, 0, 0x07, 0x01, 0, 0x2A, 0x02, 0xD8, 0x0F)))
+    t.eq(S.frame(0x08, 0x002A, (0x39, 0x01)), bytes((0x7E, 0, 0x08, 0x02, 0, 0x2A, 0x39, 0x01, 0xA7, 0xEA)))
+    t.eq(S.crc16_xmodem(b"123456789"), 0x31C3, "XMODEM check value")
 
 
 def test_parse_reply():
@@ -54,7 +55,7 @@ class Module:
         if self.link != self.baud or not data.startswith(b"\x7e\x00"):
             return None
         typ, n, addr = data[2], data[3], (data[4] << 8) | data[5]
-        if G.frame(typ, addr, data[6 : 6 + n]) != data:
+        if S.frame(typ, addr, data[6 : 6 + n]) != data:
             return None  # bad CRC: a real module stays silent
         if typ == 0x07:
             return bytes((2, 0, 0, 1, self.zones.get(addr, 0), 0x33, 0x31))
@@ -79,7 +80,7 @@ def test_probe_and_configure_at_115200():
     t.eq(m.zones[0x0013], 0x83, "same-code delay enabled, 3")
     t.eq(m.zones[0x0060] & 0x60, 0x20, "tail CRLF")
     t.true(m.saved, "saved to EEPROM")
-    t.eq(s.tx[0], G.read_zone(G.ZONE_VERSION), "probe first")
+    t.eq(s.tx[0], S.read_zone(S.ZONE_VERSION), "probe first")
 
 
 def test_command_mode():
@@ -90,7 +91,7 @@ def test_command_mode():
     t.eq(m.zones[0x0000] & 3, 1)
     t.eq(m.zones[0x0013], 0, "same-code delay off")
     asyncio.run(sc.trigger())
-    t.eq(s.tx[-1], G.write_zone(0x0002, 1))
+    t.eq(s.tx[-1], S.write_zone(0x0002, 1))
 
 
 def test_no_answer_falls_back_to_line_reader():
@@ -122,3 +123,13 @@ def test_late_reply_is_not_a_code():
         return await sc.readline()
 
     t.eq(asyncio.run(go()), b"CODE")
+
+
+def test_trigger_frame_and_setup_unloaded():
+    import sys
+
+    t.eq(G.TRIGGER, S.write_zone(0x0002, 0x01), "the precomputed trigger frame")
+    s = t.FakeStream()
+    sc = G.Scanner(s, s, None, reply_ms=20)
+    asyncio.run(sc.start(G.MODE_CONTINUOUS, 3))
+    t.true("hx.gm65_setup" not in sys.modules, "set-up code unloaded after start")

@@ -2,6 +2,7 @@
 import json
 
 import t
+from hx import commands as C
 from hx import protocol as P
 
 
@@ -96,14 +97,14 @@ def test_verdict_lines_cleaned():
 
 
 def test_commands():
-    t.eq(P.decode_command(_ex("cmd_beep")), ("beep", {"sound": "ok"}))
-    cmd, args = P.decode_command(_ex("cmd_show"))
+    t.eq(C.decode_command(_ex("cmd_beep")), ("beep", {"sound": "ok"}))
+    cmd, args = C.decode_command(_ex("cmd_show"))
     t.eq((cmd, args["l1"], args["l2"], args["secs"]), ("show", "Provisioned", "Gate 3 ready", 5))
-    t.eq(P.decode_command(b'{"v":1,"cmd":"reboot"}'), ("reboot", {}))
-    t.eq(P.decode_command(b'{"v":1,"cmd":"dance"}')[0], "dance")
-    t.raises(P.ProtocolError, P.decode_command, b'{"v":1,"cmd":"beep","args":{"sound":"horn"}}')
-    t.raises(P.ProtocolError, P.decode_command, b'{"v":1,"args":{}}')
-    t.raises(P.ProtocolError, P.decode_command, b'{"v":1,"cmd":"beep","args":[1]}')
+    t.eq(C.decode_command(b'{"v":1,"cmd":"reboot"}'), ("reboot", {}))
+    t.eq(C.decode_command(b'{"v":1,"cmd":"dance"}')[0], "dance")
+    t.raises(P.ProtocolError, C.decode_command, b'{"v":1,"cmd":"beep","args":{"sound":"horn"}}')
+    t.raises(P.ProtocolError, C.decode_command, b'{"v":1,"args":{}}')
+    t.raises(P.ProtocolError, C.decode_command, b'{"v":1,"cmd":"beep","args":[1]}')
 
 
 def test_status_matches_example():
@@ -115,3 +116,60 @@ def test_status_matches_example():
     )
     t.eq(data, ex)
     t.eq(json.loads(P.OFFLINE), json.loads(_ex("status_offline")))
+
+
+def test_encode_ops():
+    check = json.loads(P.encode_scan("1-2", "VIP-1", 1, "in", 0, "check"))
+    t.eq((check["op"], check["code"]), ("check", "VIP-1"))
+    red = json.loads(P.encode_scan("1-3", "V-1", 1, "in", 0, None, 1250))
+    t.eq((red["amt"], "op" in red), (1250, False))
+    annul = json.loads(P.encode_scan("1-4", None, 1, "in", 0, "annul", ref="1-3"))
+    t.eq((annul["op"], annul["ref"], "code" in annul, "qty" in annul), ("annul", "1-3", False, False))
+    login = json.loads(P.encode_scan("1-5", None, 1, "in", 0, "login", pin="0042"))
+    t.eq(login["pin"], "0042")
+    t.eq(json.loads(P.encode_scan("1-6", None, 1, "in", 0, "logout"))["op"], "logout")
+    t.raises(P.ProtocolError, P.encode_scan, "1-7", None, 1, "in", 0, "login", None, None, "12a4")
+    t.raises(P.ProtocolError, P.encode_scan, "1-7", None, 1, "in", 0, "login", None, None, "123")
+    t.raises(P.ProtocolError, P.encode_scan, "1-7", None, 1, "in", 0, "annul")
+    t.raises(P.ProtocolError, P.encode_scan, "1-7", "X", 1, "in", 0, None, 0)
+    t.raises(P.ProtocolError, P.encode_scan, "1-7", None, 1, "in", 0, "check")
+    t.raises(P.ProtocolError, P.encode_scan, "1-7", "X", 1, "in", 0, "steal")
+
+
+def test_decode_check_verdict_extras():
+    v = P.decode_verdict(
+        json.dumps(
+            {
+                "v": 1,
+                "sid": "1-1",
+                "ok": True,
+                "reason": "OK",
+                "l1": "VIP",
+                "l2": "3 left",
+                "sound": "ok",
+                "left": 3,
+                "kind": "pack",
+                "check": True,
+                "max": 2,
+                "title": "VIP Day Pass with a long name",
+            }
+        )
+    )
+    t.eq((v["check"], v["max"], v["kind"], v["title"]), (True, 2, "pack", "VIP Day Pass wit"))
+    v = P.decode_verdict(
+        json.dumps(
+            {
+                "v": 1,
+                "sid": "1-1",
+                "ok": True,
+                "reason": "OK",
+                "check": True,
+                "max": "lots",
+                "kind": "??",
+                "bal": 500,
+            }
+        )
+    )
+    t.eq((v["max"], v["kind"], v["title"], v["bal"]), (1, "ticket", "", 500))
+    v = P.decode_verdict(json.dumps({"v": 1, "sid": "1-1", "ok": True, "reason": "OK", "check": 1}))
+    t.true("check" not in v, "only check: true opens the picker")
