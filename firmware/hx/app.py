@@ -63,6 +63,8 @@ class App:
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
         self.mqtt.subs[self.topic_verdict] = 1
         self.mqtt.subs[self.topic_cmd] = 1
+        self.mqtt.subs[protocol.GATEWAY_TOPIC] = 1
+        self.gw_up = True  # until the gateway's retained status says otherwise
 
     # ---- glue between pure core and effects ----
     def apply(self, fx):
@@ -273,6 +275,12 @@ class App:
                 self.on_verdict(payload, now)
             elif topic == self.topic_cmd:
                 self.on_command(payload, now)
+            elif topic == protocol.GATEWAY_TOPIC:
+                up = protocol.gateway_up(payload)
+                if up != self.gw_up:
+                    self.gw_up = up
+                    self.board.event("gateway", {"up": up})
+                    self.redraw.set()
 
     async def t_health(self):
         last = None

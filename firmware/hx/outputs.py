@@ -13,7 +13,7 @@ async def display(app):
     shown = -1
     while True:
         now = time.ticks_ms()
-        app.ui.link(app.mqtt.connected, len(app.outbox), now)
+        app.ui.link(app.mqtt.connected and app.gw_up, len(app.outbox), now)
         apply_quiet(app, app.ui.tick(now))
         if app.ui.version != shown:
             shown = app.ui.version

@@ -10,6 +10,16 @@ SOUNDS = ("ok", "deny", "attention", "error")
 # Reason codes are not listed here: the device shows l1/l2 and plays `sound`; new reasons need no update.
 OPS = ("redeem", "check", "annul", "login", "logout")
 OFFLINE = b'{"v": 1, "state": "offline"}'
+# Retained by the gateway (its last will says offline): "broker up, gateway down" shows as OFFLINE.
+GATEWAY_TOPIC = "hx/v1/gateway/status"
+
+
+def gateway_up(payload):
+    """False only for the gateway's own offline message; anything else (or nothing yet) counts as up."""
+    try:
+        return json.loads(payload).get("state") != "offline"
+    except (ValueError, AttributeError):
+        return True
 
 
 class ProtocolError(Exception):

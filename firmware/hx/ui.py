@@ -149,8 +149,9 @@ class UI:
             self._set(ERROR, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
             return [("sound", "error")]
         if req == "check" and v["ok"]:
-            if not v.get("check"):
-                # OK without a choice to make (an exit, a re-entry): redeem it as it is.
+            if not v.get("check") or (v.get("kind") != "value" and v.get("max") == 1):
+                # No choice to make (an exit, a re-entry, a single unit left): redeem it as it is,
+                # so a one-person ticket still takes one scan and no button press.
                 return [("redeem", (self.code, 1, None))]
             from hx import hand  # handheld-only code, never loaded on a turnstile
 

@@ -76,3 +76,31 @@ def test_pick_three_redeems_three(
         assert "2468" not in log
     finally:
         dev.kill()
+
+
+def test_gateway_down_shows_offline_and_queued_scans_drain(
+    tmp_path: Path, mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc]
+) -> None:
+    """Broker up, gateway down: the device says OFFLINE (from the gateway's retained last will) and
+    queues; when the gateway is back the queue is answered and the device is READY again."""
+    g = gateway_factory(mosquitto.url)
+    t = _order(g, title="Pool", quantity=5)
+    dev = Device(tmp_path, mosquitto, mode="turnstile", device="fw-gw-down")
+    dev.start()
+    try:
+        dev.wait(lambda e: e["ev"] == "screen" and e["state"] == "READY", what="READY")
+        m = dev.mark()
+        g.stop(hard=True)
+        dev.wait(lambda e: e["ev"] == "gateway" and e["up"] is False, m, "gateway down seen")
+        _screen(dev, "OFFLINE", m)
+        m = dev.mark()
+        dev.type(t["code"].encode() + b"\r\n")
+        dev.wait(lambda e: e["ev"] == "scan", m, "scan queued")
+        _screen(dev, "OFFLINE", m, l2="queued: 1")
+        g.start()
+        v = dev.wait(lambda e: e["ev"] == "verdict" and e["ok"], m, "queued scan answered", timeout=30)
+        assert v["reason"] == "OK"
+        _screen(dev, "READY", m)
+        assert g.api("GET", f"/api/orders/{t['code']}").json()["used"] == 1
+    finally:
+        dev.kill()

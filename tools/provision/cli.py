@@ -106,6 +106,14 @@ def install(
     gate: str = typer.Option("", "--gate", "-g", help="name shown on the device, e.g. 'Gate 3'"),
     mode: str = typer.Option("handheld", "--mode", "-m", help="handheld or turnstile"),
     board: str = typer.Option("esp32-devkitc", "--board", "-b", help="board profile (hardware/boards/)"),
+    pick: bool = typer.Option(
+        True,
+        "--pick/--no-pick",
+        help="handheld: show the order and let staff pick the quantity before redeeming",
+    ),
+    turn_sensor: bool = typer.Option(
+        False, "--turn-sensor", help="turnstile: a sensor reports each turn; an OK nobody passed is annulled"
+    ),
     wifi_ssid: str = typer.Option("", "--wifi-ssid", envvar="HX_WIFI_SSID", help="shop WiFi name"),
     wifi_password: str = typer.Option(
         None, "--wifi-password", envvar="HX_WIFI_PASSWORD", help="shop WiFi password (asked for when missing)"
@@ -127,7 +135,7 @@ def install(
     working at once). Scans still waiting on the board are kept.
     """
     with reporting():
-        placement = devconfig.Placement(device, site, gate, mode, board)
+        placement = devconfig.Placement(device, site, gate, mode, board, pick, turn_sensor)
         placement.check()
         profile = board_profile(board)
         needs_wifi = profile is not None

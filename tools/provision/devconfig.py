@@ -14,7 +14,7 @@ SECRET_KEYS = (("mqtt", "password"), ("wifi", "password"))
 TOP_KEYS = {
     "device", "site", "gate", "mode", "board", "dir", "mqtt", "wifi", "heartbeat_s", "dedupe_ms",
     "outbox_max", "inflight", "retry_ms", "verdict_timeout_ms", "result_ms", "relay_ms",
-    "scanner_mode", "same_code_s",
+    "scanner_mode", "same_code_s", "pick", "pick_ms", "turn_sensor", "turn_ms",
 }  # fmt: skip
 MQTT_KEYS = {"host", "port", "user", "password", "keepalive"}
 WIFI_KEYS = {"ssid", "password"}
@@ -29,6 +29,8 @@ class Placement:
     gate: str
     mode: str
     board: str
+    pick: bool = True  # handhelds: check, let the verifier pick the quantity/amount, then redeem
+    turn_sensor: bool = False  # turnstiles: annul an OK the turnstile did not turn for
 
     def check(self) -> None:
         if not DEVICE_RE.match(self.device):
@@ -69,6 +71,10 @@ def build_config(
         "wifi": {"ssid": wifi_ssid, "password": wifi_password},
         "heartbeat_s": heartbeat_s,
     }
+    if p.mode == "handheld":
+        cfg["pick"] = p.pick
+    elif p.turn_sensor:
+        cfg["turn_sensor"] = True
     check_config(cfg)
     return cfg
 

@@ -154,6 +154,17 @@ def _picking(mx=10, kind="pack", **kw):
     return ui
 
 
+def test_single_unit_left_redeems_without_picker():
+    ui = _ui()
+    ui.link(True, 0, 0)
+    ui.sent("1-1", "check", "CHECKING...", "CODE-1", 0)
+    t.eq(ui.verdict(_check("1-1", 1, "ticket", left=1), 10), [("redeem", ("CODE-1", 1, None))])
+    t.true(ui.state != U.PICK, "no choice to make, no picker")
+    ui.sent("1-2", "check", "CHECKING...", "CODE-2", 20)
+    t.eq(ui.verdict(_check("1-2", 1, "value", bal=1), 30), [("sound", "attention")])  # vouchers still ask
+    t.eq(ui.state, U.PICK)
+
+
 def test_pick_units_up_down_ok_redeems():
     ui = _picking(10, left=10)
     t.eq((ui.l1, ui.l2, ui.reason), ("VIP x10", "10 left  x1", "+/- hold:10 OK"))
