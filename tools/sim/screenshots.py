@@ -32,6 +32,13 @@ def _screen_is(state: str, l1: str | None = None) -> Callable[[Event], bool]:
     return pred
 
 
+def _screen_l1(l1: str) -> Callable[[Event], bool]:
+    def pred(e: Event) -> bool:
+        return e.get("ev") == "screen" and e.get("l1") == l1
+
+    return pred
+
+
 class Scenario:
     def __init__(
         self,
@@ -60,6 +67,20 @@ class Scenario:
         self.written.append(path)
         return ev
 
+    def rules(self, stack: LocalStack, dev: FirmwareProcess) -> None:
+        """The screens the redemption rules produce (docs/rules.md), from real verdicts of the gateway."""
+        stack.ensure_site("elsewhere", "Another shop")
+        orders = [{"code": f"HX-RULE-{i:02d}", **o} for i, (_, o, _, _) in enumerate(RULE_SCREENS)]
+        stack.create_orders(orders)
+        for (name, _, before, l1), order in zip(RULE_SCREENS, orders, strict=True):
+            for _ in range(before):
+                mark = dev.mark()
+                dev.scan(order["code"])
+                dev.wait_event(_screen_is("OK"), after=mark, timeout=TIMEOUT, what=f"first scan for {name}")
+            mark = dev.mark()
+            dev.scan(order["code"])
+            self.capture(dev, f"rule-{name}", _screen_l1(l1), mark)
+
     def run(self) -> list[Path]:
         shutil.rmtree(self.work, ignore_errors=True)
         stack = LocalStack(self.work / "stack").start()
@@ -87,6 +108,8 @@ class Scenario:
             dev.scan("HX-NO-SUCH-ORDER")
             self.capture(dev, "unknown-code", _screen_is("DENIED"), mark)
 
+            self.rules(stack, dev)
+
             mark = dev.mark()
             stack.broker.stop()
             self.capture(dev, "offline", _screen_is("OFFLINE"), mark)
@@ -109,6 +132,49 @@ class Scenario:
                 dev.close()
             stack.stop()
         return self.written
+
+
+RULE_SCREENS: list[tuple[str, dict[str, Any], int, str]] = [
+    # name, order (code filled in), scans before the one captured, expected first line
+    (
+        "too-soon",
+        {"title": "Car Wash x5", "kind": "pack", "quantity": 5, "rules": {"min_interval_s": 3600}},
+        1,
+        "TOO SOON",
+    ),
+    (
+        "daily-limit",
+        {"title": "Gym x20", "kind": "pack", "quantity": 20, "rules": {"per_day": 1}},
+        1,
+        "DAILY LIMIT",
+    ),
+    ("passback", {"title": "Day Ticket", "quantity": 3, "rules": {"passback": True}}, 1, "ALREADY INSIDE"),
+    ("amount-needed", {"title": "Cash 100", "kind": "value", "quantity": 10000}, 0, "ENTER AMOUNT"),
+    (
+        "expired",
+        {
+            "title": "Summer Pass",
+            "quantity": 1,
+            "valid_from": "2025-06-01T00:00:00+08:00",
+            "valid_until": "2025-09-01T00:00:00+08:00",
+        },
+        0,
+        "EXPIRED",
+    ),
+    (
+        "not-yet-valid",
+        {"title": "New Year Gala", "quantity": 1, "valid_from": "2099-12-31T20:00:00+08:00"},
+        0,
+        "NOT YET VALID",
+    ),
+    ("wrong-site", {"title": "Other Shop", "quantity": 1, "site": "elsewhere"}, 0, "WRONG SITE"),
+    (
+        "outside-hours",
+        {"title": "Never Open", "quantity": 1, "rules": {"days": "0000000"}},
+        0,
+        "OUTSIDE HOURS",
+    ),
+]
 
 
 def heap_peak(events: list[Event]) -> int | None:
