@@ -8,9 +8,10 @@ from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway import hotsql
 from gateway.contract import Verdict
 from gateway.db.models import Device, Order, Redemption, Site
 from gateway.rules import Ask, Decision, OrderView, decide, system_denial
@@ -83,18 +84,12 @@ ORDER_COLS = (
 )
 
 
-_BY_CODE = select(*ORDER_COLS).where(Order.code.in_(bindparam("codes", expanding=True)))
-_SEEN = select(Redemption.idem_key, Redemption.verdict).where(
-    Redemption.idem_key.in_(bindparam("keys", expanding=True))
-)
-
-
 def load_orders(conn: Connection, codes: set[str], ids: set[int] | None = None) -> dict[str, OrderView]:
     """Orders by code (a short manual-entry code finds its order too); keys are what was asked for."""
     out: dict[str, OrderView] = {}
     if codes:
-        for r in conn.execute(_BY_CODE, {"codes": list(codes)}):
-            out[r.code] = OrderView(*r)
+        for t in hotsql.select_orders(conn, list(codes)):
+            out[t[1]] = OrderView(*t)
         missing = {c.replace("-", "").upper() for c in codes if c not in out}
         if missing:
             rows = conn.execute(
@@ -114,7 +109,7 @@ def load_orders(conn: Connection, codes: set[str], ids: set[int] | None = None) 
 def stored_verdicts(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
     if not keys:
         return {}
-    return {k: v for k, v in conn.execute(_SEEN, {"keys": list(keys)})}
+    return hotsql.select_verdicts(conn, list(keys))
 
 
 def _refs(conn: Connection, keys: list[str]) -> dict[str, Any]:
@@ -179,23 +174,6 @@ def annul_decision(ref: Any, now: float, window: float) -> Decision | None:
     return None if why is None else system_denial("ANNUL_REFUSED", why)
 
 
-# Built once: a fresh statement per order costs more CPU than the database work it asks for.
-_WRITE_ORDER = (
-    update(Order)
-    .where(Order.id == bindparam("b_id"), Order.version == bindparam("b_version"))
-    .values(
-        used=bindparam("b_used"),
-        last_used_at=bindparam("b_last_used_at"),
-        last_used_gate=bindparam("b_last_used_gate"),
-        day_key=bindparam("b_day_key"),
-        day_used=bindparam("b_day_used"),
-        inside=bindparam("b_inside"),
-        inside_site_id=bindparam("b_inside_site_id"),
-        version=bindparam("b_version") + 1,
-    )
-)
-
-
 def write_orders(conn: Connection, changed: dict[int, OrderView], versions: dict[int, int]) -> None:
     """Write the new state of every changed order, each only if its version is still the one we read.
 
@@ -204,23 +182,24 @@ def write_orders(conn: Connection, changed: dict[int, OrderView], versions: dict
     """
     if not changed:
         return
-    params = [
-        {
-            "b_id": order_id,
-            "b_version": versions[order_id],
-            "b_used": o.used,
-            "b_last_used_at": o.last_used_at,
-            "b_last_used_gate": o.last_used_gate,
-            "b_day_key": o.day_key,
-            "b_day_used": o.day_used,
-            "b_inside": o.inside,
-            "b_inside_site_id": o.inside_site_id,
-        }
+    rows = [
+        (
+            o.used,
+            o.last_used_at,
+            o.last_used_gate,
+            o.day_key,
+            o.day_used,
+            o.inside,
+            o.inside_site_id,
+            versions[order_id] + 1,
+            order_id,
+            versions[order_id],
+        )
         for order_id, o in changed.items()
     ]
-    res = conn.execute(_WRITE_ORDER, params)
-    if res.rowcount != len(params):
-        raise LostRace(f"{len(params) - res.rowcount} order(s) changed under us")
+    matched = hotsql.update_orders(conn, rows)
+    if matched != len(rows):
+        raise LostRace(f"{len(rows) - matched} order(s) changed under us")
 
 
 def apply_batch(
@@ -334,7 +313,7 @@ def apply_batch(
         if res.rowcount != len(undone):
             raise LostRace("a redemption was undone concurrently")
     if new_rows:
-        conn.execute(insert(Redemption), new_rows)
+        hotsql.insert_redemptions(conn, new_rows)
     return out
 
 
