@@ -77,11 +77,21 @@ def run(
         int, typer.Option(min=0, help="Deliver scanner bytes at this UART speed (0: instantly), e.g. 9600.")
     ] = 0,
     prompt: Annotated[bool, typer.Option("--prompt/--no-prompt", help="Interactive prompt on stdin.")] = True,
+    pick: Annotated[
+        bool,
+        typer.Option("--pick", help="Handheld: show the order and pick the quantity (:press up/ok) first."),
+    ] = False,
 ) -> None:
     """Start N real firmware instances against a running gateway and scan codes interactively."""
     try:
         fleet = Fleet(
-            out, devices=devices, mqtt=MqttTarget.parse(mqtt_url), site=site, mode=mode, heap_k=heap
+            out,
+            devices=devices,
+            mqtt=MqttTarget.parse(mqtt_url),
+            site=site,
+            mode=mode,
+            heap_k=heap,
+            pick=pick,
         )
     except SimError as exc:
         _fail(str(exc))

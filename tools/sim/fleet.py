@@ -44,6 +44,7 @@ class Fleet:
         heartbeat_s: int = 60,
         firmware: Path | None = None,
         pace_baud: int = 0,
+        pick: bool = False,
     ) -> None:
         if mode not in MODES:
             raise SimError(f"mode must be one of {', '.join(MODES)}")
@@ -61,6 +62,7 @@ class Fleet:
                 mode=mode,
                 mqtt=mqtt or MqttTarget(),
                 heartbeat_s=heartbeat_s,
+                extra={"pick": True} if pick and mode == "handheld" else {},
             )
             main = (firmware / "main.py") if firmware else FIRMWARE_MAIN
             self.devices[name] = FirmwareProcess(
