@@ -9,14 +9,12 @@ from fastapi import Body, Depends, FastAPI, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from gateway import __version__
 from gateway.access import LOCAL, AsSupervisor, AsVerifier, api_user, may_site
 from gateway.api_rules import router as rules_router
-from gateway.db.models import Device, Site
 from gateway.demo import write_qr
-from gateway.devices import DeviceIn, upsert_device
+from gateway.devices import DeviceIn, list_devices, upsert_device
 from gateway.errors import HexiaoError, ValidationFailed
 from gateway.fleet.routes import router as fleet_router
 from gateway.manual import RedeemIn, redeem_typed
@@ -143,25 +141,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
 
     @app.get("/api/devices", tags=["devices"], dependencies=[Depends(api_user("manager"))])
     def devices(r: RT) -> list[dict[str, Any]]:
-        with r.engine.connect() as c:
-            rows = c.execute(
-                select(
-                    Device.device_id,
-                    Site.slug,
-                    Device.gate,
-                    Device.mode,
-                    Device.online,
-                    Device.last_seen,
-                    Device.status,
-                )
-                .select_from(Device)
-                .outerjoin(Site, Site.id == Device.site_id)
-                .order_by(Device.device_id)
-            ).all()
-        return [
-            {"device": d, "site": s, "gate": g, "mode": m, "online": o, "last_seen": ls, "status": st}
-            for d, s, g, m, o, ls, st in rows
-        ]
+        return list_devices(r.engine)
 
     @app.post("/api/devices", tags=["devices"], status_code=201, dependencies=[Depends(api_user("manager"))])
     def register_device(r: RT, body: DeviceIn) -> dict[str, Any]:

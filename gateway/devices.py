@@ -33,3 +33,27 @@ def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
                 insert(Device).values(device_id=d.device, online=False, created_at=time.time(), **values)
             )
     return d.model_dump()
+
+
+def list_devices(engine: Engine) -> list[dict[str, Any]]:
+    """Every device with its site, gate, mode and the last status it reported (retained MQTT status)."""
+    q = (
+        select(
+            Device.device_id,
+            Site.slug,
+            Device.gate,
+            Device.mode,
+            Device.online,
+            Device.last_seen,
+            Device.status,
+        )
+        .select_from(Device)
+        .outerjoin(Site, Site.id == Device.site_id)
+        .order_by(Device.device_id)
+    )
+    with engine.connect() as c:
+        rows = c.execute(q).all()
+    return [
+        {"device": d, "site": s, "gate": g, "mode": m, "online": o, "last_seen": ls, "status": st}
+        for d, s, g, m, o, ls, st in rows
+    ]
