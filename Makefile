@@ -5,7 +5,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test bench sim lint typecheck test-fast firmware setup system-deps clean help
+.PHONY: run test bench sim lint typecheck test-fast firmware setup setup-test system-deps system-deps-test clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -14,10 +14,15 @@ help:
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 
 setup: system-deps $(STAMP)
+setup-test: system-deps-test $(STAMP)
 
-# Debian packages the product needs at run time; installed only when missing and we are root.
+# Debian packages, installed only when missing and we are root: what running needs (mosquitto) ...
 system-deps:
-	@bash tools/system_deps.sh
+	@bash tools/system_deps.sh run
+
+# ... and what the test suite needs too (PostgreSQL, Chromium for the browser tests, a CJK font).
+system-deps-test:
+	@bash tools/system_deps.sh test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,7 +45,7 @@ typecheck: setup
 	@$(BIN)/mypy
 	@$(BIN)/python -m tools.typecheck_firmware
 
-test: setup lint typecheck
+test: setup-test lint typecheck
 	@$(BIN)/python -m pytest -q
 
 test-fast: setup
