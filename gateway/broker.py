@@ -94,6 +94,7 @@ class Mosquitto:
             "max_inflight_messages 1000",
             "max_queued_messages 100000",
             "persistence true",
+            f"pid_file {self.workdir / 'mosquitto.pid'}",
             f"persistence_location {self.workdir}/",
             "autosave_interval 30",
             "log_dest stderr",
@@ -121,7 +122,7 @@ class Mosquitto:
     def start(self, timeout: float = 10.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
-        if port_open(self.host, self.port):
+        if port_open(self.host, self.port) and not self._reap_orphan():
             raise ConfigError(
                 f"port {self.port} on {self.bind} is already in use; set BROKER_PORT to a free port"
             )
@@ -147,6 +148,25 @@ class Mosquitto:
             time.sleep(0.05)
         self.stop()
         raise ConfigError(f"mosquitto did not open port {self.port} within {timeout:.0f} s")
+
+    def _reap_orphan(self) -> bool:
+        """Stop a broker of ours left running by a gateway that was killed (its pid file and our config
+        on its command line prove it is ours); True when the port is free again. Anything else on the
+        port is left alone."""
+        pid_path = self.workdir / "mosquitto.pid"
+        try:
+            pid = int(pid_path.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError):
+            return False
+        if b"mosquitto" not in cmdline or str(self.conf_path).encode() not in cmdline:
+            return False
+        log.warning("stopping the broker a previous gateway left running (pid %d)", pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and port_open(self.host, self.port):
+            time.sleep(0.05)
+        return not port_open(self.host, self.port)
 
     def reload(self) -> None:
         """Re-read password and ACL files (SIGHUP) without dropping connections."""

@@ -121,3 +121,25 @@ def test_people_and_tokens_from_the_command_line(tmp_path: Path) -> None:
 
     person = token_person(make_engine(f"sqlite:///{tmp_path / 'hexiao.db'}"), tok.stdout.strip())
     assert person is not None and (person.name, person.role) == ("ana", "verifier")
+
+
+def test_a_killed_gateway_leaves_no_broker_in_the_way(tmp_path: Path) -> None:
+    """SIGKILL leaves our Mosquitto child running on its port; the next start stops it and goes on."""
+    http, broker = free_port(), free_port()
+    url = f"http://127.0.0.1:{http}"
+    p = start(tmp_path, http, broker)
+    try:
+        wait_for(lambda: healthy(url), 30, "gateway up")
+    finally:
+        p.kill()
+        p.communicate(timeout=20)
+    assert port_open("127.0.0.1", broker), "the orphaned broker is still there"
+    p2 = start(tmp_path, http, broker)
+    try:
+        wait_for(lambda: healthy(url), 30, "gateway up again despite the orphan")
+        assert httpx.post(url + "/api/redeem", json={"code": "HXDEMO-ONCE-0003", "site": "demo"}).json()["ok"]
+    finally:
+        p2.send_signal(signal.SIGINT)
+        out, _ = p2.communicate(timeout=20)
+    assert "previous gateway left running" in out
+    assert not port_open("127.0.0.1", broker)
