@@ -56,7 +56,7 @@ class Peer:
         with self.lock:
             return [v for v in self.verdicts if v.get("sid") == sid]
 
-    def wait_verdict(self, sid: str, timeout: float = 15) -> dict[str, Any]:
+    def wait_verdict(self, sid: str, timeout: float = 30) -> dict[str, Any]:
         return wait_for(lambda: (self.verdicts_for(sid) or [None])[0], timeout, f"verdict for {sid}")
 
     def close(self, clean: bool = True) -> None:
