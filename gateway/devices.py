@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 
 from gateway.db.engine import writer
 from gateway.db.models import Device, Site
@@ -35,8 +35,13 @@ def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
     return d.model_dump()
 
 
-def list_devices(engine: Engine) -> list[dict[str, Any]]:
-    """Every device with its site, gate, mode and the last status it reported (retained MQTT status)."""
+def list_devices(
+    engine: Engine, site_ids: list[int] | None = None, unplaced: bool = True, device: str | None = None
+) -> list[dict[str, Any]]:
+    """Devices with site, gate, mode and the last status each reported (its retained MQTT status).
+
+    `site_ids` limits the list to those sites (None = all); `unplaced` keeps devices without a site.
+    """
     q = (
         select(
             Device.device_id,
@@ -51,6 +56,14 @@ def list_devices(engine: Engine) -> list[dict[str, Any]]:
         .outerjoin(Site, Site.id == Device.site_id)
         .order_by(Device.device_id)
     )
+    if site_ids is not None:
+        q = q.where(
+            or_(Device.site_id.in_(site_ids), Device.site_id.is_(None))
+            if unplaced
+            else Device.site_id.in_(site_ids)
+        )
+    if device is not None:
+        q = q.where(Device.device_id == device)
     with engine.connect() as c:
         rows = c.execute(q).all()
     return [

@@ -9,14 +9,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Integer, case, cast, func, or_, select
 
 from gateway.auth.roles import Person
+from gateway.checkout import inside_now
 from gateway.codes import normalize_short
-from gateway.db.models import Device, Order, Redemption, Site
+from gateway.db.models import Order, Redemption, Site
+from gateway.devices import list_devices
 
 # What counts: a redemption that still stands (not annulled or reverted). Annul/revert lines themselves are
 # bookkeeping and count neither as redeemed nor as denied; exits are recorded with op "exit".
 STANDING = Redemption.ok & (Redemption.op == "redeem") & Redemption.undone.is_(False)
 DENIED = Redemption.ok.is_(False)
-MOVED = Redemption.ok & Redemption.op.in_(("redeem", "exit")) & Redemption.undone.is_(False)
 
 
 def _visible_site_ids(conn: Any, person: Person) -> tuple[list[int] | None, dict[int, str]]:
@@ -51,13 +52,6 @@ def today_counters(engine: Engine, person: Person, tz: ZoneInfo) -> dict[str, An
                 func.sum(case((STANDING, 1), else_=0)).label("ok"),
                 func.sum(case((STANDING, Redemption.qty), else_=0)).label("units"),
                 func.sum(case((DENIED, 1), else_=0)).label("denied"),
-                func.sum(
-                    case(
-                        (MOVED & (Redemption.direction == "in"), Redemption.qty),
-                        (MOVED & (Redemption.direction == "out"), -Redemption.qty),
-                        else_=0,
-                    )
-                ).label("net"),
             )
             .where(Redemption.server_time >= since)
             .group_by(Redemption.site_id, Redemption.gate)
@@ -74,8 +68,6 @@ def today_counters(engine: Engine, person: Person, tz: ZoneInfo) -> dict[str, An
         }
         for r in rows
     ]
-    from gateway.checkout import inside_now
-
     counts = inside_now(engine)
     inside = {slug: counts.get(slug, 0) for slug in sorted(slugs.values()) if person.sees_site(slug)}
     return {"gates": gates, "inside": inside}
@@ -127,44 +119,18 @@ def recent(
 def devices(engine: Engine, person: Person, device: str | None = None) -> list[dict[str, Any]]:
     with engine.connect() as c:
         ids, _ = _visible_site_ids(c, person)
-        q = (
-            select(
-                Device.device_id,
-                Site.slug,
-                Device.gate,
-                Device.mode,
-                Device.online,
-                Device.last_seen,
-                Device.status,
-            )
-            .select_from(Device)
-            .outerjoin(Site, Site.id == Device.site_id)
-            .order_by(Device.device_id)
-        )
-        if device:
-            q = q.where(Device.device_id == device)
-        rows = c.execute(_scope(q, Device.site_id, ids, person)).all()
-    out = []
-    for d, s, g, m, o, ls, st in rows:
-        st = st or {}
-        out.append(
-            {
-                "device": d,
-                "site": s,
-                "gate": g,
-                "mode": m,
-                "online": bool(o),
-                "last_seen": ls,
-                "fw": st.get("fw"),
-                "board": st.get("board"),
-                "rssi": st.get("rssi"),
-                "heap": st.get("heap"),
-                "outbox": st.get("outbox"),
-                "ip": st.get("ip"),
-                "up": st.get("up"),
-            }
-        )
-    return out
+    rows = list_devices(
+        engine, site_ids=ids, unplaced=ids is None or person.at_least("manager"), device=device
+    )
+    fields = ("fw", "board", "rssi", "heap", "outbox", "ip", "up")
+    return [
+        {
+            **{k: v for k, v in r.items() if k != "status"},
+            "online": bool(r["online"]),
+            **{f: (r["status"] or {}).get(f) for f in fields},
+        }
+        for r in rows
+    ]
 
 
 def search_orders(
@@ -229,29 +195,15 @@ def report(engine: Engine, person: Person, tz: ZoneInfo, days: int, site: str | 
             q = _scope(q, Redemption.site_id, ids, person).group_by(by)
             return list(c.execute(q).all())
 
-        per_day = run(day.label("k"), ok_n.label("ok"), units.label("units"), denied.label("denied"), by=day)
-        per_site = run(
-            Redemption.site_id.label("k"),
-            ok_n.label("ok"),
-            units.label("units"),
-            denied.label("denied"),
-            by=Redemption.site_id,
-        )
-        per_device = run(
-            Redemption.device.label("k"),
-            ok_n.label("ok"),
-            units.label("units"),
-            denied.label("denied"),
-            by=Redemption.device,
-        )
-        per_product = run(
-            Order.title.label("k"),
-            ok_n.label("ok"),
-            units.label("units"),
-            denied.label("denied"),
-            by=Order.title,
-            join_order=True,
-        )
+        def counts(key: Any, **kw: Any) -> list[Any]:
+            return run(
+                key.label("k"), ok_n.label("ok"), units.label("units"), denied.label("denied"), by=key, **kw
+            )
+
+        per_day = counts(day)
+        per_site = counts(Redemption.site_id)
+        per_device = counts(Redemption.device)
+        per_product = counts(Order.title, join_order=True)
         reasons = run(
             Redemption.reason.label("k"), func.count().label("n"), by=Redemption.reason, failed_only=True
         )
