@@ -25,11 +25,18 @@ def _order(conn: Any, code: str) -> OrderView:
 
 
 def _audit(
-    conn: Any, actor: str, action: str, order_id: int | None, red_id: int | None, units: int, reason: str
+    conn: Any,
+    actor: str,
+    action: str,
+    order_id: int | None,
+    red_id: int | None,
+    units: int,
+    reason: str,
+    now: float | None = None,
 ) -> None:
     conn.execute(
         insert(Audit).values(
-            at=time.time(),
+            at=time.time() if now is None else now,
             actor=actor,
             action=action,
             order_id=order_id,
@@ -52,7 +59,9 @@ def _retrying(fn: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-def refund(engine: Engine, code: str, units: int | None, actor: str, reason: str) -> dict[str, Any]:
+def refund(
+    engine: Engine, code: str, units: int | None, actor: str, reason: str, *, now: float | None = None
+) -> dict[str, Any]:
     """Refund `units` unredeemed units (None = all of them). Used units must be reverted first."""
     if units is not None and units < 1:
         raise ValidationFailed("units must be at least 1", field="units")
@@ -78,14 +87,16 @@ def refund(engine: Engine, code: str, units: int | None, actor: str, reason: str
             )
             if res.rowcount != 1:
                 raise LostRace(code)
-            _audit(c, actor, "refund", o.id, None, n, reason)
+            _audit(c, actor, "refund", o.id, None, n, reason, now)
             return {"code": code, "refunded": refunded, "left": o.left - n, "status": status}
 
     out: dict[str, Any] = _retrying(step)
     return out
 
 
-def cancel(engine: Engine, code: str, actor: str, reason: str) -> dict[str, Any]:
+def cancel(
+    engine: Engine, code: str, actor: str, reason: str, *, now: float | None = None
+) -> dict[str, Any]:
     """Cancel an order nothing was redeemed from (otherwise: refund what is left)."""
 
     def step() -> dict[str, Any]:
@@ -102,20 +113,24 @@ def cancel(engine: Engine, code: str, actor: str, reason: str) -> dict[str, Any]
             )
             if res.rowcount != 1:
                 raise LostRace(code)
-            _audit(c, actor, "cancel", o.id, None, 0, reason)
+            _audit(c, actor, "cancel", o.id, None, 0, reason, now)
             return {"code": code, "status": "cancelled"}
 
     out: dict[str, Any] = _retrying(step)
     return out
 
 
-def revert(engine: Engine, redemption_id: int, actor: str, reason: str) -> dict[str, Any]:
+def revert(
+    engine: Engine, redemption_id: int, actor: str, reason: str, *, now: float | None = None
+) -> dict[str, Any]:
     """A supervisor undoes a redemption at any time, with a reason: its units come back."""
     if not reason.strip():
         raise ValidationFailed("a revert needs a reason", field="reason")
 
+    at = now
+
     def step() -> dict[str, Any]:
-        now = time.time()
+        now = time.time() if at is None else at
         with engine.connect() as c, writer(c).begin():
             r = c.execute(select(*Redemption.__table__.c).where(Redemption.id == redemption_id)).first()
             if r is None:
@@ -173,7 +188,7 @@ def revert(engine: Engine, redemption_id: int, actor: str, reason: str) -> dict[
                     user=actor[:40],
                 )
             )
-            _audit(c, actor, "revert", r.order_id, r.id, r.qty, reason)
+            _audit(c, actor, "revert", r.order_id, r.id, r.qty, reason, now)
             return {"reverted": r.id, "code": r.code, "units": r.qty}
 
     out: dict[str, Any] = _retrying(step)
