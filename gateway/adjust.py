@@ -94,9 +94,7 @@ def refund(
     return out
 
 
-def cancel(
-    engine: Engine, code: str, actor: str, reason: str, *, now: float | None = None
-) -> dict[str, Any]:
+def cancel(engine: Engine, code: str, actor: str, reason: str, *, now: float | None = None) -> dict[str, Any]:
     """Cancel an order nothing was redeemed from (otherwise: refund what is left)."""
 
     def step() -> dict[str, Any]:

@@ -102,9 +102,7 @@ def test_created_then_paid_sets_paid_at(engine: Engine) -> None:
     )
     assert out == {"duplicate": False, "result": {"code": "WH-1", "created": True, "status": "unpaid"}}
     assert order(engine, "WH-1").quantity == 3
-    out = handle(
-        engine, event("e2", "order.paid", {"code": "WH-1", "title": "Tour"}, 1_800_000_000), None, 0
-    )
+    out = handle(engine, event("e2", "order.paid", {"code": "WH-1", "title": "Tour"}, 1_800_000_000), None, 0)
     assert out["result"] == {"code": "WH-1", "created": False, "status": "active"}
     assert order(engine, "WH-1").paid_at == 1_800_000_000  # the event's time when data has no paid_at
 
@@ -131,9 +129,7 @@ def test_created_without_code_generates_one_and_replay_returns_it(engine: Engine
 
 
 def test_refund_partial_then_too_many_is_refused_and_changes_nothing(engine: Engine) -> None:
-    handle(
-        engine, event("c", "order.paid", {"code": "R1", "title": "Ticket", "quantity": 10}), None, 0
-    )
+    handle(engine, event("c", "order.paid", {"code": "R1", "title": "Ticket", "quantity": 10}), None, 0)
     out = handle(
         engine, event("r1", "order.refunded", {"code": "R1", "units": 4, "reason": "no-show"}), None, 0
     )
@@ -154,9 +150,7 @@ def test_refund_partial_then_too_many_is_refused_and_changes_nothing(engine: Eng
 
 
 def test_refund_replay_refunds_once(engine: Engine) -> None:
-    handle(
-        engine, event("c", "order.paid", {"code": "R2", "title": "Ticket", "quantity": 5}), None, 0
-    )
+    handle(engine, event("c", "order.paid", {"code": "R2", "title": "Ticket", "quantity": 5}), None, 0)
     ev = event("rr", "order.refunded", {"code": "R2", "units": 2})
     handle(engine, ev, None, 0)
     assert handle(engine, ev, None, 0)["duplicate"] is True
@@ -169,9 +163,7 @@ def test_refund_replay_refunds_once(engine: Engine) -> None:
 
 def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
     """A delivery that died after the refund landed but before it was marked done (a stale claim)."""
-    handle(
-        engine, event("c", "order.paid", {"code": "R3", "title": "Ticket", "quantity": 5}), None, 0
-    )
+    handle(engine, event("c", "order.paid", {"code": "R3", "title": "Ticket", "quantity": 5}), None, 0)
     adjust.refund(engine, "R3", 2, "webhook", "webhook lost-1: ")
     with engine.connect() as c, c.begin():
         c.execute(
@@ -186,9 +178,7 @@ def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
     # An id that differs only where a LIKE pattern would see a wildcard is another event: it refunds.
     out = handle(engine, event("lost_1", "order.refunded", {"code": "R3", "units": 1}), None, 0)
     assert out["duplicate"] is False and out["result"]["refunded"] == 3
-    out = handle(
-        engine, event("lost-1", "order.refunded", {"code": "R3", "units": 2}), None, time.time()
-    )
+    out = handle(engine, event("lost-1", "order.refunded", {"code": "R3", "units": 2}), None, time.time())
     assert out == {"duplicate": False, "result": {"code": "R3", "recovered": True}}
     assert order(engine, "R3").refunded == 3
 
@@ -206,9 +196,7 @@ def test_fresh_claim_answers_conflict(engine: Engine) -> None:
 
 def test_cancel_and_cancel_of_used_order(engine: Engine) -> None:
     handle(engine, event("c1", "order.paid", {"code": "C1", "title": "T", "quantity": 2}), None, 0)
-    out = handle(
-        engine, event("x1", "order.cancelled", {"code": "C1", "reason": "buyer asked"}), None, 0
-    )
+    out = handle(engine, event("x1", "order.cancelled", {"code": "C1", "reason": "buyer asked"}), None, 0)
     assert out["result"] == {"code": "C1", "status": "cancelled"}
     handle(engine, event("c2", "order.paid", {"code": "C2", "title": "T", "quantity": 2}), None, 0)
     with engine.connect() as c, c.begin():
