@@ -223,7 +223,11 @@ def reports(
     # Per-verifier counts and the settlement come from the gateway's report module (the same numbers
     # as /api/reports/*), over the same period and sites as the tables above.
     scope = ledger_reports.Scope(
-        data["since"], None, None if person.all_sites else person.sites, person.sees_site(None), site or None
+        data["since_local"],
+        None,
+        None if person.all_sites else person.sites,
+        person.sees_site(None),
+        site or None,
     )
     settings = getattr(request.app.state, "report_settings", None)
     settle_days = int(getattr(settings, "settle_days", 7))

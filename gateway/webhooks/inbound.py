@@ -19,8 +19,8 @@ from gateway.codes import ALPHABET, RANDOM_SYMBOLS, _sig
 from gateway.db.engine import writer
 from gateway.db.models import Audit, Order, Product
 from gateway.errors import Conflict, HexiaoError, ValidationFailed
-from gateway.orders import OrderIn, _row, products_by_sku, site_ids
-from gateway.products import ts
+from gateway.orders import OrderIn, _row, site_ids
+from gateway.products import products_by_sku, ts
 from gateway.webhooks.models import WebhookEvent
 
 ACTOR = "webhook"
