@@ -78,9 +78,7 @@ def _since_local(zones: dict[int, ZoneInfo], fallback: ZoneInfo, day: Any) -> An
     return or_(*conds)
 
 
-def today_counters(
-    engine: Engine, person: Person, tz: ZoneInfo, now: float | None = None
-) -> dict[str, Any]:
+def today_counters(engine: Engine, person: Person, tz: ZoneInfo, now: float | None = None) -> dict[str, Any]:
     """Today's counts per gate, where "today" is the local day at each gate's site (`tz`, the TIMEZONE
     setting, only for rows without a site)."""
     at = time.time() if now is None else now
@@ -95,7 +93,7 @@ def today_counters(
                 func.sum(case((STANDING, Redemption.qty), else_=0)).label("units"),
                 func.sum(case((DENIED, 1), else_=0)).label("denied"),
             )
-            .where(since)
+            .where(since, Redemption.server_time <= at)
             .group_by(Redemption.site_id, Redemption.gate)
             .order_by(Redemption.site_id, Redemption.gate)
         )
@@ -222,7 +220,8 @@ def report(
     site's rows are cut at that date's midnight in the site's own zone and counted on their local date, so
     a day with a daylight-saving change has its 23 or 25 hours. Returns `since` (the first day's midnight
     in `tz`) and `since_local` (that midnight as a naive wall-clock time, a reports.Bound)."""
-    today = datetime.fromtimestamp(time.time() if now is None else now, tz).date()
+    at = time.time() if now is None else now
+    today = datetime.fromtimestamp(at, tz).date()
     first = today - timedelta(days=days - 1)
     bucket = cast(func.floor(Redemption.server_time / BUCKET_S), Integer)
     ok_n = func.sum(case((STANDING, 1), else_=0))
@@ -234,7 +233,7 @@ def report(
         window = _since_local(zones, tz, first)
 
         def run(*cols: Any, by: Any, join_order: bool = False, failed_only: bool = False) -> list[Any]:
-            q = select(*cols).select_from(Redemption).where(window)
+            q = select(*cols).select_from(Redemption).where(window, Redemption.server_time <= at)
             if join_order:
                 q = q.outerjoin(Order, Order.id == Redemption.order_id)
             if site:
