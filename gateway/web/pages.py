@@ -82,7 +82,7 @@ def orders(
         rt_of(request).engine,
         person,
         q.strip()[:128],
-        status if status in ("active", "refunded", "cancelled") else "",
+        status if status in ("active", "unpaid", "refunded", "cancelled") else "",
     )
     return page(request, "orders.html", person, q=q, status=status, orders=found)
 
