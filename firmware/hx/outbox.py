@@ -4,6 +4,7 @@ import time
 from micropython import const
 
 BACKOFF_MAX_MS = const(60000)  # transient answers double the resend interval up to this
+_UNREAD = const(-1)  # a code hash not known yet (hash() never returns -1)
 
 
 def entry_name(iid, boot, seq):
@@ -49,7 +50,7 @@ class Outbox:
         self.names = store.names()
         self.sids = [name_sid(n) for n in self.names]
         self.sent = [None] * len(self.names)
-        self.keys = [None] * len(self.names)  # hash of the entry's code; None = not read from flash yet
+        self.keys = [_UNREAD] * len(self.names)  # hash of each entry's code, _UNREAD until read from flash
         self.rushed = None  # sid of a rescanned entry: published now even outside the window
         self.full_count = 0
 
@@ -155,7 +156,7 @@ class Outbox:
         h = hash(code)
         for i in range(len(self.names)):
             k = self.keys[i]
-            if k is not None and k != h:
+            if k != _UNREAD and k != h:
                 continue
             try:
                 obj = json.loads(self.store.read(self.names[i]))
