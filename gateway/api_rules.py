@@ -98,7 +98,7 @@ def cancel_order(r: RT, code: str, body: ReasonIn, who: AsManager) -> dict[str, 
 )
 def revert_redemption(r: RT, redemption_id: int, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
     """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
-    return revert(r.engine, redemption_id, actor(who, body.by), body.reason)
+    return revert(r.engine, redemption_id, actor(who, body.by), body.reason, default_tz=r.settings.timezone)
 
 
 class PinIn(BaseModel):

@@ -128,7 +128,7 @@ async def order_action(
             rid = int(str(form.get("redemption_id", "0")) or 0)
             if queries.redemption_code(engine, rid) != order["code"]:
                 raise PageForbidden()
-            adjust.revert(engine, rid, person.name, reason)
+            adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager"):
             if action == "refund":
                 units = str(form.get("units", "")).strip()
