@@ -77,6 +77,8 @@ def test_hole20_transient_reasons_match_contract():
         t.eq(v["retry"], False, reason)
     v = P.decode_verdict(b'{"v":1,"sid":"1-1","ok":true,"reason":"OK","retry":true}')
     t.eq(v["retry"], False, "an OK is final")
+    t.eq(P.decode_verdict(_ex("verdict_internal"))["retry"], True, "contract example")
+    t.eq(P.decode_verdict(_ex("verdict_sid_reused"))["retry"], False, "contract example")
 
 
 def test_verdict_examples():
