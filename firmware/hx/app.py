@@ -1,8 +1,10 @@
 # The scanner app: wires pure modules, drivers and the board into supervised asyncio tasks.
 import asyncio
 import gc
+import json
 import sys
 import time
+from micropython import const
 
 import hx.ui as U
 from hx import VERSION, outputs, protocol, store
@@ -11,6 +13,9 @@ from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
 from hx.mqtt import MQTTClient
 from hx.outbox import Outbox, OutboxFull
 from hx.queue import DROP_OLDEST, REJECT_NEW, Queue
+
+_KEEP = const(4)  # scans remembered for a rescan after NO ANSWER (each list below is this short)
+_LATE_OK_MS = const(120000)  # a late OK is kept this long for a rescan to collect it
 
 
 class App:
@@ -35,6 +40,8 @@ class App:
         self.late = 0  # final verdicts that came when their scan was no longer on screen (not acted on)
         self.reused = 0  # SID_REUSED refusals: the gateway has another request under one of our ids
         self.annuls = []  # sids of queued annuls (few): their verdicts are not late redemptions
+        self.gave_up = []  # sids whose CHECKING screen timed out (NO ANSWER): the holder was told to rescan
+        self.late_ok = []  # [(code, name, payload, when)]: late OKs of those, for the holder's rescan
         self.t0 = time.ticks_ms()
         dev = cfg["device"]
         self.topic_scan = protocol.topic(dev, "scan")
@@ -95,6 +102,8 @@ class App:
             if sid:
                 self.annuls = self.annuls[-3:] + [sid]
                 self.apply(self.ui.annul_queued(sid, len(self.outbox), now))
+        elif kind == "gave_up":
+            self.gave_up = self.gave_up[1 - _KEEP:] + [arg]
         elif kind == "login" or kind == "logout":
             if not self.send_direct(kind, None, now, pin=arg):
                 self.apply(self.ui.failure("NO LINK", "try again", now))
@@ -206,7 +215,7 @@ class App:
             return qty is None or (obj.get("qty", 1) == qty and obj.get("amt") is None)
 
         try:
-            sid = self.outbox.find(code, same)
+            sid = self.outbox.find(code, same) or self.collect_late_ok(code, same, now)
         except MemoryError:
             sid = None
         if sid is None:
@@ -217,6 +226,38 @@ class App:
         self.apply(self.ui.scan_queued(sid, code, len(self.outbox), now))
         self.kick.set()
         return True
+
+    def collect_late_ok(self, code, same, now):
+        """The holder told NO ANSWER rescans after the OK came (too late to open): put that very scan
+        back in the outbox (same sid, same payload), so the gateway's stored OK answers the rescan on
+        screen. Once only, and only for scans the holder saw time out: an OK for a scan queued offline
+        is never collected (someone may have been let in by hand already)."""
+        for e in self.late_ok:
+            if e[0] == code and time.ticks_diff(now, e[3]) < _LATE_OK_MS:
+                self.late_ok.remove(e)
+                try:
+                    obj = json.loads(e[2])
+                except ValueError:
+                    return None
+                if not same(obj):
+                    return None
+                try:
+                    return self.outbox.restore(e[1], e[2], code)
+                except (OutboxFull, OSError):
+                    return None
+        return None
+
+    def keep_late_ok(self, sid, now):
+        # Read before the ack removes it from flash: a rescan may want it back.
+        entry = self.outbox.entry(sid)
+        if entry is None:
+            return
+        try:
+            code = json.loads(entry[1]).get("code")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(code, str):
+            self.late_ok = self.late_ok[1 - _KEEP:] + [(code, entry[0], entry[1], now)]
 
     def on_verdict(self, payload, now):
         try:
@@ -236,10 +277,19 @@ class App:
                 self.board.event("stale_verdict", {"sid": sid})
                 return
             self.board.event("transient", {"sid": sid, "reason": v["reason"], "retry_ms": self.outbox.delay})
-        elif not self.outbox.ack(sid):
-            self.board.event("stale_verdict", {"sid": sid})
-            return
+        else:
+            if v["ok"] and sid in self.gave_up and not self.ui.awaits(sid):
+                self.keep_late_ok(sid, now)
+            if not self.outbox.ack(sid):
+                self.board.event("stale_verdict", {"sid": sid})
+                return
         shown = self.ui.awaits(sid)
+        if sid in self.gave_up and not v["retry"]:
+            self.gave_up.remove(sid)
+        elif shown and v["retry"] and not direct:
+            # "try again" on screen for a scan that stays queued: like NO ANSWER, its final OK may
+            # come when the holder has stepped back, and their rescan collects it.
+            self.act("gave_up", sid, now)
         self.board.event("verdict", {"sid": sid, "ok": v["ok"], "reason": v["reason"], "shown": shown})
         if v["reason"] == "SID_REUSED":
             # Final: the gateway holds a different request under this id (nothing was redeemed).

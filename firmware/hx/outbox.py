@@ -168,6 +168,29 @@ class Outbox:
                 return self.sids[i]
         return None
 
+    def entry(self, sid):
+        """(name, payload) of a waiting scan, or None."""
+        try:
+            i = self.sids.index(sid)
+            return self.names[i], self.store.read(self.names[i])
+        except (ValueError, OSError):
+            return None
+
+    def restore(self, name, payload, code):
+        """Put an answered scan back (durable, in its place by name); its sid again. Raises OutboxFull."""
+        if len(self.names) >= self.limit:
+            self.full_count += 1
+            raise OutboxFull()
+        self.store.write(name, payload)
+        i = 0
+        while i < len(self.names) and self.names[i] < name:
+            i += 1
+        self.names.insert(i, name)
+        self.sids.insert(i, name_sid(name))
+        self.sent.insert(i, None)
+        self.keys.insert(i, hash(code))
+        return self.sids[i]
+
     def rush(self, sid):
         """Publish `sid` at the next due(), even beyond the window (the holder is rescanning it)."""
         try:

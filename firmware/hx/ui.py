@@ -233,9 +233,10 @@ class UI:
                 # No verdict in time: the scan stays queued and is retried, but its verdict will no
                 # longer open anything (whoever stands there later is not this holder). A rescan of the
                 # same code rejoins the queued scan and shows its verdict.
+                gave_up = self.waiting
                 self._set(ERROR, "NO ANSWER", "please rescan", now, self.result_ms)
                 self.waiting = None
-                return fx + [("sound", "attention")]
+                return fx + [("sound", "attention"), ("gave_up", gave_up)]
             self.pick = None
             self.pin = ""
             self._idle(now)

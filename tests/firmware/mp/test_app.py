@@ -544,3 +544,36 @@ def test_hole20_transient_answer_on_screen_is_shown_and_kept():
             t.eq((app.outbox.sids, app.ui.state), ([S(1)], U.CHECKING), "the rescan rejoins the kept scan")
         app.on_verdict(_verdict(S(1)), 6100)
         t.eq(app.relays.items, [1] if rescan else [], "opens only for the scan on screen")
+        if not rescan:
+            app.on_line(b"GATE-1", 7000)
+            t.eq(app.outbox.sids, [S(1)], "the OK that came late is collected by the rescan")
+            app.on_verdict(_verdict(S(1)), 7100)
+            t.eq(app.relays.items, [1])
+
+
+def test_hole13_rescan_after_a_late_ok_collects_it_once():
+    """Hole 13 with hole 19: the OK of a scan that showed NO ANSWER opens nothing when it comes; the
+    holder's rescan puts that same scan (sid, payload) back, and the gateway's stored OK opens the gate
+    for it, once. A scan queued offline is never collected this way."""
+    app, b = _app(dedupe_ms=0)
+    app.ui.link(True, 0, 0)
+    app.on_line(b"GATE-1", 0)
+    sid, payload = app.outbox.due(0)[0]
+    _no_answer(app)
+    app.on_verdict(_verdict(sid), 20000)
+    t.eq((app.relays.items, len(app.outbox), app.late), ([], 0, 1), "late: logged, counted, not acted on")
+    app.on_line(b"GATE-1", 30000)
+    t.eq(app.outbox.due(30000), [(sid, payload)], "the same scan again, at once")
+    t.eq((app.ui.state, app.ui.waiting), (U.CHECKING, sid))
+    app.on_verdict(_verdict(sid), 30100)  # the gateway's stored verdict for that sid
+    t.eq(app.relays.items, [1], "the holder on screen passes")
+    app.on_line(b"GATE-1", 40000)
+    t.eq(app.outbox.sids, [S(2)], "collected once only: the next rescan is a new scan")
+    # Offline-queued: its OK after the upload is never collected by a rescan.
+    app2, b2 = _app(dedupe_ms=0)
+    app2.on_line(b"GATE-2", 0)
+    app2.ui.link(True, 0, 10)
+    app2.on_verdict(_verdict(S(1)), 20)
+    app2.on_line(b"GATE-2", 5000)
+    t.eq(app2.outbox.sids, [S(2)], "a new scan")
+    t.eq(app2.relays.items, [])

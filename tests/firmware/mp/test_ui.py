@@ -84,7 +84,7 @@ def test_hole19_late_ok_after_no_answer_never_opens():
     ui = _ui("turnstile")
     ui.link(True, 0, 0)
     ui.scan_queued("1-1", "C", 1, 0)
-    t.eq(ui.tick(5000), [("sound", "attention")])
+    t.eq(ui.tick(5000), [("sound", "attention"), ("gave_up", "1-1")])
     t.eq((ui.state, ui.l1), (U.ERROR, "NO ANSWER"))
     t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 6000), [], "late: nothing happens")
     t.true(ui.state != U.OK, "no OK screen")
