@@ -57,7 +57,10 @@ def test_reflashed_board_never_gets_the_old_ok(
     start = dev.wait_event(lambda e: e.get("ev") == "start", after=mark, timeout=TIMEOUT, what="boot")
     assert start["boot"] == 1 and start["outbox"] == 0
     dev.wait_event(
-        lambda e: e.get("ev") == "screen" and e.get("state") == "READY", after=mark, timeout=TIMEOUT, what="READY"
+        lambda e: e.get("ev") == "screen" and e.get("state") == "READY",
+        after=mark,
+        timeout=TIMEOUT,
+        what="READY",
     )
 
     mark = dev.mark()
@@ -130,7 +133,10 @@ def test_late_ok_never_opens_and_the_rescan_collects_it(
     finally:
         os.kill(gw.proc.pid, signal.SIGCONT)
     late = dev.wait_event(
-        lambda e: e.get("ev") == "late_verdict" and e.get("sid") == sid, after=mark, timeout=TIMEOUT, what="late OK"
+        lambda e: e.get("ev") == "late_verdict" and e.get("sid") == sid,
+        after=mark,
+        timeout=TIMEOUT,
+        what="late OK",
     )
     assert late["ok"] is True and late["reason"] == "OK"
     settle(dev)
@@ -142,7 +148,7 @@ def test_late_ok_never_opens_and_the_rescan_collects_it(
     rescan = dev.wait_event(lambda e: e.get("ev") == "rescan", after=mark, timeout=TIMEOUT, what="rescan")
     assert rescan["sid"] == sid, "the rescan reuses the scan id"
     shown = dev.wait_event(
-        lambda e: e.get("ev") == "verdict" and e.get("sid") == sid and e.get("shown"),
+        lambda e: e.get("ev") == "verdict" and e.get("sid") == sid and e.get("shown") is True,
         after=mark,
         timeout=TIMEOUT,
         what="the original verdict on screen",

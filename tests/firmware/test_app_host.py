@@ -262,7 +262,9 @@ def test_offline_queue_power_cut_reboot_drains_in_order(rig: tuple[Device, FakeG
     assert [s["code"] for s in gw.scans[:3]] == ["GOOD-A", "GOOD-B", "GOOD-C"]
     assert len(gw.decided) == 3
     verdicts = dev.events("verdict", m)
-    assert sorted(v["sid"] for v in verdicts) == [dev.sid(1, 1), dev.sid(1, 2), dev.sid(1, 3)] and all(v["ok"] for v in verdicts)
+    assert sorted(v["sid"] for v in verdicts) == [dev.sid(1, 1), dev.sid(1, 2), dev.sid(1, 3)] and all(
+        v["ok"] for v in verdicts
+    )
     m = dev.mark()
     dev.type(b"GOOD-D\r\n")
     v = dev.wait(lambda e: e["ev"] == "verdict", m, "scan after reboot")

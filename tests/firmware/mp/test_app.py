@@ -40,15 +40,15 @@ def _app(mode="turnstile", **kw):
     raw = {"device": "dev-1", "mode": mode, "outbox_max": 3}
     raw.update(kw)
     b = Board(t.tmpdir())
-    return App(b, validate(raw), 7, I), b
+    return App(b, validate(raw), 7, IID), b
 
 
-I = "Ab3xYz"  # the install id of the test board
+IID = "Ab3xYz"  # the install id of the test board
 
 
 def S(seq, boot=7):
     """The scan id the app gives its seq-th scan of this boot."""
-    return "%s-%x-%x" % (I, boot, seq)
+    return "%s-%x-%x" % (IID, boot, seq)
 
 
 def _verdict(sid, ok=True, reason="OK", sound="ok"):
@@ -147,7 +147,7 @@ def test_outbox_survives_app_restart():
     app, b = _app()
     app.on_line(b"A", 0)
     app.on_line(b"B", 10)
-    app2 = App(b, app.cfg, 8, I)
+    app2 = App(b, app.cfg, 8, IID)
     t.eq([s for s, _ in app2.outbox.due(0)], [S(1), S(2)])
     app2.on_line(b"C", 0)
     t.eq(app2.outbox.sids[-1], S(1, 8), "new boot, new sid prefix")

@@ -8,23 +8,31 @@ from hx.outbox import BACKOFF_MAX_MS, Outbox, OutboxFull, entry_name, name_sid
 from hx.store import DirStore, boot_ids, bump_boot, valid_iid
 from t import MemStore
 
-I = "Ab3xYz"  # an install id
+IID = "Ab3xYz"  # an install id
 
 
 def _add(ob, boot, seq, payload, code=None):
-    return ob.add(I, boot, seq, payload, code)
+    return ob.add(IID, boot, seq, payload, code)
 
 
 def test_names_sort_in_scan_order():
-    names = [entry_name(I, 2, 1), entry_name(I, 1, 0x100), entry_name(I, 1, 2), entry_name(I, 0x10, 0)]
-    t.eq(sorted(names), [entry_name(I, 1, 2), entry_name(I, 1, 0x100), entry_name(I, 2, 1), entry_name(I, 0x10, 0)])
-    t.eq(name_sid(entry_name(I, 0x3, 0x1A)), I + "-3-1a")
+    names = [
+        entry_name(IID, 2, 1),
+        entry_name(IID, 1, 0x100),
+        entry_name(IID, 1, 2),
+        entry_name(IID, 0x10, 0),
+    ]
+    t.eq(
+        sorted(names),
+        [entry_name(IID, 1, 2), entry_name(IID, 1, 0x100), entry_name(IID, 2, 1), entry_name(IID, 0x10, 0)],
+    )
+    t.eq(name_sid(entry_name(IID, 0x3, 0x1A)), IID + "-3-1a")
     t.eq(name_sid(entry_name("", 0x3, 0x1A)), "3-1a", "an entry of the firmware before install ids")
-    t.true(entry_name("", 7, 9) < entry_name(I, 8, 1), "old entries still sort before the new boot's")
+    t.true(entry_name("", 7, 9) < entry_name(IID, 8, 1), "old entries still sort before the new boot's")
 
 
 def S(boot, seq):
-    return "%s-%x-%x" % (I, boot, seq)
+    return "%s-%x-%x" % (IID, boot, seq)
 
 
 def test_order_window_retry_ack():
@@ -70,7 +78,10 @@ def test_durable_across_reboot():
     t.eq(ob2.due(0), [(S(1, 1), b"one"), (S(1, 3), b"three")])
     _add(ob2, 2, 1, b"next-boot")
     t.eq([s for s, _ in ob2.due(5000)], [S(1, 1), S(1, 3), S(2, 1)])
-    t.eq(sorted(os.listdir(d + "/outbox")), ["0000000100000001" + I, "0000000100000003" + I, "0000000200000001" + I])
+    t.eq(
+        sorted(os.listdir(d + "/outbox")),
+        ["0000000100000001" + IID, "0000000100000003" + IID, "0000000200000001" + IID],
+    )
 
 
 def test_hole1_entries_from_before_install_ids_keep_their_sid():
@@ -95,7 +106,7 @@ def test_vanished_entry_does_not_wedge():
     ob = Outbox(st, 8, 4, 1000)
     _add(ob, 1, 1, b"a")
     _add(ob, 1, 2, b"b")
-    del st.files[entry_name(I, 1, 1)]
+    del st.files[entry_name(IID, 1, 1)]
 
     def boom(name):
         if name not in st.files:
