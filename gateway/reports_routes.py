@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,9 @@ from gateway import reports
 from gateway.auth.deps import at_least, require_site
 from gateway.auth.roles import Person
 from gateway.errors import ConfigError, ValidationFailed
+from gateway.inputs import MAX_YEAR, MIN_YEAR
+
+MAX_SECONDS = 95_617_584_000.0  # year 5000
 
 
 class ReportSettings(BaseSettings):
@@ -80,10 +84,14 @@ Dimension = Literal["site", "gate", "verifier", "product", "day"]
 
 class Range(BaseModel):
     since: str | None = Field(
-        default=None, description="start (inclusive): YYYY-MM-DD, an ISO date-time, or Unix seconds"
+        default=None,
+        max_length=40,
+        description="start (inclusive): YYYY-MM-DD, an ISO date-time, or Unix seconds",
     )
-    until: str | None = Field(default=None, description="end (exclusive), same forms")
-    tz: str | None = Field(default=None, description="time zone for dates without one; default TZ setting")
+    until: str | None = Field(default=None, max_length=40, description="end (exclusive), same forms")
+    tz: str | None = Field(
+        default=None, max_length=64, description="time zone for dates without one; default TZ setting"
+    )
     site: str | None = Field(default=None, max_length=32, description="only this site")
 
 
@@ -92,20 +100,27 @@ def parse_when(text: str | None, tz: ZoneInfo, name: str) -> float | None:
     if text is None or not text.strip():
         return None
     t = text.strip()
+    bad = ValidationFailed(f"{name}: expected YYYY-MM-DD, an ISO date-time or Unix seconds", field=name)
     try:
-        return float(t)
+        seconds = float(t)
     except ValueError:
         pass
+    else:
+        # NaN, infinity and times past year 5000 are never a real bound (and overflow date arithmetic).
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+            raise bad
+        return seconds
     try:
         if len(t) == 10:
             d = date.fromisoformat(t)
-            return datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise ValidationFailed(
-            f"{name}: expected YYYY-MM-DD, an ISO date-time or Unix seconds", field=name
-        ) from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=tz)).timestamp()
+            dt = datetime(d.year, d.month, d.day, tzinfo=tz)
+        else:
+            dt = datetime.fromisoformat(t)
+        if not MIN_YEAR <= dt.year <= MAX_YEAR:
+            raise ValueError(t)
+        return (dt if dt.tzinfo else dt.replace(tzinfo=tz)).timestamp()
+    except (ValueError, OverflowError):
+        raise bad from None
 
 
 def _scope(request: Request, rng: Range, who: Person) -> tuple[reports.Scope, str]:

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.inputs import known_zone
+
 
 class Settings(BaseSettings):
     """Every knob of the gateway. Defaults give a working single-shop install under ./var/."""
@@ -47,6 +49,11 @@ class Settings(BaseSettings):
         default=True, description="REST calls from 127.0.0.1 without credentials act as owner"
     )
     log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        return known_zone(v)  # a typo must stop the start, not make every new site fail
 
     @field_validator("mqtt_url")
     @classmethod

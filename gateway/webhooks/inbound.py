@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -72,7 +73,11 @@ def parse(body: bytes) -> Envelope:
 def _order_in(ev: Envelope) -> OrderIn:
     data = dict(ev.data)
     if ev.type == "order.paid" and data.get("paid_at") is None:
-        data["paid_at"] = ev.created  # the event's own time is when the shop saw the payment
+        # The event's own time is when the shop saw the payment (OrderIn takes date-times, not numbers).
+        try:
+            data["paid_at"] = datetime.fromtimestamp(ev.created, UTC)
+        except (OverflowError, ValueError, OSError):
+            raise ValidationFailed("created: not a usable Unix time", field="created") from None
     try:
         return OrderIn.model_validate(data)
     except ValidationError as err:
