@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -313,3 +314,39 @@ def test_huge_numbers_and_filename_less_uploads_are_422(gw: GatewayProc) -> None
     assert other.status_code == 422 and "file" in shape(other)["message"]
     ok = api(gw, "POST", "/api/orders/import", files={"file": ("o.csv", csv_text, "text/csv")})
     assert ok.status_code == 200 and ok.json()["created"] == 1, ok.text
+
+
+def _hidden(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert m, f"no hidden {name} in the page"
+    return m.group(1)
+
+
+def test_console_redeem_form_carries_one_key_per_render(gw: GatewayProc) -> None:
+    """Hole 12: the console's Redeem form makes its idempotency key when it is shown: a double submit
+    of one form redeems once, and a post without a key redeems nothing."""
+    engine = make_engine(f"sqlite:///{gw.db_path}")
+    create_user(engine, "desk", "desk-secret-1", "verifier", ["sh"])
+    engine.dispose()
+    new_order(gw, "H12-FORM", quantity=5)
+    with httpx.Client(base_url=gw.http, timeout=15) as web:
+        login = web.get("/console/login")
+        r = web.post(
+            "/console/login",
+            data={"name": "desk", "password": "desk-secret-1", "csrf": _hidden(login.text, "csrf")},
+        )
+        assert r.status_code == 303, r.text
+        shown = web.get("/console/redeem", params={"code": "H12-FORM", "site": "sh"}).text
+        form = {k: _hidden(shown, k) for k in ("csrf", "code", "site", "request_id")}
+        for _ in range(2):  # a double click
+            assert web.post("/console/redeem", data={**form, "qty": "2"}).status_code == 200
+        assert api(gw, "GET", "/api/orders/H12-FORM").json()["used"] == 2
+        keyless = {k: v for k, v in form.items() if k != "request_id"}
+        r = web.post("/console/redeem", data={**keyless, "qty": "1"})
+        assert r.status_code == 422
+        for qty in ("1_0", " +1", "१"):  # int() would take these
+            assert (
+                web.post("/console/redeem", data={**form, "request_id": "other", "qty": qty}).status_code
+                == 422
+            )
+    assert api(gw, "GET", "/api/orders/H12-FORM").json()["used"] == 2
