@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 from gateway.db.engine import writer
 from gateway.db.models import Audit, Order, Redemption, Site
 from gateway.errors import Conflict, NotFound, ValidationFailed
-from gateway.ledger import ORDER_COLS, LostRace, undo, write_orders
+from gateway.ledger import ORDER_COLS, LostRace, redemption_ref, system_key, undo, undoable, write_orders
 from gateway.rules import OrderView
 
 RETRIES = 5
@@ -94,9 +94,7 @@ def refund(
     return out
 
 
-def cancel(
-    engine: Engine, code: str, actor: str, reason: str, *, now: float | None = None
-) -> dict[str, Any]:
+def cancel(engine: Engine, code: str, actor: str, reason: str, *, now: float | None = None) -> dict[str, Any]:
     """Cancel an order nothing was redeemed from (otherwise: refund what is left)."""
 
     def step() -> dict[str, Any]:
@@ -121,7 +119,13 @@ def cancel(
 
 
 def revert(
-    engine: Engine, redemption_id: int, actor: str, reason: str, *, now: float | None = None
+    engine: Engine,
+    redemption_id: int,
+    actor: str,
+    reason: str,
+    *,
+    now: float | None = None,
+    default_tz: str = "UTC",
 ) -> dict[str, Any]:
     """A supervisor undoes a redemption at any time, with a reason: its units come back."""
     if not reason.strip():
@@ -132,22 +136,18 @@ def revert(
     def step() -> dict[str, Any]:
         now = time.time() if at is None else at
         with engine.connect() as c, writer(c).begin():
-            r = c.execute(select(*Redemption.__table__.c).where(Redemption.id == redemption_id)).first()
+            r = redemption_ref(c, redemption_id)
             if r is None:
                 raise NotFound(f"no redemption {redemption_id}")
-            if not r.ok or r.op != "redeem":
-                raise Conflict("only a successful redemption can be reverted")
-            if r.undone:
-                raise Conflict("this redemption was already undone")
-            tz = c.execute(select(Site.timezone).where(Site.id == r.site_id)).scalar() or "UTC"
+            why = undoable(r)
+            if why is not None:
+                raise Conflict(f"only a successful entry can be reverted: {why}")
+            tz = c.execute(select(Site.timezone).where(Site.id == r.site_id)).scalar() or default_tz
             o = c.execute(select(*ORDER_COLS).where(Order.id == r.order_id)).first()
             if o is not None:
                 view = OrderView(*o)
-                write_orders(
-                    c,
-                    {view.id: undo(view, r.qty, r.direction == "in", now, ZoneInfo(tz))},
-                    {view.id: view.version},
-                )
+                # The same undo as a device's annul: exactly what that redemption changed comes back.
+                write_orders(c, {view.id: undo(c, view, r, ZoneInfo(tz))}, {view.id: view.version})
             done = c.execute(
                 update(Redemption)
                 .where(Redemption.id == r.id, Redemption.undone.is_(False))
@@ -168,7 +168,7 @@ def revert(
             }
             c.execute(
                 insert(Redemption).values(
-                    idem_key=f"revert/{r.id}",
+                    idem_key=system_key("revert", r.id),
                     device=f"web-{actor}"[:40],
                     scan_id=f"rv{r.id}",
                     site_id=r.site_id,

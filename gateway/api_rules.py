@@ -124,7 +124,7 @@ def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[
 )
 def revert_redemption(r: RT, redemption_id: IdPath, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
     """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
-    return revert(r.engine, redemption_id, actor(who, body.by), body.reason)
+    return revert(r.engine, redemption_id, actor(who, body.by), body.reason, default_tz=r.settings.timezone)
 
 
 class PinIn(StrictIn):

@@ -30,35 +30,45 @@ def due(since: float, now: float, hhmm: str, tz: str) -> bool:
     return since < last_checkout_before(now, hhmm, tz) <= now
 
 
-def run_checkouts(engine: Engine, since: float, now: float) -> int:
-    """Check out every site whose time came since the last run; returns how many orders were let out."""
+def run_checkouts(engine: Engine, since: float | None, now: float) -> int:
+    """Check out every site whose time came in (since, now]; returns how many units were let out.
+
+    `since` None: each site resumes from its persisted cursor (its creation when it never ran), so a
+    gateway that was down across the check-out time still lets everyone out when it comes back.
+    """
     total = 0
     with engine.connect() as c:
         sites = c.execute(
-            select(Site.id, Site.auto_checkout, Site.timezone).where(Site.auto_checkout.is_not(None))
-        ).all()
-    for site_id, hhmm, tz in sites:
-        if hhmm is None or not due(since, now, hhmm, tz):
-            continue
-        with engine.connect() as c, writer(c).begin():
-            res = c.execute(
-                update(Order)
-                .where(Order.inside.is_(True), Order.inside_site_id == site_id)
-                .values(inside=False, inside_site_id=None, version=Order.version + 1)
+            select(Site.id, Site.auto_checkout, Site.timezone, Site.checkout_cursor, Site.created_at).where(
+                Site.auto_checkout.is_not(None)
             )
-            total += res.rowcount
-        log.info("automatic check-out at site %s: %d let out", site_id, res.rowcount)
+        ).all()
+    for site_id, hhmm, tz, cursor, created in sites:
+        start = since if since is not None else (cursor if cursor is not None else created)
+        with engine.connect() as c, writer(c).begin():
+            n = 0
+            if hhmm is not None and due(start, now, hhmm, tz):
+                n = int(
+                    c.execute(
+                        update(Order)
+                        .where(Order.inside > 0, Order.inside_site_id == site_id)
+                        .values(inside=0, inside_site_id=None, version=Order.version + 1)
+                    ).rowcount
+                )
+                log.info("automatic check-out at site %s: %d orders let out", site_id, n)
+            c.execute(update(Site).where(Site.id == site_id).values(checkout_cursor=now))
+        total += n
     return total
 
 
 def inside_now(engine: Engine) -> dict[str, int]:
-    """People inside per site slug (orders whose last entry has no exit yet)."""
+    """Units inside per site slug (entered and not seen leaving)."""
     with engine.connect() as c:
         rows = c.execute(
-            select(Site.slug, func.count(Order.id))
+            select(Site.slug, func.sum(Order.inside))
             .select_from(Order)
             .join(Site, Site.id == Order.inside_site_id)
-            .where(Order.inside.is_(True))
+            .where(Order.inside > 0)
             .group_by(Site.slug)
         ).all()
     return {slug: int(n) for slug, n in rows}

@@ -6,7 +6,16 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 TOPIC_PREFIX = "hx/v1/dev/"
@@ -43,11 +52,26 @@ REASONS = (
     "FORGED",
     "ANNUL_REFUSED",
     "BAD_PIN",
+    "SID_REUSED",
+    "NOT_PAID",
 )
+# Nothing was decided or stored after these: the device keeps the scan and retries with back-off.
+TRANSIENT_REASONS = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
+# Device ids the gateway's own actors are shown under in reports; no scanner may take them.
+RESERVED_DEVICES = ("revert", "system", "gateway", "console", "api")
+# The device clock (`at`) is stored, never trusted; it must still be a plain number JSON can carry.
+MAX_DEVICE_TIME = 4_102_444_800  # 2100-01-01
 SOUNDS = ("ok", "deny", "attention", "error")
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
+
+
+def reserved_device(device: str) -> bool:
+    """Ids no scanner may use: `web-*` (people in the console) and the gateway's own actors."""
+    low = device.lower()
+    return low.startswith("web-") or low in RESERVED_DEVICES
+
 
 Sid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,24}$")]
 # Printable characters only: a control character in a code means the scanner or the wire garbled it.
@@ -64,7 +88,7 @@ class ScanMsg(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
-    v: Literal[1]
+    v: StrictInt
     sid: Sid
     op: Literal["redeem", "check", "annul", "login", "logout"] = "redeem"
     code: Code | None = None
@@ -73,10 +97,12 @@ class ScanMsg(BaseModel):
     ref: Sid | None = None
     pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] | None = None
     dir: Literal["in", "out"] = "in"
-    at: float | int = Field(default=0, ge=0)
+    at: StrictFloat | StrictInt = Field(default=0, ge=0, le=MAX_DEVICE_TIME, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _needs(self) -> ScanMsg:
+        if self.v != SCHEMA_VERSION:
+            raise ValueError(f"v: schema version must be {SCHEMA_VERSION}")
         if self.op == "annul" and self.ref is None:
             raise ValueError("ref: an annul names the scan id it undoes")
         if self.op == "login" and self.pin is None:
@@ -143,12 +169,15 @@ def parse_scan(payload: bytes) -> ScanMsg | Malformed:
         return ScanMsg.model_validate_json(payload)
     except ValidationError as err:
         return Malformed(_readable_sid(payload), _explain(err))
+    except (RecursionError, ValueError, TypeError) as err:  # never let one payload raise
+        return Malformed(_readable_sid(payload), f"payload: unreadable ({type(err).__name__})")
 
 
 def _readable_sid(payload: bytes) -> str | None:
     try:
         doc: Any = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a small payload nested a thousand deep must not take its batch down.
         return None
     if isinstance(doc, dict):
         sid = doc.get("sid")

@@ -18,7 +18,8 @@ ORDER_FIELDS = (
 )
 REDEMPTION_FIELDS = (
     "idem_key", "device", "scan_id", "site_id", "gate", "order_id", "code", "qty", "direction", "ok", "reason",
-    "device_time", "server_time", "verdict", "op", "ref_id", "undone", "user",
+    "device_time", "server_time", "verdict", "op", "ref_id", "undone", "user", "fingerprint", "inside_delta",
+    "day_key",
 )  # fmt: skip
 
 
@@ -42,13 +43,13 @@ def _order_row(r: Any) -> tuple[Any, ...]:
     rules = t[13]
     if isinstance(rules, str):  # SQLite hands JSON back as text; psycopg already decodes it
         rules = json.loads(rules)
-    return (*t[:13], rules, t[14], t[15], bool(t[16]), *t[17:])
+    return (*t[:13], rules, t[14], t[15], int(t[16]), *t[17:])
 
 
-def select_verdicts(conn: Connection, keys: list[str]) -> dict[str, str]:
+def select_verdicts(conn: Connection, keys: list[str]) -> dict[str, tuple[str, str | None]]:
     m = _mark(conn)
-    sql = f"SELECT idem_key, verdict FROM redemptions WHERE idem_key IN ({', '.join([m] * len(keys))})"
-    return {k: v for k, v in conn.exec_driver_sql(sql, tuple(keys))}
+    sql = f"SELECT idem_key, verdict, fingerprint FROM redemptions WHERE idem_key IN ({', '.join([m] * len(keys))})"
+    return {k: (v, f) for k, v, f in conn.exec_driver_sql(sql, tuple(keys))}
 
 
 def update_orders(conn: Connection, rows: list[tuple[Any, ...]]) -> int:

@@ -30,7 +30,7 @@ class MqttBridge:
     def __init__(
         self,
         url: str,
-        on_message: Callable[[str, bytes], None],
+        on_message: Callable[[str, bytes, Callable[[], None]], None],
         client_id: str = "hexiao-gateway",
         username: str = "",
         password: str = "",
@@ -50,6 +50,10 @@ class MqttBridge:
         user = username or (parts.username or "")
         if user:
             self.client.username_pw_set(user, password or parts.password or "")
+        # Acknowledge a scan only once its verdict is committed (the service calls `ack`): a crash
+        # before that leaves it with the broker, which redelivers it to our persistent session. The
+        # broker's inflight window then also bounds how much is queued in the gateway.
+        self.client.manual_ack_set(True)
         self.client.will_set(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
@@ -88,7 +92,13 @@ class MqttBridge:
         log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        self.handler(msg.topic, msg.payload)
+        mid, qos = msg.mid, msg.qos
+
+        def ack() -> None:
+            if qos:
+                client.ack(mid, qos)
+
+        self.handler(msg.topic, msg.payload, ack)
 
     def publish(self, topic: str, payload: str, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain)

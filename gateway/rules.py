@@ -29,7 +29,7 @@ class OrderView:
     rules: dict[str, Any] | None = None
     day_key: str | None = None
     day_used: int = 0
-    inside: bool = False
+    inside: int = 0  # units inside now (entered and not seen leaving)
     inside_site_id: int | None = None
     version: int = 0
 
@@ -59,7 +59,7 @@ class Decision:
     detail: str
     sound: str
     extra: dict[str, Any] | None = None
-    inside: bool | None = None  # new entry/exit state when the decision changes it
+    inside: int | None = None  # change to the units inside (+ entered, - left) when it moves them
 
 
 SOUND_FOR = {
@@ -72,6 +72,7 @@ SOUND_FOR = {
     "MALFORMED": "error",
     "UNKNOWN_DEVICE": "error",
     "INTERNAL": "error",
+    "SID_REUSED": "error",
 }
 
 
@@ -102,7 +103,7 @@ def _ok(
     consume: int,
     left: int,
     extra: dict[str, Any] | None = None,
-    inside: bool | None = None,
+    inside: int | None = None,
 ) -> Decision:
     return Decision(
         True, "OK", consume, left, oled_text(l1), oled_text(l2), detail[:120], "ok", extra, inside
@@ -118,26 +119,51 @@ def _when(ts: float, now: float, tz: tzinfo) -> str:
 
 
 def _date(ts: float, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        # A date outside what the calendar can show (a bad import): still decide, just say "ever".
+        return "0000-00-00 00:00" if ts < 0 else "9999-12-31 23:59"
 
 
 def _used_today(order: OrderView, today: str) -> int:
     return order.day_used if order.day_key == today else 0
 
 
+def tracks_inside(order: OrderView) -> bool:
+    """Whether entries and exits of this order move its count of units inside.
+
+    Only orders whose rules depend on it count: anti-passback needs to know who is in, and a re-entry
+    is only ever granted to a unit whose exit was recorded (else one unit would admit anyone).
+    """
+    rules = order.rules or {}
+    return order.kind != "value" and bool(rules.get("passback") or rules.get("reentry"))
+
+
 def decide(
     order: OrderView | None, ask: Ask, site_id: int | None, gate: str, now: float, tz: tzinfo
 ) -> Decision:
-    """Decide one request. Pure: the caller applies `consume`/`inside` with a version-checked update."""
+    """Decide one request. Pure: the caller applies `consume`/`inside` with a version-checked update.
+
+    `Decision.inside` is the change to the order's count of units inside (+ entered, - left).
+    """
     if order is None:
         return _deny("UNKNOWN_CODE", "UNKNOWN CODE", "not an order", "no order has this code", None)
     rules = order.rules or {}
     left = order.left
     kind_extra: dict[str, Any] = {"kind": order.kind}
+    counted = tracks_inside(order)
+    if ask.direction == "out":
+        # An exit is always let out and recorded, whatever the order's state, validity or hours: a
+        # shut exit turnstile traps a person and leaves the count wrong for their next entry.
+        out = min(order.inside, ask.qty) if counted else 0
+        return _ok("GOODBYE", order.title, "exit recorded", 0, left, kind_extra, inside=-out)
     if order.status == "refunded":
         return _deny("REFUNDED", "REFUNDED", "see front desk", "the order was refunded", 0)
     if order.status == "cancelled":
         return _deny("CANCELLED", "CANCELLED", "see front desk", "the order was cancelled", 0)
+    if order.status != "active":
+        return _deny("NOT_PAID", "NOT PAID", "see front desk", "the order is not paid yet", left)
     sites = rules.get("sites") or ([order.site_id] if order.site_id is not None else [])
     if sites and site_id not in sites:
         return _deny("WRONG_SITE", "WRONG SITE", "not valid here", "this order is for another site", left)
@@ -153,26 +179,17 @@ def decide(
     closed = outside_hours(rules, now, tz)
     if closed is not None:
         return _deny("OUTSIDE_HOURS", "OUTSIDE HOURS", closed[0], closed[1], left)
-    if ask.direction == "out":
-        # Leaving never costs a unit; it only clears the "inside" mark anti-passback relies on.
-        return _ok("GOODBYE", order.title, "exit recorded", 0, left, kind_extra, inside=False)
     passback = bool(rules.get("passback"))
-    if passback and order.inside:
-        return _deny("PASSBACK", "ALREADY INSIDE", "exit first", "entered already and has not left", left)
     today = day_key(now, tz)
-    if rules.get("reentry") and _used_today(order, today) > 0 and not order.inside:
-        return _ok(
-            "WELCOME BACK",
-            order.title,
-            "re-entry, no unit used",
-            0,
-            left,
-            kind_extra,
-            inside=True if passback else None,
-        )
+    used_today = _used_today(order, today)
+    if rules.get("reentry") and counted and used_today - order.inside >= ask.qty:
+        # Units used today that were seen leaving come back in for free; never more than left.
+        return _ok("WELCOME BACK", order.title, "re-entry, no unit used", 0, left, kind_extra, inside=ask.qty)
     if order.kind == "value":
         return _decide_value(order, ask, left)
     if left <= 0:
+        if passback and order.inside > 0:
+            return _deny("PASSBACK", "ALREADY INSIDE", "exit first", "entered already and has not left", 0)
         if order.used == 0 and order.refunded > 0:
             return _deny("REFUNDED", "REFUNDED", "see front desk", "all units were refunded", 0)
         where = f" at {order.last_used_gate}" if order.last_used_gate else ""
@@ -192,7 +209,7 @@ def decide(
     per_day = rules.get("per_day")
     room = left
     if per_day:
-        room = min(left, per_day - _used_today(order, today))
+        room = min(left, per_day - used_today)
         if room <= 0:
             return _deny(
                 "DAILY_LIMIT",
@@ -226,7 +243,7 @@ def decide(
         ask.qty,
         after,
         kind_extra,
-        inside=True if passback else None,
+        inside=ask.qty if counted else None,
     )
 
 
@@ -268,8 +285,15 @@ def _decide_value(order: OrderView, ask: Ask, balance: int) -> Decision:
     )
 
 
+# Answers after which nothing was decided or stored: the device keeps the scan and sends it again.
+TRANSIENT = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
+
+
 def system_denial(reason: str, detail: str) -> Decision:
-    """Verdicts that do not depend on an order: malformed scans, rate limits, unknown devices, failures."""
+    """Verdicts that do not depend on an order: malformed scans, rate limits, unknown devices, failures.
+
+    Transient ones carry `"retry": true` so a device never drops a queued scan on them.
+    """
     lines = {
         "MALFORMED": ("BAD SCAN", "try again"),
         "RATE_LIMITED": ("TOO FAST", "wait a moment"),
@@ -278,5 +302,6 @@ def system_denial(reason: str, detail: str) -> Decision:
         "FORGED": ("FORGED CODE", "not our ticket"),
         "ANNUL_REFUSED": ("CANNOT UNDO", "ask supervisor"),
         "BAD_PIN": ("WRONG PIN", "try again"),
+        "SID_REUSED": ("SCAN REFUSED", "id reused"),
     }[reason]
-    return _deny(reason, lines[0], lines[1], detail, None)
+    return _deny(reason, lines[0], lines[1], detail, None, {"retry": True} if reason in TRANSIENT else None)

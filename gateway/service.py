@@ -16,10 +16,29 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.checkout import run_checkouts
 from gateway.codes import forged
-from gateway.contract import DEVICE_RE, Malformed, Verdict, oled_text, parse_scan, split_topic, verdict_topic
+from gateway.contract import (
+    DEVICE_RE,
+    Malformed,
+    Verdict,
+    oled_text,
+    parse_scan,
+    reserved_device,
+    split_topic,
+    verdict_topic,
+)
 from gateway.db.engine import writer
 from gateway.db.models import Device
-from gateway.ledger import LostRace, Place, Request, apply_batch, load_place, verdict_of
+from gateway.errors import Unavailable
+from gateway.ledger import (
+    LostRace,
+    Place,
+    Request,
+    apply_batch,
+    load_place,
+    person_key,
+    stored_verdicts,
+    verdict_of,
+)
 from gateway.ratelimit import TokenBuckets
 from gateway.rules import system_denial
 from gateway.signin import sign_in, sign_out
@@ -29,12 +48,22 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, str], None]
 
 
+def _no_ack() -> None:
+    return None
+
+
 @dataclass(slots=True)
 class Inbound:
-    """A raw MQTT message handed over by the network thread."""
+    """A raw MQTT message handed over by the network thread.
+
+    `ack` tells the broker the message is done with; it is called only once the message's outcome is
+    committed (or it was answered without anything to commit), so a gateway crash before that leaves
+    the scan with the broker, which delivers it again to the persistent session.
+    """
 
     topic: str
     payload: bytes
+    ack: Callable[[], None] = _no_ack
 
 
 @dataclass(slots=True)
@@ -69,6 +98,9 @@ class _Pending:
     request: Request
     place: Place | None  # None: a device scan, placed by looking the device up
     reply: Callable[[Verdict], None]
+    ack: Callable[[], None] = _no_ack
+    early: Verdict | None = None  # a transient answer decided before the ledger (forged, rate limit)
+    gated: bool = False  # the forged / rate-limit gate has run (once, however often the batch is redone)
 
 
 class RedemptionService:
@@ -88,6 +120,7 @@ class RedemptionService:
         batch_max: int = 256,
         rate_limit_per_s: float = 0.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         queue_max: int = 20_000,
         signing_key: bytes | None = None,
         require_signed: bool = False,
@@ -102,26 +135,33 @@ class RedemptionService:
         self.default_tz = default_tz
         self.batch_max = batch_max
         self.clock = clock
+        # Rate limits run on a monotonic clock: an NTP step back must not lock a device out for an hour.
+        self.monotonic = monotonic
+        self.queue_max = queue_max
         self.limits = TokenBuckets(rate_limit_per_s)
         # Wrong PINs: 5 tries, then one a minute — a 4-digit PIN can't be walked through by a script.
         self.pin_limits = TokenBuckets(1 / 60, burst=5)
-        # Bounded: when full, the network thread blocks in put(), TCP backs up and the broker queues
-        # for us (QoS 1) — back-pressure rather than dropping anything.
-        self.q: queue.Queue[Inbound | ConsoleRedeem | None] = queue.Queue(maxsize=queue_max)
+        # Never blocks a producer: paho's network thread must keep the keepalive going. MQTT scans are
+        # bounded by the broker instead — it sends no more than its inflight window of unacknowledged
+        # messages, and we acknowledge only after commit. Console requests are refused when it is deep.
+        self.q: queue.Queue[Inbound | ConsoleRedeem | None] = queue.Queue()
         self.counters = Counters()
         self._places: dict[str, Place] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
-        self._last_housekeeping = clock()
+        self._last_housekeeping = float("-inf")  # check-outs missed while down run at the first chance
         self._conn: Connection | None = None
 
     # -- hand-over points (any thread) ------------------------------------------------------------
-    def submit_mqtt(self, topic: str, payload: bytes) -> None:
-        self.q.put(Inbound(topic, payload))
+    def submit_mqtt(self, topic: str, payload: bytes, ack: Callable[[], None] = _no_ack) -> None:
+        self.q.put_nowait(Inbound(topic, payload, ack))
 
     def submit_console(self, req: ConsoleRedeem) -> Future[Verdict]:
-        self.q.put(req)
+        """Queue a console/REST request; raises Unavailable when the service is this far behind."""
+        if self.q.qsize() >= self.queue_max:
+            raise Unavailable("the redemption service is overloaded; retry with the same idempotency key")
+        self.q.put_nowait(req)
         return req.future
 
     def forget_places(self) -> None:
@@ -144,14 +184,15 @@ class RedemptionService:
         self._thread = None
 
     def _housekeeping(self) -> None:
-        now = self.clock()
-        if now - self._last_housekeeping < 20:
+        mono = self.monotonic()
+        if mono - self._last_housekeeping < 20:
             return
+        self._last_housekeeping = mono
         try:
-            run_checkouts(self.engine, self._last_housekeeping, now)
+            # Each site resumes from its persisted cursor: a restart across the check-out time still runs it.
+            run_checkouts(self.engine, None, self.clock())
         except Exception:
             log.exception("automatic check-out failed")
-        self._last_housekeeping = now
 
     def _run(self) -> None:
         while True:
@@ -184,28 +225,27 @@ class RedemptionService:
     def process(self, batch: list[Inbound | ConsoleRedeem]) -> None:
         now = self.clock()
         pending: list[_Pending] = []
-        statuses: list[tuple[str, dict[str, Any] | None]] = []
+        statuses: list[tuple[str, dict[str, Any] | None, Callable[[], None]]] = []
         c = self.counters
         for item in batch:
             if isinstance(item, ConsoleRedeem):
-                if forged(item.request.code, self.signing_key, self.require_signed):
-                    c.forged += 1
-                    _resolver(item.future)(
-                        verdict_of(item.request.sid, system_denial("FORGED", "signature does not match"))
-                    )
-                    continue
+                r = item.request
+                # People's requests live in their own key space: no device id can reach them.
+                req = replace(r, key=person_key(r.user or r.device, r.sid))
                 place = Place(item.site_id, item.gate, _tz(item.tz_name))
-                pending.append(_Pending(item.request, place, _resolver(item.future)))
+                pending.append(_Pending(req, place, _resolver(item.future)))
                 continue
             parts = split_topic(item.topic)
             if parts is None:
                 c.dropped += 1
+                item.ack()
                 continue
             device, kind = parts
             if kind == "status":
-                statuses.append((device, _parse_status(item.payload)))
+                statuses.append((device, _parse_status(item.payload), item.ack))
                 continue
             if kind != "scan":
+                item.ack()
                 continue
             c.scans += 1
             msg = parse_scan(item.payload)
@@ -218,14 +258,7 @@ class RedemptionService:
                 else:
                     log.info("malformed scan %s/%s: %s", device, msg.sid, msg.why)
                     reply(verdict_of(msg.sid, system_denial("MALFORMED", msg.why)))
-                continue
-            if msg.code and forged(msg.code, self.signing_key, self.require_signed):
-                c.forged += 1
-                reply(verdict_of(msg.sid, system_denial("FORGED", "signature does not match")))
-                continue
-            if not self.limits.allow(device, now):
-                c.rate_limited += 1
-                reply(verdict_of(msg.sid, system_denial("RATE_LIMITED", "too many scans per second")))
+                item.ack()
                 continue
             req = Request(
                 device,
@@ -240,36 +273,80 @@ class RedemptionService:
                 None,
                 msg.pin,
             )
-            pending.append(_Pending(req, None, reply))
+            pending.append(_Pending(req, None, reply, item.ack))
         self._decide(pending, statuses, now)
 
+    def _gate(self, p: _Pending, mono: float) -> None:
+        """Transient checks for a request not decided before: a forged code, a device scanning too fast.
+
+        Run once per request, and only after the stored verdicts were looked up: a retry of a
+        committed scan always gets its stored verdict, whatever the signing key or rate says now.
+        """
+        if p.gated:
+            return
+        p.gated = True
+        code = p.request.code
+        if (
+            p.request.op in ("redeem", "check")
+            and code
+            and forged(code, self.signing_key, self.require_signed)
+        ):
+            self.counters.forged += 1
+            p.early = verdict_of(p.request.sid, system_denial("FORGED", "signature does not match"))
+        elif p.place is None and not self.limits.allow(p.request.device, mono):
+            self.counters.rate_limited += 1
+            p.early = verdict_of(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
+
     def _decide(
-        self, pending: list[_Pending], statuses: list[tuple[str, dict[str, Any] | None]], now: float
+        self,
+        pending: list[_Pending],
+        statuses: list[tuple[str, dict[str, Any] | None, Callable[[], None]]],
+        now: float,
     ) -> None:
         if not pending and not statuses:
             return
+        mono = self.monotonic()
         verdicts: list[Verdict] | None = None
-        signs: list[tuple[_Pending, Verdict]] = []
+        failed: Exception | None = None
+        answer: list[_Pending] = []
+        early: list[tuple[_Pending, Verdict]] = []
         for attempt in range(5):
             try:
                 conn = self._writer()
                 with conn.begin():
-                    answer: list[_Pending] = []
+                    answer = []
+                    early = []
                     items: list[tuple[Request, Place]] = []
-                    signs = []
+                    placed: list[tuple[_Pending, Place]] = []
                     for p in pending:
                         place = p.place or self._place(conn, p.request.device, now)
                         if place is None:
-                            p.reply(
-                                verdict_of(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered"))
+                            early.append(
+                                (
+                                    p,
+                                    verdict_of(
+                                        p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")
+                                    ),
+                                )
                             )
                             continue
+                        placed.append((p, place))
+                    keyed = [
+                        p.request.idem for p, _ in placed if p.request.op not in ("check", "login", "logout")
+                    ]
+                    seen = stored_verdicts(conn, keyed)
+                    for p, place in placed:
                         if p.request.op in ("login", "logout"):
-                            signs.append((p, self._sign(conn, p.request, place, now)))
+                            early.append((p, self._sign(conn, p.request, place, now, mono)))
                             continue
+                        if p.request.op == "check" or p.request.idem not in seen:
+                            self._gate(p, mono)
+                            if p.early is not None:
+                                early.append((p, p.early))
+                                continue
                         items.append((p.request, place))
                         answer.append(p)
-                    decided = apply_batch(conn, items, now, self.annul_window_s)
+                    decided = apply_batch(conn, items, now, self.annul_window_s, seen=seen)
                     self._apply_statuses(conn, statuses, now)
                 # Committed: only now may anyone hear the outcome.
                 verdicts = decided
@@ -281,25 +358,41 @@ class RedemptionService:
                 log.warning("batch retry %d after %s: %s", attempt + 1, type(err).__name__, err)
                 self._places = {}
                 time.sleep(0.01 * (attempt + 1))
-            except Exception:
+            except Exception as err:
                 log.exception("batch of %d scans failed", len(pending))
                 self._drop_writer()
+                failed = err
                 break
+        if verdicts is None and failed is not None and len(pending) + len(statuses) > 1:
+            # Not the database: one request of the batch is poison. Decide each on its own, so only
+            # that one gets INTERNAL and everyone else their normal verdict.
+            for p in pending:
+                self._decide([p], [], now)
+            for s in statuses:
+                self._decide([], [s], now)
+            return
         if verdicts is None:
             # Nothing was committed; devices keep the scan in their outbox and send it again.
             self.counters.internal_errors += len(pending)
             for p in pending:
                 p.reply(verdict_of(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
+                p.ack()
+            for _, _, ack in statuses:
+                ack()
             return
-        for p, v in signs:
+        for p, v in early:
             p.reply(v)
+            p.ack()
         c = self.counters
         c.batches += 1
-        c.max_batch = max(c.max_batch, len(items))
+        c.max_batch = max(c.max_batch, len(answer))
         for p, v in zip(answer, verdicts, strict=True):
             if v.ok:
                 c.redeemed += 1
             p.reply(v)
+            p.ack()
+        for _, _, ack in statuses:
+            ack()
         self._notify(answer, verdicts, now)
 
     def _writer(self) -> Connection:
@@ -315,13 +408,13 @@ class RedemptionService:
                 log.debug("closing a broken connection failed", exc_info=True)
             self._conn = None
 
-    def _sign(self, conn: Any, req: Request, place: Place, now: float) -> Verdict:
+    def _sign(self, conn: Any, req: Request, place: Place, now: float, mono: float) -> Verdict:
         """Sign a verifier in (by PIN) or out on a handheld; the device's later scans carry their name."""
         if req.op == "logout":
             sign_out(conn, req.device)
             self._places[req.device] = replace(place, user=None)
             return Verdict(req.sid, True, "OK", "SIGNED OUT", "", "signed out", "ok", None)
-        if not self.pin_limits.allow(req.device, now):
+        if not self.pin_limits.allow(req.device, mono):
             return verdict_of(req.sid, system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute"))
         user = sign_in(conn, req.device, place.site_id, req.pin or "")
         if user is None:
@@ -347,9 +440,9 @@ class RedemptionService:
         return found
 
     def _apply_statuses(
-        self, conn: Any, statuses: list[tuple[str, dict[str, Any] | None]], now: float
+        self, conn: Any, statuses: list[tuple[str, dict[str, Any] | None, Callable[[], None]]], now: float
     ) -> None:
-        for device, doc in statuses:
+        for device, doc, _ in statuses:
             if doc is None:
                 self.counters.dropped += 1
                 continue
@@ -359,7 +452,12 @@ class RedemptionService:
             if online:
                 values["status"] = doc
             res = conn.execute(update(Device).where(Device.device_id == device).values(**values))
-            if res.rowcount == 0 and self.auto_register_site and DEVICE_RE.match(device):
+            if (
+                res.rowcount == 0
+                and self.auto_register_site
+                and DEVICE_RE.match(device)
+                and not reserved_device(device)
+            ):
                 place = load_place(conn, device, self.auto_register_site, now, self.default_tz)
                 if place is not None:
                     conn.execute(update(Device).where(Device.device_id == device).values(**values))

@@ -36,6 +36,8 @@ class Site(Base):
     auto_checkout: Mapped[str | None] = mapped_column(
         String(5), nullable=True
     )  # "HH:MM" local, migration 0004
+    # The last moment automatic check-out was run up to (0006): survives restarts.
+    checkout_cursor: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Order(Base):
@@ -69,7 +71,7 @@ class Order(Base):
     rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     day_key: Mapped[str | None] = mapped_column(String(10), nullable=True)
     day_used: Mapped[int] = mapped_column(Integer, default=0)
-    inside: Mapped[bool] = mapped_column(Boolean, default=False)
+    inside: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # units inside now (0006)
     inside_site_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     paid_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Optimistic concurrency: every change bumps it; an update that finds another version lost a race.
@@ -149,7 +151,8 @@ class Device(Base):
 
 
 class Redemption(Base):
-    """Every decision, OK or denied. `idem_key` (device + scan id) makes a retried scan a no-op."""
+    """Every decision, OK or denied. `idem_key` (`d:device/sid`, `u:user/request`, `s:action/id`) makes a
+    retried request a no-op; `fingerprint` tells a retry from a different request reusing the id."""
 
     __tablename__ = "redemptions"
 
@@ -173,9 +176,18 @@ class Redemption(Base):
     ref_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the redemption annulled/reverted
     undone: Mapped[bool] = mapped_column(Boolean, default=False)  # this redemption was annulled/reverted
     user: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verifier signed in, if any
+    # --- migration 0006 ---
+    fingerprint: Mapped[str | None] = mapped_column(
+        String(64), nullable=True
+    )  # of (op, code, qty, amt, dir, ref)
+    inside_delta: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # units in (+) / out (-)
+    day_key: Mapped[str | None] = mapped_column(String(10), nullable=True)  # site-local day of its units
 
     __table_args__ = (
         Index("ix_redemptions_server_time", "server_time"),
+        Index("ix_redemptions_order", "order_id"),
         Index("ix_redemptions_code", "code"),
         Index("ix_redemptions_device", "device"),
     )

@@ -137,7 +137,7 @@ async def order_action(
             rid = _whole(form.get("redemption_id"), 2**53)
             if rid is None or queries.redemption_code(engine, rid) != order["code"]:
                 raise PageForbidden()
-            adjust.revert(engine, rid, person.name, reason)
+            adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager"):
             if action == "refund":
                 # The form's field is labelled "empty: all unused": an empty field is the explicit ask.

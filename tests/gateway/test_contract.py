@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.contract import (
+    MAX_DEVICE_TIME,
     MAX_PAYLOAD,
     REASONS,
+    RESERVED_DEVICES,
     SOUNDS,
+    TRANSIENT_REASONS,
     Malformed,
     ScanMsg,
     Verdict,
@@ -17,7 +20,7 @@ from gateway.contract import (
     split_topic,
     verdict_topic,
 )
-from gateway.rules import SOUND_FOR
+from gateway.rules import SOUND_FOR, TRANSIENT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contract" / "examples"
 
@@ -32,6 +35,9 @@ def test_topics_file_matches_code(contract: Any) -> None:
     assert split_topic("hx/v1/dev/bad+id/scan") is None
     assert split_topic("other/topic") is None
     assert set(SOUND_FOR.values()) <= set(SOUNDS)
+    assert tuple(t["transient"]) == TRANSIENT_REASONS == TRANSIENT
+    assert tuple(t["reserved_devices"][1:]) == RESERVED_DEVICES
+    assert t["max_device_time"] == MAX_DEVICE_TIME
 
 
 def test_every_example_is_small_and_versioned() -> None:

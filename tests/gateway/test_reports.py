@@ -19,7 +19,7 @@ from gateway.auth.store import create_user, issue_api_token
 from gateway.db.engine import make_engine, migrate, writer
 from gateway.db.models import Order, Product, Redemption, Site
 from gateway.errors import ValidationFailed
-from gateway.ledger import Place, Request, apply_batch
+from gateway.ledger import Place, Request, apply_batch, idem_key
 from gateway.orders import OrderIn, SiteIn, create_orders, create_site
 from gateway.reports_routes import count_columns, parse_when, to_csv
 from tests.conftest import GatewayProc
@@ -69,7 +69,7 @@ def scan(
 def rid(e: Engine, device: str, sid: str) -> int:
     with e.connect() as c:
         return int(
-            c.execute(select(Redemption.id).where(Redemption.idem_key == f"{device}/{sid}")).scalar_one()
+            c.execute(select(Redemption.id).where(Redemption.idem_key == idem_key(device, sid))).scalar_one()
         )
 
 

@@ -270,19 +270,30 @@ RULE_CASES = [
     ("gate scope, right gate", replace(BASE, rules={"gates": ["VIP"]}), Ask(), 1, "VIP", "OK", True, 1, 4),
     ("passback: enter", replace(BASE, rules={"passback": True}), Ask(), 1, "G", "OK", True, 1, 4),
     (
-        "passback: inside already",
-        replace(BASE, inside=True, rules={"passback": True}),
+        "passback: all units inside already",
+        replace(BASE, used=5, inside=5, rules={"passback": True}),
         Ask(),
         1,
         "G",
         "PASSBACK",
         False,
         0,
-        5,
+        0,
+    ),
+    (
+        "passback: the second of a group of five enters (hole 5)",
+        replace(BASE, used=1, inside=1, rules={"passback": True}),
+        Ask(),
+        1,
+        "G",
+        "OK",
+        True,
+        1,
+        3,
     ),
     (
         "exit costs nothing",
-        replace(BASE, inside=True, rules={"passback": True}),
+        replace(BASE, used=1, inside=1, rules={"passback": True}),
         Ask(direction="out"),
         1,
         "G",
@@ -293,7 +304,7 @@ RULE_CASES = [
     ),
     (
         "exit of a used-up ticket",
-        replace(BASE, used=5, inside=True),
+        replace(BASE, used=5, inside=5),
         Ask(direction="out"),
         1,
         "G",
@@ -372,6 +383,6 @@ def test_rule_screens() -> None:
     assert (check.l1, check.l2) == ("Car Wash", "5 left")
     enter = decide(replace(BASE, rules={"passback": True}), Ask(), 1, "G", NOW, TZ)
     leave = decide(
-        replace(BASE, inside=True, rules={"passback": True}), Ask(direction="out"), 1, "G", NOW, TZ
+        replace(BASE, used=1, inside=1, rules={"passback": True}), Ask(direction="out"), 1, "G", NOW, TZ
     )
-    assert (enter.inside, leave.inside, leave.l1) == (True, False, "GOODBYE")
+    assert (enter.inside, leave.inside, leave.l1) == (1, -1, "GOODBYE")

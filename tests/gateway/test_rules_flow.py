@@ -86,19 +86,21 @@ def test_pack_with_daily_limit_and_voucher_balance(stack: tuple[GatewayProc, Mos
 
 
 def test_entry_exit_passback_and_inside_count(stack: tuple[GatewayProc, Mosquitto]) -> None:
+    """Hole 5: units inside are counted, so a group on one ticket passes one by one."""
     g, b = stack
-    t = order(g, title="Day", quantity=3, site="zoo", rules={"passback": True})
+    t = order(g, title="Day", quantity=2, site="zoo", rules={"passback": True})
     gate_in, gate_out = Peer(b.url, "turn-in"), Peer(b.url, "turn-out")
     try:
         before = g.api("GET", "/api/inside").json()["sites"]["zoo"]
         assert scan(gate_in, "i1", code=t["code"])["ok"]
         assert g.api("GET", "/api/inside").json()["sites"]["zoo"] == before + 1
-        pb = scan(gate_in, "i2", code=t["code"])
+        assert scan(gate_in, "i2", code=t["code"])["ok"]  # the second of the group
+        assert g.api("GET", "/api/inside").json()["sites"]["zoo"] == before + 2
+        pb = scan(gate_in, "i3", code=t["code"])
         assert (pb["reason"], pb["l1"]) == ("PASSBACK", "ALREADY INSIDE")
         out = scan(gate_out, "o1", code=t["code"], dir="out")
-        assert (out["ok"], out["l1"], out["left"]) == (True, "GOODBYE", 2)
-        assert g.api("GET", "/api/inside").json()["sites"]["zoo"] == before
-        assert scan(gate_in, "i3", code=t["code"])["ok"]
+        assert (out["ok"], out["l1"], out["left"]) == (True, "GOODBYE", 0)
+        assert g.api("GET", "/api/inside").json()["sites"]["zoo"] == before + 1
     finally:
         gate_in.close()
         gate_out.close()
