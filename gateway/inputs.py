@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, PlainValidator
 # Years outside this range are typos, and near the ends of datetime's range converting a local time to
 # an instant overflows (0001-01-01 at a site east of UTC is before year 1).
 MIN_YEAR, MAX_YEAR = 1970, 9998
+# The TIMEZONE setting's default; functions called without the gateway's settings fall back to it.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class StrictIn(BaseModel):

@@ -15,7 +15,7 @@ from gateway.contract import Code
 from gateway.db.engine import writer
 from gateway.db.models import Order, Product, Site
 from gateway.errors import Conflict, NotFound, ValidationFailed
-from gateway.inputs import IsoDateTime, StrictIn
+from gateway.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn
 from gateway.products import Kind, RulesIn, products_by_sku, ts
 from gateway.sites import SiteIn, create_site, list_sites, site_ids
 
@@ -115,7 +115,7 @@ def _row(
 
 
 def create_orders(
-    engine: Engine, orders: list[OrderIn], key: bytes | None = None, tz: str = "UTC"
+    engine: Engine, orders: list[OrderIn], key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
 ) -> list[str]:
     """All or nothing: returns the codes, or raises with the first problem and creates none.
 
@@ -165,7 +165,9 @@ def _csv_record(rec: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def import_csv(engine: Engine, text: str, key: bytes | None = None, tz: str = "UTC") -> dict[str, Any]:
+def import_csv(
+    engine: Engine, text: str, key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
     """Import what is valid, report every bad row (line number, field, message); creates nothing twice.
 
     Naive date-times are local at the row's site (`tz`, the gateway's TIMEZONE, without one)."""

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from gateway.db.engine import writer
 from gateway.db.models import Product, Site
 from gateway.errors import Conflict, NotFound, ValidationFailed
-from gateway.inputs import IsoDateTime, StrictIn, to_ts
+from gateway.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn, to_ts
 from gateway.validity import parse_hhmm
 
 Kind = Literal["ticket", "pack", "value"]
@@ -114,7 +114,9 @@ def product_zone(engine: Engine, p: ProductIn, default_tz: str) -> str:
     return zones.pop() if len(zones) == 1 else default_tz
 
 
-def create_product(engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = "UTC") -> dict[str, Any]:
+def create_product(
+    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
     rules = p.rules.snapshot(site_ids) if p.rules else None
     times = _times(p, tz)
     with engine.connect() as c, writer(c).begin():
@@ -146,7 +148,9 @@ def delete_product(engine: Engine, sku: str) -> None:
             raise NotFound(f"no product {sku!r}", sku=sku)
 
 
-def update_product(engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = "UTC") -> dict[str, Any]:
+def update_product(
+    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
     rules = p.rules.snapshot(site_ids) if p.rules else None
     times = _times(p, tz)
     with engine.connect() as c, writer(c).begin():

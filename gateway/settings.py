@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.inputs import known_zone
+from gateway.inputs import DEFAULT_TIMEZONE, known_zone
 
 
 class Settings(BaseSettings):
@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(
         default=20.0, ge=0, description="scans per second per device; 0 = unlimited"
     )
-    timezone: str = Field(default="Asia/Shanghai", description="default time zone for new sites")
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        description="zone of new sites without one, and of naive date-times of orders without a site",
+    )
     signing_key: str = Field(
         default="", description="HMAC key: new codes are signed, forged ones refused early"
     )

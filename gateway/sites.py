@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from gateway.db.engine import writer
 from gateway.db.models import Site
 from gateway.errors import Conflict
-from gateway.inputs import StrictIn, known_zone
+from gateway.inputs import DEFAULT_TIMEZONE, StrictIn, known_zone
 from gateway.validity import parse_hhmm
 
 
@@ -43,7 +43,7 @@ def site_ids(conn: Connection) -> dict[str, int]:
     return {slug: sid for slug, sid in conn.execute(select(Site.slug, Site.id))}
 
 
-def create_site(engine: Engine, site: SiteIn, default_tz: str = "UTC") -> dict[str, Any]:
+def create_site(engine: Engine, site: SiteIn, default_tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
     """`default_tz` (the gateway's TIMEZONE) is the zone of a site created without one."""
     zone = site.timezone or known_zone(default_tz)
     with engine.connect() as c, writer(c).begin():

@@ -253,19 +253,19 @@ def test_rest_redeem_needs_an_explicit_idempotency_key(gw: GatewayProc) -> None:
 
 
 def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
-    """Hole 12: with the service queue full, a typed redemption waits in a worker thread: the event
-    loop keeps running other work, and the caller gets 503 UNAVAILABLE (retry with the same key)."""
+    """Hole 12: a typed redemption never blocks the event loop: with the service queue full it answers
+    503 UNAVAILABLE (retry with the same key) instead of waiting in a queue put on the loop, and while
+    it waits for a verdict other work on the loop goes on."""
     engine = make_engine(f"sqlite:///{tmp_path / 'loop.db'}")
     migrate(engine)
     create_site(engine, SiteIn(slug="s", name="S", timezone="UTC"))
-    # A real service that is not started, with a queue of one already taken: a put() would block.
-    service = RedemptionService(engine, lambda topic, payload: None, queue_max=1)
-    service.q.put(None)
-    rt = cast(Runtime, SimpleNamespace(engine=engine, service=service))
-    body = RedeemIn(code="X", site="s", request_id="loop-1")
+    # A real service that is not started: nothing is decided, so nothing ever answers.
+    full = RedemptionService(engine, lambda topic, payload: None, queue_max=1)
+    full.q.put(None)  # its one place is taken: a blocking put() would wait forever
+    idle = RedemptionService(engine, lambda topic, payload: None)
     result: dict[str, Any] = {}
 
-    async def main() -> None:
+    async def attempt(service: RedemptionService, key: str) -> tuple[Exception | None, int]:
         ticks = 0
 
         async def ticker() -> None:
@@ -275,24 +275,31 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
 
         task = asyncio.create_task(ticker())
+        rt = cast(Runtime, SimpleNamespace(engine=engine, service=service))
         try:
-            await redeem_typed(rt, body, timeout=1.0)
-        except Unavailable as err:
-            result["error"] = err
+            await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), timeout=1.0)
+            return None, ticks
+        except Exception as err:
+            return err, ticks
         finally:
             task.cancel()
-            service.q.get_nowait()  # let the worker's put() through
-        result["ticks"] = ticks
+
+    async def main() -> None:
+        result["full"] = await attempt(full, "loop-1")
+        result["idle"] = await attempt(idle, "loop-2")
 
     runner = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     runner.start()
     runner.join(30)  # an upper bound for a hung loop, not a speed check
     blocked = runner.is_alive()
-    if blocked:  # unblock the old, blocking code so the thread can end
-        service.q.get_nowait()
+    if blocked:  # let a blocked put() through so the thread can end
+        full.q.get_nowait()
         runner.join(30)
     assert not blocked, "the event loop was blocked by the queue put"
-    assert isinstance(result.get("error"), Unavailable) and result["ticks"] > 1
+    assert isinstance(result["full"][0], Unavailable)
+    err, ticks = result["idle"]
+    assert isinstance(err, Unavailable) and err.http_status == 503
+    assert ticks > 1  # the loop ran other work while the redemption waited for its verdict
     engine.dispose()
 
 
