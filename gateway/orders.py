@@ -60,7 +60,7 @@ def _row(
     products: dict[str, Any],
     now: float,
     key: bytes | None,
-    zone: str,
+    zone: str = DEFAULT_TIMEZONE,
 ) -> dict[str, Any]:
     """`zone`: the time zone of the order's site (or the gateway's TIMEZONE for orders without one)."""
     if o.site is not None and o.site not in sites:

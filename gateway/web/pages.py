@@ -82,7 +82,7 @@ def orders(
         rt_of(request).engine,
         person,
         q.strip()[:128],
-        status if status in ("active", "refunded", "cancelled") else "",
+        status if status in ("active", "unpaid", "refunded", "cancelled") else "",
     )
     return page(request, "orders.html", person, q=q, status=status, orders=found)
 
@@ -234,7 +234,11 @@ def reports(
     # Per-verifier counts and the settlement come from the gateway's report module (the same numbers
     # as /api/reports/*), over the same period and sites as the tables above.
     scope = ledger_reports.Scope(
-        data["since"], None, None if person.all_sites else person.sites, person.sees_site(None), site or None
+        data["since_local"],
+        None,
+        None if person.all_sites else person.sites,
+        person.sees_site(None),
+        site or None,
     )
     settings = getattr(request.app.state, "report_settings", None)
     settle_days = int(getattr(settings, "settle_days", 7))
