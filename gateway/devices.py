@@ -4,19 +4,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Engine, insert, or_, select, update
 
 from gateway.db.engine import writer
 from gateway.db.models import Device, Site
 from gateway.errors import ValidationFailed
+from gateway.inputs import StrictIn
 
 
-class DeviceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeviceIn(StrictIn):
     device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    site: str = Field(max_length=32)
+    site: str = Field(min_length=1, max_length=32)
     gate: str = Field(default="", max_length=64)
     mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
 

@@ -20,6 +20,9 @@ from gateway import reports
 from gateway.auth.deps import at_least, require_site
 from gateway.auth.roles import Person
 from gateway.errors import ConfigError, ValidationFailed
+from gateway.inputs import MAX_YEAR, MIN_YEAR
+
+MAX_SECONDS = 95_617_584_000.0  # the year 5000
 
 
 class ReportSettings(BaseSettings):
@@ -82,12 +85,15 @@ Dimension = Literal["site", "gate", "verifier", "product", "day"]
 class Range(BaseModel):
     since: str | None = Field(
         default=None,
+        max_length=40,
         description="start (inclusive): YYYY-MM-DD or an ISO date-time without offset (both in each site's "
         "own zone), an ISO date-time with offset, or Unix seconds",
     )
-    until: str | None = Field(default=None, description="end (exclusive), same forms")
+    until: str | None = Field(default=None, max_length=40, description="end (exclusive), same forms")
     tz: str | None = Field(
-        default=None, description="zone of the rows without a site (default: the TIMEZONE setting)"
+        default=None,
+        max_length=64,
+        description="zone of the rows without a site (default: the TIMEZONE setting)",
     )
     site: str | None = Field(default=None, max_length=32, description="only this site")
 
@@ -103,17 +109,26 @@ def parse_when(text: str | None, name: str) -> reports.Bound | None:
     except ValueError:
         pass
     else:
-        if not math.isfinite(v):
-            raise ValidationFailed(f"{name}: must be a finite number of Unix seconds", field=name)
+        # NaN, infinity and times past the year 5000 are never a real bound (and overflow date arithmetic).
+        if not math.isfinite(v) or not 0 <= v <= MAX_SECONDS:
+            raise ValidationFailed(
+                f"{name}: must be a finite number of Unix seconds (0 to {MAX_SECONDS:.0f})", field=name
+            )
         return v
     try:
         if len(t) == 10:
             d = date.fromisoformat(t)
+            if not MIN_YEAR <= d.year <= MAX_YEAR:
+                raise ValueError(t)
             return datetime(d.year, d.month, d.day)
         dt = datetime.fromisoformat(t)
+        if not MIN_YEAR <= dt.year <= MAX_YEAR:
+            # Near the ends of datetime's range a shift into a site's zone overflows.
+            raise ValueError(t)
     except ValueError:
         raise ValidationFailed(
-            f"{name}: expected YYYY-MM-DD, an ISO date-time or Unix seconds", field=name
+            f"{name}: expected YYYY-MM-DD, an ISO date-time or Unix seconds (years {MIN_YEAR}-{MAX_YEAR})",
+            field=name,
         ) from None
     return dt.timestamp() if dt.tzinfo else dt
 

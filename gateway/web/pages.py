@@ -65,7 +65,7 @@ def live_events(
 ) -> StreamingResponse:
     hub = hub_of(request)
     last = request.headers.get("last-event-id", "")
-    sub = hub.subscribe(person, device or None, int(last) if last.isdigit() else None)
+    sub = hub.subscribe(person, device or None, _whole(last, 2**53, least=0) if last else None)
     return StreamingResponse(
         hub.stream(sub),
         media_type="text/event-stream",
@@ -113,6 +113,15 @@ def _order_page(request: Request, person: Person, code: str, status: int = 200, 
     return page(request, "order.html", person, status_code=status, order=order, history=history, **ctx)
 
 
+def _whole(value: object, most: int, least: int = 1) -> int | None:
+    """A form field as a whole number least..most (digits only: no sign, spaces or underscores)."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 16:
+        return None
+    n = int(text)
+    return n if least <= n <= most else None
+
+
 @router.post("/console/orders/{code}/{action}", include_in_schema=False)
 async def order_action(
     request: Request, code: str, action: str, person: Person = Depends(page_user("supervisor"))
@@ -125,16 +134,18 @@ async def order_action(
     reason = str(form.get("reason", "")).strip()[:200]
     try:
         if action == "revert":
-            rid = int(str(form.get("redemption_id", "0")) or 0)
-            if queries.redemption_code(engine, rid) != order["code"]:
+            rid = _whole(form.get("redemption_id"), 2**53)
+            if rid is None or queries.redemption_code(engine, rid) != order["code"]:
                 raise PageForbidden()
             adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager"):
             if action == "refund":
+                # The form's field is labelled "empty: all unused": an empty field is the explicit ask.
                 units = str(form.get("units", "")).strip()
-                adjust.refund(
-                    engine, order["code"], int(units) if units else None, person.name, reason or "refund"
-                )
+                n = _whole(units, 1_000_000_000) if units else None
+                if units and n is None:
+                    raise ValueError(units)
+                adjust.refund(engine, order["code"], n, person.name, reason or "refund")
             else:
                 adjust.cancel(engine, order["code"], person.name, reason or "cancel")
         else:

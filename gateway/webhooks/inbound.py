@@ -19,7 +19,8 @@ from gateway.codes import ALPHABET, RANDOM_SYMBOLS, _sig
 from gateway.db.engine import writer
 from gateway.db.models import Audit, Order, Product
 from gateway.errors import Conflict, HexiaoError, ValidationFailed
-from gateway.orders import OrderIn, _row, site_ids
+from gateway.inputs import DEFAULT_TIMEZONE
+from gateway.orders import OrderIn, _row, site_ids, site_zones
 from gateway.products import products_by_sku, ts
 from gateway.webhooks.models import WebhookEvent
 
@@ -127,7 +128,11 @@ def _order_in(ev: Envelope) -> LineIn:
     data = dict(ev.data)
     line = _line_of(data)
     if ev.type == "order.paid" and data.get("paid_at") is None:
-        data["paid_at"] = ev.created  # the event's own time is when the shop saw the payment
+        # The event's own time is when the shop saw the payment (OrderIn takes date-times, not numbers).
+        try:
+            data["paid_at"] = datetime.fromtimestamp(ev.created, UTC)
+        except (OverflowError, ValueError, OSError):
+            raise ValidationFailed("created: not a usable Unix time", field="created") from None
     try:
         o = OrderIn.model_validate(data)
     except ValidationError as err:
@@ -252,7 +257,9 @@ def _same_line(row: Any, o: OrderIn) -> bool:
 def _insert(
     c: Connection, o: OrderIn, code: str | None, paid: bool, key: bytes | None, now: float
 ) -> dict[str, Any]:
-    row = _row(o, site_ids(c), products_by_sku(c, {o.product} if o.product else set()), now, key)
+    products = products_by_sku(c, {o.product} if o.product else set())
+    # Naive times are local at the order's site (orders.py); without a site, the default zone.
+    row = _row(o, site_ids(c), products, now, key, site_zones(c).get(o.site or "", DEFAULT_TIMEZONE))
     if code is not None:
         row["code"] = code
     if not paid:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -307,7 +308,15 @@ def test_rest_reports_with_roles(
     for code, site, qty in (("R-1", "s1", 2), ("R-2", "s2", 1), ("R-2", "s2", 9)):
         assert (
             g.api(
-                "POST", "/api/redeem", json={"code": code, "site": site, "qty": qty, "by": "kim"}
+                "POST",
+                "/api/redeem",
+                json={
+                    "request_id": secrets.token_hex(8),
+                    "code": code,
+                    "site": site,
+                    "qty": qty,
+                    "by": "kim",
+                },
             ).status_code
             == 200
         )

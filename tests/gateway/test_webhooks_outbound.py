@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -233,7 +234,11 @@ def test_gateway_delivers_console_redemptions(
         ).status_code
         == 201
     )
-    r = g.api("POST", "/api/redeem", json={"code": "GW-1", "site": "s1", "by": "bob", "qty": 2})
+    r = g.api(
+        "POST",
+        "/api/redeem",
+        json={"request_id": secrets.token_hex(8), "code": "GW-1", "site": "s1", "by": "bob", "qty": 2},
+    )
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
     wait_for(lambda: receiver.accepted(), 20, "the event at the receiver")
     (ev,) = receiver.accepted()
