@@ -24,7 +24,7 @@ class RedeemIn(StrictIn):
     amt: int | None = Field(default=None, ge=1, le=10_000_000, description="cents, for stored-value vouchers")
     op: Literal["redeem", "check"] = Field(default="redeem", description="check: say what would happen")
     site: str = Field(min_length=1, max_length=32, description="slug of the site where the verifier stands")
-    gate: str = Field(default="console", min_length=1, max_length=64)
+    gate: str = Field(default="console", min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     dir: Literal["in", "out"] = "in"
     request_id: Sid | None = Field(
         default=None,

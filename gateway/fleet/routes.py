@@ -48,7 +48,7 @@ SitePath = Annotated[str, Path(min_length=1, max_length=32)]
 
 class ProvisionIn(StrictIn):
     site: str = Field(min_length=1, max_length=32)
-    gate: str = Field(default="", max_length=64)
+    gate: str = Field(default="", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
     mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
     board: str = Field(default="esp32-devkitc", pattern=r"^[a-z0-9_-]{1,32}$")
 

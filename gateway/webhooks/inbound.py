@@ -255,11 +255,11 @@ def _same_line(row: Any, o: OrderIn) -> bool:
 
 
 def _insert(
-    c: Connection, o: OrderIn, code: str | None, paid: bool, key: bytes | None, now: float
+    c: Connection, o: OrderIn, code: str | None, paid: bool, key: bytes | None, now: float, zone: str
 ) -> dict[str, Any]:
     products = products_by_sku(c, {o.product} if o.product else set())
-    # Naive times are local at the order's site (orders.py); without a site, the default zone.
-    row = _row(o, site_ids(c), products, now, key, site_zones(c).get(o.site or "", DEFAULT_TIMEZONE))
+    # Naive times are local at the order's site (orders.py); without a site, the TIMEZONE setting.
+    row = _row(o, site_ids(c), products, now, key, zone)
     if code is not None:
         row["code"] = code
     if not paid:
@@ -304,11 +304,13 @@ def _pay(c: Connection, code: str, paid_at: float) -> bool:
 
 
 def _apply_line(
-    engine: Engine, ev: Envelope, li: LineIn, key: bytes | None, secret: str, now: float
+    engine: Engine, ev: Envelope, li: LineIn, key: bytes | None, secret: str, now: float, default_tz: str
 ) -> dict[str, Any]:
     o = li.order
+    with engine.connect() as c:
+        zone = site_zones(c).get(o.site or "", default_tz)
     # order.created without paid_at is a cart, not a sale; order.paid (paid_at defaults to `created`) is.
-    paid_at = ts(o.paid_at)
+    paid_at = ts(o.paid_at, zone)
     try:
         with engine.connect() as c, writer(c).begin():
             codes = _targets(c, ev, li, secret, key)
@@ -325,7 +327,7 @@ def _apply_line(
                     code=codes[0],
                 )
             if not codes or codes[0] not in rows:
-                row = _insert(c, o, codes[0] if codes else None, paid_at is not None, key, now)
+                row = _insert(c, o, codes[0] if codes else None, paid_at is not None, key, now, zone)
                 return {"code": row["code"], "created": True, "status": row["status"]}
             paid = [code for code in codes if paid_at is not None and _pay(c, code, paid_at)]
             status = "active" if codes[0] in paid else rows[codes[0]].status
@@ -362,9 +364,10 @@ def _apply(
     key: bytes | None,
     secret: str,
     now: float,
+    default_tz: str = DEFAULT_TIMEZONE,
 ) -> dict[str, Any]:
     if isinstance(what, LineIn):
-        return _apply_line(engine, ev, what, key, secret, now)
+        return _apply_line(engine, ev, what, key, secret, now, default_tz)
     reason = f"{_marker(ev.id)}: {what.reason}"
     if isinstance(what, RefundIn):
         if _refunded_by(engine, ev.id):
@@ -373,11 +376,20 @@ def _apply(
     return adjust.cancel(engine, what.code, ACTOR, reason)
 
 
-def handle(engine: Engine, ev: Envelope, key: bytes | None, now: float, *, secret: str) -> dict[str, Any]:
+def handle(
+    engine: Engine,
+    ev: Envelope,
+    key: bytes | None,
+    now: float,
+    *,
+    secret: str,
+    default_tz: str = DEFAULT_TIMEZONE,
+) -> dict[str, Any]:
     """Apply one verified event. Returns {"duplicate": bool, "result": ...}; raises HexiaoError when the
     event is refused (nothing changed, and the same id may be sent again once the cause is fixed).
 
-    `secret` is WEBHOOK_SECRET: it keys the codes of lines sent without one (line_code)."""
+    `secret` is WEBHOOK_SECRET: it keys the codes of lines sent without one (line_code). `default_tz`
+    (the TIMEZONE setting) is the zone of naive times for lines without a site."""
     before = stored(engine, ev.id)
     if before is not None:
         return {"duplicate": True, "result": before}
@@ -386,7 +398,7 @@ def handle(engine: Engine, ev: Envelope, key: bytes | None, now: float, *, secre
     if again is not None:
         return {"duplicate": True, "result": again}
     try:
-        result = _apply(engine, ev, what, key, secret, time.time())
+        result = _apply(engine, ev, what, key, secret, time.time(), default_tz)
     except HexiaoError as err:
         # Refused: nothing changed. Any other exception leaves the claim in place, because whether the change
         # landed is unknown; a delivery after CLAIM_TIMEOUT_S finds out (the line's code, _refunded_by).

@@ -298,3 +298,37 @@ def test_unpaid_short_code_and_undo_of_a_reentry(
     assert (order(e, "R").inside, order(e, "R").used) == (0, 1)
     assert scan(e, T0 + 4, "n2", op="annul", ref="r2").reason == "ANNUL_REFUSED"
     assert scan(e, T0 + 4, "n3", op="annul", ref="x").reason == "ANNUL_REFUSED"
+
+
+def test_console_gate_with_a_nul_is_refused_as_bad_input() -> None:
+    """Bad input gets a clear error: RedeemIn.gate has no character rule, so a NUL (or any control
+    character) reaches the ledger; on PostgreSQL the write then fails (see the next test)."""
+    from pydantic import ValidationError
+
+    from gateway.manual import RedeemIn
+
+    with pytest.raises(ValidationError):
+        RedeemIn(code="T", site="zoo", gate="G\x00")
+
+
+def test_console_gate_with_a_nul_on_postgres(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A request that slipped past the edge's validation (gate "G\\x00", which PostgreSQL refuses) gets
+    INTERNAL on its own; the device scan in the same batch is decided normally (invariant 7). The
+    edge refuses such a gate (test above), so this path only guards against a missed rule."""
+    from gateway.service import ConsoleRedeem
+
+    e = ledger("pg", tmp_path, request)
+    add_site(e, "zoo")
+    add_order(e, "T", 10)
+    sent: list[dict[str, Any]] = []
+    svc = RedemptionService(
+        e, lambda t, p: sent.append(json.loads(p)), auto_register_site="zoo", clock=lambda: T0
+    )
+    cr = ConsoleRedeem(
+        Request("web-ana", "r1", "T", 1, "in", None, user="ana"), None, "G\x00", "Asia/Shanghai"
+    )
+    body = json.dumps({"v": 1, "sid": "1", "code": "T"}).encode()
+    svc.process([Inbound("hx/v1/dev/d2/scan", body), cr])
+    v = cr.future.result(5)
+    assert [s["reason"] for s in sent] == ["OK"]
+    assert v.reason == "INTERNAL"
