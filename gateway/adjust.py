@@ -144,10 +144,13 @@ def revert(
                 raise Conflict(f"only a successful entry can be reverted: {why}")
             tz = c.execute(select(Site.timezone).where(Site.id == r.site_id)).scalar() or default_tz
             o = c.execute(select(*ORDER_COLS).where(Order.id == r.order_id)).first()
+            moved = 0
             if o is not None:
                 view = OrderView(*o)
                 # The same undo as a device's annul: exactly what that redemption changed comes back.
-                write_orders(c, {view.id: undo(c, view, r, ZoneInfo(tz))}, {view.id: view.version})
+                new = undo(c, view, r, ZoneInfo(tz))
+                moved = new.inside - view.inside
+                write_orders(c, {view.id: new}, {view.id: view.version})
             done = c.execute(
                 update(Redemption)
                 .where(Redemption.id == r.id, Redemption.undone.is_(False))
@@ -184,6 +187,7 @@ def revert(
                     verdict=json.dumps(verdict),
                     op="revert",
                     ref_id=r.id,
+                    inside_delta=moved,
                     undone=False,
                     user=actor[:40],
                 )

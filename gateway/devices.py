@@ -4,20 +4,29 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 from sqlalchemy import Engine, insert, or_, select, update
 
+from gateway.contract import RESERVED_DEVICES, reserved_device
 from gateway.db.engine import writer
 from gateway.db.models import Device, Site
 from gateway.errors import ValidationFailed
+from gateway.inputs import StrictIn
 
 
-class DeviceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeviceIn(StrictIn):
     device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    site: str = Field(max_length=32)
-    gate: str = Field(default="", max_length=64)
+
+    @field_validator("device")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        # `web-*` and the gateway's own actors name people and system actions in the ledger.
+        if reserved_device(v):
+            raise ValueError(f"{v!r} is reserved (web-*, {', '.join(RESERVED_DEVICES)})")
+        return v
+
+    site: str = Field(min_length=1, max_length=32)
+    gate: str = Field(default="", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
     mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
 
 

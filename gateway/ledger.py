@@ -10,7 +10,7 @@ from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway import hotsql
@@ -77,6 +77,14 @@ def person_key(user: str, request_id: str) -> str:
 
 def system_key(action: str, ident: object) -> str:
     return f"s:{action}/{ident}"
+
+
+def legacy_fingerprint(req: Request) -> str | None:
+    """What a decision stored before fingerprints existed is matched by (migration 0006): the code
+    and the direction of a redeem or exit. None for anything else, which never matches."""
+    if req.op != "redeem":
+        return None
+    return f"legacy:{req.direction}:{req.code}"
 
 
 def fingerprint(op: str, code: str, qty: int, amt: int | None, direction: str, ref: str | None) -> str:
@@ -205,15 +213,19 @@ def undo(
     ref: Any,
     tz: tzinfo,
     *,
-    exits_pending: int = 0,
+    flow_pending: Sequence[int] = (),
     consumed_pending: bool = False,
     undone_ids: Sequence[int] = (),
 ) -> OrderView:
     """The order once redemption `ref` is annulled or reverted: exactly what it changed comes back.
 
     - its units (`qty`) return; the per-day count drops only if the order still counts that day;
-    - the units it moved inside leave, except those already seen leaving: exits recorded after it
-      (plus `exits_pending`, decided earlier in the same batch) are taken as its people going out;
+    - the units it moved inside leave unless they were seen leaving since. Every row records what it
+      moved (`inside_delta`: entries +, exits and undos -). Walking the rows after `ref` in order
+      (then `flow_pending`, decided earlier in the same batch), an outflow is first the people of
+      entries made after `ref` and still counted (latest in, first out); only the rest is `ref`'s
+      (or older) people leaving. Each outflow is credited once, and an undo row records what it
+      took out, so undoing several entries never leaves a ghost inside nor lets one exit count twice;
     - the last use becomes the latest remaining use in the ledger (a minimum interval then runs from
       that one), unless a use in the same batch (`consumed_pending`) is later anyway.
     """
@@ -222,13 +234,12 @@ def undo(
     day_used = max(0, order.day_used - units) if order.day_key == ref_day else order.day_used
     inside = order.inside
     if ref.inside_delta > 0:
-        left_since = conn.execute(
-            select(func.coalesce(func.sum(-Redemption.inside_delta), 0)).where(
-                Redemption.order_id == order.id, Redemption.id > ref.id, Redemption.inside_delta < 0
-            )
-        ).scalar_one()
-        still_in = max(0, int(ref.inside_delta) - int(left_since) - exits_pending)
-        inside = max(0, inside - still_in)
+        flows = conn.execute(
+            select(Redemption.inside_delta)
+            .where(Redemption.order_id == order.id, Redemption.id > ref.id, Redemption.inside_delta != 0)
+            .order_by(Redemption.id)
+        ).scalars()
+        inside = max(0, inside - still_inside(int(ref.inside_delta), [*flows, *flow_pending]))
     changes: dict[str, Any] = {
         "used": order.used - units,
         "day_used": day_used,
@@ -253,6 +264,24 @@ def undo(
         changes["last_used_at"] = last.server_time if last is not None else None
         changes["last_used_gate"] = last.gate if last is not None else None
     return replace(order, **changes)
+
+
+def still_inside(entered: int, flows_after: Sequence[int]) -> int:
+    """How many of an entry's `entered` people are still in, given the moves recorded after it (pure).
+
+    Outflows go first to the people of later entries still counted (latest in, first out), the rest
+    to this entry's people; see `undo`.
+    """
+    later = 0  # people of later entries still counted
+    gone = 0  # of this entry's (or older) people
+    for delta in flows_after:
+        if delta > 0:
+            later += delta
+        else:
+            theirs = min(later, -delta)
+            later -= theirs
+            gone += -delta - theirs
+    return max(0, entered - gone)
 
 
 def annul_decision(ref: Any, now: float, window: float) -> Decision | None:
@@ -324,7 +353,7 @@ def apply_batch(
     index = {k: o.id for k, o in found.items()}
     versions = {o.id: o.version for o in views.values()}
     changed: dict[int, OrderView] = {}
-    exits_in_batch: dict[int, int] = {}  # units let out per order earlier in this batch
+    flow_in_batch: dict[int, list[int]] = {}  # units moved inside, per order, earlier in this batch
     consumed_in_batch: set[int] = set()
     undone: list[int] = []
     new_rows: list[dict[str, Any]] = []
@@ -343,7 +372,7 @@ def apply_batch(
                 else:
                     assert stored is not None
                     v, stored_fp = Verdict.from_json(stored[0]), stored[1]
-                if stored_fp == fp:
+                if stored_fp == fp or stored_fp == legacy_fingerprint(req):
                     out.append(v)
                     continue
                 # Fail closed: rows from before fingerprints existed (None) never replay to another ask.
@@ -361,7 +390,7 @@ def apply_batch(
                 refs,
                 views,
                 index,
-                exits_in_batch,
+                flow_in_batch,
                 consumed_in_batch,
                 undone,
             )
@@ -378,10 +407,12 @@ def apply_batch(
         if req.op == "check":
             continue
         batch_verdicts[key] = (v, fp)
+        moved = 0  # units this row moves inside (+) or out (-); an undo records what it took out
         if new is not None and order is not None:
             views[order.id] = changed[order.id] = new
-            if d.inside and d.inside < 0:
-                exits_in_batch[order.id] = exits_in_batch.get(order.id, 0) - d.inside
+            moved = new.inside - order.inside
+            if moved:
+                flow_in_batch.setdefault(order.id, []).append(moved)
             if d.consume:
                 consumed_in_batch.add(order.id)
         new_rows.append(
@@ -405,7 +436,7 @@ def apply_batch(
                 "undone": False,
                 "user": req.user or place.user,
                 "fingerprint": fp,
-                "inside_delta": (d.inside or 0) if d.ok and req.op != "annul" else 0,
+                "inside_delta": moved,
                 "day_key": day_key(now, place.tz) if d.ok and d.consume else None,
             }
         )
@@ -447,7 +478,7 @@ def _decide_one(
     refs: dict[str, Any],
     views: dict[int, OrderView],
     index: dict[str, int],
-    exits_in_batch: dict[int, int],
+    flow_in_batch: dict[int, list[int]],
     consumed_in_batch: set[int],
     undone: list[int],
 ) -> tuple[Decision, OrderView | None, OrderView | None, int | None, int]:
@@ -468,7 +499,7 @@ def _decide_one(
                 order,
                 ref,
                 place.tz,
-                exits_pending=exits_in_batch.get(order.id, 0),
+                flow_pending=flow_in_batch.get(order.id, ()),
                 consumed_pending=order.id in consumed_in_batch,
                 undone_ids=undone,
             )

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Engine, insert, or_, select
+from pydantic import Field, ValidationError
+from sqlalchemy import Connection, Engine, insert, or_, select
 
 from gateway.codes import format_short, new_code, new_short_code, normalize_short
 from gateway.contract import Code
 from gateway.db.engine import writer
 from gateway.db.models import Order, Product, Site
 from gateway.errors import Conflict, NotFound, ValidationFailed
+from gateway.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn
 from gateway.products import Kind, RulesIn, products_by_sku, ts
 from gateway.sites import SiteIn, create_site, list_sites, site_ids
 
@@ -30,11 +31,10 @@ __all__ = [
 ]
 
 
-class OrderIn(BaseModel):
+class OrderIn(StrictIn):
     """An order line as a shop sends it. With `product`, missing fields come from the product's
-    snapshot; `quantity` is units (tickets), uses (packs) or cents (value vouchers)."""
-
-    model_config = ConfigDict(extra="forbid")
+    snapshot; `quantity` is units (tickets), uses (packs) or cents (value vouchers). Date-times are
+    ISO-8601 text; a naive one is local time at the order's site (the gateway's TIMEZONE without one)."""
 
     code: Code | None = None
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -43,23 +43,26 @@ class OrderIn(BaseModel):
     quantity: int | None = Field(default=None, ge=1, le=1_000_000_000)
     site: str | None = Field(default=None, max_length=32)
     rules: RulesIn | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    paid_at: datetime | None = None
+    valid_from: IsoDateTime | None = None
+    valid_until: IsoDateTime | None = None
+    paid_at: IsoDateTime | None = None
     external_ref: str | None = Field(default=None, max_length=120)
 
-    @field_validator("valid_until")
-    @classmethod
-    def _after_start(cls, v: datetime | None, info: Any) -> datetime | None:
-        start = info.data.get("valid_from")
-        if v is not None and start is not None and (ts(v) or 0) <= (ts(start) or 0):
-            raise ValueError("valid_until must be after valid_from")
-        return v
+
+def site_zones(conn: Connection) -> dict[str, str]:
+    """slug → the site's time zone, in which naive date-times of its orders are read."""
+    return {slug: tz for slug, tz in conn.execute(select(Site.slug, Site.timezone))}
 
 
 def _row(
-    o: OrderIn, sites: dict[str, int], products: dict[str, Any], now: float, key: bytes | None
+    o: OrderIn,
+    sites: dict[str, int],
+    products: dict[str, Any],
+    now: float,
+    key: bytes | None,
+    zone: str = DEFAULT_TIMEZONE,
 ) -> dict[str, Any]:
+    """`zone`: the time zone of the order's site (or the gateway's TIMEZONE for orders without one)."""
     if o.site is not None and o.site not in sites:
         raise ValidationFailed(f"unknown site {o.site!r}", field="site")
     prod = None
@@ -77,11 +80,15 @@ def _row(
     title = o.title or (prod.title if prod is not None else None)
     if not title:
         raise ValidationFailed("title: Field required (or name a product)", field="title")
-    paid = ts(o.paid_at) or now
-    valid_from = ts(o.valid_from) if o.valid_from else (prod.valid_from if prod is not None else None)
-    valid_until = ts(o.valid_until) if o.valid_until else (prod.valid_until if prod is not None else None)
+    paid = ts(o.paid_at, zone) or now
+    valid_from = ts(o.valid_from, zone) if o.valid_from else (prod.valid_from if prod is not None else None)
+    valid_until = (
+        ts(o.valid_until, zone) if o.valid_until else (prod.valid_until if prod is not None else None)
+    )
     if valid_until is None and prod is not None and prod.valid_days:
         valid_until = paid + prod.valid_days * 86400
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        raise ValidationFailed("valid_until must be after valid_from", field="valid_until")
     rules = (
         o.rules.snapshot(sites)
         if o.rules
@@ -107,13 +114,18 @@ def _row(
     }
 
 
-def create_orders(engine: Engine, orders: list[OrderIn], key: bytes | None = None) -> list[str]:
-    """All or nothing: returns the codes, or raises with the first problem and creates none."""
+def create_orders(
+    engine: Engine, orders: list[OrderIn], key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
+) -> list[str]:
+    """All or nothing: returns the codes, or raises with the first problem and creates none.
+
+    `tz` is the gateway's TIMEZONE: naive date-times of orders without a site are read in it."""
     now = time.time()
     with engine.connect() as c, writer(c).begin():
         sites = site_ids(c)
+        zones = site_zones(c)
         products = products_by_sku(c, {o.product for o in orders if o.product})
-        rows = [_row(o, sites, products, now, key) for o in orders]
+        rows = [_row(o, sites, products, now, key, zones.get(o.site or "", tz)) for o in orders]
         codes = [r["code"] for r in rows]
         if len(set(codes)) != len(codes):
             raise Conflict("the same code appears twice in the request")
@@ -139,14 +151,37 @@ CSV_COLUMNS = [
 ]
 
 
-def import_csv(engine: Engine, text: str, key: bytes | None = None) -> dict[str, Any]:
-    """Import what is valid, report every bad row (line number, field, message); creates nothing twice."""
+# CSV cells are text; only whole numbers become numbers (strictly: "1.0", " 1" or "true" stay text and
+# are refused like over JSON).
+_WHOLE = re.compile(r"^[0-9]{1,10}$")
+NUMERIC_COLUMNS = ("quantity",)
+
+
+def _csv_record(rec: dict[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in rec.items() if v not in (None, "")}
+    for k in NUMERIC_COLUMNS:
+        if isinstance(data.get(k), str) and _WHOLE.match(data[k]):
+            data[k] = int(data[k])
+    return data
+
+
+def import_csv(
+    engine: Engine, text: str, key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
+    """Import what is valid, report every bad row (line number, field, message); creates nothing twice.
+
+    Naive date-times are local at the row's site (`tz`, the gateway's TIMEZONE, without one)."""
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not ({"title", "product"} & set(reader.fieldnames)):
+    try:  # read it all first: a broken file (a NUL byte, a runaway quoted cell) is refused as a whole
+        fieldnames = reader.fieldnames
+        records = list(reader)
+    except csv.Error as err:
+        raise ValidationFailed(f"the CSV cannot be read: {err}", line=reader.line_num) from None
+    if fieldnames is None or not ({"title", "product"} & set(fieldnames)):
         raise ValidationFailed(
             "CSV needs a header row with a 'title' or 'product' column", columns=CSV_COLUMNS
         )
-    unknown = [f for f in reader.fieldnames if f not in CSV_COLUMNS]
+    unknown = [f for f in fieldnames if f not in CSV_COLUMNS]
     if unknown:
         raise ValidationFailed(f"unknown CSV columns: {', '.join(unknown)}", columns=CSV_COLUMNS)
     now = time.time()
@@ -154,12 +189,17 @@ def import_csv(engine: Engine, text: str, key: bytes | None = None) -> dict[str,
     good: list[dict[str, Any]] = []
     with engine.connect() as c, writer(c).begin():
         sites = site_ids(c)
+        zones = site_zones(c)
         products = products_by_sku(c, {r[0] for r in c.execute(select(Product.sku))})
         seen: set[str] = set()
-        for line, rec in enumerate(reader, start=2):
-            data = {k: v for k, v in rec.items() if v not in (None, "")}
+        for line, rec in enumerate(records, start=2):
+            if None in rec:  # csv.DictReader puts cells beyond the header under the key None
+                errors.append({"line": line, "field": "", "error": "more cells than header columns"})
+                continue
+            data = _csv_record(rec)
             try:
-                row = _row(OrderIn.model_validate(data), sites, products, now, key)
+                o = OrderIn.model_validate(data)
+                row = _row(o, sites, products, now, key, zones.get(o.site or "", tz))
             except ValidationError as err:
                 e = err.errors()[0]
                 errors.append({"line": line, "field": ".".join(map(str, e["loc"])), "error": e["msg"]})

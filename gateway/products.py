@@ -3,33 +3,39 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gateway.db.engine import writer
-from gateway.db.models import Product
+from gateway.db.models import Product, Site
 from gateway.errors import Conflict, NotFound, ValidationFailed
+from gateway.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn, to_ts
 from gateway.validity import parse_hhmm
 
 Kind = Literal["ticket", "pack", "value"]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Gate = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class RulesIn(BaseModel):
+class RulesIn(StrictIn):
     """Redemption rules as people write them; `snapshot` turns them into what the pure rules read."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    sites: list[str] | None = Field(
-        default=None, description="site slugs where it may be redeemed (default: its site)"
+    sites: list[Slug] | None = Field(
+        default=None, max_length=100, description="site slugs where it may be redeemed (default: its site)"
     )
-    gates: list[str] | None = Field(default=None, description="gate names where it may be redeemed")
+    gates: list[Gate] | None = Field(
+        default=None, max_length=100, description="gate names where it may be redeemed"
+    )
     days: str | None = Field(
         default=None, pattern=r"^[01]{7}$", description="Mon..Sun, e.g. 1111100 = weekdays"
     )
-    hours: str | None = Field(default=None, description="HH:MM-HH:MM local; may run past midnight")
+    hours: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$",
+        description="HH:MM-HH:MM local; may run past midnight",
+    )
     min_interval_s: int | None = Field(
         default=None, ge=1, le=366 * 86400, description="packs: time between uses"
     )
@@ -70,30 +76,49 @@ class RulesIn(BaseModel):
         return out
 
 
-def ts(d: datetime | None) -> float | None:
-    # A time without zone is taken as UTC: explicit offsets are the documented way to say otherwise.
-    if d is None:
-        return None
-    return d.timestamp() if d.tzinfo else d.replace(tzinfo=ZoneInfo("UTC")).timestamp()
+def ts(d: datetime | None, tz: str = "UTC") -> float | None:
+    """Unix seconds; a naive `d` is wall-clock time in `tz` (callers pass the site's zone)."""
+    return to_ts(d, tz)
 
 
-class ProductIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProductIn(StrictIn):
     sku: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     title: str = Field(min_length=1, max_length=200)
     kind: Kind = "ticket"
     quantity: int = Field(default=1, ge=1, le=1_000_000_000, description="units, uses, or cents for value")
     rules: RulesIn | None = None
-    sale_from: datetime | None = None
-    sale_until: datetime | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    sale_from: IsoDateTime | None = Field(default=None, description="ISO-8601; naive = local time")
+    sale_until: IsoDateTime | None = None
+    valid_from: IsoDateTime | None = None
+    valid_until: IsoDateTime | None = None
     valid_days: int | None = Field(default=None, ge=1, le=3660, description="use within N days of payment")
 
 
-def create_product(engine: Engine, p: ProductIn, site_ids: dict[str, int]) -> dict[str, Any]:
+def _times(p: ProductIn, tz: str) -> dict[str, float | None]:
+    """The product's times as Unix seconds (naive ones in `tz`), each range checked once converted."""
+    out = {k: ts(getattr(p, k), tz) for k in ("sale_from", "sale_until", "valid_from", "valid_until")}
+    for start, end in (("sale_from", "sale_until"), ("valid_from", "valid_until")):
+        a, b = out[start], out[end]
+        if a is not None and b is not None and b <= a:
+            raise ValidationFailed(f"{end} must be after {start}", field=end)
+    return out
+
+
+def product_zone(engine: Engine, p: ProductIn, default_tz: str) -> str:
+    """The zone a product's naive times are read in: its sites' zone when `rules.sites` names sites that
+    share one zone, otherwise the gateway's TIMEZONE (a product belongs to no single site)."""
+    if p.rules is None or not p.rules.sites:
+        return default_tz
+    with engine.connect() as c:
+        zones = {z for (z,) in c.execute(select(Site.timezone).where(Site.slug.in_(p.rules.sites)))}
+    return zones.pop() if len(zones) == 1 else default_tz
+
+
+def create_product(
+    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
     rules = p.rules.snapshot(site_ids) if p.rules else None
+    times = _times(p, tz)
     with engine.connect() as c, writer(c).begin():
         if c.execute(select(Product.id).where(Product.sku == p.sku)).first():
             raise Conflict(f"product {p.sku!r} exists", sku=p.sku)
@@ -104,11 +129,8 @@ def create_product(engine: Engine, p: ProductIn, site_ids: dict[str, int]) -> di
                 kind=p.kind,
                 quantity=p.quantity,
                 rules=rules,
-                sale_from=ts(p.sale_from),
-                sale_until=ts(p.sale_until),
-                valid_from=ts(p.valid_from),
-                valid_until=ts(p.valid_until),
                 valid_days=p.valid_days,
+                **times,
                 deleted=False,
                 created_at=time.time(),
             )
@@ -126,8 +148,11 @@ def delete_product(engine: Engine, sku: str) -> None:
             raise NotFound(f"no product {sku!r}", sku=sku)
 
 
-def update_product(engine: Engine, p: ProductIn, site_ids: dict[str, int]) -> dict[str, Any]:
+def update_product(
+    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
     rules = p.rules.snapshot(site_ids) if p.rules else None
+    times = _times(p, tz)
     with engine.connect() as c, writer(c).begin():
         res = c.execute(
             update(Product)
@@ -137,11 +162,8 @@ def update_product(engine: Engine, p: ProductIn, site_ids: dict[str, int]) -> di
                 kind=p.kind,
                 quantity=p.quantity,
                 rules=rules,
-                sale_from=ts(p.sale_from),
-                sale_until=ts(p.sale_until),
-                valid_from=ts(p.valid_from),
-                valid_until=ts(p.valid_until),
                 valid_days=p.valid_days,
+                **times,
             )
         )
         if res.rowcount == 0:

@@ -12,18 +12,29 @@ from sqlalchemy import Engine, func, select
 
 from gateway.db.models import Redemption, Site
 
+# Upper bounds keep every value inside what SQLite and PostgreSQL integers and floats hold (a huge
+# offset once overflowed into a 500); times are Unix seconds before the year 5000.
+MAX_OFFSET = 1_000_000_000
+MAX_TIME = 95_617_584_000.0
+
 
 class RedemptionFilter(BaseModel):
-    device: str | None = None
-    user: str | None = None
-    code: str | None = None
-    reason: str | None = None
+    """Query parameters (text in the URL, so numbers are parsed; each is bounded)."""
+
+    device: str | None = Field(default=None, max_length=64)
+    user: str | None = Field(default=None, max_length=64)
+    code: str | None = Field(default=None, max_length=128)
+    reason: str | None = Field(default=None, max_length=32)
     ok: bool | None = None
-    site: str | None = None
-    since: float | None = Field(default=None, description="Unix seconds")
-    until: float | None = Field(default=None, description="Unix seconds")
+    site: str | None = Field(default=None, max_length=32)
+    since: float | None = Field(
+        default=None, ge=0, le=MAX_TIME, allow_inf_nan=False, description="Unix seconds"
+    )
+    until: float | None = Field(
+        default=None, ge=0, le=MAX_TIME, allow_inf_nan=False, description="Unix seconds"
+    )
     limit: int = Field(default=100, ge=1, le=10_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 _COLS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, false, func, or_, select
@@ -20,15 +20,23 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 }
 COUNT_COLUMNS = ("redemptions", "units", "exits", "undone", "undone_units", "denials")
 DAY_S = 86400.0
+# A wall-clock time is an instant somewhere within this much of the same digits read as UTC (zones run
+# from UTC-12 to UTC+14): the SQL filter widens by it, each row is then cut exactly in its own zone.
+WALL_SLACK_S = 2 * DAY_S
+
+Bound: TypeAlias = float | datetime
+"""A report bound: Unix seconds (an instant, the same everywhere), or a naive datetime — a wall-clock time
+that means each site's own zone (so "2026-03-29" starts at midnight in Berlin for Berlin's rows and at
+midnight in Shanghai for Shanghai's)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Which ledger rows a report covers: [since, until) in Unix seconds, and the sites one may see
+    """Which ledger rows a report covers: [since, until) (see Bound), and the sites one may see
     (`sites` None = all; `unsited` = also rows without a site)."""
 
-    since: float | None = None
-    until: float | None = None
+    since: Bound | None = None
+    until: Bound | None = None
     sites: frozenset[str] | None = None
     unsited: bool = True
     site: str | None = None  # one site asked for explicitly
@@ -41,6 +49,15 @@ def _site_filter(q: Any, scope: Scope) -> Any:
         allowed = Site.slug.in_(sorted(scope.sites)) if scope.sites else false()
         return q.where(or_(allowed, Site.slug.is_(None)) if scope.unsited else allowed)
     return q
+
+
+def _outer(b: Bound | None, widen: float) -> float | None:
+    """An instant bound for SQL that surely contains every site's reading of `b` (exact cut: _Zones.inside)."""
+    if b is None:
+        return None
+    if isinstance(b, datetime):
+        return b.replace(tzinfo=ZoneInfo("UTC")).timestamp() + widen
+    return b
 
 
 def _ledger(conn: Connection, scope: Scope) -> Iterator[Any]:
@@ -66,27 +83,52 @@ def _ledger(conn: Connection, scope: Scope) -> Iterator[Any]:
         .outerjoin(Order, Order.id == Redemption.order_id)
         .outerjoin(Product, Product.id == Order.product_id)
     )
-    if scope.since is not None:
-        q = q.where(Redemption.server_time >= scope.since)
-    if scope.until is not None:
-        q = q.where(Redemption.server_time < scope.until)
+    since, until = _outer(scope.since, -WALL_SLACK_S), _outer(scope.until, WALL_SLACK_S)
+    if since is not None:
+        q = q.where(Redemption.server_time >= since)
+    if until is not None:
+        q = q.where(Redemption.server_time < until)
     q = _site_filter(q, scope).order_by(Redemption.id)
     yield from conn.execution_options(yield_per=2000).execute(q)
 
 
 class _Zones:
-    """ZoneInfo per name, cached: building one per row would dominate the report's time."""
+    """The site's zone for each row (`default`, the TIMEZONE setting, for rows without a site), cached:
+    building a ZoneInfo, or resolving a wall-clock bound, per row would dominate the report's time."""
 
-    def __init__(self, default: str) -> None:
+    def __init__(self, default: str, scope: Scope | None = None) -> None:
         self.default = default
         self.cache: dict[str, ZoneInfo] = {}
+        self.scope = scope or Scope()
+        self.bounds: dict[str, tuple[float | None, float | None]] = {}
 
-    def day(self, at: float, name: str | None) -> str:
+    def zone(self, name: str | None) -> ZoneInfo:
         key = name or self.default
         tz = self.cache.get(key)
         if tz is None:
             tz = self.cache[key] = ZoneInfo(key)
-        return datetime.fromtimestamp(at, tz).date().isoformat()
+        return tz
+
+    def day(self, at: float, name: str | None) -> str:
+        """The local calendar date at the row's site: days are cut at that site's own midnight, which
+        zoneinfo places correctly on the 23- and 25-hour days of a daylight-saving change."""
+        return datetime.fromtimestamp(at, self.zone(name)).date().isoformat()
+
+    def _instant(self, b: Bound | None, name: str | None) -> float | None:
+        if b is None or not isinstance(b, datetime):
+            return b
+        return b.replace(tzinfo=self.zone(name)).timestamp()
+
+    def inside(self, at: float, name: str | None) -> bool:
+        """Whether `at` lies in the scope's [since, until), wall-clock bounds read in the row's zone."""
+        key = name or self.default
+        b = self.bounds.get(key)
+        if b is None:
+            b = self.bounds[key] = (
+                self._instant(self.scope.since, name),
+                self._instant(self.scope.until, name),
+            )
+        return (b[0] is None or at >= b[0]) and (b[1] is None or at < b[1])
 
 
 def _key(r: Any, dims: tuple[str, ...], zones: _Zones) -> tuple[str, ...]:
@@ -109,12 +151,14 @@ def counts(engine: Engine, by: str, scope: Scope, default_tz: str) -> list[dict[
     """Per `by` (see DIMENSIONS): successful redemptions and their units (annulled/reverted ones left
     out and counted as `undone`), exits, and denials (every refused request)."""
     dims = DIMENSIONS[by]
-    zones = _Zones(default_tz)
+    zones = _Zones(default_tz, scope)
     acc: dict[tuple[str, ...], dict[str, int]] = {}
     with engine.connect() as c:
         for r in _ledger(c, scope):
             if r.ok and r.op not in ("redeem", "exit"):
                 continue  # annul and revert rows: their effect shows as `undone` on the row they undo
+            if not zones.inside(r.server_time, r.tz):
+                continue
             a = acc.setdefault(_key(r, dims, zones), dict.fromkeys(COUNT_COLUMNS, 0))
             if not r.ok:
                 a["denials"] += 1
@@ -132,11 +176,11 @@ def counts(engine: Engine, by: str, scope: Scope, default_tz: str) -> list[dict[
 def failed(engine: Engine, scope: Scope, default_tz: str, by: str | None = None) -> list[dict[str, Any]]:
     """Refused requests per reason (and per `by`, when given): how many, units asked, first and last."""
     dims = (*DIMENSIONS[by], "reason") if by else ("reason",)
-    zones = _Zones(default_tz)
+    zones = _Zones(default_tz, scope)
     acc: dict[tuple[str, ...], dict[str, Any]] = {}
     with engine.connect() as c:
         for r in _ledger(c, scope):
-            if r.ok:
+            if r.ok or not zones.inside(r.server_time, r.tz):
                 continue
             k = (*_key(r, dims[:-1], zones), r.reason)
             a = acc.setdefault(k, {"count": 0, "units_asked": 0, "first_at": r.server_time, "last_at": 0.0})
@@ -198,7 +242,7 @@ def order_entries(o: Any, redeemed: Iterable[tuple[float, int]], days: int) -> l
 def settlement(engine: Engine, scope: Scope, now: float, days: int, default_tz: str) -> Settlement:
     """Entries whose settlement time falls in [since, until): settled (at <= now) or pending (later)."""
     out = Settlement(days, now)
-    zones = _Zones(default_tz)
+    zones = _Zones(default_tz, scope)
     base = func.coalesce(Order.paid_at, Order.created_at)
     q = (
         select(
@@ -218,11 +262,13 @@ def settlement(engine: Engine, scope: Scope, now: float, days: int, default_tz: 
         .outerjoin(Site, Site.id == Order.site_id)
     )
     # Every entry lies in [base, base + days]: orders wholly outside the range are not read at all.
-    if scope.until is not None:
-        q = q.where(base < scope.until)
-    if scope.since is not None:
-        q = q.where(base >= scope.since - days * DAY_S)
-    q = _site_filter(q, scope).order_by(Order.id)
+    since, until = _outer(scope.since, -WALL_SLACK_S), _outer(scope.until, WALL_SLACK_S)
+    if until is not None:
+        q = q.where(base < until)
+    if since is not None:
+        q = q.where(base >= since - days * DAY_S)
+    # Nothing was paid for an unpaid order (created by the shop, payment still to come): nothing settles.
+    q = _site_filter(q, scope).where(Order.status != "unpaid").order_by(Order.id)
     with engine.connect() as c:
         orders = list(c.execute(q))
         reds: dict[int, list[tuple[float, int]]] = {}
@@ -244,7 +290,7 @@ def settlement(engine: Engine, scope: Scope, now: float, days: int, default_tz: 
             never["cancelled"] += o.quantity - o.refunded
         never["refunded"] += o.refunded
         for e in order_entries(o, reds.get(o.id, []), days):
-            if (scope.since is None or e.at >= scope.since) and (scope.until is None or e.at < scope.until):
+            if zones.inside(e.at, o.tz):
                 e.date = zones.day(e.at, o.tz)
                 e.state = "settled" if e.at <= now else "pending"
                 out.lines.append(e)

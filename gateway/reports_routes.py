@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,9 @@ from gateway import reports
 from gateway.auth.deps import at_least, require_site
 from gateway.auth.roles import Person
 from gateway.errors import ConfigError, ValidationFailed
+from gateway.inputs import MAX_YEAR, MIN_YEAR
+
+MAX_SECONDS = 95_617_584_000.0  # the year 5000
 
 
 class ReportSettings(BaseSettings):
@@ -80,32 +84,58 @@ Dimension = Literal["site", "gate", "verifier", "product", "day"]
 
 class Range(BaseModel):
     since: str | None = Field(
-        default=None, description="start (inclusive): YYYY-MM-DD, an ISO date-time, or Unix seconds"
+        default=None,
+        max_length=40,
+        description="start (inclusive): YYYY-MM-DD or an ISO date-time without offset (both in each site's "
+        "own zone), an ISO date-time with offset, or Unix seconds",
     )
-    until: str | None = Field(default=None, description="end (exclusive), same forms")
-    tz: str | None = Field(default=None, description="time zone for dates without one; default TZ setting")
+    until: str | None = Field(default=None, max_length=40, description="end (exclusive), same forms")
+    tz: str | None = Field(
+        default=None,
+        max_length=64,
+        description="zone of the rows without a site (default: the TIMEZONE setting)",
+    )
     site: str | None = Field(default=None, max_length=32, description="only this site")
 
 
-def parse_when(text: str | None, tz: ZoneInfo, name: str) -> float | None:
-    """A bound as Unix seconds: a bare date is local midnight in `tz`; a naive date-time is local too."""
+def parse_when(text: str | None, name: str) -> reports.Bound | None:
+    """A bound: Unix seconds or a date-time with offset are one instant; a bare date (its midnight) or a
+    date-time without offset is a wall-clock time, read in each row's site zone (reports.Bound)."""
     if text is None or not text.strip():
         return None
     t = text.strip()
     try:
-        return float(t)
+        v = float(t)
     except ValueError:
         pass
+    else:
+        # NaN, infinity and times past the year 5000 are never a real bound (and overflow date arithmetic).
+        if not math.isfinite(v) or not 0 <= v <= MAX_SECONDS:
+            raise ValidationFailed(
+                f"{name}: must be a finite number of Unix seconds (0 to {MAX_SECONDS:.0f})", field=name
+            )
+        return v
     try:
         if len(t) == 10:
             d = date.fromisoformat(t)
-            return datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
+            if not MIN_YEAR <= d.year <= MAX_YEAR:
+                raise ValueError(t)
+            return datetime(d.year, d.month, d.day)
         dt = datetime.fromisoformat(t)
+        if not MIN_YEAR <= dt.year <= MAX_YEAR:
+            # Near the ends of datetime's range a shift into a site's zone overflows.
+            raise ValueError(t)
     except ValueError:
         raise ValidationFailed(
-            f"{name}: expected YYYY-MM-DD, an ISO date-time or Unix seconds", field=name
+            f"{name}: expected YYYY-MM-DD, an ISO date-time or Unix seconds (years {MIN_YEAR}-{MAX_YEAR})",
+            field=name,
         ) from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=tz)).timestamp()
+    return dt.timestamp() if dt.tzinfo else dt
+
+
+def _order_key(b: reports.Bound, tz: ZoneInfo) -> float:
+    # Only to check that until comes after since: a wall-clock bound read in the default zone.
+    return b.replace(tzinfo=tz).timestamp() if isinstance(b, datetime) else b
 
 
 def _scope(request: Request, rng: Range, who: Person) -> tuple[reports.Scope, str]:
@@ -114,9 +144,9 @@ def _scope(request: Request, rng: Range, who: Person) -> tuple[reports.Scope, st
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationFailed(f"tz: unknown time zone {tz_name!r}", field="tz") from None
-    since = parse_when(rng.since, tz, "since")
-    until = parse_when(rng.until, tz, "until")
-    if since is not None and until is not None and until <= since:
+    since = parse_when(rng.since, "since")
+    until = parse_when(rng.until, "until")
+    if since is not None and until is not None and _order_key(until, tz) <= _order_key(since, tz):
         raise ValidationFailed("until must be after since", field="until")
     if rng.site is not None:
         require_site(who, rng.site)

@@ -361,6 +361,7 @@ class RedemptionService:
             except Exception as err:
                 log.exception("batch of %d scans failed", len(pending))
                 self._drop_writer()
+                self._places = {}  # registrations made in the rolled-back transaction are gone too
                 failed = err
                 break
         if verdicts is None and failed is not None and len(pending) + len(statuses) > 1:

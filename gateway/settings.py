@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.inputs import DEFAULT_TIMEZONE, known_zone
+
 
 class Settings(BaseSettings):
     """Every knob of the gateway. Defaults give a working single-shop install under ./var/."""
@@ -35,7 +37,10 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(
         default=20.0, ge=0, description="scans per second per device; 0 = unlimited"
     )
-    timezone: str = Field(default="Asia/Shanghai", description="default time zone for new sites")
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        description="zone of new sites without one, and of naive date-times of orders without a site",
+    )
     signing_key: str = Field(
         default="", description="HMAC key: new codes are signed, forged ones refused early"
     )
@@ -47,6 +52,11 @@ class Settings(BaseSettings):
         default=True, description="REST calls from 127.0.0.1 without credentials act as owner"
     )
     log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        return known_zone(v)  # a typo must stop the start, not make every new site fail
 
     @field_validator("mqtt_url")
     @classmethod

@@ -3,35 +3,33 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import Connection, Engine, insert, select
 
 from gateway.db.engine import writer
 from gateway.db.models import Site
 from gateway.errors import Conflict
+from gateway.inputs import DEFAULT_TIMEZONE, StrictIn, known_zone
 from gateway.validity import parse_hhmm
 
 
-class SiteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SiteIn(StrictIn):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     name: str = Field(min_length=1, max_length=120)
-    timezone: str = "Asia/Shanghai"
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA name, e.g. Asia/Shanghai; default: TIMEZONE setting"
+    )
     auto_checkout: str | None = Field(
-        default=None, description="HH:MM local: everyone still inside is checked out"
+        default=None,
+        pattern=r"^[0-9]{2}:[0-9]{2}$",
+        description="HH:MM local: everyone still inside is checked out",
     )
 
     @field_validator("timezone")
     @classmethod
-    def _known_tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {v!r}") from err
-        return v
+    def _known_tz(cls, v: str | None) -> str | None:
+        return None if v is None else known_zone(v)
 
     @field_validator("auto_checkout")
     @classmethod
@@ -45,7 +43,9 @@ def site_ids(conn: Connection) -> dict[str, int]:
     return {slug: sid for slug, sid in conn.execute(select(Site.slug, Site.id))}
 
 
-def create_site(engine: Engine, site: SiteIn) -> dict[str, Any]:
+def create_site(engine: Engine, site: SiteIn, default_tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+    """`default_tz` (the gateway's TIMEZONE) is the zone of a site created without one."""
+    zone = site.timezone or known_zone(default_tz)
     with engine.connect() as c, writer(c).begin():
         if c.execute(select(Site.id).where(Site.slug == site.slug)).first():
             raise Conflict(f"site {site.slug!r} exists", slug=site.slug)
@@ -53,12 +53,12 @@ def create_site(engine: Engine, site: SiteIn) -> dict[str, Any]:
             insert(Site).values(
                 slug=site.slug,
                 name=site.name,
-                timezone=site.timezone,
+                timezone=zone,
                 auto_checkout=site.auto_checkout,
                 created_at=time.time(),
             )
         )
-    return site.model_dump()
+    return {**site.model_dump(), "timezone": zone}
 
 
 def list_sites(engine: Engine) -> list[dict[str, Any]]:

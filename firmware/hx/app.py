@@ -1,8 +1,10 @@
 # The scanner app: wires pure modules, drivers and the board into supervised asyncio tasks.
 import asyncio
 import gc
+import json
 import sys
 import time
+from micropython import const
 
 import hx.ui as U
 from hx import VERSION, outputs, protocol, store
@@ -11,6 +13,9 @@ from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
 from hx.mqtt import MQTTClient
 from hx.outbox import Outbox, OutboxFull
 from hx.queue import DROP_OLDEST, REJECT_NEW, Queue
+
+_KEEP = const(4)  # scans remembered for a rescan after NO ANSWER (each list below is this short)
+_LATE_OK_MS = const(120000)  # a late OK is kept this long for a rescan to collect it
 
 
 class App:
@@ -26,11 +31,17 @@ class App:
     buttons  -> ui
     """
 
-    def __init__(self, board, cfg, boot):
+    def __init__(self, board, cfg, boot, iid):
         self.board = board
         self.cfg = cfg
         self.boot = boot
+        self.iid = iid  # this install's random id (hx.store.boot_ids): part of every scan id
         self.seq = 0
+        self.late = 0  # final verdicts that came when their scan was no longer on screen (not acted on)
+        self.reused = 0  # SID_REUSED refusals: the gateway has another request under one of our ids
+        self.annuls = []  # sids of queued annuls (few): their verdicts are not late redemptions
+        self.gave_up = []  # sids whose CHECKING screen timed out (NO ANSWER): the holder was told to rescan
+        self.late_ok = []  # [(code, name, payload, when)]: late OKs of those, for the holder's rescan
         self.t0 = time.ticks_ms()
         dev = cfg["device"]
         self.topic_scan = protocol.topic(dev, "scan")
@@ -89,7 +100,10 @@ class App:
             sid = self.enqueue(None, 1, now, "annul", ref=arg)
             self.board.event("annul", {"ref": arg, "sid": sid})
             if sid:
+                self.annuls = self.annuls[-3:] + [sid]
                 self.apply(self.ui.annul_queued(sid, len(self.outbox), now))
+        elif kind == "gave_up":
+            self.gave_up = self.gave_up[1 - _KEEP:] + [arg]
         elif kind == "login" or kind == "logout":
             if not self.send_direct(kind, None, now, pin=arg):
                 self.apply(self.ui.failure("NO LINK", "try again", now))
@@ -98,7 +112,7 @@ class App:
 
     def next_sid(self):
         self.seq += 1
-        return self.seq, protocol.make_sid(self.boot, self.seq)
+        return self.seq, protocol.make_sid(self.iid, self.boot, self.seq)
 
     def send_direct(self, op, code, now, pin=None):
         """Queue a check/login/logout for one publish (not durable: it changes nothing)."""
@@ -114,7 +128,7 @@ class App:
     def enqueue(self, code, qty, now, op=None, amt=None, ref=None):
         """Make a scan durable in the outbox; its sid, or None when refused (shown and logged)."""
         seq = self.seq + 1
-        sid = protocol.make_sid(self.boot, seq)
+        sid = protocol.make_sid(self.iid, self.boot, seq)
         try:
             payload = protocol.encode_scan(sid, code, qty, self.cfg["dir"], self.board.unix_time(), op, amt, ref)
         except protocol.ProtocolError as e:
@@ -123,7 +137,7 @@ class App:
             self.apply(self.ui.failure("CANNOT SEND", e.args[0][:16], now))
             return None
         try:
-            self.outbox.add(self.boot, seq, payload)
+            self.outbox.add(self.iid, self.boot, seq, payload, code)
         except OutboxFull:
             if code:
                 self.dedupe.forget(code)
@@ -167,6 +181,8 @@ class App:
         if self.dedupe.is_repeat(code, now):
             self.board.event("dedupe", {"code": code})
             return
+        if self.rescan(code, now):
+            return
         if self.cfg["mode"] == "handheld":
             # With "pick" on and online: ask first, let the verifier pick, then redeem. Offline nothing
             # can be asked: the scan queues as a plain redeem of the preselected quantity (1 unless up
@@ -182,21 +198,113 @@ class App:
             self.ui.qty = 1
             self.apply(self.ui.scan_queued(sid, code, len(self.outbox), now))
 
+    def rescan(self, code, now):
+        """A rescan of a code whose scan still waits in the outbox (no final verdict yet, e.g. after NO
+        ANSWER) rejoins that scan: same sid, same payload, published again at once, shown as CHECKING.
+        A new scan would be a second redemption (ALREADY_USED for a unit the holder never used, or
+        two units gone). True when it did."""
+        handheld = self.cfg["mode"] == "handheld"
+        # A handheld that checks first would pick a quantity again: it rejoins the queued redeem of
+        # any quantity. Otherwise the rescan must ask for exactly what the queued scan asks.
+        qty = None if handheld and self.cfg["pick"] else (self.ui.qty if handheld else 1)
+        direction = self.cfg["dir"]
+
+        def same(obj):
+            if obj.get("op", "redeem") != "redeem" or obj.get("dir", "in") != direction:
+                return False
+            return qty is None or (obj.get("qty", 1) == qty and obj.get("amt") is None)
+
+        try:
+            sid = self.outbox.find(code, same) or self.collect_late_ok(code, same, now)
+        except MemoryError:
+            sid = None
+        if sid is None:
+            return False
+        self.outbox.rush(sid)
+        self.board.event("rescan", {"sid": sid, "code": code, "outbox": len(self.outbox)})
+        self.ui.qty = 1
+        self.apply(self.ui.scan_queued(sid, code, len(self.outbox), now))
+        self.kick.set()
+        return True
+
+    def collect_late_ok(self, code, same, now):
+        """The holder told NO ANSWER rescans after the OK came (too late to open): put that very scan
+        back in the outbox (same sid, same payload), so the gateway's stored OK answers the rescan on
+        screen. Once only, and only for scans the holder saw time out: an OK for a scan queued offline
+        is never collected (someone may have been let in by hand already)."""
+        for e in self.late_ok:
+            if e[0] == code and time.ticks_diff(now, e[3]) < _LATE_OK_MS:
+                self.late_ok.remove(e)
+                try:
+                    obj = json.loads(e[2])
+                except ValueError:
+                    return None
+                if not same(obj):
+                    return None
+                try:
+                    return self.outbox.restore(e[1], e[2], code)
+                except (OutboxFull, OSError):
+                    return None
+        return None
+
+    def keep_late_ok(self, sid, now):
+        # Read before the ack removes it from flash: a rescan may want it back.
+        entry = self.outbox.entry(sid)
+        if entry is None:
+            return
+        try:
+            code = json.loads(entry[1]).get("code")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(code, str):
+            self.late_ok = self.late_ok[1 - _KEEP:] + [(code, entry[0], entry[1], now)]
+
     def on_verdict(self, payload, now):
         try:
             v = protocol.decode_verdict(payload)
         except protocol.ProtocolError as e:
             self.board.event("bad_verdict", {"why": e.args[0]})
             return
-        if v["sid"] == self.direct_sid:
+        sid = v["sid"]
+        direct = sid == self.direct_sid
+        if direct:
+            # A check / sign-in answer: nothing durable was asked, a transient one is simply shown.
             self.direct_sid = None
             self.direct = None
-        elif not self.outbox.ack(v["sid"]):
-            self.board.event("stale_verdict", {"sid": v["sid"]})
-            return
-        shown = self.ui.waiting == v["sid"]
-        self.board.event("verdict", {"sid": v["sid"], "ok": v["ok"], "reason": v["reason"], "shown": shown})
-        self.apply(self.ui.verdict(v, now))
+        elif v["retry"]:
+            # Transient: the gateway decided nothing. The scan stays queued and is resent with back-off.
+            if not self.outbox.retry(sid, now):
+                self.board.event("stale_verdict", {"sid": sid})
+                return
+            self.board.event("transient", {"sid": sid, "reason": v["reason"], "retry_ms": self.outbox.delay})
+        else:
+            if v["ok"] and sid in self.gave_up and not self.ui.awaits(sid):
+                self.keep_late_ok(sid, now)
+            if not self.outbox.ack(sid):
+                self.board.event("stale_verdict", {"sid": sid})
+                return
+        shown = self.ui.awaits(sid)
+        if sid in self.gave_up and not v["retry"]:
+            self.gave_up.remove(sid)
+        elif shown and v["retry"] and not direct:
+            # "try again" on screen for a scan that stays queued: like NO ANSWER, its final OK may
+            # come when the holder has stepped back, and their rescan collects it.
+            self.act("gave_up", sid, now)
+        self.board.event("verdict", {"sid": sid, "ok": v["ok"], "reason": v["reason"], "shown": shown})
+        if v["reason"] == "SID_REUSED":
+            # Final: the gateway holds a different request under this id (nothing was redeemed).
+            self.reused += 1
+            self.board.event("sid_reused", {"sid": sid, "count": self.reused})
+        if shown:
+            self.apply(self.ui.verdict(v, now))
+        elif sid in self.annuls:
+            self.annuls.remove(sid)
+        elif not direct and not v["retry"]:
+            # Too late for the screen (NO ANSWER, queued offline, moved on): never a relay pulse, never
+            # an OK sound for whoever stands there now.
+            self.late += 1
+            self.board.event("late_verdict", {"sid": sid, "ok": v["ok"], "reason": v["reason"],
+                                              "count": self.late})
         self.ui.outbox_len(len(self.outbox))
         self.kick.set()
 
@@ -217,7 +325,8 @@ class App:
     def status_payload(self):
         ip, rssi = self.board.net_info()
         return protocol.encode_status(VERSION, self.board.name, ip, rssi, gc.mem_free(), len(self.outbox),
-                                      time.ticks_diff(time.ticks_ms(), self.t0) // 1000, self.cfg["mode"])
+                                      time.ticks_diff(time.ticks_ms(), self.t0) // 1000, self.cfg["mode"],
+                                      self.late, self.reused)
 
     # ---- tasks ----
     async def t_scanner(self):
@@ -333,7 +442,7 @@ class App:
             await asyncio.sleep_ms(min(500 * restarts, 10000))
 
     async def run(self, extra=()):
-        self.board.event("start", {"fw": VERSION, "boot": self.boot, "device": self.cfg["device"],
+        self.board.event("start", {"fw": VERSION, "boot": self.boot, "iid": self.iid, "device": self.cfg["device"],
                                    "mode": self.cfg["mode"], "outbox": len(self.outbox)})
         self.apply(self.ui.booted(time.ticks_ms()))
         tasks = [("display", lambda: outputs.display(self)), ("sound", lambda: outputs.sound(self)),

@@ -9,6 +9,9 @@ MAX_CODE = const(128)
 SOUNDS = ("ok", "deny", "attention", "error")
 # Reason codes are not listed here: the device shows l1/l2 and plays `sound`; new reasons need no update.
 OPS = ("redeem", "check", "annul", "login", "logout")
+# Answers that decided nothing (the gateway could not): the scan stays queued and is retried with
+# back-off. Any verdict carrying "retry": true counts too, so new transient reasons need no update.
+TRANSIENT = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
 OFFLINE = b'{"v": 1, "state": "offline"}'
 # Retained by the gateway (its last will says offline): "broker up, gateway down" shows as OFFLINE.
 GATEWAY_TOPIC = "hx/v1/gateway/status"
@@ -40,9 +43,11 @@ def topic(device, kind):
     return "hx/v1/dev/%s/%s" % (device, kind)
 
 
-def make_sid(boot, seq):
-    # Boot counter (from flash, bumped every boot) + per-boot sequence: unique per device forever.
-    return "%x-%x" % (boot, seq)
+def make_sid(iid, boot, seq):
+    # Install id (random, made at the first boot after a flash erase) + boot counter (bumped every
+    # boot) + per-boot sequence: unique per device forever, even when a board is erased and starts
+    # counting boots from 1 again. At most 6 + 1 + 8 + 1 + 8 = 24 characters.
+    return "%s-%x-%x" % (iid, boot, seq)
 
 
 def printable(s):
@@ -182,9 +187,17 @@ def decode_verdict(payload):
     bal = obj.get("bal")
     if is_int(bal):
         v["bal"] = bal
+    v["retry"] = not ok and (obj.get("retry") is True or reason in TRANSIENT)
     return v
 
 
-def encode_status(fw, board, ip, rssi, heap, outbox, up, mode):
-    return json.dumps({"v": V, "state": "online", "fw": fw, "board": board, "ip": ip, "rssi": rssi,
-                       "heap": heap, "outbox": outbox, "up": up, "mode": mode}).encode()
+def encode_status(fw, board, ip, rssi, heap, outbox, up, mode, late=0, reused=0):
+    obj = {"v": V, "state": "online", "fw": fw, "board": board, "ip": ip, "rssi": rssi, "heap": heap,
+           "outbox": outbox, "up": up, "mode": mode}
+    # Counters of verdicts not acted on, only when there were any: late ones (the screen had moved
+    # on) and SID_REUSED refusals. A healthy device's status stays as small as before.
+    if late:
+        obj["late"] = late
+    if reused:
+        obj["reused"] = reused
+    return json.dumps(obj).encode()

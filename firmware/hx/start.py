@@ -1,4 +1,4 @@
-# Boot sequence: read the config (or show why not), bump the boot counter, make the app.
+# Boot sequence: read the config (or show why not), install id + boot counter, make the app.
 import asyncio
 import gc
 import sys
@@ -50,8 +50,8 @@ async def main(board):
     if cfg is None:
         await config_failed(board, err)
         return None
-    boot = store.bump_boot(board.flash)
-    return App(board, cfg, boot)
+    iid, boot = store.boot_ids(board.flash, board.random)
+    return App(board, cfg, boot, iid)
 
 
 def unload():

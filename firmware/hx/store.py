@@ -1,4 +1,4 @@
-# Small durable files on the device's flash: the boot counter and a one-file-per-entry directory store.
+# Small durable files on the device's flash: install id, boot counter and a one-file-per-entry directory store.
 import os
 
 
@@ -18,18 +18,67 @@ def write_atomic(path, data):
     os.rename(tmp, path)
 
 
-def bump_boot(flash):
-    """Increment and persist the boot counter before any scan of this boot; returns the new value."""
-    path = flash + "/boot"
-    n = 0
+IID_LEN = 6
+_IID_ABC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _read(path):
     try:
         with open(path) as f:
-            n = int(f.read().strip())
-    except (OSError, ValueError):
-        n = 0
-    n += 1
-    write_atomic(path, str(n).encode())
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def valid_iid(s):
+    if not isinstance(s, str) or len(s) != IID_LEN:
+        return False
+    for ch in s:
+        if ch not in _IID_ABC:
+            return False
+    return True
+
+
+def new_iid(rand):
+    """IID_LEN letters/digits from the random source `rand(n) -> bytes` (about 36 bits), unbiased."""
+    out = ""
+    while len(out) < IID_LEN:
+        for b in rand(16):
+            if b < 248 and len(out) < IID_LEN:  # 248 = 4 * 62: a multiple of the alphabet, no modulo bias
+                out += _IID_ABC[b % 62]
+    return out
+
+
+def _read_int(path):
+    raw = _read(path)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def bump_boot(flash):
+    """Increment and persist the boot counter before any scan of this boot; returns the new value."""
+    n = (_read_int(flash + "/boot") or 0) + 1
+    write_atomic(flash + "/boot", str(n).encode())
     return n
+
+
+def boot_ids(flash, rand):
+    """(install id, boot counter) for this boot; `rand(n) -> bytes` is the board's random source.
+
+    The install id is made at the first boot and kept on flash. A flash erase removes it together with
+    the boot counter, so the board comes back as a new install whose scan ids cannot repeat the old
+    install's although its boot counter starts again from 1. A lost boot counter with the id still
+    there is treated the same way (new id): an (install id, boot) pair must never come back.
+    """
+    iid = _read(flash + "/install")
+    if _read_int(flash + "/boot") is None or not valid_iid(iid):
+        # A first boot, an erased flash, or an upgrade from firmware without install ids (that keeps
+        # its boot counter, so the new outbox entries still sort after the old ones).
+        iid = new_iid(rand)
+        write_atomic(flash + "/install", iid.encode())
+    return iid, bump_boot(flash)
 
 
 class DirStore:

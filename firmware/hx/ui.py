@@ -21,7 +21,9 @@ QTY_MAX = const(99)
 class UI:
     """What the device shows. Effects (sounds, relay pulses) are returned as a list from each input.
 
-    OK is only ever entered from a gateway verdict with ok=true for the scan being shown.
+    OK is only ever entered from a gateway verdict with ok=true for the scan being shown, while it is
+    still shown as CHECKING (within its verdict timeout). A verdict that comes later (after NO ANSWER,
+    for a scan queued offline, after the screen moved on) is never acted on: the app logs and counts it.
     """
 
     def __init__(self, mode, verdict_timeout_ms, result_ms, now, pick_ms=20000, turn_ms=0):
@@ -43,7 +45,7 @@ class UI:
         self.online = False
         self.queued = 0
         self.qty = 1
-        self.waiting = None  # sid of the scan on screen that still waits for its verdict
+        self.waiting = None  # sid of the scan on screen that still waits for its verdict (see awaits)
         self.since = now
         self.hold_ms = 0  # how long a result screen stays (0 = until changed)
         self.version = 0  # bumped on every change, so the display task redraws only when needed
@@ -58,6 +60,9 @@ class UI:
         self.version += 1
 
     def _idle(self, now):
+        # Nothing on screen waits any more: a verdict arriving from now on is late (logged, not shown).
+        self.waiting = None
+        self.req = None
         if self.online:
             self._set(READY, "READY", "scan a code", now)
         else:
@@ -85,18 +90,27 @@ class UI:
             if self.state == OFFLINE:
                 self._idle(self.since)
 
+    def awaits(self, sid):
+        """True when a verdict for `sid` may act (screen, sound, relay): it answers the scan on screen,
+        still CHECKING within its timeout, or the turnstile's own annul being shown."""
+        if sid is None or sid != self.waiting:
+            return False
+        return self.state == CHECKING or self.req == "annul"
+
     def scan_queued(self, sid, code, queued, now):
-        """A new scan is durable in the outbox."""
+        """A scan is durable in the outbox (a new one, or a rescan rejoining its queued scan)."""
         self.queued = queued
-        self.waiting = sid
         self.req = None
         self.pick = None
         self.pin = ""
         if self.online:
+            self.waiting = sid
             self._set(CHECKING, "CHECKING...", code[:16], now, self.verdict_timeout)
             return []
-        # Offline: the holder must know this is *not* an OK; the scan uploads when the link is back.
+        # Offline: the holder must know this is *not* an OK; the scan uploads when the link is back,
+        # and its verdict then comes when nobody waits for it: it is logged, never acted on.
         self._set(OFFLINE, "OFFLINE", "queued: %d" % queued, now, self.result_ms)
+        self.waiting = None
         return [("sound", "attention")]
 
     def outbox_full(self, now):
@@ -136,7 +150,7 @@ class UI:
 
     def verdict(self, v, now):
         """A verdict for a scan that was in the outbox. Shown only if it answers the scan on screen."""
-        if v["sid"] != self.waiting:
+        if not self.awaits(v["sid"]):
             return []
         self.waiting = None
         req = self.req
@@ -216,9 +230,13 @@ class UI:
                     self.waiting = None
                     self.req = None
                     return fx + [("sound", "attention")]
-                # No verdict in time: the scan stays queued and is retried; tell the holder plainly.
-                self._set(ERROR, "NO ANSWER", "retrying...", now, self.result_ms)
-                return fx + [("sound", "attention")]
+                # No verdict in time: the scan stays queued and is retried, but its verdict will no
+                # longer open anything (whoever stands there later is not this holder). A rescan of the
+                # same code rejoins the queued scan and shows its verdict.
+                gave_up = self.waiting
+                self._set(ERROR, "NO ANSWER", "please rescan", now, self.result_ms)
+                self.waiting = None
+                return fx + [("sound", "attention"), ("gave_up", gave_up)]
             self.pick = None
             self.pin = ""
             self._idle(now)

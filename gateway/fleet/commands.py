@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gateway.contract import LINE_CHARS, SOUNDS
 from gateway.errors import ValidationFailed
+from gateway.inputs import StrictIn
 
 # Commands that travel to the device over MQTT. `rotate` and `revoke` act on the broker instead.
 DEVICE_COMMANDS = ("beep", "show", "reboot", "status", "set_mode")
@@ -15,8 +16,8 @@ BROKER_ACTIONS = ("rotate", "revoke")
 OLED_LINE = rf"^[\x20-\x7e]{{0,{LINE_CHARS}}}$"  # printable ASCII: the OLED font has nothing else
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Args(StrictIn):
+    pass
 
 
 class BeepArgs(_Args):
@@ -48,10 +49,8 @@ ARG_MODELS: dict[str, type[_Args]] = {
 }
 
 
-class CommandIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cmd: str = Field(description="beep, show, reboot, status, set_mode, rotate or revoke")
+class CommandIn(StrictIn):
+    cmd: str = Field(max_length=16, description="beep, show, reboot, status, set_mode, rotate or revoke")
     args: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -63,7 +62,7 @@ def check_command(body: CommandIn) -> dict[str, Any]:
             f"unknown command {body.cmd!r}; use one of {', '.join(ARG_MODELS)}", field="cmd"
         )
     try:
-        args = model(**body.args)
+        args = model.model_validate(body.args)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

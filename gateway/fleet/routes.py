@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field
 
 from gateway.auth.deps import Forbidden, at_least, csrf_ok, require_site
 from gateway.auth.roles import Person
 from gateway.errors import Unavailable
 from gateway.fleet.commands import CommandIn
 from gateway.fleet.manager import Fleet
+from gateway.inputs import StrictIn
 
 router = APIRouter(prefix="/api/fleet", tags=["fleet"])
 
@@ -41,11 +42,13 @@ Viewer = Annotated[Person, Depends(at_least("supervisor"))]
 Manager = Annotated[Person, Depends(_manager)]
 
 
-class ProvisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+DevicePath = Annotated[str, Path(pattern=DEVICE_PATH)]
+SitePath = Annotated[str, Path(min_length=1, max_length=32)]
 
-    site: str = Field(max_length=32)
-    gate: str = Field(default="", max_length=64)
+
+class ProvisionIn(StrictIn):
+    site: str = Field(min_length=1, max_length=32)
+    gate: str = Field(default="", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
     mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
     board: str = Field(default="esp32-devkitc", pattern=r"^[a-z0-9_-]{1,32}$")
 
@@ -70,7 +73,7 @@ def devices(
 
 
 @router.get("/devices/{device}")
-def device(fleet: F, who: Viewer, device: str) -> dict[str, Any]:
+def device(fleet: F, who: Viewer, device: DevicePath) -> dict[str, Any]:
     """One device, with the last commands sent to it."""
     view = fleet.device(device)
     if not who.sees_site(view["site"]):
@@ -79,7 +82,7 @@ def device(fleet: F, who: Viewer, device: str) -> dict[str, Any]:
 
 
 @router.post("/devices/{device}/provision", status_code=201)
-def provision(fleet: F, who: Manager, device: str, body: ProvisionIn) -> dict[str, Any]:
+def provision(fleet: F, who: Manager, device: DevicePath, body: ProvisionIn) -> dict[str, Any]:
     """Register the device and issue a fresh MQTT secret (rotating any old one). The secret appears in
     this response only; the gateway keeps a PBKDF2 hash."""
     require_site(who, body.site)
@@ -90,21 +93,21 @@ def provision(fleet: F, who: Manager, device: str, body: ProvisionIn) -> dict[st
 
 
 @router.post("/devices/{device}/commands")
-def command(fleet: F, who: Manager, device: str, body: CommandIn) -> dict[str, Any]:
+def command(fleet: F, who: Manager, device: DevicePath, body: CommandIn) -> dict[str, Any]:
     """beep {sound}, show {l1, l2, secs}, reboot, status, set_mode {mode}, rotate, revoke."""
     require_site(who, _site_of(fleet, device))
     return fleet.command(device, body)
 
 
 @router.post("/devices/{device}/revoke")
-def revoke(fleet: F, who: Manager, device: str) -> dict[str, Any]:
+def revoke(fleet: F, who: Manager, device: DevicePath) -> dict[str, Any]:
     """Lock the device out at once: the broker drops its connection and refuses its login."""
     require_site(who, _site_of(fleet, device))
     return fleet.command(device, CommandIn(cmd="revoke"))
 
 
 @router.post("/sites/{site}/commands")
-def site_command(fleet: F, who: Manager, site: str, body: CommandIn) -> dict[str, Any]:
+def site_command(fleet: F, who: Manager, site: SitePath, body: CommandIn) -> dict[str, Any]:
     """The same command for every (non-revoked) device of a site."""
     require_site(who, site)
     return fleet.site_command(site, body)

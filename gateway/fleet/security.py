@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from gateway.contract import DEVICE_RE
+from gateway.contract import DEVICE_RE, reserved_device
 from gateway.db.engine import writer
 from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.fleet.brokerfiles import render_acl, render_passwords, write_private
@@ -75,6 +75,8 @@ class Credentials:
     def check_name(self, device: str) -> None:
         if not DEVICE_RE.match(device):
             raise ValidationFailed("device ids are 1-32 characters of A-Z a-z 0-9 _ -", field="device")
+        if reserved_device(device):
+            raise ValidationFailed(f"{device!r} is reserved for the gateway's own actors", field="device")
         if self.auth is not None and device == self.auth.gateway_user:
             raise Conflict(f"{device!r} is the gateway's own MQTT username", field="device")
 

@@ -72,6 +72,7 @@ ZH: dict[str, str] = {
     "All": "全部",
     "active": "有效",
     "cancelled": "已取消",
+    "unpaid": "未支付",
     "No orders found.": "没有找到订单。",
     "History": "历史记录",
     "QR code": "二维码",

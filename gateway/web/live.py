@@ -110,6 +110,7 @@ class LiveHub:
                 select(
                     Redemption.idem_key,
                     Site.slug,
+                    Site.timezone,
                     Redemption.gate,
                     Redemption.qty,
                     Redemption.direction,
@@ -129,6 +130,7 @@ class LiveHub:
             info = (
                 {
                     "site": r.slug,
+                    "tz": r.timezone,  # the feed shows the time in the zone of the scan's site
                     "gate": r.gate,
                     "qty": r.qty,
                     "dir": r.direction,
@@ -197,6 +199,7 @@ def _flat(e: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         "sound": v.get("sound"),
         "left": v.get("left"),
         "site": None,
+        "tz": None,
         "gate": None,
         "qty": 1,
         "dir": "in",

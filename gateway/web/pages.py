@@ -65,7 +65,7 @@ def live_events(
 ) -> StreamingResponse:
     hub = hub_of(request)
     last = request.headers.get("last-event-id", "")
-    sub = hub.subscribe(person, device or None, int(last) if last.isdigit() else None)
+    sub = hub.subscribe(person, device or None, _whole(last, 2**53, least=0) if last else None)
     return StreamingResponse(
         hub.stream(sub),
         media_type="text/event-stream",
@@ -82,7 +82,7 @@ def orders(
         rt_of(request).engine,
         person,
         q.strip()[:128],
-        status if status in ("active", "refunded", "cancelled") else "",
+        status if status in ("active", "unpaid", "refunded", "cancelled") else "",
     )
     return page(request, "orders.html", person, q=q, status=status, orders=found)
 
@@ -113,6 +113,15 @@ def _order_page(request: Request, person: Person, code: str, status: int = 200, 
     return page(request, "order.html", person, status_code=status, order=order, history=history, **ctx)
 
 
+def _whole(value: object, most: int, least: int = 1) -> int | None:
+    """A form field as a whole number least..most (digits only: no sign, spaces or underscores)."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 16:
+        return None
+    n = int(text)
+    return n if least <= n <= most else None
+
+
 @router.post("/console/orders/{code}/{action}", include_in_schema=False)
 async def order_action(
     request: Request, code: str, action: str, person: Person = Depends(page_user("supervisor"))
@@ -125,16 +134,18 @@ async def order_action(
     reason = str(form.get("reason", "")).strip()[:200]
     try:
         if action == "revert":
-            rid = int(str(form.get("redemption_id", "0")) or 0)
-            if queries.redemption_code(engine, rid) != order["code"]:
+            rid = _whole(form.get("redemption_id"), 2**53)
+            if rid is None or queries.redemption_code(engine, rid) != order["code"]:
                 raise PageForbidden()
             adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager"):
             if action == "refund":
+                # The form's field is labelled "empty: all unused": an empty field is the explicit ask.
                 units = str(form.get("units", "")).strip()
-                adjust.refund(
-                    engine, order["code"], int(units) if units else None, person.name, reason or "refund"
-                )
+                n = _whole(units, 1_000_000_000) if units else None
+                if units and n is None:
+                    raise ValueError(units)
+                adjust.refund(engine, order["code"], n, person.name, reason or "refund")
             else:
                 adjust.cancel(engine, order["code"], person.name, reason or "cancel")
         else:
@@ -223,7 +234,11 @@ def reports(
     # Per-verifier counts and the settlement come from the gateway's report module (the same numbers
     # as /api/reports/*), over the same period and sites as the tables above.
     scope = ledger_reports.Scope(
-        data["since"], None, None if person.all_sites else person.sites, person.sees_site(None), site or None
+        data["since_local"],
+        None,
+        None if person.all_sites else person.sites,
+        person.sees_site(None),
+        site or None,
     )
     settings = getattr(request.app.state, "report_settings", None)
     settle_days = int(getattr(settings, "settle_days", 7))

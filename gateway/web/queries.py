@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Integer, case, cast, func, or_, select
+from sqlalchemy import Connection, Engine, Integer, and_, case, cast, func, or_, select
 
 from gateway.auth.roles import Person
 from gateway.checkout import inside_now
@@ -36,15 +36,55 @@ def _scope(q: Any, col: Any, ids: list[int] | None, person: Person) -> Any:
     return q.where(col.in_(ids))
 
 
+# Every time zone in use today is a whole number of quarter hours from UTC, so a local midnight is always
+# a multiple of BUCKET_S in Unix time: counts grouped by (site, quarter hour) in SQL map to local days exactly.
+BUCKET_S = 900
+
+
 def midnight(tz: ZoneInfo, now: float | None = None) -> float:
     d = datetime.fromtimestamp(time.time() if now is None else now, tz)
     return d.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def today_counters(engine: Engine, person: Person, tz: ZoneInfo) -> dict[str, Any]:
-    since = midnight(tz)
+def local_midnight(tz: ZoneInfo, day: date) -> float:
+    """The instant a calendar day starts in `tz` (zoneinfo: right on both sides of a DST change)."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+def site_zones(conn: Connection) -> dict[int, ZoneInfo]:
+    """Each site's own zone, by site id: every rule and every report day is the site's zone."""
+    return {sid: ZoneInfo(name) for sid, name in conn.execute(select(Site.id, Site.timezone))}
+
+
+def _zone_groups(zones: dict[int, ZoneInfo]) -> dict[str, tuple[ZoneInfo, list[int]]]:
+    groups: dict[str, tuple[ZoneInfo, list[int]]] = {}
+    for sid, tz in zones.items():
+        groups.setdefault(tz.key, (tz, []))[1].append(sid)
+    return groups
+
+
+def _since_local(zones: dict[int, ZoneInfo], fallback: ZoneInfo, day: Any) -> Any:
+    """Rows from the start of `day` (a date, or a function of a zone giving one) at the row's own site:
+    one condition per zone in use; rows without a site use `fallback` (the TIMEZONE setting)."""
+
+    def start(tz: ZoneInfo) -> float:
+        return local_midnight(tz, day(tz) if callable(day) else day)
+
+    conds = [
+        and_(Redemption.site_id.in_(ids), Redemption.server_time >= start(tz))
+        for tz, ids in _zone_groups(zones).values()
+    ]
+    conds.append(and_(Redemption.site_id.is_(None), Redemption.server_time >= start(fallback)))
+    return or_(*conds)
+
+
+def today_counters(engine: Engine, person: Person, tz: ZoneInfo, now: float | None = None) -> dict[str, Any]:
+    """Today's counts per gate, where "today" is the local day at each gate's site (`tz`, the TIMEZONE
+    setting, only for rows without a site)."""
+    at = time.time() if now is None else now
     with engine.connect() as c:
         ids, slugs = _visible_site_ids(c, person)
+        since = _since_local(site_zones(c), tz, lambda z: datetime.fromtimestamp(at, z).date())
         q = (
             select(
                 Redemption.site_id,
@@ -53,7 +93,7 @@ def today_counters(engine: Engine, person: Person, tz: ZoneInfo) -> dict[str, An
                 func.sum(case((STANDING, Redemption.qty), else_=0)).label("units"),
                 func.sum(case((DENIED, 1), else_=0)).label("denied"),
             )
-            .where(Redemption.server_time >= since)
+            .where(since, Redemption.server_time <= at)
             .group_by(Redemption.site_id, Redemption.gate)
             .order_by(Redemption.site_id, Redemption.gate)
         )
@@ -172,57 +212,77 @@ def search_orders(
     ]
 
 
-def report(engine: Engine, person: Person, tz: ZoneInfo, days: int, site: str | None) -> dict[str, Any]:
-    """Counts over the last `days` local days, grouped by day, site, device (verifiers are `web-<name>`),
-    product and failure reason. Days are cut at the console time zone's current UTC offset."""
-    since = midnight(tz) - (days - 1) * 86400
-    offset = datetime.now(tz).utcoffset() or timedelta(0)
-    day = cast(func.floor((Redemption.server_time + offset.total_seconds()) / 86400), Integer)
+def report(
+    engine: Engine, person: Person, tz: ZoneInfo, days: int, site: str | None, now: float | None = None
+) -> dict[str, Any]:
+    """Counts over the last `days` calendar days, grouped by day, site, device (verifiers are `web-<name>`),
+    product and failure reason. The days are the dates of `tz` (the TIMEZONE setting) up to today; each
+    site's rows are cut at that date's midnight in the site's own zone and counted on their local date, so
+    a day with a daylight-saving change has its 23 or 25 hours. Returns `since` (the first day's midnight
+    in `tz`) and `since_local` (that midnight as a naive wall-clock time, a reports.Bound)."""
+    at = time.time() if now is None else now
+    today = datetime.fromtimestamp(at, tz).date()
+    first = today - timedelta(days=days - 1)
+    bucket = cast(func.floor(Redemption.server_time / BUCKET_S), Integer)
     ok_n = func.sum(case((STANDING, 1), else_=0))
     units = func.sum(case((STANDING, Redemption.qty), else_=0))
     denied = func.sum(case((DENIED, 1), else_=0))
     with engine.connect() as c:
         ids, slugs = _visible_site_ids(c, person)
+        zones = site_zones(c)
+        window = _since_local(zones, tz, first)
 
         def run(*cols: Any, by: Any, join_order: bool = False, failed_only: bool = False) -> list[Any]:
-            q = select(*cols).select_from(Redemption).where(Redemption.server_time >= since)
+            q = select(*cols).select_from(Redemption).where(window, Redemption.server_time <= at)
             if join_order:
                 q = q.outerjoin(Order, Order.id == Redemption.order_id)
             if site:
                 q = q.where(Redemption.site_id == next((i for i, s in slugs.items() if s == site), -1))
             if failed_only:
                 q = q.where(Redemption.ok.is_(False))
-            q = _scope(q, Redemption.site_id, ids, person).group_by(by)
+            q = _scope(q, Redemption.site_id, ids, person).group_by(*by)
             return list(c.execute(q).all())
 
         def counts(key: Any, **kw: Any) -> list[Any]:
             return run(
-                key.label("k"), ok_n.label("ok"), units.label("units"), denied.label("denied"), by=key, **kw
+                key.label("k"), ok_n.label("ok"), units.label("units"), denied.label("denied"), by=[key], **kw
             )
 
-        per_day = counts(day)
+        per_bucket = run(
+            Redemption.site_id.label("s"),
+            bucket.label("b"),
+            ok_n.label("ok"),
+            units.label("units"),
+            denied.label("denied"),
+            by=[Redemption.site_id, bucket],
+        )
         per_site = counts(Redemption.site_id)
         per_device = counts(Redemption.device)
         per_product = counts(Order.title, join_order=True)
         reasons = run(
-            Redemption.reason.label("k"), func.count().label("n"), by=Redemption.reason, failed_only=True
+            Redemption.reason.label("k"), func.count().label("n"), by=[Redemption.reason], failed_only=True
         )
 
     def rows(rs: list[Any], label: Any = lambda k: k) -> list[dict[str, Any]]:
         out = [{"k": label(r.k), "ok": r.ok or 0, "units": r.units or 0, "denied": r.denied or 0} for r in rs]
         return sorted(out, key=lambda r: (-r["units"], str(r["k"])))
 
-    by_day = {int(r.k): r for r in per_day}
-    first = int((since + offset.total_seconds()) // 86400)
+    by_day: dict[date, dict[str, int]] = {}
+    for r in per_bucket:
+        day = datetime.fromtimestamp(int(r.b) * BUCKET_S, zones.get(r.s, tz) if r.s else tz).date()
+        acc = by_day.setdefault(day, {"ok": 0, "units": 0, "denied": 0})
+        acc["ok"] += r.ok or 0
+        acc["units"] += r.units or 0
+        acc["denied"] += r.denied or 0
+    # A site east of `tz` may already be on tomorrow's date: that date gets its own bar.
+    last = max([today, *by_day])
     daily = []
-    for i in range(days):
-        r = by_day.get(first + i)
-        label = datetime.fromtimestamp((first + i) * 86400 - offset.total_seconds() + 1, tz).strftime("%m-%d")
-        daily.append(
-            {"k": label, "ok": r.ok if r else 0, "units": r.units if r else 0, "denied": r.denied if r else 0}
-        )
+    for i in range((last - first).days + 1):
+        d = first + timedelta(days=i)
+        daily.append({"k": d.strftime("%m-%d"), **by_day.get(d, {"ok": 0, "units": 0, "denied": 0})})
     return {
-        "since": since,
+        "since": local_midnight(tz, first),
+        "since_local": datetime(first.year, first.month, first.day),
         "daily": daily,
         "sites": rows(per_site, lambda k: slugs.get(k, "—") if k else "—"),
         "devices": rows(per_device),

@@ -1,6 +1,7 @@
 # The verifier's page: look up a typed code, pick the quantity, confirm — decided like a device scan.
 from __future__ import annotations
 
+import re
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from gateway.auth.roles import Person
+from gateway.contract import SID_RE
 from gateway.db.models import Site
 from gateway.errors import HexiaoError, NotFound
 from gateway.manual import RedeemIn, redeem_typed
@@ -20,6 +22,8 @@ from gateway.web.i18n import translator
 from gateway.web.render import lang_of, page
 
 router = APIRouter()
+QTY_RE = re.compile(r"^[0-9]{1,2}$")
+AMOUNT_RE = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,2})?$")  # yuan, at most two decimals
 
 
 def sites_for(request: Request, person: Person) -> list[str]:
@@ -73,17 +77,23 @@ async def redeem_confirm(request: Request, person: Person = Depends(page_user("v
         raise PageForbidden()
     t = translator(lang_of(request))
     code = str(form.get("code", "")).strip()
+    # The key was made when the form was rendered: a double submit or a retry after a time-out carries
+    # the same key and redeems once. Without one (a hand-made post) nothing is redeemed.
+    request_id = str(form.get("request_id", ""))
     try:
         amount = str(form.get("amount", "")).strip()
+        qty = str(form.get("qty", "1")).strip() or "1"
+        if not QTY_RE.match(qty) or (amount and not AMOUNT_RE.match(amount)):
+            raise ValueError("qty or amount")
         # Vouchers are redeemed by amount (yuan in the form, cents on the wire); Decimal avoids 0.1+0.2 drift.
         amt = int((Decimal(amount) * 100).to_integral_value()) if amount else None
         body = RedeemIn(
             code=code,
-            qty=int(str(form.get("qty", "1")) or "1"),
+            qty=int(qty),
             amt=amt,
             site=site,
             gate="console",
-            request_id=str(form.get("request_id", "")) or None,
+            request_id=request_id or None,
             by=person.name,
         )
         verdict = (await redeem_typed(rt_of(request), body)).to_dict()
@@ -109,5 +119,7 @@ async def redeem_confirm(request: Request, person: Person = Depends(page_user("v
         order=order,
         error=error,
         verdict=verdict,
-        request_id=secrets.token_hex(8),
+        # A new key only once this one got its verdict; after an error (a time-out, say) the next
+        # submit must reuse it, or a redemption that did land would happen twice.
+        request_id=secrets.token_hex(8) if verdict or not SID_RE.match(request_id) else request_id,
     )

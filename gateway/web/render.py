@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
 from gateway.auth.roles import Person
+from gateway.db.models import Site
 from gateway.web.i18n import LANG_COOKIE, pick_lang, translator
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +43,27 @@ def fmt_ts(ts: float | None, tz: ZoneInfo, seconds: bool = True) -> str:
     return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
+class SiteClock:
+    """Formats a time in the zone of the site its row belongs to (`site` = slug), the gateway's TIMEZONE
+    only for rows without a site. The sites' zones are read once per page, on first use."""
+
+    def __init__(self, request: Request, fallback: ZoneInfo) -> None:
+        self.request = request
+        self.fallback = fallback
+        self.zones: dict[str, ZoneInfo] | None = None
+
+    def zone(self, site: str | None) -> ZoneInfo:
+        if not site:
+            return self.fallback
+        if self.zones is None:
+            with self.request.app.state.rt.engine.connect() as c:
+                self.zones = {slug: ZoneInfo(tz) for slug, tz in c.execute(select(Site.slug, Site.timezone))}
+        return self.zones.get(site, self.fallback)
+
+    def __call__(self, t: float | None, seconds: bool = True, site: str | None = None) -> str:
+        return fmt_ts(t, self.zone(site), seconds)
+
+
 def page(
     request: Request, name: str, person: Person | None, status_code: int = 200, **ctx: Any
 ) -> HTMLResponse:
@@ -54,7 +77,7 @@ def page(
         csrf=person.csrf if person else "",
         nav=nav,
         here=request.url.path,
-        ts=lambda t, seconds=True: fmt_ts(t, tz, seconds),
+        ts=SiteClock(request, tz),
         tz_name=tz.key,
         next_url=request.url.path + (("?" + request.url.query) if request.url.query else ""),
     )

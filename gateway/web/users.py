@@ -70,7 +70,10 @@ async def users_post(request: Request, person: Person = Depends(page_user("owner
             )
             return _render(request, person, token=token)
         elif action == "revoke":
-            store.revoke_token(engine, int(str(form.get("token_id", "0")) or 0))
+            token_id = str(form.get("token_id", "")).strip()
+            if not (token_id.isascii() and token_id.isdigit() and len(token_id) <= 15):
+                raise HexiaoError("unknown token")
+            store.revoke_token(engine, int(token_id))
         else:
             raise HexiaoError("unknown action")
     except HexiaoError as err:

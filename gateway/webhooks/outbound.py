@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +27,30 @@ BATCH = 100  # events per round and receiver: also the most a crash can make us 
 # the service loop's hot path, and the ledger already is a durable, ordered log of every decision. A
 # cursor per receiver (stored after each delivery) makes delivery at-least-once and in order; a receiver
 # that fails holds back only its own events, retried with exponential back-off, never dropped.
+
+
+def _finite(v: Any) -> Any:
+    """`v` with every NaN or infinity replaced by null (JSON has no such numbers)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """The event as strict JSON. Python's json writes `Infinity`/`NaN` by default, which strict receivers
+    refuse, and a refused event is retried for ever with every later one waiting behind it. The gateway
+    refuses such numbers where they come in; should one still reach a ledger row, that one event is logged
+    and sent with the number as null, and delivery goes on."""
+    try:
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except ValueError:
+        log.error("webhook event %s has a number that is not finite; sent as null", event.get("id"))
+        clean = _finite(event)
+        return json.dumps(clean, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 @dataclass
@@ -163,7 +188,7 @@ class Deliverer:
 
     def _post(self, t: Target, event: dict[str, Any]) -> str | None:
         """None when the receiver took the event (any 2xx), else why not."""
-        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        body = encode(event)
         stamp = str(int(time.time()))
         headers = {
             "content-type": "application/json",

@@ -108,6 +108,10 @@ class Device:
         self.port = os.ttyname(slave)
         self.slave = slave
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def sid(self, boot: int, seq: int) -> str:
+        """The scan id the firmware gives scan ``seq`` of boot ``boot`` (its install id from flash)."""
+        return f"{(self.flash / 'install').read_text().strip()}-{boot:x}-{seq:x}"
         self.seen = 0
 
     def start(self) -> None:
@@ -198,7 +202,7 @@ def test_scan_verdict_screen_sound_relay(rig: tuple[Device, FakeGateway, Mosquit
     m = dev.mark()
     dev.type(b"GOOD-1\r\n")
     v = dev.wait(lambda e: e["ev"] == "verdict", m, "verdict")
-    assert (v["sid"], v["ok"], v["reason"], v["shown"]) == ("1-1", True, "OK", True)
+    assert (v["sid"], v["ok"], v["reason"], v["shown"]) == (dev.sid(1, 1), True, "OK", True)
     dev.wait(lambda e: e["ev"] == "screen" and e["state"] == "OK", m, "OK screen")
     dev.wait(lambda e: e["ev"] == "buzzer" and e["sound"] == "ok", m, "ok sound")
     dev.wait(lambda e: e["ev"] == "relay" and e.get("ms") == 800, m, "relay pulse")
@@ -212,7 +216,7 @@ def test_scan_verdict_screen_sound_relay(rig: tuple[Device, FakeGateway, Mosquit
     m = dev.mark()
     dev.type(b"GOOD-1\r\n")
     v = dev.wait(lambda e: e["ev"] == "verdict", m, "second verdict")
-    assert (v["sid"], v["ok"], v["reason"]) == ("1-2", False, "ALREADY_USED")
+    assert (v["sid"], v["ok"], v["reason"]) == (dev.sid(1, 2), False, "ALREADY_USED")
     dev.wait(lambda e: e["ev"] == "buzzer" and e["sound"] == "deny", m, "deny sound")
     frame = dev.wait(lambda e: e["ev"] == "screen" and e["state"] == "DENIED", m)["frame"]
     body = (dev.out / f"oled-{frame:04d}.pbm").read_bytes()[10:]
@@ -254,15 +258,17 @@ def test_offline_queue_power_cut_reboot_drains_in_order(rig: tuple[Device, FakeG
     assert (st["boot"], st["outbox"]) == (2, 3)
     wait_for(lambda: not os.listdir(dev.flash / "outbox"), 30, "outbox drained")
     sids = [s["sid"] for s in gw.scans]
-    assert sids[:3] == ["1-1", "1-2", "1-3"], sids
+    assert sids[:3] == [dev.sid(1, 1), dev.sid(1, 2), dev.sid(1, 3)], sids
     assert [s["code"] for s in gw.scans[:3]] == ["GOOD-A", "GOOD-B", "GOOD-C"]
     assert len(gw.decided) == 3
     verdicts = dev.events("verdict", m)
-    assert sorted(v["sid"] for v in verdicts) == ["1-1", "1-2", "1-3"] and all(v["ok"] for v in verdicts)
+    assert sorted(v["sid"] for v in verdicts) == [dev.sid(1, 1), dev.sid(1, 2), dev.sid(1, 3)] and all(
+        v["ok"] for v in verdicts
+    )
     m = dev.mark()
     dev.type(b"GOOD-D\r\n")
     v = dev.wait(lambda e: e["ev"] == "verdict", m, "scan after reboot")
-    assert v["sid"] == "2-1", "scan ids never repeat across reboots"
+    assert v["sid"] == dev.sid(2, 1), "scan ids never repeat across reboots"
 
 
 def test_commands_show_beep_reboot(rig: tuple[Device, FakeGateway, Mosquitto]) -> None:

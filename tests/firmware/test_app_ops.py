@@ -155,11 +155,11 @@ def test_check_pick_three_then_redeem(tmp_path: Path, mosquitto: Mosquitto, gw: 
             assert frame.contains_text(text), (text, frame.text_lines())
         assert len(gw.scans) == 1, "picking sends nothing"
         dev.press("ok")
-        v = dev.wait(lambda e: e["ev"] == "verdict" and e["sid"] == "1-2", m, "redeem verdict")
+        v = dev.wait(lambda e: e["ev"] == "verdict" and e["sid"] == dev.sid(1, 2), m, "redeem verdict")
         assert v["ok"] is True
         _screen(dev, "OK", m, l1="OK VIP", l2="7 of 10 left")
         red = gw.ops("redeem")
-        assert [(s["sid"], s["code"], s["qty"]) for s in red] == [("1-2", "VIP-1", 3)]
+        assert [(s["sid"], s["code"], s["qty"]) for s in red] == [(dev.sid(1, 2), "VIP-1", 3)]
         assert gw.left["VIP-1"] == 7
         # A code the gateway does not know: the denial comes at once, no picker.
         time.sleep(1.2)

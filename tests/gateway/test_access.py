@@ -1,6 +1,7 @@
 # REST access control with TRUST_LOOPBACK off: API tokens by role, site scope, CSRF for browser sessions.
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,10 +75,20 @@ def test_verifier_redeems_only_at_own_site_and_is_recorded(
         g, "POST", "/api/orders", t["owner"], json={"orders": [{"code": "AC-2", "title": "x", "quantity": 2}]}
     )
     ok = call(
-        g, "POST", "/api/redeem", t["verifier"], json={"code": "AC-2", "site": "east", "by": "someone-else"}
+        g,
+        "POST",
+        "/api/redeem",
+        t["verifier"],
+        json={"request_id": secrets.token_hex(8), "code": "AC-2", "site": "east", "by": "someone-else"},
     )
     assert ok.json()["ok"]
-    west = call(g, "POST", "/api/redeem", t["verifier"], json={"code": "AC-2", "site": "west"})
+    west = call(
+        g,
+        "POST",
+        "/api/redeem",
+        t["verifier"],
+        json={"request_id": secrets.token_hex(8), "code": "AC-2", "site": "west"},
+    )
     assert west.status_code == 403
     rows = call(g, "GET", "/api/redemptions", t["owner"], params={"code": "AC-2"}).json()["items"]
     assert [r["device"] for r in rows] == ["web-verifier1"]  # recorded as the caller, not as claimed
@@ -89,8 +100,20 @@ def test_site_scope_of_lists(locked: tuple[GatewayProc, dict[str, str]]) -> None
     call(
         g, "POST", "/api/orders", t["owner"], json={"orders": [{"code": "AC-3", "title": "x", "quantity": 5}]}
     )
-    call(g, "POST", "/api/redeem", t["owner"], json={"code": "AC-3", "site": "west"})
-    call(g, "POST", "/api/redeem", t["owner"], json={"code": "AC-3", "site": "east"})
+    call(
+        g,
+        "POST",
+        "/api/redeem",
+        t["owner"],
+        json={"request_id": secrets.token_hex(8), "code": "AC-3", "site": "west"},
+    )
+    call(
+        g,
+        "POST",
+        "/api/redeem",
+        t["owner"],
+        json={"request_id": secrets.token_hex(8), "code": "AC-3", "site": "east"},
+    )
     sup = call(g, "GET", "/api/redemptions", t["supervisor"], params={"code": "AC-3"}).json()["items"]
     assert {r["site"] for r in sup} == {"east"}
     assert len(call(g, "GET", "/api/redemptions", t["owner"], params={"code": "AC-3"}).json()["items"]) == 2

@@ -155,15 +155,17 @@ def test_typed_redemption_follows_the_same_rules(gw: GatewayProc) -> None:
         "POST", "/api/redeem", json={"code": "R-1", "qty": 2, "site": "shop", "request_id": "req-1"}
     ).json()
     assert same == ok  # idempotent by request_id
-    too_many = gw.api("POST", "/api/redeem", json={"code": "R-1", "qty": 2, "site": "shop"}).json()
+    too_many = gw.api(
+        "POST", "/api/redeem", json={"code": "R-1", "qty": 2, "site": "shop", "request_id": "req-2"}
+    ).json()
     assert (too_many["reason"], too_many["left"]) == ("QTY_EXCEEDED", 1)
-    wrong = gw.api("POST", "/api/redeem", json={"code": "R-1", "site": "mall"}).json()
+    wrong = gw.api("POST", "/api/redeem", json={"code": "R-1", "site": "mall", "request_id": "req-3"}).json()
     assert wrong["reason"] == "WRONG_SITE"
     assert gw.api("GET", "/api/orders/R-1").json()["used"] == 2
     for body in (
-        {"code": "R-1", "site": "nowhere"},
-        {"code": "R-1", "site": "shop", "qty": 100},
-        {"site": "shop"},
+        {"code": "R-1", "site": "nowhere", "request_id": "req-4"},
+        {"code": "R-1", "site": "shop", "qty": 100, "request_id": "req-5"},
+        {"site": "shop", "request_id": "req-6"},
     ):
         r = gw.api("POST", "/api/redeem", json=body)
         assert r.status_code == 422 and error_code(r) == "VALIDATION", body
@@ -172,8 +174,8 @@ def test_typed_redemption_follows_the_same_rules(gw: GatewayProc) -> None:
 
 def test_ledger_filters_and_csv_export(gw: GatewayProc) -> None:
     gw.api("POST", "/api/orders", json={"orders": [{"code": "L-1", "title": "One", "quantity": 1}]})
-    gw.api("POST", "/api/redeem", json={"code": "L-1", "site": "shop", "by": "ana"})
-    gw.api("POST", "/api/redeem", json={"code": "L-1", "site": "shop", "by": "ana"})
+    gw.api("POST", "/api/redeem", json={"code": "L-1", "site": "shop", "by": "ana", "request_id": "l-1"})
+    gw.api("POST", "/api/redeem", json={"code": "L-1", "site": "shop", "by": "ana", "request_id": "l-2"})
     items = gw.api("GET", "/api/redemptions", params={"code": "L-1"}).json()["items"]
     assert [i["reason"] for i in items] == ["ALREADY_USED", "OK"]  # newest first
     assert all(i["device"] == "web-ana" and i["site"] == "shop" for i in items)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -45,7 +46,10 @@ def test_run_starts_broker_loads_demo_and_keeps_data(tmp_path: Path) -> None:
         wait_for(lambda: healthy(url), 30, "gateway up")
         h = httpx.get(url + "/api/health").json()
         assert h["mqtt"]["broker_kind"] == "mosquitto" and h["mqtt"]["broker"] == f"127.0.0.1:{broker}"
-        v = httpx.post(url + "/api/redeem", json={"code": "HXDEMO-ONCE-0003", "site": "demo"}).json()
+        v = httpx.post(
+            url + "/api/redeem",
+            json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+        ).json()
         assert v["ok"]
     finally:
         p.send_signal(signal.SIGINT)
@@ -59,7 +63,10 @@ def test_run_starts_broker_loads_demo_and_keeps_data(tmp_path: Path) -> None:
     p2 = start(tmp_path, http, broker)
     try:
         wait_for(lambda: healthy(url), 30, "gateway up again")
-        again = httpx.post(url + "/api/redeem", json={"code": "HXDEMO-ONCE-0003", "site": "demo"}).json()
+        again = httpx.post(
+            url + "/api/redeem",
+            json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+        ).json()
         assert again["reason"] == "ALREADY_USED"  # the data survived the restart
     finally:
         p2.send_signal(signal.SIGINT)
@@ -137,7 +144,10 @@ def test_a_killed_gateway_leaves_no_broker_in_the_way(tmp_path: Path) -> None:
     p2 = start(tmp_path, http, broker)
     try:
         wait_for(lambda: healthy(url), 30, "gateway up again despite the orphan")
-        assert httpx.post(url + "/api/redeem", json={"code": "HXDEMO-ONCE-0003", "site": "demo"}).json()["ok"]
+        assert httpx.post(
+            url + "/api/redeem",
+            json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+        ).json()["ok"]
     finally:
         p2.send_signal(signal.SIGINT)
         out, _ = p2.communicate(timeout=20)

@@ -222,3 +222,37 @@ def test_gateway_presence_is_retained_with_a_last_will(gateway: GatewayProc, mos
     finally:
         c.loop_stop()
         c.disconnect()
+
+
+def test_hole_11_scans_taken_but_not_committed_survive_a_crash(
+    gateway: GatewayProc, mosquitto: Mosquitto
+) -> None:
+    """Hole 11: scans in the gateway's queue were acknowledged on receipt and lost with a crash."""
+    import sqlite3
+
+    make_order(gateway, "T-ACK", quantity=5)
+    dev = Peer(mosquitto.url, "gate-ack")
+    try:
+        dev.scan("k-0", "T-ACK")
+        dev.wait_verdict("k-0")
+        lock = sqlite3.connect(gateway.db_path, timeout=30)
+        lock.execute("BEGIN IMMEDIATE")  # every write of the gateway now waits: nothing can commit
+        try:
+            before = gateway.api("GET", "/api/health").json()["mqtt"]["scans"]
+            for i in range(1, 4):
+                dev.scan(f"k-{i}", "T-ACK")  # this peer never resends: only the broker can redeliver
+            wait_for(
+                lambda: gateway.api("GET", "/api/health").json()["mqtt"]["scans"] >= before + 3,
+                20,
+                "scans taken by the service",
+            )
+            gateway.stop(hard=True)  # SIGKILL with three scans taken and none committed
+        finally:
+            lock.rollback()
+            lock.close()
+        gateway.start()
+        for i in range(1, 4):
+            assert dev.wait_verdict(f"k-{i}", 30)["ok"]
+    finally:
+        dev.close()
+    assert gateway.api("GET", "/api/orders/T-ACK").json()["used"] == 4

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -268,16 +269,16 @@ def test_settlement_range_and_days(sales: Engine) -> None:
 
 
 def test_parse_when() -> None:
-    sh = ZoneInfo("Asia/Shanghai")
-    assert parse_when("2026-03-01", sh, "since") == datetime(2026, 2, 28, 16, tzinfo=UTC).timestamp()
-    assert (
-        parse_when("2026-03-01T08:00:00+00:00", sh, "since")
-        == datetime(2026, 3, 1, 8, tzinfo=UTC).timestamp()
-    )
-    assert parse_when("1700000000", sh, "since") == 1700000000
-    assert parse_when("", sh, "since") is None
+    # Dates and date-times without offset are wall-clock times, read later in each row's site zone.
+    assert parse_when("2026-03-01", "since") == datetime(2026, 3, 1)
+    assert parse_when("2026-03-01T08:30:00", "since") == datetime(2026, 3, 1, 8, 30)
+    assert parse_when("2026-03-01T08:00:00+00:00", "since") == datetime(2026, 3, 1, 8, tzinfo=UTC).timestamp()
+    assert parse_when("1700000000", "since") == 1700000000
+    assert parse_when("", "since") is None
     with pytest.raises(ValidationFailed, match="since:"):
-        parse_when("yesterday", sh, "since")
+        parse_when("yesterday", "since")
+    with pytest.raises(ValidationFailed, match="since:"):
+        parse_when("1e999", "since")
 
 
 # -- REST ------------------------------------------------------------------------------------------------
@@ -307,7 +308,15 @@ def test_rest_reports_with_roles(
     for code, site, qty in (("R-1", "s1", 2), ("R-2", "s2", 1), ("R-2", "s2", 9)):
         assert (
             g.api(
-                "POST", "/api/redeem", json={"code": code, "site": site, "qty": qty, "by": "kim"}
+                "POST",
+                "/api/redeem",
+                json={
+                    "request_id": secrets.token_hex(8),
+                    "code": code,
+                    "site": site,
+                    "qty": qty,
+                    "by": "kim",
+                },
             ).status_code
             == 200
         )

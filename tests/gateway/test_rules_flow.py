@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,13 +138,19 @@ def test_refund_only_unredeemed_then_revert(stack: tuple[GatewayProc, Mosquitto]
     g, _ = stack
     t = order(g, title="Tour x4", quantity=4, site="park")
     code = t["code"]
-    v = g.api("POST", "/api/redeem", json={"code": code, "qty": 3, "site": "park"}).json()
+    v = g.api(
+        "POST",
+        "/api/redeem",
+        json={"request_id": secrets.token_hex(8), "code": code, "qty": 3, "site": "park"},
+    ).json()
     assert v["ok"]
     too_much = g.api("POST", f"/api/orders/{code}/refund", json={"units": 2, "reason": "rain"})
     assert too_much.status_code == 409 and "revert used units first" in too_much.json()["error"]["message"]
     ok = g.api("POST", f"/api/orders/{code}/refund", json={"units": 1, "reason": "rain"}).json()
     assert (ok["refunded"], ok["left"]) == (1, 0)
-    denied = g.api("POST", "/api/redeem", json={"code": code, "site": "park"}).json()
+    denied = g.api(
+        "POST", "/api/redeem", json={"request_id": secrets.token_hex(8), "code": code, "site": "park"}
+    ).json()
     assert denied["reason"] == "ALREADY_USED"
     red = g.api("GET", "/api/redemptions", params={"code": code, "ok": "true"}).json()["items"][0]
     no_reason = g.api("POST", f"/api/redemptions/{red['id']}/revert", json={"reason": ""})
@@ -155,9 +162,14 @@ def test_refund_only_unredeemed_then_revert(stack: tuple[GatewayProc, Mosquitto]
     assert g.api("POST", f"/api/redemptions/{red['id']}/revert", json={"reason": "x"}).status_code == 409
     after = g.api("GET", f"/api/orders/{code}").json()
     assert (after["used"], after["refunded"], after["left"]) == (0, 1, 3)
-    full = g.api("POST", f"/api/orders/{code}/refund", json={"reason": "all"}).json()
+    full = g.api("POST", f"/api/orders/{code}/refund", json={"all": True, "reason": "all"}).json()
     assert (full["status"], full["refunded"]) == ("refunded", 4)
-    assert g.api("POST", "/api/redeem", json={"code": code, "site": "park"}).json()["reason"] == "REFUNDED"
+    assert (
+        g.api(
+            "POST", "/api/redeem", json={"request_id": secrets.token_hex(8), "code": code, "site": "park"}
+        ).json()["reason"]
+        == "REFUNDED"
+    )
 
 
 def test_cancel_only_unused(stack: tuple[GatewayProc, Mosquitto]) -> None:
@@ -168,10 +180,13 @@ def test_cancel_only_unused(stack: tuple[GatewayProc, Mosquitto]) -> None:
         == "cancelled"
     )
     assert (
-        g.api("POST", "/api/redeem", json={"code": a["code"], "site": "zoo"}).json()["reason"] == "CANCELLED"
+        g.api(
+            "POST", "/api/redeem", json={"request_id": secrets.token_hex(8), "code": a["code"], "site": "zoo"}
+        ).json()["reason"]
+        == "CANCELLED"
     )
     b = order(g, title="B", quantity=2)
-    g.api("POST", "/api/redeem", json={"code": b["code"], "site": "zoo"})
+    g.api("POST", "/api/redeem", json={"request_id": secrets.token_hex(8), "code": b["code"], "site": "zoo"})
     r = g.api("POST", f"/api/orders/{b['code']}/cancel", json={"reason": "shop"})
     assert r.status_code == 409
 
@@ -195,7 +210,10 @@ def test_products_are_snapshots(stack: tuple[GatewayProc, Mosquitto]) -> None:
     same = g.api("GET", f"/api/orders/{o['code']}").json()
     assert (same["title"], same["quantity"], same["rules"]["sites"]) == ("Spa x5", 5, [2])
     assert (
-        g.api("POST", "/api/redeem", json={"code": o["code"], "site": "zoo"}).json()["reason"] == "WRONG_SITE"
+        g.api(
+            "POST", "/api/redeem", json={"request_id": secrets.token_hex(8), "code": o["code"], "site": "zoo"}
+        ).json()["reason"]
+        == "WRONG_SITE"
     )
     r = g.api("POST", "/api/orders", json={"orders": [{"product": "SPA5"}]})
     assert r.status_code == 422 and "unknown product" in r.json()["error"]["message"]
@@ -207,7 +225,9 @@ def test_short_codes_and_signed_codes(stack: tuple[GatewayProc, Mosquitto]) -> N
     assert o["code"].startswith("HX-") and len(o["code"]) == 32  # HX- + 20 random + - + 8 signature
     short = o["short_code"]
     assert len(short) == 11 and short[5] == "-"
-    v = g.api("POST", "/api/redeem", json={"code": short.lower(), "site": "zoo"}).json()
+    v = g.api(
+        "POST", "/api/redeem", json={"request_id": secrets.token_hex(8), "code": short.lower(), "site": "zoo"}
+    ).json()
     assert (v["ok"], v["left"]) == (True, 1)
     forged = o["code"][:-1] + ("A" if o["code"][-1] != "A" else "B")
     dev = Peer(b.url, "hand-9")

@@ -40,6 +40,10 @@ def event(eid: str, kind: str, data: dict[str, Any], created: float | None = Non
     return inbound.parse(body)
 
 
+def handle(e: Engine, ev: inbound.Envelope, key: bytes | None, now: float) -> dict[str, Any]:
+    return inbound.handle(e, ev, key, now, secret=SECRET)
+
+
 def order(e: Engine, code: str) -> Any:
     with e.connect() as c:
         return c.execute(select(*Order.__table__.c).where(Order.code == code)).first()
@@ -90,18 +94,16 @@ def test_tampered_body_is_refused() -> None:
 
 # -- event handling (real SQLite) ------------------------------------------------------------------------
 def test_created_then_paid_sets_paid_at(engine: Engine) -> None:
-    out = inbound.handle(
+    out = handle(
         engine,
         event("e1", "order.created", {"code": "WH-1", "title": "Tour", "quantity": 3, "site": "s1"}),
         None,
         0,
     )
-    assert out == {"duplicate": False, "result": {"code": "WH-1", "created": True}}
+    assert out == {"duplicate": False, "result": {"code": "WH-1", "created": True, "status": "unpaid"}}
     assert order(engine, "WH-1").quantity == 3
-    out = inbound.handle(
-        engine, event("e2", "order.paid", {"code": "WH-1", "title": "Tour"}, 1_800_000_000), None, 0
-    )
-    assert out["result"] == {"code": "WH-1", "created": False}
+    out = handle(engine, event("e2", "order.paid", {"code": "WH-1", "title": "Tour"}, 1_800_000_000), None, 0)
+    assert out["result"] == {"code": "WH-1", "created": False, "status": "active"}
     assert order(engine, "WH-1").paid_at == 1_800_000_000  # the event's time when data has no paid_at
 
 
@@ -111,31 +113,29 @@ def test_paid_creates_missing_order_with_given_paid_at(engine: Engine) -> None:
         "order.paid",
         {"code": "WH-2", "title": "Spa", "quantity": 2, "paid_at": "2027-01-02T03:04:05+08:00"},
     )
-    inbound.handle(engine, ev, None, 0)
+    handle(engine, ev, None, 0)
     assert order(engine, "WH-2").paid_at == 1798830245.0
 
 
 def test_created_without_code_generates_one_and_replay_returns_it(engine: Engine) -> None:
     ev = event("g1", "order.created", {"title": "Wash x5", "quantity": 5, "external_ref": "shop-77"})
-    first = inbound.handle(engine, ev, None, 0)
+    first = handle(engine, ev, None, 0)
     code = first["result"]["code"]
     assert code.startswith("HX-") and order(engine, code).external_ref == "shop-77"
-    again = inbound.handle(engine, ev, None, 0)
-    assert again == {"duplicate": True, "result": {"code": code, "created": True}}
+    again = handle(engine, ev, None, 0)
+    assert again == {"duplicate": True, "result": {"code": code, "created": True, "status": "unpaid"}}
     with engine.connect() as c:
         assert c.execute(select(Order.id)).all().__len__() == 1
 
 
 def test_refund_partial_then_too_many_is_refused_and_changes_nothing(engine: Engine) -> None:
-    inbound.handle(
-        engine, event("c", "order.paid", {"code": "R1", "title": "Ticket", "quantity": 10}), None, 0
-    )
-    out = inbound.handle(
+    handle(engine, event("c", "order.paid", {"code": "R1", "title": "Ticket", "quantity": 10}), None, 0)
+    out = handle(
         engine, event("r1", "order.refunded", {"code": "R1", "units": 4, "reason": "no-show"}), None, 0
     )
     assert out["result"]["refunded"] == 4 and out["result"]["left"] == 6
     with pytest.raises(Conflict) as info:
-        inbound.handle(engine, event("r2", "order.refunded", {"code": "R1", "units": 7}), None, 0)
+        handle(engine, event("r2", "order.refunded", {"code": "R1", "units": 7}), None, 0)
     assert "only 6 unredeemed" in info.value.message
     o = order(engine, "R1")
     assert (o.refunded, o.status) == (4, "active")
@@ -144,18 +144,16 @@ def test_refund_partial_then_too_many_is_refused_and_changes_nothing(engine: Eng
     assert rows["r1"] == ("done", None)
     assert rows["r2"][0] == "failed" and rows["r2"][1].startswith("CONFLICT")
     # The refused event may come again once the cause is gone: it is applied then, not reported a duplicate.
-    inbound.handle(engine, event("r3", "order.refunded", {"code": "R1", "units": 2}), None, 0)
-    out = inbound.handle(engine, event("r2", "order.refunded", {"code": "R1", "units": 4}), None, 0)
+    handle(engine, event("r3", "order.refunded", {"code": "R1", "units": 2}), None, 0)
+    out = handle(engine, event("r2", "order.refunded", {"code": "R1", "units": 4}), None, 0)
     assert out["duplicate"] is False and out["result"]["status"] == "refunded"
 
 
 def test_refund_replay_refunds_once(engine: Engine) -> None:
-    inbound.handle(
-        engine, event("c", "order.paid", {"code": "R2", "title": "Ticket", "quantity": 5}), None, 0
-    )
+    handle(engine, event("c", "order.paid", {"code": "R2", "title": "Ticket", "quantity": 5}), None, 0)
     ev = event("rr", "order.refunded", {"code": "R2", "units": 2})
-    inbound.handle(engine, ev, None, 0)
-    assert inbound.handle(engine, ev, None, 0)["duplicate"] is True
+    handle(engine, ev, None, 0)
+    assert handle(engine, ev, None, 0)["duplicate"] is True
     assert order(engine, "R2").refunded == 2
     with engine.connect() as c:
         audit = c.execute(select(Audit.actor, Audit.action, Audit.units, Audit.reason)).all()
@@ -165,9 +163,7 @@ def test_refund_replay_refunds_once(engine: Engine) -> None:
 
 def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
     """A delivery that died after the refund landed but before it was marked done (a stale claim)."""
-    inbound.handle(
-        engine, event("c", "order.paid", {"code": "R3", "title": "Ticket", "quantity": 5}), None, 0
-    )
+    handle(engine, event("c", "order.paid", {"code": "R3", "title": "Ticket", "quantity": 5}), None, 0)
     adjust.refund(engine, "R3", 2, "webhook", "webhook lost-1: ")
     with engine.connect() as c, c.begin():
         c.execute(
@@ -180,11 +176,9 @@ def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
             )
         )
     # An id that differs only where a LIKE pattern would see a wildcard is another event: it refunds.
-    out = inbound.handle(engine, event("lost_1", "order.refunded", {"code": "R3", "units": 1}), None, 0)
+    out = handle(engine, event("lost_1", "order.refunded", {"code": "R3", "units": 1}), None, 0)
     assert out["duplicate"] is False and out["result"]["refunded"] == 3
-    out = inbound.handle(
-        engine, event("lost-1", "order.refunded", {"code": "R3", "units": 2}), None, time.time()
-    )
+    out = handle(engine, event("lost-1", "order.refunded", {"code": "R3", "units": 2}), None, time.time())
     assert out == {"duplicate": False, "result": {"code": "R3", "recovered": True}}
     assert order(engine, "R3").refunded == 3
 
@@ -197,26 +191,24 @@ def test_fresh_claim_answers_conflict(engine: Engine) -> None:
             )
         )
     with pytest.raises(Conflict, match="being applied"):
-        inbound.handle(engine, event("busy", "order.cancelled", {"code": "X"}), None, time.time())
+        handle(engine, event("busy", "order.cancelled", {"code": "X"}), None, time.time())
 
 
 def test_cancel_and_cancel_of_used_order(engine: Engine) -> None:
-    inbound.handle(engine, event("c1", "order.paid", {"code": "C1", "title": "T", "quantity": 2}), None, 0)
-    out = inbound.handle(
-        engine, event("x1", "order.cancelled", {"code": "C1", "reason": "buyer asked"}), None, 0
-    )
+    handle(engine, event("c1", "order.paid", {"code": "C1", "title": "T", "quantity": 2}), None, 0)
+    out = handle(engine, event("x1", "order.cancelled", {"code": "C1", "reason": "buyer asked"}), None, 0)
     assert out["result"] == {"code": "C1", "status": "cancelled"}
-    inbound.handle(engine, event("c2", "order.paid", {"code": "C2", "title": "T", "quantity": 2}), None, 0)
+    handle(engine, event("c2", "order.paid", {"code": "C2", "title": "T", "quantity": 2}), None, 0)
     with engine.connect() as c, c.begin():
         c.execute(update(Order).where(Order.code == "C2").values(used=1))
     with pytest.raises(Conflict, match="refund the rest"):
-        inbound.handle(engine, event("x2", "order.cancelled", {"code": "C2"}), None, 0)
+        handle(engine, event("x2", "order.cancelled", {"code": "C2"}), None, 0)
     assert order(engine, "C2").status == "active"
 
 
 def test_refund_of_unknown_order_is_not_found(engine: Engine) -> None:
     with pytest.raises(NotFound):
-        inbound.handle(engine, event("u1", "order.refunded", {"code": "NOPE"}), None, 0)
+        handle(engine, event("u1", "order.refunded", {"code": "NOPE"}), None, 0)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +243,7 @@ def test_bad_data_names_the_field_and_records_nothing(
     engine: Engine, kind: str, data: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(ValidationFailed) as info:
-        inbound.handle(engine, event("bad", kind, data), None, 0)
+        handle(engine, event("bad", kind, data), None, 0)
     assert info.value.message.startswith(field + ":")
     with engine.connect() as c:
         assert c.execute(select(WebhookEvent)).first() is None
@@ -260,7 +252,7 @@ def test_bad_data_names_the_field_and_records_nothing(
 
 def test_unknown_site_is_refused(engine: Engine) -> None:
     with pytest.raises(ValidationFailed, match="unknown site"):
-        inbound.handle(engine, event("s", "order.paid", {"code": "S", "title": "T", "site": "zz"}), None, 0)
+        handle(engine, event("s", "order.paid", {"code": "S", "title": "T", "site": "zz"}), None, 0)
     assert order(engine, "S") is None
 
 
@@ -301,7 +293,7 @@ def test_rest_flow(hook_gw: GatewayProc) -> None:
         "event": "evt-1",
         "type": "order.paid",
         "duplicate": False,
-        "result": {"code": "WEB-1", "created": True},
+        "result": {"code": "WEB-1", "created": True, "status": "active"},
     }
     assert g.api("GET", "/api/orders/WEB-1").json()["quantity"] == 4
 
@@ -371,9 +363,9 @@ def test_crashed_create_is_not_applied_twice(engine: Engine) -> None:
                 event_id="lost-2", type="order.created", state="claimed", received_at=time.time() - 120
             )
         )
-    inbound.handle(engine, event("other", "order.created", {"title": "T", "external_ref": "shop-9"}), None, 0)
+    handle(engine, event("other", "order.created", {"title": "T", "external_ref": "shop-9"}), None, 0)
     ev = event("lost-2", "order.created", {"title": "T", "external_ref": "shop-9"})
-    out = inbound.handle(engine, ev, None, time.time())
+    out = handle(engine, ev, None, time.time())
     assert out["duplicate"] is False and out["result"]["created"] is False
     with engine.connect() as c:
         assert len(c.execute(select(Order.id).where(Order.external_ref == "shop-9")).all()) == 1

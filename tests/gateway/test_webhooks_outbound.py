@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -233,7 +234,11 @@ def test_gateway_delivers_console_redemptions(
         ).status_code
         == 201
     )
-    r = g.api("POST", "/api/redeem", json={"code": "GW-1", "site": "s1", "by": "bob", "qty": 2})
+    r = g.api(
+        "POST",
+        "/api/redeem",
+        json={"request_id": secrets.token_hex(8), "code": "GW-1", "site": "s1", "by": "bob", "qty": 2},
+    )
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
     wait_for(lambda: receiver.accepted(), 20, "the event at the receiver")
     (ev,) = receiver.accepted()
@@ -247,3 +252,39 @@ def test_gateway_delivers_console_redemptions(
     assert target["last_id"] == ev["data"]["redemption_id"] and target["rows_behind"] == 0
     denied = g.api("GET", "/api/webhooks/outbound", headers={"authorization": f"Bearer {tokens['sup']}"})
     assert denied.status_code == 403
+
+
+def _strict(body: bytes) -> Any:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+def test_non_finite_number_does_not_block_delivery(engine: Engine, receiver: Receiver) -> None:
+    """Hole 14: a ledger row with an infinite device time (as `at: 1e999` once stored) is sent as strict
+    JSON (the number as null), logged, and the events after it are delivered too."""
+    from gateway.db.models import Redemption
+    from gateway.webhooks.outbound import encode
+
+    with pytest.raises(ValueError):
+        _strict(json.dumps({"t": float("inf")}).encode())  # the receiver's parser is strict
+    assert _strict(encode({"id": "x", "data": {"t": float("inf"), "l": [float("nan"), 1.5]}})) == {
+        "id": "x",
+        "data": {"t": None, "l": [None, 1.5]},
+    }
+    d = Deliverer(engine, [Target(receiver.url, SECRET)], settings())
+    scan(engine, "1")
+    with engine.connect() as c, writer(c).begin():
+        c.execute(Redemption.__table__.update().values(device_time=float("inf")))
+    scan(engine, "2")
+    d.start()
+    try:
+        wait_for(lambda: len(receiver.accepted()) == 2, 20, "both events accepted")
+    finally:
+        d.stop()
+    bodies = [b for _, b, code in receiver.hits if code == 200]
+    events = [_strict(b) for b in bodies]
+    assert events[0]["data"]["device_time"] is None and events[0]["data"]["units"] == 1
+    assert events[1]["data"]["redemption_id"] > events[0]["data"]["redemption_id"]
+    assert all(b"Infinity" not in b for _, b, _ in receiver.hits)

@@ -1,13 +1,19 @@
 # Refund and cancel (managers) and revert with a reason (supervisors) from the order page, via gateway.adjust.
 from __future__ import annotations
 
+import secrets
+
 from playwright.sync_api import expect
 
 from tests.web.conftest import Console
 
 
 def _redeem(console: Console, code: str, qty: int) -> None:
-    r = console.gw.api("POST", "/api/redeem", json={"code": code, "site": "s1", "qty": qty, "by": "desk"})
+    r = console.gw.api(
+        "POST",
+        "/api/redeem",
+        json={"request_id": secrets.token_hex(8), "code": code, "site": "s1", "qty": qty, "by": "desk"},
+    )
     assert r.status_code == 200 and r.json()["ok"], r.text
 
 

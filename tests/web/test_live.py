@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from playwright.sync_api import expect
 
@@ -118,7 +119,11 @@ def test_scan_from_a_device_appears_live(console: Console, shot: Shot) -> None:
 def test_every_page_fits_a_phone(console: Console, shot: Shot) -> None:
     console.gw.api("POST", "/api/devices", json={"device": "gate-with-a-long-name-0123456789", "site": "s1"})
     for code, qty in (("HX-TEST-FAMILY-5", 2), ("HX-TEST-SINGLE", 1), ("HX-TEST-SINGLE", 1)):
-        console.gw.api("POST", "/api/redeem", json={"code": code, "site": "s1", "qty": qty, "by": "lily"})
+        console.gw.api(
+            "POST",
+            "/api/redeem",
+            json={"request_id": secrets.token_hex(8), "code": code, "site": "s1", "qty": qty, "by": "lily"},
+        )
     page = console.as_user("owner", width=360, password=OWNER_PASSWORD)
     for path in (
         "/console/live",

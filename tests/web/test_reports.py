@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,11 @@ from tests.web.conftest import OWNER_PASSWORD, Console, Shot
 
 
 def _redeem(console: Console, code: str, site: str, qty: int = 1) -> None:
-    r = console.gw.api("POST", "/api/redeem", json={"code": code, "site": site, "qty": qty, "by": "desk"})
+    r = console.gw.api(
+        "POST",
+        "/api/redeem",
+        json={"request_id": secrets.token_hex(8), "code": code, "site": site, "qty": qty, "by": "desk"},
+    )
     assert r.status_code == 200, r.text
 
 

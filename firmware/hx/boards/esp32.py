@@ -3,6 +3,7 @@
 # build), the single source of truth shared with the wiring docs and checked by tests.
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -211,6 +212,15 @@ class Board:
         except Exception:
             rssi = 0
         return self.wlan.ifconfig()[0], rssi
+
+    def random(self, n):
+        """n random bytes (the install id). The ESP32's RNG is only truly random with the radio on
+        (ESP-IDF), and this runs at boot before the WiFi task: switch the station on first."""
+        try:
+            self.wlan.active(True)
+        except OSError:
+            pass
+        return os.urandom(n)
 
     def unix_time(self):
         t = time.time()

@@ -175,6 +175,10 @@ class Board:
     def net_info(self):
         return "127.0.0.1", 0
 
+    def random(self, n):
+        """n random bytes (the install id)."""
+        return os.urandom(n)
+
     def unix_time(self):
         return int(time.time())
 

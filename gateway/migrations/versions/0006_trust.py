@@ -32,7 +32,7 @@ def upgrade() -> None:
     with op.batch_alter_table("redemptions") as b:
         # What the request asked (op, code, qty, amt, dir, ref), hashed: a reused id with another
         # request is refused instead of replaying the stored verdict.
-        b.add_column(sa.Column("fingerprint", sa.String(64), nullable=True))
+        b.add_column(sa.Column("fingerprint", sa.String(200), nullable=True))
         # Units this decision moved inside (+) or let out (-), and the site-local day its units count on:
         # an undo takes back exactly what the redemption changed.
         b.add_column(sa.Column("inside_delta", sa.Integer(), nullable=False, server_default="0"))
@@ -52,6 +52,21 @@ def upgrade() -> None:
     op.execute(
         "UPDATE redemptions SET idem_key = 'd:' || idem_key "
         "WHERE idem_key NOT LIKE 's:%' AND idem_key NOT LIKE 'u:%'"
+    )
+    # Decisions from before fingerprints: what they asked is only partly known (the order's code and
+    # the direction). A retry asking for that code the same way still gets its stored verdict across
+    # the upgrade; a reused id asking anything else is refused (gateway/ledger.py, legacy_fingerprint).
+    op.execute(
+        "UPDATE redemptions SET fingerprint = 'legacy:' || direction || ':' || code "
+        "WHERE fingerprint IS NULL AND op IN ('redeem', 'exit')"
+    )
+    # Orders inside before the upgrade: their latest successful entry is the one whose person is in,
+    # so undoing it lets that person out (later rows record what they move themselves).
+    op.execute(
+        "UPDATE redemptions SET inside_delta = 1 WHERE id IN ("
+        " SELECT max(r.id) FROM redemptions r JOIN orders o ON o.id = r.order_id"
+        " WHERE o.inside > 0 AND r.op = 'redeem' AND r.direction = 'in' AND r.ok = true"
+        " AND r.undone = false GROUP BY r.order_id)"
     )
 
 

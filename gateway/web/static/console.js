@@ -18,12 +18,19 @@ function text(tag, value, cls) {
   return el;
 }
 
-// Times are shown in the gateway's time zone (as the server-rendered rows are), not the browser's.
-const clockFormat = new Intl.DateTimeFormat("en-GB", {
-  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  timeZone: document.body.dataset.tz || undefined,
-});
-function clock(t) { return clockFormat.format(new Date(t * 1000)); }
+// A time is shown in the zone of its row's site (as the server-rendered rows are), the gateway's time zone
+// for rows without a site; never the browser's.
+const clockFormats = {};
+function clock(t, tz) {
+  const zone = tz || document.body.dataset.tz || undefined;
+  const key = zone || "";
+  if (!clockFormats[key]) {
+    clockFormats[key] = new Intl.DateTimeFormat("en-GB", {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: zone,
+    });
+  }
+  return clockFormats[key].format(new Date(t * 1000));
+}
 
 // Live feed: /console/live/events (Server-Sent Events). The server ends each stream after a while and the
 // browser reconnects with Last-Event-ID, so nothing is missed across reconnects.
@@ -44,7 +51,9 @@ function startLive(root) {
       const tr = document.createElement("tr");
       tr.className = "new";
       tr.dataset.reason = e.reason;
-      tr.appendChild(text("td", clock(e.t)));
+      const when = text("td", clock(e.t, e.tz));
+      when.title = e.tz || document.body.dataset.tz || "";
+      tr.appendChild(when);
       if (!device) { tr.appendChild(text("td", e.device + (e.user && e.device !== "web-" + e.user ? " · " + e.user : ""))); tr.appendChild(text("td", e.site || "")); tr.appendChild(text("td", e.gate || "")); }
       const codeCell = text("td", "", "mono");
       const link = text("a", e.code);

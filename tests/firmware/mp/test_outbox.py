@@ -1,41 +1,63 @@
-# Unit tests of hx.outbox and hx.store: order, window, retransmit, bound, durability across "reboots".
+# Unit tests of hx.outbox and hx.store: order, window, retransmit, back-off, bound, durability across
+# "reboots", install ids.
+import json
 import os
 
 import t
-from hx.outbox import Outbox, OutboxFull, entry_name, name_sid
-from hx.store import DirStore, bump_boot
+from hx.outbox import BACKOFF_MAX_MS, Outbox, OutboxFull, entry_name, name_sid
+from hx.store import DirStore, boot_ids, bump_boot, valid_iid
 from t import MemStore
+
+IID = "Ab3xYz"  # an install id
+
+
+def _add(ob, boot, seq, payload, code=None):
+    return ob.add(IID, boot, seq, payload, code)
 
 
 def test_names_sort_in_scan_order():
-    names = [entry_name(2, 1), entry_name(1, 0x100), entry_name(1, 2), entry_name(0x10, 0)]
-    t.eq(sorted(names), [entry_name(1, 2), entry_name(1, 0x100), entry_name(2, 1), entry_name(0x10, 0)])
-    t.eq(name_sid(entry_name(0x3, 0x1A)), "3-1a")
+    names = [
+        entry_name(IID, 2, 1),
+        entry_name(IID, 1, 0x100),
+        entry_name(IID, 1, 2),
+        entry_name(IID, 0x10, 0),
+    ]
+    t.eq(
+        sorted(names),
+        [entry_name(IID, 1, 2), entry_name(IID, 1, 0x100), entry_name(IID, 2, 1), entry_name(IID, 0x10, 0)],
+    )
+    t.eq(name_sid(entry_name(IID, 0x3, 0x1A)), IID + "-3-1a")
+    t.eq(name_sid(entry_name("", 0x3, 0x1A)), "3-1a", "an entry of the firmware before install ids")
+    t.true(entry_name("", 7, 9) < entry_name(IID, 8, 1), "old entries still sort before the new boot's")
+
+
+def S(boot, seq):
+    return "%s-%x-%x" % (IID, boot, seq)
 
 
 def test_order_window_retry_ack():
     ob = Outbox(MemStore(), 10, 2, 1000)
     for i in range(1, 5):
-        t.eq(ob.add(1, i, b"p%d" % i), "1-%x" % i)
-    t.eq(ob.due(0), [("1-1", b"p1"), ("1-2", b"p2")], "oldest first, window 2")
+        t.eq(_add(ob, 1, i, b"p%d" % i), S(1, i))
+    t.eq(ob.due(0), [(S(1, 1), b"p1"), (S(1, 2), b"p2")], "oldest first, window 2")
     t.eq(ob.due(10), [], "in flight")
     t.eq(ob.next_due_ms(10), 990)
-    t.eq(ob.ack("1-1"), True)
-    t.eq(ob.due(20), [("1-3", b"p3")], "window moves on")
-    t.eq(ob.due(1000), [("1-2", b"p2")], "retransmit after retry_ms")
-    t.eq(ob.ack("1-1"), False, "stale verdict")
+    t.eq(ob.ack(S(1, 1)), True)
+    t.eq(ob.due(20), [(S(1, 3), b"p3")], "window moves on")
+    t.eq(ob.due(1000), [(S(1, 2), b"p2")], "retransmit after retry_ms")
+    t.eq(ob.ack(S(1, 1)), False, "stale verdict")
     t.eq(ob.ack("9-9"), False, "unknown verdict")
     ob.unsent()
-    t.eq([s for s, _ in ob.due(1001)], ["1-2", "1-3"], "reconnect resends all in flight")
+    t.eq([s for s, _ in ob.due(1001)], [S(1, 2), S(1, 3)], "reconnect resends all in flight")
     t.eq(len(ob), 3)
 
 
 def test_full_is_an_error_not_a_drop():
     ob = Outbox(MemStore(), 2, 4, 1000)
-    ob.add(1, 1, b"a")
-    ob.add(1, 2, b"b")
-    t.raises(OutboxFull, ob.add, 1, 3, b"c")
-    t.raises(OutboxFull, ob.add, 1, 4, b"d")
+    _add(ob, 1, 1, b"a")
+    _add(ob, 1, 2, b"b")
+    t.raises(OutboxFull, _add, ob, 1, 3, b"c")
+    t.raises(OutboxFull, _add, ob, 1, 4, b"d")
     t.eq(ob.full_count, 2)
     t.eq(len(ob), 2)
     t.eq([p for _, p in ob.due(0)], [b"a", b"b"], "queued scans untouched")
@@ -44,27 +66,47 @@ def test_full_is_an_error_not_a_drop():
 def test_durable_across_reboot():
     d = t.tmpdir()
     ob = Outbox(DirStore(d + "/outbox"), 8, 4, 1000)
-    ob.add(1, 1, b"one")
-    ob.add(1, 2, b"two")
-    ob.add(1, 3, b"three")
-    ob.ack("1-2")
+    _add(ob, 1, 1, b"one")
+    _add(ob, 1, 2, b"two")
+    _add(ob, 1, 3, b"three")
+    ob.ack(S(1, 2))
     # A power cut mid-write leaves a .tmp file: it is not an entry.
     with open(d + "/outbox/00000001000000ff.tmp", "wb") as f:
         f.write(b"half")
     ob2 = Outbox(DirStore(d + "/outbox"), 8, 4, 1000)
     t.eq(len(ob2), 2)
-    t.eq(ob2.due(0), [("1-1", b"one"), ("1-3", b"three")])
-    ob2.add(2, 1, b"next-boot")
-    t.eq([s for s, _ in ob2.due(5000)], ["1-1", "1-3", "2-1"])
-    t.eq(sorted(os.listdir(d + "/outbox")), ["0000000100000001", "0000000100000003", "0000000200000001"])
+    t.eq(ob2.due(0), [(S(1, 1), b"one"), (S(1, 3), b"three")])
+    _add(ob2, 2, 1, b"next-boot")
+    t.eq([s for s, _ in ob2.due(5000)], [S(1, 1), S(1, 3), S(2, 1)])
+    t.eq(
+        sorted(os.listdir(d + "/outbox")),
+        ["0000000100000001" + IID, "0000000100000003" + IID, "0000000200000001" + IID],
+    )
+
+
+def test_hole1_entries_from_before_install_ids_keep_their_sid():
+    """Hole 1: an upgrade keeps the outbox: entries queued by the firmware from before install ids
+    are resent (and their verdicts matched) under their original sid; new ones carry the install id."""
+    d = t.tmpdir()
+    os.mkdir(d + "/outbox")
+    for name, sid in (("0000000500000001", "5-1"), ("0000000500000002", "5-2")):
+        with open(d + "/outbox/" + name, "wb") as f:
+            f.write(json.dumps({"v": 1, "sid": sid, "code": "OLD", "qty": 1, "dir": "in", "at": 0}).encode())
+    ob = Outbox(DirStore(d + "/outbox"), 8, 4, 1000)
+    _add(ob, 6, 1, b"new")
+    due = ob.due(0)
+    t.eq([s for s, _ in due], ["5-1", "5-2", S(6, 1)], "old entries first, under their own sids")
+    t.eq([json.loads(p)["sid"] for _, p in due[:2]], ["5-1", "5-2"], "the payload's sid is the one matched")
+    t.eq(ob.ack("5-1"), True)
+    t.eq(len(Outbox(DirStore(d + "/outbox"), 8, 4, 1000)), 2, "the acknowledged old entry left the flash")
 
 
 def test_vanished_entry_does_not_wedge():
     st = MemStore()
     ob = Outbox(st, 8, 4, 1000)
-    ob.add(1, 1, b"a")
-    ob.add(1, 2, b"b")
-    del st.files[entry_name(1, 1)]
+    _add(ob, 1, 1, b"a")
+    _add(ob, 1, 2, b"b")
+    del st.files[entry_name(IID, 1, 1)]
 
     def boom(name):
         if name not in st.files:
@@ -72,7 +114,7 @@ def test_vanished_entry_does_not_wedge():
         return st.files[name]
 
     st.read = boom
-    t.eq(ob.due(0), [("1-2", b"b")])
+    t.eq(ob.due(0), [(S(1, 2), b"b")])
     t.eq(len(ob), 1)
 
 
@@ -82,3 +124,84 @@ def test_boot_counter():
     t.eq(bump_boot(d), 2)
     t.eq(bump_boot(d), 3)
     t.eq(t.read(d + "/boot"), "3")
+
+
+def test_hole1_install_id_kept_and_renewed_by_an_erase():
+    """Hole 1: a random install id is made at the first boot, kept on flash across boots, and a flash
+    erase (missing files) makes a new one, so scan ids of the new install never repeat the old's."""
+    d = t.tmpdir()
+    iid, boot = boot_ids(d, os.urandom)
+    t.true(valid_iid(iid), "6 letters/digits: %r" % iid)
+    t.eq(boot, 1)
+    t.eq(boot_ids(d, os.urandom), (iid, 2), "kept across a reboot")
+    t.eq(t.read(d + "/install"), iid)
+    os.remove(d + "/install")
+    os.remove(d + "/boot")  # a flash erase
+    iid2, boot2 = boot_ids(d, os.urandom)
+    t.eq(boot2, 1, "the boot counter starts again")
+    t.true(iid2 != iid, "a new install id")
+    os.remove(d + "/boot")  # a lost boot counter alone also means a new install id
+    t.true(boot_ids(d, os.urandom)[0] != iid2, "never (same id, boot 1) twice")
+    # An upgrade from firmware without install ids keeps counting boots (old entries sort first).
+    d2 = t.tmpdir()
+    with open(d2 + "/boot", "w") as f:
+        f.write("41")
+    iid3, boot3 = boot_ids(d2, os.urandom)
+    t.eq(boot3, 42)
+    t.true(valid_iid(iid3), "made on the upgrade boot")
+
+
+def test_install_id_is_unbiased_letters_and_digits():
+    # The random source is taken as given: every byte >= 248 is skipped (it would bias the modulo).
+    seq = iter([255, 248, 0, 61, 62, 1, 130, 200] + [5] * 16)
+    from hx.store import new_iid
+
+    t.eq(new_iid(lambda n: bytes(next(seq) for _ in range(n))), "0z016E")
+
+
+def test_hole20_transient_keeps_the_scan_with_backoff():
+    """Hole 20: a transient answer keeps the scan in the outbox; it is resent after an interval that
+    doubles with each transient answer (capped), and a final verdict or a reconnect resets it."""
+    ob = Outbox(MemStore(), 10, 4, 1000)
+    sid = _add(ob, 1, 1, b"a")
+    t.eq([s for s, _ in ob.due(0)], [sid])
+    t.eq(ob.retry(sid, 100), True, "transient answer for a queued scan")
+    t.eq(len(ob), 1, "the scan stays")
+    t.eq(ob.next_due_ms(100), 2000, "interval doubled")
+    t.eq(ob.due(2099), [])
+    t.eq([s for s, _ in ob.due(2100)], [sid], "resent after the back-off")
+    now = 2100
+    for _ in range(10):
+        ob.retry(sid, now)
+    t.eq(ob.delay, BACKOFF_MAX_MS, "bounded")
+    t.eq(ob.next_due_ms(now), BACKOFF_MAX_MS)
+    ob.unsent()
+    t.eq(ob.delay, 1000, "a reconnect resets the back-off")
+    ob.retry(sid, now)
+    sid2 = _add(ob, 1, 2, b"b")
+    t.eq(ob.ack(sid2), True, "a final verdict: the scan leaves")
+    t.eq(ob.delay, 1000, "and the back-off is reset")
+    t.eq(ob.retry("9-9", now), False, "unknown sid")
+
+
+def test_hole13_find_and_rush_a_queued_scan():
+    """Hole 13: the outbox finds the waiting scan of a code (also entries loaded from flash) and a
+    rush publishes it at once, even beyond the in-flight window and while in flight."""
+    d = t.tmpdir()
+    ob = Outbox(DirStore(d + "/outbox"), 10, 1, 1000)
+    for i, code in enumerate(("A", "B", "C")):
+        payload = json.dumps({"v": 1, "sid": S(1, i + 1), "code": code, "qty": 1, "dir": "in", "at": 0})
+        _add(ob, 1, i + 1, payload.encode(), code)
+    ob2 = Outbox(DirStore(d + "/outbox"), 10, 1, 1000)  # after a reboot: codes not in RAM yet
+    for o in (ob, ob2):
+        t.eq(o.find("C", lambda obj: True), S(1, 3))
+        t.eq(o.find("C", lambda obj: obj["qty"] == 2), None, "a different request is not reused")
+        t.eq(o.find("Z", lambda obj: True), None)
+        t.eq([s for s, _ in o.due(0)], [S(1, 1)], "window 1")
+        t.eq(o.rush(S(1, 3)), True)
+        t.eq(o.next_due_ms(1), 0)
+        t.eq([s for s, _ in o.due(1)], [S(1, 3)], "rushed beyond the window")
+        t.eq(o.due(2), [])
+        t.eq(o.rush(S(1, 1)), True)
+        t.eq([s for s, _ in o.due(3)], [S(1, 1)], "rushed while in flight")
+    t.eq(ob.rush("nope"), False)

@@ -52,10 +52,33 @@ def test_encode_refuses_what_the_gateway_would_reject():
     t.true(len(data) <= P.MAX_PAYLOAD, "fits")
 
 
-def test_sid():
-    t.eq(P.make_sid(3, 26), "3-1a")
-    t.eq(P.make_sid(0xFFFFFFFF, 0xFFFFFFFF), "ffffffff-ffffffff")
-    t.true(len(P.make_sid(0xFFFFFFFF, 0xFFFFFFFF)) <= 24, "max sid length")
+def test_hole1_sid_carries_the_install_id():
+    """Hole 1: every scan id names the install (random, renewed by a flash erase), so a re-flashed
+    board counting boots from 1 again never sends an id of its former install; still <= 24 chars."""
+    t.eq(P.make_sid("Ab3xYz", 3, 26), "Ab3xYz-3-1a")
+    t.true(P.make_sid("Ab3xYz", 1, 1) != P.make_sid("Qq9Q0w", 1, 1), "boot 1 of another install")
+    longest = P.make_sid("zzzzzz", 0xFFFFFFFF, 0xFFFFFFFF)
+    t.eq(longest, "zzzzzz-ffffffff-ffffffff")
+    t.true(P.valid_id(longest, 24), "max sid length and alphabet")
+
+
+def test_hole20_transient_reasons_match_contract():
+    """Hole 20: the transient answers (kept and retried) are the contract's list, plus any verdict
+    with "retry": true; final ones (SID_REUSED included) are not retried."""
+    topics = json.loads(t.read(t.CONTRACT + "/topics.json"))
+    t.eq(sorted(P.TRANSIENT), sorted(topics["transient"]))
+    for reason in topics["transient"]:
+        v = P.decode_verdict(json.dumps({"v": 1, "sid": "1-1", "ok": False, "reason": reason}))
+        t.eq(v["retry"], True, reason)
+    v = P.decode_verdict(b'{"v":1,"sid":"1-1","ok":false,"reason":"BUSY_NEW","retry":true}')
+    t.eq(v["retry"], True, "retry flag")
+    for reason in ("SID_REUSED", "ALREADY_USED", "MALFORMED", "FORGED"):
+        v = P.decode_verdict(json.dumps({"v": 1, "sid": "1-1", "ok": False, "reason": reason}))
+        t.eq(v["retry"], False, reason)
+    v = P.decode_verdict(b'{"v":1,"sid":"1-1","ok":true,"reason":"OK","retry":true}')
+    t.eq(v["retry"], False, "an OK is final")
+    t.eq(P.decode_verdict(_ex("verdict_internal"))["retry"], True, "contract example")
+    t.eq(P.decode_verdict(_ex("verdict_sid_reused"))["retry"], False, "contract example")
 
 
 def test_verdict_examples():

@@ -78,20 +78,44 @@ def test_only_the_awaited_sid_is_shown():
     t.eq(ui.state, U.DENIED)
 
 
-def test_no_answer_then_late_verdict():
-    ui = _ui()
+def test_hole19_late_ok_after_no_answer_never_opens():
+    """Hole 19: after NO ANSWER the scan is no longer on screen: its OK, however late, drives no relay,
+    no OK sound and no OK screen. A rescan that rejoins the scan (same sid) may be answered again."""
+    ui = _ui("turnstile")
     ui.link(True, 0, 0)
     ui.scan_queued("1-1", "C", 1, 0)
-    t.eq(ui.tick(5000), [("sound", "attention")])
+    t.eq(ui.tick(5000), [("sound", "attention"), ("gave_up", "1-1")])
     t.eq((ui.state, ui.l1), (U.ERROR, "NO ANSWER"))
-    ui.verdict(_v("1-1", True, "OK", "ok"), 6000)
-    t.eq(ui.state, U.OK, "the holder may still be there")
+    t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 6000), [], "late: nothing happens")
+    t.true(ui.state != U.OK, "no OK screen")
+    t.eq(ui.l2, "please rescan")
+    ui.tick(9000)
+    t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 9500), [], "nor later on the idle screen")
+    t.eq(ui.state, U.READY)
+    ui.scan_queued("1-1", "C", 1, 10000)  # the rescan rejoined the queued scan
+    t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 10100), [("sound", "ok"), ("relay", 1)], "on screen again")
 
 
-def test_offline_scan_is_not_ok():
-    ui = _ui()
+def test_hole19_offline_queued_scan_is_never_awaited():
+    """Hole 19: a scan queued offline shows OFFLINE; its verdict comes after the upload, when someone
+    else may stand at the gate: it is never acted on."""
+    ui = _ui("turnstile")
     t.eq(ui.scan_queued("1-1", "C", 3, 0), [("sound", "attention")])
     t.eq((ui.state, ui.l2), (U.OFFLINE, "queued: 3"))
+    t.eq(ui.waiting, None)
+    ui.link(True, 0, 4000)
+    t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 4100), [])
+    t.eq(ui.state, U.READY)
+
+
+def test_hole19_dismissed_checking_is_not_awaited():
+    """Hole 19: a CHECKING screen dismissed with the button is no longer waiting for its verdict."""
+    ui = _ui("turnstile")
+    ui.link(True, 0, 0)
+    ui.scan_queued("1-1", "C", 1, 0)
+    ui.button("ok", 100)
+    t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 200), [])
+    t.eq(ui.state, U.READY)
 
 
 def test_full_bad_show():
