@@ -140,6 +140,8 @@ class Rec:
     consumed: int = 0
     entered: int = 0
     let_out: int = 0
+    taken_out: int = 0  # when undone: the units its undo took out of the count inside
+    undo_seq: int = -1  # when undone: where in the ledger's order the undo happened
     undone: bool = False
     rid: int | None = None
 
@@ -366,9 +368,10 @@ class LedgerMachine(RuleBasedStateMachine):
             SEEN["undo of an earlier day"] += 1
         if t.consumed and o.day_key == t.day:
             o.day_used -= t.consumed
-        exited = sum(r.let_out for r in self.log if r.seq > t.seq and r.what == "exit" and r.code == o.code)
-        o.inside -= min(o.inside, max(0, t.entered - exited))
-        t.undone = True
+        t.taken_out = min(o.inside, self.still_inside(t))
+        o.inside -= t.taken_out
+        t.undone, t.undo_seq = True, self.seq
+        self.seq += 1
         SEEN["undo"] += 1
         standing = [
             r.at
@@ -376,6 +379,35 @@ class LedgerMachine(RuleBasedStateMachine):
             if r.code == o.code and r.what == "entry" and r.consumed > 0 and not r.undone and r.verdict.ok
         ]
         o.last_used_at = max(standing) if standing else None
+
+    def still_inside(self, t: Rec) -> int:
+        """How many of entry `t`'s people are still counted inside, from what was recorded after it.
+
+        The rules: an exit is first credited to the people of later entries still counted (latest
+        in, first out), only the rest to `t`'s; an undo of a later entry takes out that entry's own
+        people; an undo of an earlier entry took out that entry's people, never `t`'s.
+        """
+        moves: list[tuple[int, str, int]] = []
+        for r in self.log:
+            if r.code != t.code or r is t:
+                continue
+            if r.seq > t.seq and r.what == "entry" and r.entered:
+                moves.append((r.seq, "in", r.entered))
+            if r.seq > t.seq and r.what == "exit" and r.let_out:
+                moves.append((r.seq, "out", r.let_out))
+            if r.undone and r.undo_seq > t.seq and r.seq > t.seq:
+                moves.append((r.undo_seq, "undo", r.taken_out))
+        later = gone = 0
+        for _, kind, n in sorted(moves):
+            if kind == "in":
+                later += n
+            elif kind == "undo":
+                later -= min(later, n)
+            else:
+                theirs = min(later, n)
+                later -= theirs
+                gone += n - theirs
+        return max(0, t.entered - gone)
 
     # ----------------------------------------------------------- sending to the real ledger
 
