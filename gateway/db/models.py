@@ -177,12 +177,9 @@ class Redemption(Base):
     undone: Mapped[bool] = mapped_column(Boolean, default=False)  # this redemption was annulled/reverted
     user: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verifier signed in, if any
     # --- migration 0006 ---
-    fingerprint: Mapped[str | None] = mapped_column(
-        String(64), nullable=True
-    )  # of (op, code, qty, amt, dir, ref)
-    inside_delta: Mapped[int] = mapped_column(
-        Integer, default=0, server_default="0"
-    )  # units in (+) / out (-)
+    # A hash of (op, code, qty, amt, dir, ref); `legacy:<dir>:<code>` for decisions from before 0006.
+    fingerprint: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    inside_delta: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # units in (+) / out (-)
     day_key: Mapped[str | None] = mapped_column(String(10), nullable=True)  # site-local day of its units
 
     __table_args__ = (

@@ -300,7 +300,7 @@ RULE_CASES = [
         "OK",
         True,
         0,
-        5,
+        4,
     ),
     (
         "exit of a used-up ticket",

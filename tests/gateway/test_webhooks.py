@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from gateway import adjust
-from gateway.db.engine import make_engine, migrate
 from gateway.db.models import Audit, Order
 from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.orders import SiteIn, create_site
@@ -19,17 +18,14 @@ from gateway.webhooks import inbound
 from gateway.webhooks.models import WebhookEvent
 from gateway.webhooks.signing import BadSignature, Stale, sign, verify
 from tests.conftest import GatewayProc
+from tests.gateway.trust_fixtures import ledger
 
 SECRET = "test-webhook-secret-0123456789"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'wh.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    )
-    e = make_engine(url)
-    migrate(e)
+    e = ledger(request.param, tmp_path, request)
     create_site(e, SiteIn(slug="s1", name="Site One"))
     yield e
     e.dispose()

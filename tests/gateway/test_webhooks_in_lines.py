@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from gateway.db.engine import make_engine, migrate
 from gateway.db.models import Order
 from gateway.errors import Conflict
 from gateway.ledger import load_orders
@@ -21,17 +20,14 @@ from gateway.products import ProductIn, create_product
 from gateway.rules import Ask, decide
 from gateway.webhooks import inbound
 from gateway.webhooks.models import WebhookEvent
+from tests.gateway.trust_fixtures import ledger
 
 SECRET = "test-webhook-secret-0123456789"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'wh.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    )
-    e = make_engine(url)
-    migrate(e)
+    e = ledger(request.param, tmp_path, request)
     create_site(e, SiteIn(slug="demo", name="Demo", timezone="Asia/Shanghai"))
     yield e
     e.dispose()

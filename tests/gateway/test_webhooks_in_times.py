@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from gateway.db.engine import make_engine, migrate
 from gateway.db.models import Order
 from gateway.errors import ValidationFailed
 from gateway.orders import SiteIn, create_site
@@ -20,17 +19,14 @@ from gateway.webhooks import inbound
 from gateway.webhooks.models import WebhookEvent
 from gateway.webhooks.signing import sign
 from tests.conftest import GatewayProc
+from tests.gateway.trust_fixtures import ledger
 
 SECRET = "test-webhook-secret-0123456789"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'wh.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    )
-    e = make_engine(url)
-    migrate(e)
+    e = ledger(request.param, tmp_path, request)
     create_site(e, SiteIn(slug="ny", name="New York", timezone="America/New_York"))
     yield e
     e.dispose()
