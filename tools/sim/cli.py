@@ -99,6 +99,9 @@ def run(
     server = ControlServer(_control_path(fleet.out), fleet.handle)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C stops it even when started from a shell that ignores SIGINT for background jobs (Python
+    # then installs no KeyboardInterrupt handler of its own, and the simulator would never stop).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         fleet.start()
         server.start()
