@@ -7,7 +7,7 @@ import time
 from micropython import const
 
 import hx.ui as U
-from hx import VERSION, outputs, protocol, store
+from hx import VERSION, lazy, outputs, protocol, store
 from hx.codes import CodeError, Dedupe, parse
 from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
 from hx.mqtt import MQTTClient
@@ -311,16 +311,8 @@ class App:
     def on_command(self, payload, now):
         """Commands are rare (provisioning, support): their code is loaded for each one and unloaded
         again, so it takes no heap the rest of the time."""
-        import hx.commands
-
-        try:
-            hx.commands.handle(self, payload, now)
-        finally:
-            del sys.modules["hx.commands"]
-            import hx
-
-            if hasattr(hx, "commands"):
-                delattr(hx, "commands")
+        with lazy.use("hx.commands") as commands:
+            commands.handle(self, payload, now)
 
     def status_payload(self):
         ip, rssi = self.board.net_info()

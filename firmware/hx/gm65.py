@@ -1,7 +1,8 @@
 # GM65/GM861 UART QR scanner driver: the code line reader (probe/configure is hx/gm65_setup.py).
 import asyncio
-import sys
 from micropython import const
+
+from hx import lazy
 
 MODE_COMMAND = const(0b01)
 MODE_CONTINUOUS = const(0b10)
@@ -95,16 +96,8 @@ class Scanner:
     async def start(self, mode=MODE_CONTINUOUS, same_code_s=3):
         """Probe and configure the module (hx/gm65_setup.py). That code runs once per boot, so it is
         imported here and unloaded afterwards instead of keeping ~5 KB of bytecode for the uptime."""
-        import hx.gm65_setup as setup
-
-        try:
+        with lazy.use("hx.gm65_setup") as setup:
             return await setup.start(self, mode, same_code_s)
-        finally:
-            del sys.modules["hx.gm65_setup"]
-            import hx
-
-            if hasattr(hx, "gm65_setup"):
-                delattr(hx, "gm65_setup")
 
     async def trigger(self):
         """Command-trigger mode: ask for one read (zone 0x0002 bit0)."""
