@@ -110,6 +110,10 @@ class App:
             else:
                 self.ui.sent(self.direct_sid, kind, "SIGNING IN" if kind == "login" else "SIGNING OUT", "", now)
 
+    def link(self):
+        """(online, queued) for the status bar: online = broker connected and the gateway up."""
+        return self.mqtt.connected and self.gw_up, len(self.outbox)
+
     def next_sid(self):
         self.seq += 1
         return self.seq, protocol.make_sid(self.iid, self.boot, self.seq)
@@ -312,7 +316,7 @@ class App:
         """Commands are rare (provisioning, support): their code is loaded for each one and unloaded
         again, so it takes no heap the rest of the time."""
         with lazy.use("hx.commands") as commands:
-            commands.handle(self, payload, now)
+            commands.handle(payload, now, self.board, self.ui, self.apply, self.status_now.set)
 
     def status_payload(self):
         ip, rssi = self.board.net_info()
@@ -437,8 +441,11 @@ class App:
         self.board.event("start", {"fw": VERSION, "boot": self.boot, "iid": self.iid, "device": self.cfg["device"],
                                    "mode": self.cfg["mode"], "outbox": len(self.outbox)})
         self.apply(self.ui.booted(time.ticks_ms()))
-        tasks = [("display", lambda: outputs.display(self)), ("sound", lambda: outputs.sound(self)),
-                 ("relay", lambda: outputs.relay(self)), ("buttons", lambda: outputs.buttons(self)),
+        tasks = [("display", lambda: outputs.display(self.board, self.ui, self.cfg["gate"], self.link, self.apply,
+                                                     self.redraw)),
+                 ("sound", lambda: outputs.sound(self.board, self.sounds)),
+                 ("relay", lambda: outputs.relay(self.board, self.relays, self.cfg["relay_ms"])),
+                 ("buttons", lambda: outputs.buttons(self.board, self.ui, self.apply)),
                  ("scanner", self.t_scanner), ("mqtt", self.t_mqtt),
                  ("uplink", self.t_uplink), ("inbox", self.t_inbox),
                  ("health", self.t_health)]

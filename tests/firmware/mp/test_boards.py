@@ -169,17 +169,15 @@ def test_esp32_relay_polarity_is_the_boards_alone():
         prof["relay"]["active_high"] = active_high
         relay = esp32.Board(prof).relay()
         pin = getattr(relay, "pin", relay)  # the machine.Pin under the board's inverter, if any
-        seen = []
 
-        async def go():
+        async def go(relay, pin):
             task = asyncio.create_task(sound.pulse(relay, 30))
             await asyncio.sleep_ms(10)
-            seen.append(pin.v)
+            during = pin.v
             await task
-            seen.append(pin.v)
+            return [during, pin.v]
 
-        asyncio.run(go())
-        t.eq(seen, [closed, released], "active_high=%s" % active_high)
+        t.eq(asyncio.run(go(relay, pin)), [closed, released], "active_high=%s" % active_high)
     del sys.modules["machine"]
     del sys.modules["network"]
 
