@@ -179,7 +179,9 @@ class Redemption(Base):
     # --- migration 0006 ---
     # A hash of (op, code, qty, amt, dir, ref); `legacy:<dir>:<code>` for decisions from before 0006.
     fingerprint: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    inside_delta: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # units in (+) / out (-)
+    inside_delta: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # units in (+) / out (-)
     day_key: Mapped[str | None] = mapped_column(String(10), nullable=True)  # site-local day of its units
 
     __table_args__ = (
