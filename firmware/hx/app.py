@@ -315,8 +315,7 @@ class App:
     def on_command(self, payload, now):
         """Commands are rare (provisioning, support): their code is loaded for each one and unloaded
         again, so it takes no heap the rest of the time."""
-        with lazy.use("hx.commands") as commands:
-            commands.handle(payload, now, self.board, self.ui, self.apply, self.status_now.set)
+        lazy.run("hx.commands", "handle", payload, now, self.board, self.ui, self.apply, self.status_now.set)
 
     def status_payload(self):
         ip, rssi = self.board.net_info()

@@ -100,8 +100,7 @@ class Scanner:
     async def start(self, mode=MODE_CONTINUOUS, same_code_s=3):
         """Probe and configure the module (hx/gm65_setup.py). That code runs once per boot, so it is
         imported here and unloaded afterwards instead of keeping ~5 KB of bytecode for the uptime."""
-        with lazy.use("hx.gm65_setup") as setup:
-            found = await setup.start(self, mode, same_code_s)
+        found = await lazy.run("hx.gm65_setup", "start", self, mode, same_code_s)
         if found:
             self.gm = True
             self.baud, self.version = found

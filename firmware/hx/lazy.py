@@ -3,6 +3,18 @@ import gc
 import sys
 
 
+def run(name, fn, *args):
+    """Import module `name`, return `name.fn(*args)`, and unload the module again (also on an error).
+
+    For a coroutine function the coroutine is returned: awaiting it still works (it holds its own
+    code), and that code is freed once it has finished."""
+    __import__(name)
+    try:
+        return getattr(sys.modules[name], fn)(*args)
+    finally:
+        unload(name)
+
+
 def unload(name):
     """Forget module `name` (e.g. "hx.config") so the collector can free its bytecode."""
     if name in sys.modules:
@@ -13,19 +25,3 @@ def unload(name):
         if parent is not None and hasattr(parent, attr):
             delattr(parent, attr)  # `import a.b` also binds b on a: that reference would keep it alive
     gc.collect()
-
-
-class use:
-    """`with lazy.use("hx.commands") as commands: ...`: the module is imported on entry and unloaded
-    on exit, also when the body raises. Only the body may hold the module."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        __import__(self.name)
-        return sys.modules[self.name]
-
-    def __exit__(self, *exc):
-        unload(self.name)
-        return False

@@ -25,11 +25,7 @@ async def config_failed(board, err):
 def read_config(board):
     """Validated config, or (None, error). The validator is unloaded afterwards: it is only needed at
     boot, and its bytecode would otherwise occupy ~5 KB of heap for the device's whole uptime."""
-    with lazy.use("hx.config") as config:
-        try:
-            return config.load(board.flash + "/config.json"), None
-        except config.ConfigError as e:
-            return None, e.args[0]
+    return lazy.run("hx.config", "checked", board.flash + "/config.json")
 
 
 async def main(board):
