@@ -13,11 +13,12 @@ if _here and _here not in sys.path:
 import asyncio  # noqa: E402
 
 import hx.start  # noqa: E402
+from hx import lazy  # noqa: E402
 from hx.boards import load  # noqa: E402
 
 _name = os.getenv("HX_BOARD") if hasattr(os, "getenv") else None
 _board = load(_name or "esp32")
 _app = asyncio.run(hx.start.main(_board))
-hx.start.unload()  # boot-only code leaves the heap before the app runs for days
+lazy.unload("hx.start")  # boot-only code leaves the heap before the app runs for days
 if _app is not None:  # None only if the config screen ever gave up waiting (it does not)
     asyncio.run(_app.run(_board.start(_app.cfg)))

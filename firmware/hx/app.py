@@ -7,7 +7,7 @@ import time
 from micropython import const
 
 import hx.ui as U
-from hx import VERSION, outputs, protocol, store
+from hx import VERSION, lazy, outputs, protocol, store
 from hx.codes import CodeError, Dedupe, parse
 from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
 from hx.mqtt import MQTTClient
@@ -109,6 +109,10 @@ class App:
                 self.apply(self.ui.failure("NO LINK", "try again", now))
             else:
                 self.ui.sent(self.direct_sid, kind, "SIGNING IN" if kind == "login" else "SIGNING OUT", "", now)
+
+    def link(self):
+        """(online, queued) for the status bar: online = broker connected and the gateway up."""
+        return self.mqtt.connected and self.gw_up, len(self.outbox)
 
     def next_sid(self):
         self.seq += 1
@@ -311,16 +315,7 @@ class App:
     def on_command(self, payload, now):
         """Commands are rare (provisioning, support): their code is loaded for each one and unloaded
         again, so it takes no heap the rest of the time."""
-        import hx.commands
-
-        try:
-            hx.commands.handle(self, payload, now)
-        finally:
-            del sys.modules["hx.commands"]
-            import hx
-
-            if hasattr(hx, "commands"):
-                delattr(hx, "commands")
+        lazy.run("hx.commands", "handle", payload, now, self.board, self.ui, self.apply, self.status_now.set)
 
     def status_payload(self):
         ip, rssi = self.board.net_info()
@@ -445,8 +440,11 @@ class App:
         self.board.event("start", {"fw": VERSION, "boot": self.boot, "iid": self.iid, "device": self.cfg["device"],
                                    "mode": self.cfg["mode"], "outbox": len(self.outbox)})
         self.apply(self.ui.booted(time.ticks_ms()))
-        tasks = [("display", lambda: outputs.display(self)), ("sound", lambda: outputs.sound(self)),
-                 ("relay", lambda: outputs.relay(self)), ("buttons", lambda: outputs.buttons(self)),
+        tasks = [("display", lambda: outputs.display(self.board, self.ui, self.cfg["gate"], self.link, self.apply,
+                                                     self.redraw)),
+                 ("sound", lambda: outputs.sound(self.board, self.sounds)),
+                 ("relay", lambda: outputs.relay(self.board, self.relays, self.cfg["relay_ms"])),
+                 ("buttons", lambda: outputs.buttons(self.board, self.ui, self.apply)),
                  ("scanner", self.t_scanner), ("mqtt", self.t_mqtt),
                  ("uplink", self.t_uplink), ("inbox", self.t_inbox),
                  ("health", self.t_health)]

@@ -1,5 +1,5 @@
 # Commands from the gateway (docs/protocol.md "command"): decode and act. Loaded per command, then
-# unloaded again by App.on_command: commands are rare, the heap is not.
+# unloaded again by App.on_command (hx.lazy): commands are rare, the heap is not.
 from hx.protocol import SOUNDS, V, ProtocolError, is_int, json_obj, line
 
 
@@ -25,21 +25,22 @@ def decode_command(payload):
     return cmd, args
 
 
-def handle(app, payload, now):
-    """Decode one command and act on it (the app logs what it did or why not)."""
+def handle(payload, now, board, ui, apply, ask_status):
+    """Decode one command and act on it: through the board layer (log, reboot), the UI (show),
+    `apply` (the app's effect runner) and ask_status() (publish the status now)."""
     try:
         cmd, args = decode_command(payload)
     except ProtocolError as e:
-        app.board.event("cmd", {"error": e.args[0]})
+        board.event("cmd", {"error": e.args[0]})
         return
-    app.board.event("cmd", {"cmd": cmd})
+    board.event("cmd", {"cmd": cmd})
     if cmd == "beep":
-        app.apply([("sound", args.get("sound", "ok"))])
+        apply([("sound", args.get("sound", "ok"))])
     elif cmd == "show":
-        app.apply(app.ui.show(args["l1"], args["l2"], args["secs"], now))
+        apply(ui.show(args["l1"], args["l2"], args["secs"], now))
     elif cmd == "status":
-        app.status_now.set()
+        ask_status()
     elif cmd == "reboot":
-        app.board.reboot()
+        board.reboot()
     else:
-        app.board.event("cmd", {"ignored": cmd})
+        board.event("cmd", {"ignored": cmd})

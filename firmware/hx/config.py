@@ -1,4 +1,5 @@
 # Loads and validates the device's config.json (pure: validate() takes a dict, load() only reads a file).
+# Boot-only: hx.start runs checked() through hx.lazy, so this code leaves the heap after boot.
 import json
 
 from hx.protocol import valid_id
@@ -120,3 +121,11 @@ def load(path):
     except ValueError:
         raise ConfigError("%s: not valid JSON" % path)
     return validate(raw)
+
+
+def checked(path):
+    """(config, None), or (None, why) when it is missing or invalid."""
+    try:
+        return load(path), None
+    except ConfigError as e:
+        return None, e.args[0]

@@ -1,7 +1,9 @@
 # GM65/GM861 UART QR scanner driver: the code line reader (probe/configure is hx/gm65_setup.py).
 import asyncio
-import sys
+import time
 from micropython import const
+
+from hx import lazy
 
 MODE_COMMAND = const(0b01)
 MODE_CONTINUOUS = const(0b10)
@@ -71,6 +73,9 @@ class Scanner:
     start() probes at 9600 and 115200; if the module answers it is configured (trigger mode, same-code
     delay, CRLF tail, saved). If nothing answers it is used as a plain line reader: many modules work
     out of the box, and a wrong guess must never stop scanning.
+
+    The set-up code (hx/gm65_setup.py) decides what to ask; it talks to the module only through
+    switch_baud() and command(), and reports what it found as start()'s result.
     """
 
     def __init__(self, reader, writer, set_baud=None, log=None, reply_ms=300, idle_ms=80):
@@ -81,7 +86,7 @@ class Scanner:
         self.reply_ms = reply_ms
         self.idle_ms = idle_ms
         self.lines = LineSplitter()
-        self.pending = []
+        self._pending = []  # complete lines not yet handed out by readline()
         self.gm = False
         self.baud = None
         self.version = None
@@ -95,25 +100,54 @@ class Scanner:
     async def start(self, mode=MODE_CONTINUOUS, same_code_s=3):
         """Probe and configure the module (hx/gm65_setup.py). That code runs once per boot, so it is
         imported here and unloaded afterwards instead of keeping ~5 KB of bytecode for the uptime."""
-        import hx.gm65_setup as setup
+        found = await lazy.run("hx.gm65_setup", "start", self, mode, same_code_s)
+        if found:
+            self.gm = True
+            self.baud, self.version = found
+        return self.gm
 
-        try:
-            return await setup.start(self, mode, same_code_s)
-        finally:
-            del sys.modules["hx.gm65_setup"]
-            import hx
+    def switch_baud(self, baud):
+        """Set the link's rate; False when this stream's rate cannot be changed."""
+        if not self.set_baud:
+            return False
+        self.set_baud(baud)
+        return True
 
-            if hasattr(hx, "gm65_setup"):
-                delattr(hx, "gm65_setup")
+    async def command(self, data):
+        """Send one frame and wait for the reply: (status, data) or None on no answer.
+
+        Bytes around the reply (a code scanned meanwhile) are kept for readline(), never discarded.
+        """
+        await self._send(data)
+        buf = b""
+        # A real deadline: a read may return at once with nothing (a non-blocking pty) or with one byte
+        # at 9600 baud, so counting calls would cut the reply window short.
+        deadline = time.ticks_add(time.ticks_ms(), self.reply_ms)
+        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            chunk = await self._read(50)
+            if not chunk:
+                await asyncio.sleep_ms(5)
+                continue
+            buf += chunk
+            rep = parse_reply(buf)
+            if rep:
+                self._pending.extend(self.lines.feed(buf[:buf.find(b"\x02\x00")] + rep[2]))
+                return rep[0], rep[1]
+        if buf:
+            self._pending.extend(self.lines.feed(buf))
+        return None
+
+    async def _send(self, data):
+        self.w.write(data)
+        await self.w.drain()
 
     async def trigger(self):
         """Command-trigger mode: ask for one read (zone 0x0002 bit0)."""
-        self.w.write(TRIGGER)
-        await self.w.drain()
+        await self._send(TRIGGER)
 
     async def readline(self):
         """The next raw line (bytes, tail stripped) or None for a dropped garbage line."""
-        while not self.pending:
+        while not self._pending:
             if self.lines.buf:
                 chunk = await self._read(self.idle_ms)
                 if not chunk:
@@ -128,5 +162,5 @@ class Scanner:
                 rep = parse_reply(chunk)  # a late command reply (e.g. to a trigger) is not a code
                 if rep:
                     chunk = rep[2]
-            self.pending.extend(self.lines.feed(chunk))
-        return self.pending.pop(0)
+            self._pending.extend(self.lines.feed(chunk))
+        return self._pending.pop(0)

@@ -1,10 +1,7 @@
 # GM65/GM861 set-up, run once at start: probe at 9600/115200 and configure with "7E 00" zone commands.
-# Imported by Scanner.start() and unloaded afterwards (hx/gm65.py keeps only the line reader).
-import asyncio
-import time
+# Imported by Scanner.start() and unloaded afterwards (hx/gm65.py keeps the line reader and the
+# frame exchange, Scanner.command; this module only decides what to ask).
 from micropython import const
-
-from hx.gm65 import parse_reply
 
 ZONE_SETTINGS = const(0x0000)
 ZONE_SAME_CODE = const(0x0013)
@@ -42,59 +39,30 @@ def write_zone(addr, value):
 SAVE = frame(0x09, 0x0000, (0x00,))  # 7E 00 09 01 00 00 00 DE C8: persist zones to the module's EEPROM
 
 
-async def command(sc, data):
-    """Send one frame and wait for the reply: (status, data) or None on no answer.
-
-    Bytes around the reply (a code scanned meanwhile) are kept for readline(), never discarded.
-    """
-    sc.w.write(data)
-    await sc.w.drain()
-    buf = b""
-    # A real deadline: a read may return at once with nothing (a non-blocking pty) or with one byte
-    # at 9600 baud, so counting calls would cut the reply window short.
-    deadline = time.ticks_add(time.ticks_ms(), sc.reply_ms)
-    while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-        chunk = await sc._read(50)
-        if not chunk:
-            await asyncio.sleep_ms(5)
-            continue
-        if chunk:
-            buf += chunk
-            rep = parse_reply(buf)
-            if rep:
-                sc.pending.extend(sc.lines.feed(buf[:buf.find(b"\x02\x00")] + rep[2]))
-                return rep[0], rep[1]
-    if buf:
-        sc.pending.extend(sc.lines.feed(buf))
-    return None
-
-
 async def start(sc, mode, same_code_s):
-    """Probe at 9600 then 115200; configure a module that answers (see docs/firmware.md)."""
-    for baud in BAUDS:
-        if sc.set_baud:
-            sc.set_baud(baud)
-        elif baud != BAUDS[0]:
-            break
-        rep = await command(sc, read_zone(ZONE_VERSION))
-        if rep and rep[0] == 0:
-            sc.gm, sc.baud = True, baud
-            sc.version = rep[1][0] if rep[1] else None
-            break
-    if not sc.gm:
-        if sc.set_baud:
-            sc.set_baud(BAUDS[0])
-        sc.log("scanner", {"probe": "no answer", "driver": "line"})
-        return False
-    rep = await command(sc, read_zone(ZONE_SETTINGS))
-    settings = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
-    await command(sc, write_zone(ZONE_SETTINGS, (settings & 0xFC) | mode))
-    delay = 0x80 | same_code_s if same_code_s else 0
-    await command(sc, write_zone(ZONE_SAME_CODE, delay))
-    rep = await command(sc, read_zone(ZONE_TAIL))
-    tail = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
-    await command(sc, write_zone(ZONE_TAIL, (tail & 0x9F) | (TAIL_CRLF << 5)))
-    await command(sc, SAVE)
-    sc.log("scanner", {"probe": "gm", "baud": sc.baud, "version": sc.version})
-    return True
+    """Probe at 9600 then 115200; configure a module that answers (see docs/firmware.md).
 
+    Returns (baud, version) of the module found, or None (Scanner then reads plain lines)."""
+    found = None
+    for baud in BAUDS:
+        if not sc.switch_baud(baud) and baud != BAUDS[0]:
+            break  # a fixed-rate link: one probe at whatever rate it runs
+        rep = await sc.command(read_zone(ZONE_VERSION))
+        if rep and rep[0] == 0:
+            found = baud, rep[1][0] if rep[1] else None
+            break
+    if not found:
+        sc.switch_baud(BAUDS[0])
+        sc.log("scanner", {"probe": "no answer", "driver": "line"})
+        return None
+    rep = await sc.command(read_zone(ZONE_SETTINGS))
+    settings = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
+    await sc.command(write_zone(ZONE_SETTINGS, (settings & 0xFC) | mode))
+    delay = 0x80 | same_code_s if same_code_s else 0
+    await sc.command(write_zone(ZONE_SAME_CODE, delay))
+    rep = await sc.command(read_zone(ZONE_TAIL))
+    tail = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
+    await sc.command(write_zone(ZONE_TAIL, (tail & 0x9F) | (TAIL_CRLF << 5)))
+    await sc.command(SAVE)
+    sc.log("scanner", {"probe": "gm", "baud": found[0], "version": found[1]})
+    return found

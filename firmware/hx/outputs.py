@@ -5,66 +5,64 @@ import time
 from hx.render import draw
 from hx.sound import PATTERNS, pattern_ms, play, pulse
 
-# Each takes the App (board, cfg, ui, mqtt, outbox, queues, events) and runs forever under its supervisor.
+# Each runs forever under the app's supervisor and is handed only what it uses: the board layer, the
+# UI object (its public methods), its queue or event, and `apply` (the app's effect runner).
 
 
-async def display(app):
-    fb = app.board.display()
+async def display(board, ui, gate, link, apply, redraw):
+    """Draw the UI whenever it changed, and drive its timeouts. link() -> (online, queued) for the bar;
+    `redraw` (an Event) wakes it early."""
+    fb = board.display()
     shown = -1
     while True:
         now = time.ticks_ms()
-        app.ui.link(app.mqtt.connected and app.gw_up, len(app.outbox), now)
-        apply_quiet(app, app.ui.tick(now))
-        if app.ui.version != shown:
-            shown = app.ui.version
-            draw(fb, app.ui, app.cfg["gate"])
+        online, queued = link()
+        ui.link(online, queued, now)
+        apply(ui.tick(now))  # e.g. the annul of an OK the turnstile never turned for
+        if ui.version != shown:
+            shown = ui.version
+            draw(fb, ui, gate)
             frame = fb.show()
-            app.board.event("screen", {"state": app.ui.state, "l1": app.ui.l1, "l2": app.ui.l2,
-                                        "frame": frame})
-        app.redraw.clear()
+            board.event("screen", {"state": ui.state, "l1": ui.l1, "l2": ui.l2, "frame": frame})
+        redraw.clear()
         try:
-            await asyncio.wait_for_ms(app.redraw.wait(), 100)
+            await asyncio.wait_for_ms(redraw.wait(), 100)
         except asyncio.TimeoutError:
             pass
 
 
-def apply_quiet(app, fx):
-    for kind, arg in fx:
-        if kind == "sound":
-            app.sounds.put(arg)
-        else:
-            app.act(kind, arg, time.ticks_ms())  # e.g. the annul of an OK the turnstile never turned for
-
-
-async def sound(app):
-    pwm = app.board.buzzer()
+async def sound(board, sounds):
+    """Play each sound name from the `sounds` queue on the board's buzzer."""
+    pwm = board.buzzer()
     while True:
-        name = await app.sounds.get()
-        app.board.event("buzzer", {"sound": name, "ms": pattern_ms(name) if name in PATTERNS else 0})
+        name = await sounds.get()
+        board.event("buzzer", {"sound": name, "ms": pattern_ms(name) if name in PATTERNS else 0})
         await play(pwm, name)
 
 
-async def relay(app):
-    pin = app.board.relay()
+async def relay(board, relays, ms):
+    """One pulse of `ms` per item of the `relays` queue (the board's relay already has its polarity)."""
+    pin = board.relay()
     while True:
-        await app.relays.get()
+        await relays.get()
         if pin is None:
-            app.board.event("relay", {"error": "no relay on this board"})
+            board.event("relay", {"error": "no relay on this board"})
             continue
-        app.board.event("relay", {"ms": app.cfg["relay_ms"]})
-        await pulse(pin, app.cfg["relay_ms"])
+        board.event("relay", {"ms": ms})
+        await pulse(pin, ms)
 
 
-async def buttons(app):
+async def buttons(board, ui, apply):
+    """Board button presses -> the UI; its effects go to `apply`."""
     while True:
-        for name in app.board.buttons():
+        for name in board.buttons():
             now = time.ticks_ms()
             if name == "turned":
                 # The turnstile's rotation sensor (unix: a `turned` line; esp32: the "turn" input).
-                app.board.event("turned", {"watching": app.ui.watch is not None})
-                app.ui.turned(now)
+                board.event("turned", {"watching": ui.watch is not None})
+                ui.turned(now)
                 continue
             # While a PIN is typed the presses would spell it out: log that a button was pressed, not which.
-            app.board.event("button", {"name": "*" if app.ui.state == "PIN" else name})
-            app.apply(app.ui.button(name, now))
+            board.event("button", {"name": "*" if ui.state == "PIN" else name})
+            apply(ui.button(name, now))
         await asyncio.sleep_ms(50)

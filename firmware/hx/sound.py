@@ -33,10 +33,12 @@ async def play(pwm, name):
         pwm.duty_u16(0)
 
 
-async def pulse(pin, ms, active_high=True):
-    """Close the relay for `ms` (turnstile: one entry), always releasing it, even if cancelled."""
-    pin.value(1 if active_high else 0)
+async def pulse(pin, ms):
+    """Close the relay for `ms` (turnstile: one entry), always releasing it, even if cancelled.
+
+    `pin.value(1)` means closed: the board layer hands out an active-low relay already inverted."""
+    pin.value(1)
     try:
         await asyncio.sleep_ms(ms)
     finally:
-        pin.value(0 if active_high else 1)
+        pin.value(0)

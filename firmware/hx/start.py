@@ -1,11 +1,9 @@
 # Boot sequence: read the config (or show why not), install id + boot counter, make the app.
 import asyncio
-import gc
-import sys
 import time
 
 import hx.ui as U
-from hx import VERSION, store
+from hx import VERSION, lazy, store
 from hx.app import App
 from hx.render import draw
 from hx.sound import play
@@ -27,19 +25,7 @@ async def config_failed(board, err):
 def read_config(board):
     """Validated config, or (None, error). The validator is unloaded afterwards: it is only needed at
     boot, and its bytecode would otherwise occupy ~5 KB of heap for the device's whole uptime."""
-    import hx.config
-
-    try:
-        return hx.config.load(board.flash + "/config.json"), None
-    except hx.config.ConfigError as e:
-        return None, e.args[0]
-    finally:
-        del sys.modules["hx.config"]
-        import hx
-
-        if hasattr(hx, "config"):
-            delattr(hx, "config")
-        gc.collect()
+    return lazy.run("hx.config", "checked", board.flash + "/config.json")
 
 
 async def main(board):
@@ -53,12 +39,3 @@ async def main(board):
     iid, boot = store.boot_ids(board.flash, board.random)
     return App(board, cfg, boot, iid)
 
-
-def unload():
-    """Drop this module (read_config, config_failed, main): they are not needed after boot."""
-    del sys.modules["hx.start"]
-    import hx
-
-    if hasattr(hx, "start"):
-        delattr(hx, "start")
-    gc.collect()

@@ -32,7 +32,7 @@ class UI:
         self.turn_ms = turn_ms  # turnstile with a turn sensor: annul an OK not followed by a turn (0 = never)
         self.code = None  # the code being checked / picked for
         self.req = None  # what the awaited sid is when it is not a redemption: "check", "login", "annul"
-        self.pick = None  # PICK: [title, is_value, lo, hi, n, left]
+        self.pick = None  # PICK: the hx.hand.Pick being chosen
         self.pin = ""  # PIN: digits typed so far (never logged, never drawn)
         self.digit = -1  # PIN: the digit being chosen, -1 = none yet
         self.watch = None  # turnstile: (sid, since) of the OK still waiting for its turn
@@ -50,7 +50,9 @@ class UI:
         self.hold_ms = 0  # how long a result screen stays (0 = until changed)
         self.version = 0  # bumped on every change, so the display task redraws only when needed
 
-    def _set(self, state, l1, l2, now, hold_ms=0, reason=""):
+    # ---- what the screens (here and in hx/hand.py) use to change what is shown ----
+    def screen(self, state, l1, l2, now, hold_ms=0, reason=""):
+        """Show `state` with lines l1/l2 (logged), kept for hold_ms (0 = until changed)."""
         self.state = state
         self.l1 = l1
         self.l2 = l2
@@ -59,17 +61,33 @@ class UI:
         self.hold_ms = hold_ms
         self.version += 1
 
-    def _idle(self, now):
-        # Nothing on screen waits any more: a verdict arriving from now on is late (logged, not shown).
+    def back_to_idle(self, now):
+        """READY or OFFLINE. Nothing on screen waits any more: a verdict arriving from now on is late
+        (logged, not shown), and a pick or PIN being entered is forgotten."""
         self.waiting = None
         self.req = None
+        self.pick = None
+        self.pin = ""
         if self.online:
-            self._set(READY, "READY", "scan a code", now)
+            self.screen(READY, "READY", "scan a code", now)
         else:
-            self._set(OFFLINE, "OFFLINE", "queued: %d" % self.queued if self.queued else "scans will queue", now)
+            self.screen(OFFLINE, "OFFLINE", "queued: %d" % self.queued if self.queued else "scans will queue", now)
+
+    def show_pick(self, l1, l2, foot, now):
+        """The handheld's picker screen (hx/hand.py); it gives up after pick_ms untouched."""
+        self.screen(PICK, l1, l2, now, self.pick_ms, foot)
+
+    def show_pin(self, l1, l2, foot, now):
+        """The handheld's PIN screen (hx/hand.py); it gives up after pick_ms untouched."""
+        self.screen(PIN, l1, l2, now, self.pick_ms, foot)
+
+    def touch(self, now):
+        """Redraw without changing the logged lines (the PIN digit being chosen); restarts the timeout."""
+        self.version += 1
+        self.since = now
 
     def booted(self, now):
-        self._idle(now)
+        self.back_to_idle(now)
         return []
 
     def link(self, online, queued, now):
@@ -78,7 +96,7 @@ class UI:
             return []
         self.online = online
         if self.state in (READY, OFFLINE, BOOTING):
-            self._idle(now)
+            self.back_to_idle(now)
         else:
             self.version += 1  # status bar changes
         return []
@@ -88,7 +106,7 @@ class UI:
             self.queued = queued
             self.version += 1
             if self.state == OFFLINE:
-                self._idle(self.since)
+                self.back_to_idle(self.since)
 
     def awaits(self, sid):
         """True when a verdict for `sid` may act (screen, sound, relay): it answers the scan on screen,
@@ -105,24 +123,24 @@ class UI:
         self.pin = ""
         if self.online:
             self.waiting = sid
-            self._set(CHECKING, "CHECKING...", code[:16], now, self.verdict_timeout)
+            self.screen(CHECKING, "CHECKING...", code[:16], now, self.verdict_timeout)
             return []
         # Offline: the holder must know this is *not* an OK; the scan uploads when the link is back,
         # and its verdict then comes when nobody waits for it: it is logged, never acted on.
-        self._set(OFFLINE, "OFFLINE", "queued: %d" % queued, now, self.result_ms)
+        self.screen(OFFLINE, "OFFLINE", "queued: %d" % queued, now, self.result_ms)
         self.waiting = None
         return [("sound", "attention")]
 
     def outbox_full(self, now):
-        self._set(OUTBOX_FULL, "OUTBOX FULL", "scan not taken", now, self.result_ms)
+        self.screen(OUTBOX_FULL, "OUTBOX FULL", "scan not taken", now, self.result_ms)
         return [("sound", "error")]
 
     def bad_code(self, now):
-        self._set(ERROR, "BAD CODE", "try again", now, self.result_ms)
+        self.screen(ERROR, "BAD CODE", "try again", now, self.result_ms)
         return [("sound", "error")]
 
     def failure(self, l1, l2, now, hold_ms=None):
-        self._set(ERROR, l1, l2, now, self.result_ms if hold_ms is None else hold_ms)
+        self.screen(ERROR, l1, l2, now, self.result_ms if hold_ms is None else hold_ms)
         return [("sound", "error")]
 
     def sent(self, sid, req, l1, code, now):
@@ -132,7 +150,7 @@ class UI:
         self.code = code
         self.pick = None
         self.pin = ""
-        self._set(CHECKING, l1, code[:16], now, self.verdict_timeout)
+        self.screen(CHECKING, l1, code[:16], now, self.verdict_timeout)
         return []
 
     def annul_queued(self, sid, queued, now):
@@ -145,7 +163,7 @@ class UI:
             return []
         self.waiting = sid
         self.req = "annul"
-        self._set(DENIED, "NOT PASSED", "annulling...", now, self.result_ms, "NOT_PASSED")
+        self.screen(DENIED, "NOT PASSED", "annulling...", now, self.result_ms, "NOT_PASSED")
         return [("sound", "attention")]
 
     def verdict(self, v, now):
@@ -158,9 +176,9 @@ class UI:
         if req == "annul":
             # Never an OK screen and never the relay: the gate stays shut, the unit came back.
             if v["ok"]:
-                self._set(DENIED, "NOT PASSED", "annulled", now, self.result_ms, "ANNULLED")
+                self.screen(DENIED, "NOT PASSED", "annulled", now, self.result_ms, "ANNULLED")
                 return [("sound", "attention")]
-            self._set(ERROR, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
+            self.screen(ERROR, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
             return [("sound", "error")]
         if req == "check" and v["ok"]:
             if not v.get("check") or (v.get("kind") != "value" and v.get("max") == 1):
@@ -169,9 +187,9 @@ class UI:
                 return [("redeem", (self.code, 1, None))]
             from hx import hand  # handheld-only code, never loaded on a turnstile
 
-            return hand.open_pick(self, v, now)
+            return hand.open_pick(self, v, QTY_MAX, now)
         if v["ok"] and v["reason"] == "OK":
-            self._set(OK, v["l1"] or "OK", v["l2"], now, self.result_ms, "OK")
+            self.screen(OK, v["l1"] or "OK", v["l2"], now, self.result_ms, "OK")
             fx = [("sound", v["sound"])]
             if self.mode == "turnstile":
                 fx.append(("relay", 1))
@@ -179,21 +197,21 @@ class UI:
                     self.watch = (v["sid"], now)
             return fx
         state = ERROR if v["sound"] == "error" else DENIED
-        self._set(state, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
+        self.screen(state, v["l1"] or v["reason"], v["l2"], now, self.result_ms, v["reason"])
         return [("sound", v["sound"])]
 
     def show(self, l1, l2, secs, now):
-        self._set(MESSAGE, l1, l2, now, secs * 1000)
+        self.screen(MESSAGE, l1, l2, now, secs * 1000)
         return []
 
     def button(self, name, now):
         if self.state == PICK or self.state == PIN:
             from hx import hand
 
-            return hand.button(self, name, now)
+            return (hand.pick_button if self.state == PICK else hand.pin_button)(self, name, now)
         if name == "ok":
             if self.state in _RESULTS or self.state == CHECKING:
-                self._idle(now)
+                self.back_to_idle(now)
             return []
         if self.mode != "handheld":
             return []
@@ -225,7 +243,7 @@ class UI:
             if self.state == CHECKING:
                 if self.req:
                     # Nothing durable was asked (check / sign-in): the holder simply tries again.
-                    self._set(ERROR, "NO ANSWER", "rescan" if self.req == "check" else "try again", now,
+                    self.screen(ERROR, "NO ANSWER", "rescan" if self.req == "check" else "try again", now,
                               self.result_ms)
                     self.waiting = None
                     self.req = None
@@ -234,10 +252,8 @@ class UI:
                 # longer open anything (whoever stands there later is not this holder). A rescan of the
                 # same code rejoins the queued scan and shows its verdict.
                 gave_up = self.waiting
-                self._set(ERROR, "NO ANSWER", "please rescan", now, self.result_ms)
+                self.screen(ERROR, "NO ANSWER", "please rescan", now, self.result_ms)
                 self.waiting = None
                 return fx + [("sound", "attention"), ("gave_up", gave_up)]
-            self.pick = None
-            self.pin = ""
-            self._idle(now)
+            self.back_to_idle(now)
         return fx

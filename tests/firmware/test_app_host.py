@@ -241,8 +241,9 @@ def test_garbage_on_uart_does_not_crash(rig: tuple[Device, FakeGateway, Mosquitt
 def test_offline_queue_power_cut_reboot_drains_in_order(rig: tuple[Device, FakeGateway, Mosquitto]) -> None:
     dev, gw, broker = rig
     dev.wait(lambda e: e["ev"] == "screen" and e["state"] == "READY", what="READY")
-    broker.stop()
+    # Mark before stopping: the device may notice the closed socket before stop() returns.
     m = dev.mark()
+    broker.stop()
     dev.wait(lambda e: e["ev"] == "screen" and e["state"] == "OFFLINE", m, "OFFLINE")
     for code in (b"GOOD-A", b"GOOD-B", b"GOOD-C"):
         dev.type(code + b"\r\n")

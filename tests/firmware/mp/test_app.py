@@ -237,7 +237,7 @@ def _press(app, *names):
     app.board.buttons = buttons
 
     async def go():
-        task = asyncio.create_task(outputs.buttons(app))
+        task = asyncio.create_task(outputs.buttons(app.board, app.ui, app.apply))
         while pending[0]:
             await asyncio.sleep_ms(1)
         await asyncio.sleep_ms(5)
@@ -336,16 +336,14 @@ def test_pin_login_never_logged_nor_stored():
 
 
 def test_turnstile_annul_through_outbox():
-    from hx import outputs
-
     app, b = _app("turnstile", turn_sensor=True, turn_ms=2000)
     app.ui.link(True, 0, 0)
     app.on_line(b"GATE-1", 0)
     app.on_verdict(_verdict(S(1)), 100)
     t.eq(app.relays.items, [1])
-    outputs.apply_quiet(app, app.ui.tick(2099))
+    app.apply(app.ui.tick(2099))
     t.eq(len(app.outbox), 0)
-    outputs.apply_quiet(app, app.ui.tick(2100))
+    app.apply(app.ui.tick(2100))
     t.eq(len(app.outbox), 1, "the annul is durable")
     scan = json.loads(app.outbox.due(2100)[0][1])
     t.eq((scan["op"], scan["ref"], scan["sid"], "code" in scan), ("annul", S(1), S(2), False))
@@ -371,7 +369,7 @@ def test_turnstile_annul_through_outbox():
     app.on_line(b"GATE-2", 3000)
     app.on_verdict(_verdict(S(3)), 3100)
     _press(app, "turned")
-    outputs.apply_quiet(app, app.ui.tick(9000))
+    app.apply(app.ui.tick(9000))
     t.eq(len(app.outbox), 0)
 
 

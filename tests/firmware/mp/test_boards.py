@@ -157,6 +157,31 @@ def test_esp32_board_uses_profile_pins():
     del sys.modules["network"]
 
 
+def test_esp32_relay_polarity_is_the_boards_alone():
+    """The profile's active_high is applied by the board layer only: the pulse always closes with
+    value(1), and the pin then sits at the level that closes this relay (low for an active-low one)."""
+    _fake_modules()
+    from hx import sound
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    for active_high, closed, released in ((True, 1, 0), (False, 0, 1)):
+        prof["relay"]["active_high"] = active_high
+        relay = esp32.Board(prof).relay()
+        pin = getattr(relay, "pin", relay)  # the machine.Pin under the board's inverter, if any
+
+        async def go(relay, pin):
+            task = asyncio.create_task(sound.pulse(relay, 30))
+            await asyncio.sleep_ms(10)
+            during = pin.v
+            await task
+            return [during, pin.v]
+
+        t.eq(asyncio.run(go(relay, pin)), [closed, released], "active_high=%s" % active_high)
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
 def test_unix_board_files():
     d = t.tmpdir()
     os.putenv("HX_FLASH", d + "/flash")

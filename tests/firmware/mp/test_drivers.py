@@ -70,6 +70,3 @@ def test_relay_pulse_and_cancel():
 
     asyncio.run(cancelled())
     t.eq(pin.log, [1, 0], "released even when cancelled")
-    pin = t.FakePin()
-    asyncio.run(sound.pulse(pin, 5, active_high=False))
-    t.eq(pin.log, [0, 1])

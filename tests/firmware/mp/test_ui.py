@@ -422,4 +422,4 @@ def test_pick_amount_capped_at_the_contract_limit():
     ui = _picking(20000000, "value", bal=20000000)
     for i in range(10005):
         ui.button("up_long", i)
-    t.eq(ui.pick[4], 10000000, "amt never above 100,000.00 (the contract's limit)")
+    t.eq(ui.pick.n, 10000000, "amt never above 100,000.00 (the contract's limit)")
