@@ -238,14 +238,15 @@ def test_hole_11_scans_taken_but_not_committed_survive_a_crash(
         lock = sqlite3.connect(gateway.db_path, timeout=30)
         lock.execute("BEGIN IMMEDIATE")  # every write of the gateway now waits: nothing can commit
         try:
-            before = gateway.api("GET", "/api/health").json()["mqtt"]["scans"]
+
+            def taken() -> int:  # scans the service is deciding or has queued: delivered to the gateway
+                h = gateway.api("GET", "/api/health").json()
+                return int(h["mqtt"]["scans"]) + int(h["service"]["queued"])
+
+            before = taken()
             for i in range(1, 4):
                 dev.scan(f"k-{i}", "T-ACK")  # this peer never resends: only the broker can redeliver
-            wait_for(
-                lambda: gateway.api("GET", "/api/health").json()["mqtt"]["scans"] >= before + 3,
-                20,
-                "scans taken by the service",
-            )
+            wait_for(lambda: taken() >= before + 3, 20, "scans handed to the service")
             gateway.stop(hard=True)  # SIGKILL with three scans taken and none committed
         finally:
             lock.rollback()
