@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.contract import (
+from gateway.adapters.mqtt.contract import (
     MAX_DEVICE_TIME,
     MAX_PAYLOAD,
     REASONS,
@@ -20,7 +20,7 @@ from gateway.contract import (
     split_topic,
     verdict_topic,
 )
-from gateway.rules import SOUND_FOR, TRANSIENT
+from gateway.domain.decisions import SOUND_FOR, TRANSIENT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contract" / "examples"
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.rules import Ask, OrderView, decide, system_denial
+from gateway.domain.decisions import Ask, OrderView, decide, system_denial
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = 1795392000.0  # 2026-11-23 00:00 UTC = 08:00 in Shanghai
