@@ -44,7 +44,7 @@ def test_scan_gets_ok_then_already_used(gateway: GatewayProc, mosquitto: Mosquit
         assert dev.wait_verdict("1-4")["reason"] == "UNKNOWN_CODE"
     finally:
         dev.close()
-    order = gateway.entrypoints.http.app("GET", "/api/orders/T-ONE").json()
+    order = gateway.api("GET", "/api/orders/T-ONE").json()
     assert order["used"] == 2
     reasons = sorted(r["reason"] for r in ledger(gateway))
     assert reasons == ["ALREADY_USED", "OK", "OK", "UNKNOWN_CODE"]
@@ -64,7 +64,7 @@ def test_retried_scan_id_is_answered_again_without_second_redemption(
         assert answers[0]["ok"] and answers[0]["left"] == 4
     finally:
         dev.close()
-    assert gateway.entrypoints.http.app("GET", "/api/orders/T-RETRY").json()["used"] == 1
+    assert gateway.api("GET", "/api/orders/T-RETRY").json()["used"] == 1
     assert len(ledger(gateway, device="gate-2")) == 1
 
 
@@ -80,7 +80,7 @@ def test_idempotent_across_gateway_crash_and_restart(gateway: GatewayProc, mosqu
         assert dev.verdicts_for("a-1")[1] == first
     finally:
         dev.close()
-    assert gateway.entrypoints.http.app("GET", "/api/orders/T-CRASH").json()["used"] == 1
+    assert gateway.api("GET", "/api/orders/T-CRASH").json()["used"] == 1
 
 
 def test_scans_sent_while_gateway_is_down_are_answered_when_it_is_back(
@@ -99,7 +99,7 @@ def test_scans_sent_while_gateway_is_down_are_answered_when_it_is_back(
             assert dev.wait_verdict(f"w-{i}", 20)["ok"]
     finally:
         dev.close()
-    assert gateway.entrypoints.http.app("GET", "/api/orders/T-DOWN").json()["used"] == 4
+    assert gateway.api("GET", "/api/orders/T-DOWN").json()["used"] == 4
 
 
 def test_malformed_scans_get_a_clear_verdict_and_change_nothing(
@@ -128,9 +128,9 @@ def test_malformed_scans_get_a_clear_verdict_and_change_nothing(
         assert answered == {c["sid"] for c in cases if c["sid"]} | {"big-1", "ok-1"}
     finally:
         dev.close()
-    health = gateway.entrypoints.http.app("GET", "/api/health").json()
+    health = gateway.api("GET", "/api/health").json()
     assert health["mqtt"]["dropped"] >= 4  # not json, array, no sid, binary garbage
-    assert gateway.entrypoints.http.app("GET", "/api/orders/X").json()["used"] == 1
+    assert gateway.api("GET", "/api/orders/X").json()["used"] == 1
     assert [r["reason"] for r in ledger(gateway)] == ["OK"]
 
 
@@ -155,7 +155,7 @@ def test_sixteen_devices_race_for_one_ticket(gateway: GatewayProc, mosquitto: Mo
             d.close()
     assert sum(v["ok"] for v in verdicts) == 1
     assert sorted(v["reason"] for v in verdicts) == ["ALREADY_USED"] * 15 + ["OK"]
-    assert gateway.entrypoints.http.app("GET", "/api/orders/T-RACE").json()["used"] == 1
+    assert gateway.api("GET", "/api/orders/T-RACE").json()["used"] == 1
 
 
 def test_status_and_last_will_drive_online_state(
@@ -166,9 +166,7 @@ def test_status_and_last_will_drive_online_state(
     dev.publish("status", json.dumps(online), retain=True)
 
     def device() -> dict[str, Any] | None:
-        found = [
-            d for d in gateway.entrypoints.http.app("GET", "/api/devices").json() if d["device"] == "gate-6"
-        ]
+        found = [d for d in gateway.api("GET", "/api/devices").json() if d["device"] == "gate-6"]
         return found[0] if found else None
 
     d = wait_for(lambda: (x := device()) and x["online"] and x, 15, "device online")
@@ -240,13 +238,11 @@ def test_hole_11_scans_taken_but_not_committed_survive_a_crash(
         lock = sqlite3.connect(gateway.db_path, timeout=30)
         lock.execute("BEGIN IMMEDIATE")  # every write of the gateway now waits: nothing can commit
         try:
-            before = gateway.entrypoints.http.app("GET", "/api/health").json()["mqtt"]["scans"]
+            before = gateway.api("GET", "/api/health").json()["mqtt"]["scans"]
             for i in range(1, 4):
                 dev.scan(f"k-{i}", "T-ACK")  # this peer never resends: only the broker can redeliver
             wait_for(
-                lambda: (
-                    gateway.entrypoints.http.app("GET", "/api/health").json()["mqtt"]["scans"] >= before + 3
-                ),
+                lambda: gateway.api("GET", "/api/health").json()["mqtt"]["scans"] >= before + 3,
                 20,
                 "scans taken by the service",
             )
@@ -259,4 +255,4 @@ def test_hole_11_scans_taken_but_not_committed_survive_a_crash(
             assert dev.wait_verdict(f"k-{i}", 30)["ok"]
     finally:
         dev.close()
-    assert gateway.entrypoints.http.app("GET", "/api/orders/T-ACK").json()["used"] == 4
+    assert gateway.api("GET", "/api/orders/T-ACK").json()["used"] == 4
