@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.services.inputs import DEFAULT_TIMEZONE, known_zone
+from gateway.domain.validity import DEFAULT_TIMEZONE, known_zone
 
 
 class Settings(BaseSettings):

@@ -1,11 +1,10 @@
-# The pure redemption decision: given an order's state, a request and `now`, what happens and what to show.
+# The pure redemption decision: given an order's state, a request and `now`, what happens and the words for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from gateway.adapters.mqtt.contract import oled_text
 from gateway.domain.validity import day_key, outside_hours
 
 
@@ -50,6 +49,9 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What happens and why. `l1`/`l2` are the words for the person at the gate, not yet fitted to any
+    screen (the MQTT adapter renders them and picks the sound: gateway/adapters/mqtt/oled.py)."""
+
     ok: bool
     reason: str
     consume: int
@@ -57,23 +59,9 @@ class Decision:
     l1: str
     l2: str
     detail: str
-    sound: str
     extra: dict[str, Any] | None = None
     inside: int | None = None  # change to the units inside (+ entered, - left) when it moves them
-
-
-SOUND_FOR = {
-    "OK": "ok",
-    "QTY_EXCEEDED": "attention",
-    "RATE_LIMITED": "attention",
-    "AMOUNT_NEEDED": "attention",
-    "LOW_BALANCE": "attention",
-    "TOO_SOON": "attention",
-    "MALFORMED": "error",
-    "UNKNOWN_DEVICE": "error",
-    "INTERNAL": "error",
-    "SID_REUSED": "error",
-}
+    undone: bool = False  # an OK that undid an earlier redemption: the person must notice it
 
 
 def money(cents: int) -> str:
@@ -88,10 +76,9 @@ def _deny(
         reason=reason,
         consume=0,
         left=left,
-        l1=oled_text(l1),
-        l2=oled_text(l2),
+        l1=l1,
+        l2=l2,
         detail=detail[:120],
-        sound=SOUND_FOR.get(reason, "deny"),
         extra=extra,
     )
 
@@ -105,9 +92,7 @@ def _ok(
     extra: dict[str, Any] | None = None,
     inside: int | None = None,
 ) -> Decision:
-    return Decision(
-        True, "OK", consume, left, oled_text(l1), oled_text(l2), detail[:120], "ok", extra, inside
-    )
+    return Decision(True, "OK", consume, left, l1, l2, detail[:120], extra, inside)
 
 
 def _when(ts: float, now: float, tz: tzinfo) -> str:
@@ -305,3 +290,10 @@ def system_denial(reason: str, detail: str) -> Decision:
         "SID_REUSED": ("SCAN REFUSED", "id reused"),
     }[reason]
     return _deny(reason, lines[0], lines[1], detail, None, {"retry": True} if reason in TRANSIENT else None)
+
+
+def annulled(units: int, left: int | None) -> Decision:
+    """The answer to an annul that undid this device's own redemption of `units`."""
+    return Decision(
+        True, "OK", 0, left, "ANNULLED", f"{units} restored", f"annulled, {units} restored", undone=True
+    )

@@ -3,6 +3,20 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# The TIMEZONE setting's default; functions called without the gateway's settings fall back to it.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def known_zone(name: str) -> str:
+    """`name` when it is an IANA time zone name; ValueError otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {name!r}") from err
+    return name
+
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from gateway.adapters.brokers.files import render_acl, render_passwords, write_private
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import DeviceCredential
+from gateway.adapters.mqtt.acl import render_acl, render_passwords, write_private
 from gateway.adapters.mqtt.contract import DEVICE_RE, reserved_device
 from gateway.domain.device_secrets import hash_secret, new_secret
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed

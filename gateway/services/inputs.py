@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, PlainValidator
+
+from gateway.domain.validity import DEFAULT_TIMEZONE as DEFAULT_TIMEZONE
+from gateway.domain.validity import known_zone as known_zone
 
 # Years outside this range are typos, and near the ends of datetime's range converting a local time to
 # an instant overflows (0001-01-01 at a site east of UTC is before year 1).
 MIN_YEAR, MAX_YEAR = 1970, 9998
-# The TIMEZONE setting's default; functions called without the gateway's settings fall back to it.
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class StrictIn(BaseModel):
@@ -39,15 +40,6 @@ def _iso_datetime(v: object) -> datetime:
 
 # A naive value means the local time of the site it belongs to (see `to_ts`); with an offset, that instant.
 IsoDateTime = Annotated[datetime, PlainValidator(_iso_datetime, json_schema_input_type=str)]
-
-
-def known_zone(name: str) -> str:
-    """`name` when it is an IANA time zone name; ValueError otherwise."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ValueError(f"unknown time zone {name!r}") from err
-    return name
 
 
 def to_ts(d: datetime | None, tz: str) -> float | None:

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from gateway.adapters.db import hotsql
 from gateway.adapters.db.models import Audit, Device, Order, Redemption, Site
 from gateway.adapters.mqtt.contract import Verdict, reserved_device
-from gateway.domain.decisions import Ask, Decision, OrderView, decide, system_denial
+from gateway.adapters.mqtt.oled import render
+from gateway.domain.decisions import Ask, Decision, OrderView, annulled, decide, system_denial
 from gateway.domain.validity import day_key
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,6 @@ def legacy_fingerprint(req: Request) -> str | None:
 def fingerprint(op: str, code: str, qty: int, amt: int | None, direction: str, ref: str | None) -> str:
     raw = json.dumps([op, code, qty, amt, direction, ref], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
-def verdict_of(sid: str, d: Decision) -> Verdict:
-    return Verdict(sid, d.ok, d.reason, d.l1, d.l2, d.detail, d.sound, d.left, d.extra)
 
 
 ORDER_COLS = (
@@ -321,7 +318,7 @@ def write_orders(conn: Connection, changed: dict[int, OrderView], versions: dict
 
 
 def _internal(sid: str) -> Verdict:
-    return verdict_of(sid, system_denial("INTERNAL", "gateway error, retry"))
+    return render(sid, system_denial("INTERNAL", "gateway error, retry"))
 
 
 def apply_batch(
@@ -377,7 +374,7 @@ def apply_batch(
                     continue
                 # Fail closed: rows from before fingerprints existed (None) never replay to another ask.
                 log.warning("%s: id reused for a different request", key)
-                out.append(verdict_of(req.sid, system_denial("SID_REUSED", "this scan id was used before")))
+                out.append(render(req.sid, system_denial("SID_REUSED", "this scan id was used before")))
                 audits.append(_reuse_audit(req, key, order_id=index.get(req.code), now=now))
                 continue
         try:
@@ -402,7 +399,7 @@ def apply_batch(
             out.append(_internal(req.sid))
             continue
         d, order, new, ref_id, units = decided
-        v = verdict_of(req.sid, d)
+        v = render(req.sid, d)
         out.append(v)
         if req.op == "check":
             continue
@@ -505,9 +502,7 @@ def _decide_one(
             )
         undone.append(ref.id)
         left = new.left if new is not None else None
-        d = Decision(
-            True, "OK", 0, left, "ANNULLED", f"{units} restored", f"annulled, {units} restored", "attention"
-        )
+        d = annulled(units, left)
         return d, order, new, ref.id, units
     oid = index.get(req.code)
     order = views.get(oid) if oid is not None else None

@@ -20,12 +20,12 @@ from gateway.adapters.mqtt.contract import (
     DEVICE_RE,
     Malformed,
     Verdict,
-    oled_text,
     parse_scan,
     reserved_device,
     split_topic,
     verdict_topic,
 )
+from gateway.adapters.mqtt.oled import oled_text, render
 from gateway.domain.codes import forged
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
@@ -39,7 +39,6 @@ from gateway.services.ledger import (
     load_place,
     person_key,
     stored_verdicts,
-    verdict_of,
 )
 from gateway.services.pins import sign_in, sign_out
 
@@ -257,7 +256,7 @@ class RedemptionService:
                     log.warning("dropped unreadable scan from %s: %s", device, msg.why)
                 else:
                     log.info("malformed scan %s/%s: %s", device, msg.sid, msg.why)
-                    reply(verdict_of(msg.sid, system_denial("MALFORMED", msg.why)))
+                    reply(render(msg.sid, system_denial("MALFORMED", msg.why)))
                 item.ack()
                 continue
             req = Request(
@@ -292,10 +291,10 @@ class RedemptionService:
             and forged(code, self.signing_key, self.require_signed)
         ):
             self.counters.forged += 1
-            p.early = verdict_of(p.request.sid, system_denial("FORGED", "signature does not match"))
+            p.early = render(p.request.sid, system_denial("FORGED", "signature does not match"))
         elif p.place is None and not self.limits.allow(p.request.device, mono):
             self.counters.rate_limited += 1
-            p.early = verdict_of(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
+            p.early = render(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
 
     def _decide(
         self,
@@ -324,9 +323,7 @@ class RedemptionService:
                             early.append(
                                 (
                                     p,
-                                    verdict_of(
-                                        p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")
-                                    ),
+                                    render(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")),
                                 )
                             )
                             continue
@@ -376,7 +373,7 @@ class RedemptionService:
             # Nothing was committed; devices keep the scan in their outbox and send it again.
             self.counters.internal_errors += len(pending)
             for p in pending:
-                p.reply(verdict_of(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
+                p.reply(render(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
                 p.ack()
             for _, _, ack in statuses:
                 ack()
@@ -416,10 +413,10 @@ class RedemptionService:
             self._places[req.device] = replace(place, user=None)
             return Verdict(req.sid, True, "OK", "SIGNED OUT", "", "signed out", "ok", None)
         if not self.pin_limits.allow(req.device, mono):
-            return verdict_of(req.sid, system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute"))
+            return render(req.sid, system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute"))
         user = sign_in(conn, req.device, place.site_id, req.pin or "")
         if user is None:
-            return verdict_of(req.sid, system_denial("BAD_PIN", "no verifier has this PIN at this site"))
+            return render(req.sid, system_denial("BAD_PIN", "no verifier has this PIN at this site"))
         self._places[req.device] = replace(place, user=user)
         return Verdict(
             req.sid,

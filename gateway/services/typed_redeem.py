@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field
 from sqlalchemy import Engine, select
@@ -12,10 +12,19 @@ from starlette.concurrency import run_in_threadpool
 from gateway.adapters.db.models import Site
 from gateway.adapters.mqtt.contract import Code, Sid, Verdict
 from gateway.domain.errors import Unavailable, ValidationFailed
-from gateway.entrypoints.runtime import Runtime
 from gateway.services.inputs import StrictIn
 from gateway.services.ledger import Request
-from gateway.services.redeem import ConsoleRedeem
+from gateway.services.redeem import ConsoleRedeem, RedemptionService
+
+
+class Gateway(Protocol):
+    """What a typed redemption needs of the running gateway (the edges pass their Runtime)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def service(self) -> RedemptionService: ...
 
 
 class RedeemIn(StrictIn):
@@ -40,7 +49,7 @@ def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
     return None if row is None else (row.id, row.timezone)
 
 
-async def redeem_typed(rt: Runtime, body: RedeemIn, timeout: float = 10.0) -> Verdict:
+async def redeem_typed(rt: Gateway, body: RedeemIn, timeout: float = 10.0) -> Verdict:
     """Decide one typed redemption. A redemption must carry its idempotency key (`request_id`): after a
     time-out the caller retries with the same key and can never redeem twice. A `check` may go without
     (it changes nothing), and then gets a one-off id."""

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gateway.adapters.brokers.files import render_acl, render_passwords
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.mqtt.acl import render_acl, render_passwords
 from gateway.domain.device_secrets import hash_secret, new_secret, verify_secret
 from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
 from tests.gateway.fleet_client import Client

@@ -186,12 +186,6 @@ def _readable_sid(payload: bytes) -> str | None:
     return None
 
 
-def oled_text(text: str, width: int = LINE_CHARS) -> str:
-    """Fit text to one OLED line: printable ASCII only (the 8x8 font has nothing else), at most `width`."""
-    out = "".join(ch if 32 <= ord(ch) < 127 else " " if ch.isspace() else "" for ch in text)
-    return " ".join(out.split())[:width].rstrip()
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     sid: str
