@@ -210,7 +210,7 @@ def undo(
     ref: Any,
     tz: tzinfo,
     *,
-    flow_pending: Sequence[int] = (),
+    flow_pending: Sequence[tuple[int, int | None]] = (),
     consumed_pending: bool = False,
     undone_ids: Sequence[int] = (),
 ) -> OrderView:
@@ -231,12 +231,13 @@ def undo(
     day_used = max(0, order.day_used - units) if order.day_key == ref_day else order.day_used
     inside = order.inside
     if ref.inside_delta > 0:
-        flows = conn.execute(
-            select(Redemption.inside_delta)
+        rows = conn.execute(
+            select(Redemption.inside_delta, Redemption.op, Redemption.ref_id)
             .where(Redemption.order_id == order.id, Redemption.id > ref.id, Redemption.inside_delta != 0)
             .order_by(Redemption.id)
-        ).scalars()
-        inside = max(0, inside - still_inside(int(ref.inside_delta), [*flows, *flow_pending]))
+        ).all()
+        flows = [(int(r.inside_delta), r.ref_id if r.op in ("annul", "revert") else None) for r in rows]
+        inside = max(0, inside - still_inside(int(ref.inside_delta), int(ref.id), [*flows, *flow_pending]))
     changes: dict[str, Any] = {
         "used": order.used - units,
         "day_used": day_used,
@@ -263,21 +264,25 @@ def undo(
     return replace(order, **changes)
 
 
-def still_inside(entered: int, flows_after: Sequence[int]) -> int:
-    """How many of an entry's `entered` people are still in, given the moves recorded after it (pure).
+def still_inside(entered: int, entry_id: int, flows_after: Sequence[tuple[int, int | None]]) -> int:
+    """How many of entry `entry_id`'s `entered` people are still in, given the moves after it (pure).
 
-    Outflows go first to the people of later entries still counted (latest in, first out), the rest
-    to this entry's people; see `undo`.
+    `flows_after`: (units moved, id of the entry an undo undid — None for entries and exits), in order.
+    An exit goes first to the people of later entries still counted (latest in, first out), the rest
+    to this entry's people. An undo only ever takes out the people of the entry it undid: a later
+    entry's undo shrinks the later people, an older entry's undo does not concern this one. See `undo`.
     """
     later = 0  # people of later entries still counted
     gone = 0  # of this entry's (or older) people
-    for delta in flows_after:
+    for delta, undid in flows_after:
         if delta > 0:
             later += delta
-        else:
+        elif undid is None:
             theirs = min(later, -delta)
             later -= theirs
             gone += -delta - theirs
+        elif undid > entry_id:
+            later -= min(later, -delta)
     return max(0, entered - gone)
 
 
@@ -350,7 +355,8 @@ def apply_batch(
     index = {k: o.id for k, o in found.items()}
     versions = {o.id: o.version for o in views.values()}
     changed: dict[int, OrderView] = {}
-    flow_in_batch: dict[int, list[int]] = {}  # units moved inside, per order, earlier in this batch
+    # (units moved inside, entry an undo undid), per order, earlier in this batch
+    flow_in_batch: dict[int, list[tuple[int, int | None]]] = {}
     consumed_in_batch: set[int] = set()
     undone: list[int] = []
     new_rows: list[dict[str, Any]] = []
@@ -409,7 +415,7 @@ def apply_batch(
             views[order.id] = changed[order.id] = new
             moved = new.inside - order.inside
             if moved:
-                flow_in_batch.setdefault(order.id, []).append(moved)
+                flow_in_batch.setdefault(order.id, []).append((moved, ref_id))
             if d.consume:
                 consumed_in_batch.add(order.id)
         new_rows.append(
@@ -475,7 +481,7 @@ def _decide_one(
     refs: dict[str, Any],
     views: dict[int, OrderView],
     index: dict[str, int],
-    flow_in_batch: dict[int, list[int]],
+    flow_in_batch: dict[int, list[tuple[int, int | None]]],
     consumed_in_batch: set[int],
     undone: list[int],
 ) -> tuple[Decision, OrderView | None, OrderView | None, int | None, int]:

@@ -188,3 +188,20 @@ def test_hole_10_dates_beyond_the_calendar_still_decide(e: Engine) -> None:
 
     v = scan(e, T0, "1", "ANCIENT", where=place(site, tz=ZoneInfo("America/New_York")))
     assert (v.ok, v.reason) == (False, "EXPIRED")
+
+
+@pytest.mark.parametrize("e", KINDS, indirect=True)
+def test_hole_7_undoing_two_entries_leaves_no_ghost_inside(e: Engine) -> None:
+    """Hole 7: revert A then B (no exits) left one unit counted inside; and one exit counts once."""
+    add_order(e, "TWO", 3, rules={"passback": True, "reentry": True})
+    assert scan(e, T0, "a", "TWO").ok
+    assert scan(e, T0 + 1, "b", "TWO").ok
+    adjust.revert(e, redemption_id(e, "d1", "a"), "boss", "x", now=T0 + 2)
+    adjust.revert(e, redemption_id(e, "d1", "b"), "boss", "x", now=T0 + 3)
+    assert (order(e, "TWO").used, order(e, "TWO").inside) == (0, 0)
+    assert scan(e, T0 + 10, "c", "TWO").ok
+    assert scan(e, T0 + 11, "d", "TWO").ok
+    assert scan(e, T0 + 12, "x", "TWO", dir="out").ok  # one of the two leaves
+    assert scan(e, T0 + 13, "u1", op="annul", ref="d").ok
+    assert scan(e, T0 + 14, "u2", op="annul", ref="c").ok
+    assert (order(e, "TWO").used, order(e, "TWO").inside) == (0, 0)
