@@ -40,6 +40,7 @@ firmware: setup
 lint: setup
 	@$(BIN)/ruff check gateway tools tests
 	@$(BIN)/ruff format --check gateway tools tests
+	@$(BIN)/lint-imports --no-logo --no-cache  # the layers' dependency rule (pyproject.toml, docs/architecture.md)
 
 typecheck: setup
 	@$(BIN)/mypy

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.broker import Mosquitto, find_mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
 from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

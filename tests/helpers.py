@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from gateway.broker import free_port
+from gateway.adapters.brokers.mosquitto import free_port
 
 __all__ = ["free_port", "wait_for"]
 

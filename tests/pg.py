@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from gateway.broker import free_port
+from gateway.adapters.brokers.mosquitto import free_port
 from tests.helpers import wait_for
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tools.sim.runner import DeviceConfig, FirmwareProcess, MqttTarget
 
 DeviceFactory = Callable[..., FirmwareProcess]

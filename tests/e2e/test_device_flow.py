@@ -5,7 +5,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.e2e.conftest import DeviceFactory, Tap
 from tests.e2e.helpers import (
     TIMEOUT,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.e2e.helpers import TIMEOUT, create_orders, redemptions
 from tests.helpers import wait_for
 from tools.sim.control import request

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.e2e.conftest import DeviceFactory, Tap
 from tests.e2e.helpers import TIMEOUT, create_orders, redemptions, scan_and_verdict, settle, wait_ready
 from tests.helpers import wait_for

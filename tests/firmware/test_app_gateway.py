@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.conftest import GatewayProc
 from tests.firmware.test_app_host import Device
 from tests.helpers import wait_for

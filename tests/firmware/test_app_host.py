@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.firmware.mpvm import FIRMWARE, MICROPYTHON
 from tests.helpers import wait_for
 

@@ -12,7 +12,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.firmware.test_app_host import Device
 from tools.sim.oled import read_pbm
 

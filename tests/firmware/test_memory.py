@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.firmware.test_app_host import Device, FakeGateway
 from tools.build_firmware import build
 

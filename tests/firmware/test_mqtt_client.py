@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import paho.mqtt.client as paho
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.firmware.mpvm import MICROPYTHON, MP_DIR, ROOT
 from tests.helpers import wait_for
 

@@ -11,8 +11,8 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.auth.store import create_user, issue_api_token
-from gateway.db.engine import make_engine, migrate
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 from tests.helpers import free_port, wait_for
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.auth.store import create_session, create_user, issue_api_token
-from gateway.broker import Mosquitto
-from gateway.db.engine import make_engine
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.db.engine import make_engine
+from gateway.services.accounts import create_session, create_user, issue_api_token
 from tests.conftest import GatewayProc
 
 

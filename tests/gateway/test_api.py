@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.conftest import GatewayProc
 
 

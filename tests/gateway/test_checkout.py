@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from gateway.checkout import due, inside_now, last_checkout_before, run_checkouts
-from gateway.db.engine import make_engine, migrate
-from gateway.db.models import Order
-from gateway.orders import OrderIn, create_orders
-from gateway.sites import SiteIn, create_site
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.models import Order
+from gateway.services.auto_checkout import due, inside_now, last_checkout_before, run_checkouts
+from gateway.services.orders import OrderIn, create_orders
+from gateway.services.sites import SiteIn, create_site
 
 SH = ZoneInfo("Asia/Shanghai")
 

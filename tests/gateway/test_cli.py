@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.broker import free_port, port_open
+from gateway.adapters.brokers.mosquitto import free_port, port_open
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,8 +123,8 @@ def test_people_and_tokens_from_the_command_line(tmp_path: Path) -> None:
     assert "a-long-password" not in made.stdout + made.stderr
     tok = cli("token", "ana")
     assert tok.returncode == 0 and tok.stdout.startswith("hxt_")
-    from gateway.auth.store import token_person
-    from gateway.db.engine import make_engine
+    from gateway.adapters.db.engine import make_engine
+    from gateway.services.accounts import token_person
 
     person = token_person(make_engine(f"sqlite:///{tmp_path / 'hexiao.db'}"), tok.stdout.strip())
     assert person is not None and (person.name, person.role) == ("ana", "verifier")

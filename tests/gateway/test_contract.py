@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.contract import (
+from gateway.adapters.mqtt.contract import (
     MAX_DEVICE_TIME,
     MAX_PAYLOAD,
     REASONS,
@@ -15,12 +15,12 @@ from gateway.contract import (
     Malformed,
     ScanMsg,
     Verdict,
-    oled_text,
     parse_scan,
     split_topic,
     verdict_topic,
 )
-from gateway.rules import SOUND_FOR, TRANSIENT
+from gateway.adapters.mqtt.oled import SOUND_FOR, oled_text
+from gateway.domain.decisions import TRANSIENT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contract" / "examples"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.fleet.manager import silence_changes
+from gateway.services.fleet import silence_changes
 from tests.conftest import GatewayProc
 from tests.gateway.fleet_client import Client, FleetGateway, make_fleet_gateway
 from tests.helpers import wait_for

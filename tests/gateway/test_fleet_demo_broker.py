@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.db.engine import make_engine, migrate
-from gateway.demo_broker import DemoBroker
-from gateway.fleet.amqtt_rules import allowed
-from gateway.fleet.security import Credentials, make_auth
+from gateway.adapters.brokers.amqtt_demo import DemoBroker
+from gateway.adapters.brokers.amqtt_rules import allowed
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.services.device_auth import Credentials, make_auth
 from tests.gateway.fleet_client import Client
 from tests.helpers import free_port, wait_for
 

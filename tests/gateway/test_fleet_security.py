@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gateway.broker import Mosquitto
-from gateway.db.engine import make_engine, migrate
-from gateway.fleet.brokerfiles import render_acl, render_passwords
-from gateway.fleet.secrets import hash_secret, new_secret, verify_secret
-from gateway.fleet.security import Credentials, DeviceAuth, make_auth
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.mqtt.acl import render_acl, render_passwords
+from gateway.domain.device_secrets import hash_secret, new_secret, verify_secret
+from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
 from tests.gateway.fleet_client import Client
 from tests.helpers import wait_for
 
@@ -196,7 +196,7 @@ def test_rotation_invalidates_the_old_secret(secured: Secured) -> None:
 
 
 def test_reserved_and_bad_names(secured: Secured) -> None:
-    from gateway.errors import Conflict, ValidationFailed
+    from gateway.domain.errors import Conflict, ValidationFailed
 
     with pytest.raises(Conflict):
         secured.creds.issue("hexiao-gateway")

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from gateway.db.engine import make_engine, migrate, writer
-from gateway.db.models import Base, Order, Redemption
-from gateway.ledger import LostRace, Place, Request, apply_batch, load_orders, write_orders
-from gateway.orders import OrderIn, create_orders
+from gateway.adapters.db.engine import make_engine, migrate, writer
+from gateway.adapters.db.models import Base, Order, Redemption
+from gateway.services.ledger import LostRace, Place, Request, apply_batch, load_orders, write_orders
+from gateway.services.orders import OrderIn, create_orders
 
 TZ = ZoneInfo("UTC")
 PLACE = Place(None, "Gate 1", TZ)

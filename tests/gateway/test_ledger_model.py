@@ -5,8 +5,8 @@ steps, across opening hours and across local midnight. A small model of the rule
 rules, not from the ledger's code) predicts every verdict and every counter; after every step the
 orders in the database must equal the model's, and every stored verdict must replay identically.
 
-The model lives in this file on purpose: it must stay independent of `gateway/rules.py` and
-`gateway/ledger.py`, so that the two can disagree when one of them is wrong.
+The model lives in this file on purpose: it must stay independent of `gateway/domain/decisions.py` and
+`gateway/services/ledger.py`, so that the two can disagree when one of them is wrong.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, select
 
-from gateway.adjust import cancel, refund, revert
-from gateway.contract import Verdict
-from gateway.db.engine import writer
-from gateway.db.models import Order, Redemption, Site
-from gateway.errors import Conflict
-from gateway.ledger import Place, Request, apply_batch
-from gateway.orders import OrderIn, create_orders
-from gateway.products import Kind, RulesIn
-from gateway.sites import SiteIn, create_site
+from gateway.adapters.db.engine import writer
+from gateway.adapters.db.models import Order, Redemption, Site
+from gateway.adapters.mqtt.contract import Verdict
+from gateway.domain.errors import Conflict
+from gateway.services.adjustments import cancel, refund, revert
+from gateway.services.catalog import Kind, RulesIn
+from gateway.services.ledger import Place, Request, apply_batch
+from gateway.services.orders import OrderIn, create_orders
+from gateway.services.sites import SiteIn, create_site
 from tests.gateway.test_ledger import engine_for
 
 ANNUL_WINDOW_S = 120.0

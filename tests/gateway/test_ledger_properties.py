@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from gateway.adjust import cancel, refund, revert
-from gateway.db.engine import make_engine, migrate, writer
-from gateway.db.models import Audit, Order, Redemption
-from gateway.errors import Conflict
-from gateway.ledger import Place, Request, apply_batch
-from gateway.orders import OrderIn, create_orders
+from gateway.adapters.db.engine import make_engine, migrate, writer
+from gateway.adapters.db.models import Audit, Order, Redemption
+from gateway.domain.errors import Conflict
+from gateway.services.adjustments import cancel, refund, revert
+from gateway.services.ledger import Place, Request, apply_batch
+from gateway.services.orders import OrderIn, create_orders
 
 _DIR = Path(tempfile.mkdtemp(prefix="hx-prop-"))
 _ENGINE: Engine | None = None

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tests.conftest import GatewayProc
 from tests.gateway.mqtt_peer import Peer
 from tests.helpers import wait_for

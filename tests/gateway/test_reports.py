@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from gateway import adjust, reports
-from gateway.auth.store import create_user, issue_api_token
-from gateway.db.engine import make_engine, migrate, writer
-from gateway.db.models import Order, Product, Redemption, Site
-from gateway.errors import ValidationFailed
-from gateway.ledger import Place, Request, apply_batch, idem_key
-from gateway.orders import OrderIn, SiteIn, create_orders, create_site
-from gateway.reports_routes import count_columns, parse_when, to_csv
+from gateway.adapters.db.engine import make_engine, migrate, writer
+from gateway.adapters.db.models import Order, Product, Redemption, Site
+from gateway.domain.errors import ValidationFailed
+from gateway.entrypoints.http.routes.reports import count_columns, parse_when, to_csv
+from gateway.services import adjustments as adjust
+from gateway.services import reports
+from gateway.services.accounts import create_user, issue_api_token
+from gateway.services.ledger import Place, Request, apply_batch, idem_key
+from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
 from tests.conftest import GatewayProc
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp()  # 18:00 in Shanghai, 05:00 in New York

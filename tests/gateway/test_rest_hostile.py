@@ -9,10 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.auth import create_user
-from gateway.auth.store import issue_api_token
-from gateway.broker import Mosquitto
-from gateway.db.engine import make_engine
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.db.engine import make_engine
+from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 
 HUGE = "9" * 40

@@ -14,15 +14,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from gateway.auth import create_user
-from gateway.auth.store import issue_api_token
-from gateway.broker import Mosquitto
-from gateway.db.engine import make_engine, migrate
-from gateway.errors import Unavailable
-from gateway.manual import RedeemIn, redeem_typed
-from gateway.runtime import Runtime
-from gateway.service import RedemptionService
-from gateway.sites import SiteIn, create_site
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.domain.errors import Unavailable
+from gateway.entrypoints.runtime import Runtime
+from gateway.services.accounts import create_user, issue_api_token
+from gateway.services.redeem import RedemptionService
+from gateway.services.sites import SiteIn, create_site
+from gateway.services.typed_redeem import RedeemIn, redeem_typed
 from tests.conftest import GatewayProc
 
 GATEWAY_TZ = "America/New_York"  # not the old hard-wired Asia/Shanghai, so a default is visible

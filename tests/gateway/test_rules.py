@@ -6,7 +6,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.rules import Ask, OrderView, decide, system_denial
+from gateway.adapters.mqtt.contract import Verdict
+from gateway.adapters.mqtt.oled import render
+from gateway.domain.decisions import Ask, Decision, OrderView, decide, system_denial
+
+
+def shown(d: Decision) -> Verdict:
+    """The decision as the scanner shows it (lines fitted to the OLED, the sound picked)."""
+    return render("t", d)
+
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = 1795392000.0  # 2026-11-23 00:00 UTC = 08:00 in Shanghai
@@ -73,25 +81,29 @@ def test_decide(
     order = None if changes is None else replace(BASE, **changes)  # type: ignore[arg-type]
     d = decide(order, Ask(qty=qty), site, "Gate 1", NOW, TZ)
     assert (d.reason, d.ok, d.consume, d.left) == (reason, ok, consume, left), name
-    assert 0 < len(d.l1) <= 16 and len(d.l2) <= 16, (d.l1, d.l2)
-    assert d.sound == ("ok" if ok else "attention" if reason == "QTY_EXCEEDED" else "deny")
+    assert 0 < len(shown(d).l1) <= 16 and len(shown(d).l2) <= 16, (shown(d).l1, shown(d).l2)
+    assert shown(d).sound == ("ok" if ok else "attention" if reason == "QTY_EXCEEDED" else "deny")
 
 
 def test_screens_say_why() -> None:
     used = replace(BASE, used=5, last_used_at=NOW - 120, last_used_gate="Gate 3")
     d = decide(used, Ask(), 1, "Gate 1", NOW, TZ)
-    assert (d.l1, d.l2) == ("ALREADY USED", "07:58 Gate 3")
+    assert (shown(d).l1, shown(d).l2) == ("ALREADY USED", "07:58 Gate 3")
     assert d.detail == "all 5 used, last 07:58 at Gate 3"
     yesterday = decide(replace(used, last_used_at=NOW - 86400), Ask(), 1, "Gate 1", NOW, TZ)
-    assert yesterday.l2 == "11-22 08:00 Gate"  # cut to the 16 characters a line holds
+    assert shown(yesterday).l2 == "11-22 08:00 Gate"  # cut to the 16 characters a line holds
     expired = decide(replace(BASE, valid_until=NOW - 86400 * 2), Ask(), 1, "Gate 1", NOW, TZ)
-    assert (expired.l1, expired.l2) == ("EXPIRED", "since 2026-11-21")
+    assert (shown(expired).l1, shown(expired).l2) == ("EXPIRED", "since 2026-11-21")
     soon = decide(replace(BASE, valid_from=NOW + 86400), Ask(), 1, "Gate 1", NOW, TZ)
-    assert soon.l2 == "from 11-24 08:00"
+    assert shown(soon).l2 == "from 11-24 08:00"
     ok = decide(BASE, Ask(), 1, "Gate 1", NOW, TZ)
-    assert (ok.l1, ok.l2, ok.detail) == ("OK VIP Day Pass", "4 of 5 left", "redeemed 1, 4 of 5 left")
+    assert (shown(ok).l1, shown(ok).l2, ok.detail) == (
+        "OK VIP Day Pass",
+        "4 of 5 left",
+        "redeemed 1, 4 of 5 left",
+    )
     single = decide(replace(BASE, quantity=1, title="Concert 演唱会"), Ask(), 1, "Gate 1", NOW, TZ)
-    assert (single.l1, single.l2) == ("OK Concert", "welcome")  # the 8x8 font has no CJK glyphs
+    assert (shown(single).l1, shown(single).l2) == ("OK Concert", "welcome")  # the 8x8 font has no CJK glyphs
 
 
 @pytest.mark.parametrize(
@@ -105,8 +117,8 @@ def test_screens_say_why() -> None:
 )
 def test_system_denials(reason: str, sound: str) -> None:
     d = system_denial(reason, "why")
-    assert (d.ok, d.reason, d.sound, d.consume, d.detail) == (False, reason, sound, 0, "why")
-    assert len(d.l1) <= 16 and len(d.l2) <= 16
+    assert (d.ok, d.reason, shown(d).sound, d.consume, d.detail) == (False, reason, sound, 0, "why")
+    assert len(shown(d).l1) <= 16 and len(shown(d).l2) <= 16
 
 
 # --- issue 4: packs, vouchers, masks, scope, entry/exit (NOW is Monday 2026-11-23 08:00 in Shanghai) ---
@@ -366,23 +378,31 @@ def test_rules(
 ) -> None:
     d = decide(order, ask, site, gate, NOW, TZ)
     assert (d.reason, d.ok, d.consume, d.left) == (reason, ok, consume, left), (name, d)
-    assert 0 < len(d.l1) <= 16 and len(d.l2) <= 16, (d.l1, d.l2)
+    assert 0 < len(shown(d).l1) <= 16 and len(shown(d).l2) <= 16, (shown(d).l1, shown(d).l2)
 
 
 def test_rule_screens() -> None:
     soon = decide(
         replace(PACK, used=1, last_used_at=NOW - 60, rules={"min_interval_s": 3600}), Ask(), 1, "G", NOW, TZ
     )
-    assert (soon.l1, soon.l2) == ("TOO SOON", "next at 08:59")
+    assert (shown(soon).l1, shown(soon).l2) == ("TOO SOON", "next at 08:59")
     hours = decide(replace(BASE, rules={"hours": [540, 1080], "days": "1111100"}), Ask(), 1, "G", NOW, TZ)
-    assert (hours.l1, hours.l2, hours.detail) == ("OUTSIDE HOURS", "09:00-18:00", "valid Mon-Fri 09:00-18:00")
+    assert (shown(hours).l1, shown(hours).l2, hours.detail) == (
+        "OUTSIDE HOURS",
+        "09:00-18:00",
+        "valid Mon-Fri 09:00-18:00",
+    )
     pay = decide(VOUCHER, Ask(amt=2550), 1, "G", NOW, TZ)
-    assert (pay.l1, pay.l2, pay.extra) == ("OK -25.50", "bal 74.50", {"kind": "value", "bal": 7450})
+    assert (shown(pay).l1, shown(pay).l2, pay.extra) == (
+        "OK -25.50",
+        "bal 74.50",
+        {"kind": "value", "bal": 7450},
+    )
     check = decide(replace(PACK, rules={"per_day": 2}), Ask(op="check"), 1, "G", NOW, TZ)
     assert check.extra == {"kind": "pack", "check": True, "max": 2, "title": "Car Wash"}
-    assert (check.l1, check.l2) == ("Car Wash", "5 left")
+    assert (shown(check).l1, shown(check).l2) == ("Car Wash", "5 left")
     enter = decide(replace(BASE, rules={"passback": True}), Ask(), 1, "G", NOW, TZ)
     leave = decide(
         replace(BASE, used=1, inside=1, rules={"passback": True}), Ask(direction="out"), 1, "G", NOW, TZ
     )
-    assert (enter.inside, leave.inside, leave.l1) == (1, -1, "GOODBYE")
+    assert (enter.inside, leave.inside, shown(leave).l1) == (1, -1, "GOODBYE")

@@ -10,14 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from gateway import reports
-from gateway.auth.roles import Person
-from gateway.auth.store import create_user, issue_api_token
-from gateway.db.engine import make_engine, migrate, writer
-from gateway.db.models import Order, Site
-from gateway.ledger import Place, Request, apply_batch
-from gateway.orders import OrderIn, SiteIn, create_orders, create_site
-from gateway.web import queries
+from gateway.adapters.db.engine import make_engine, migrate, writer
+from gateway.adapters.db.models import Order, Site
+from gateway.domain.roles import Person
+from gateway.services import queries, reports
+from gateway.services.accounts import create_user, issue_api_token
+from gateway.services.ledger import Place, Request, apply_batch
+from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
 from tests.conftest import GatewayProc
 
 BERLIN, SHANGHAI = ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Shanghai")

@@ -11,12 +11,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, select, text
 
-from gateway import hotsql
-from gateway.adjust import revert
-from gateway.db.engine import MIGRATIONS, make_engine, writer
-from gateway.db.models import Device, Redemption
-from gateway.ledger import Request, apply_batch
-from gateway.service import Inbound, RedemptionService
+from gateway.adapters.db import hotsql
+from gateway.adapters.db.engine import MIGRATIONS, make_engine, writer
+from gateway.adapters.db.models import Device, Redemption
+from gateway.services.adjustments import revert
+from gateway.services.ledger import Request, apply_batch
+from gateway.services.redeem import Inbound, RedemptionService
 from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order, place, redemption_id, scan
 
 T0 = at("2026-11-23 10:00")
@@ -243,7 +243,7 @@ def test_two_writers_and_a_refund_never_oversell(
 ) -> None:
     """Held: threads redeeming the same order while a refund takes what is left: every OK is one unit
     used, used + refunded <= quantity, and a losing writer changes nothing (LostRace / IntegrityError)."""
-    from gateway.adjust import refund
+    from gateway.services.adjustments import refund
 
     e = ledger(kind, tmp_path, request)
     add_order(e, "T", 6)
@@ -305,7 +305,7 @@ def test_console_gate_with_a_nul_is_refused_as_bad_input() -> None:
     character) reaches the ledger; on PostgreSQL the write then fails (see the next test)."""
     from pydantic import ValidationError
 
-    from gateway.manual import RedeemIn
+    from gateway.services.typed_redeem import RedeemIn
 
     with pytest.raises(ValidationError):
         RedeemIn(code="T", site="zoo", gate="G\x00")
@@ -315,7 +315,7 @@ def test_console_gate_with_a_nul_on_postgres(tmp_path: Path, request: pytest.Fix
     """A request that slipped past the edge's validation (gate "G\\x00", which PostgreSQL refuses) gets
     INTERNAL on its own; the device scan in the same batch is decided normally (invariant 7). The
     edge refuses such a gate (test above), so this path only guards against a missed rule."""
-    from gateway.service import ConsoleRedeem
+    from gateway.services.redeem import ConsoleRedeem
 
     e = ledger("pg", tmp_path, request)
     add_site(e, "zoo")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gateway import adjust
-from gateway.db.engine import writer
-from gateway.ledger import Request, apply_batch, person_key, system_key
+from gateway.adapters.db.engine import writer
+from gateway.services import adjustments as adjust
+from gateway.services.ledger import Request, apply_batch, person_key, system_key
 from tests.gateway.trust_fixtures import (
     add_order,
     add_site,

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.db.engine import make_engine, migrate
-from gateway.devices import DeviceIn
-from gateway.errors import ValidationFailed
-from gateway.fleet.security import Credentials
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.domain.errors import ValidationFailed
+from gateway.services.device_auth import Credentials
+from gateway.services.devices import DeviceIn
 
 
 @pytest.mark.parametrize("device", ["web-api", "WEB-x", "revert", "System", "gateway", "console", "api"])

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from gateway import ledger as ledger_module
-from gateway.checkout import run_checkouts
-from gateway.db.models import Device, Redemption, Site
-from gateway.errors import Unavailable
-from gateway.ledger import Request
-from gateway.service import ConsoleRedeem, Inbound, RedemptionService
+from gateway.adapters.db.models import Device, Redemption, Site
+from gateway.domain.errors import Unavailable
+from gateway.services import ledger as ledger_module
+from gateway.services.auto_checkout import run_checkouts
+from gateway.services.ledger import Request
+from gateway.services.redeem import ConsoleRedeem, Inbound, RedemptionService
 from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order
 
 T0 = at("2026-11-23 10:00")

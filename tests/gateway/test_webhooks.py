@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from gateway import adjust
-from gateway.db.models import Audit, Order
-from gateway.errors import Conflict, NotFound, ValidationFailed
-from gateway.orders import SiteIn, create_site
-from gateway.webhooks import inbound
-from gateway.webhooks.models import WebhookEvent
-from gateway.webhooks.signing import BadSignature, Stale, sign, verify
+from gateway.adapters.db.models import Audit, Order, WebhookEvent
+from gateway.adapters.webhooks.signing import BadSignature, Stale, sign, verify
+from gateway.domain.errors import Conflict, NotFound, ValidationFailed
+from gateway.services import adjustments as adjust
+from gateway.services import webhooks_in as inbound
+from gateway.services.orders import SiteIn, create_site
 from tests.conftest import GatewayProc
 from tests.gateway.trust_fixtures import ledger
 

@@ -12,14 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from gateway.db.models import Order
-from gateway.errors import Conflict
-from gateway.ledger import load_orders
-from gateway.orders import SiteIn, create_site, site_ids
-from gateway.products import ProductIn, create_product
-from gateway.rules import Ask, decide
-from gateway.webhooks import inbound
-from gateway.webhooks.models import WebhookEvent
+from gateway.adapters.db.models import Order, WebhookEvent
+from gateway.domain.decisions import Ask, decide
+from gateway.domain.errors import Conflict
+from gateway.services import webhooks_in as inbound
+from gateway.services.catalog import ProductIn, create_product
+from gateway.services.ledger import load_orders
+from gateway.services.orders import SiteIn, create_site, site_ids
 from tests.gateway.trust_fixtures import ledger
 
 SECRET = "test-webhook-secret-0123456789"

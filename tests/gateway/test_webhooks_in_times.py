@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from gateway.db.models import Order
-from gateway.errors import ValidationFailed
-from gateway.orders import SiteIn, create_site
-from gateway.webhooks import inbound
-from gateway.webhooks.models import WebhookEvent
-from gateway.webhooks.signing import sign
+from gateway.adapters.db.models import Order, WebhookEvent
+from gateway.adapters.webhooks.signing import sign
+from gateway.domain.errors import ValidationFailed
+from gateway.services import webhooks_in as inbound
+from gateway.services.orders import SiteIn, create_site
 from tests.conftest import GatewayProc
 from tests.gateway.trust_fixtures import ledger
 

@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from gateway import adjust
-from gateway.auth.store import create_user, issue_api_token
-from gateway.db.engine import make_engine, migrate, writer
-from gateway.ledger import Place, Request, apply_batch
-from gateway.orders import OrderIn, SiteIn, create_orders, create_site
-from gateway.webhooks.models import WebhookCursor
-from gateway.webhooks.outbound import Deliverer
-from gateway.webhooks.policy import backoff, deliverable
-from gateway.webhooks.settings import Target, WebhookSettings
-from gateway.webhooks.signing import verify
+from gateway.adapters.db.engine import make_engine, migrate, writer
+from gateway.adapters.db.models import WebhookCursor
+from gateway.adapters.webhooks.outbound import Deliverer
+from gateway.adapters.webhooks.policy import backoff, deliverable
+from gateway.adapters.webhooks.signing import verify
+from gateway.config import Target, WebhookSettings
+from gateway.services import adjustments as adjust
+from gateway.services.accounts import create_user, issue_api_token
+from gateway.services.ledger import Place, Request, apply_batch
+from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
 from tests.conftest import GatewayProc
 from tests.helpers import wait_for
 
@@ -264,8 +264,8 @@ def _strict(body: bytes) -> Any:
 def test_non_finite_number_does_not_block_delivery(engine: Engine, receiver: Receiver) -> None:
     """Hole 14: a ledger row with an infinite device time (as `at: 1e999` once stored) is sent as strict
     JSON (the number as null), logged, and the events after it are delivered too."""
-    from gateway.db.models import Redemption
-    from gateway.webhooks.outbound import encode
+    from gateway.adapters.db.models import Redemption
+    from gateway.adapters.webhooks.outbound import encode
 
     with pytest.raises(ValueError):
         _strict(json.dumps({"t": float("inf")}).encode())  # the receiver's parser is strict

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from gateway.contract import Verdict
-from gateway.db.engine import make_engine, migrate, writer
-from gateway.db.models import Audit, Order, Redemption, Site
-from gateway.ledger import Place, Request, apply_batch, idem_key
+from gateway.adapters.db.engine import make_engine, migrate, writer
+from gateway.adapters.db.models import Audit, Order, Redemption, Site
+from gateway.adapters.mqtt.contract import Verdict
+from gateway.services.ledger import Place, Request, apply_batch, idem_key
 
 SITE_TZ = "Asia/Shanghai"
 TZ = ZoneInfo(SITE_TZ)

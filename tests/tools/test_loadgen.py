@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tools.loadgen.__main__ import main
 from tools.loadgen.bench import BENCH_GATEWAY_ENV, System, probe, run_scenario
 from tools.loadgen.modes import RunResult, run_open, run_saturate, run_single

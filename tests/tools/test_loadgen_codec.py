@@ -223,7 +223,7 @@ def test_profile_summary_counts_working_samples_per_thread() -> None:
     s = summarise(raw)
     assert (s.samples, s.busy) == (58, 8)  # the 50 samples waiting in Queue.get are not work
     assert s.threads == {"svc": 6, "paho": 2}
-    assert ("apply (gateway/ledger.py)", 6) in s.inclusive["svc"]
+    assert ("apply (gateway/services/ledger.py)", 6) in s.inclusive["svc"]
     assert s.leaves["paho"] == [("_loop (paho/mqtt/client.py)", 2)]
     assert "thread svc: 75%" in render(s)
 

@@ -13,7 +13,7 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tools.loadgen.modes import RunResult, Target, run_open, run_saturate, run_single
 
 pytestmark = pytest.mark.slow  # starts a broker; a few seconds

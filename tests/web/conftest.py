@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from sqlalchemy import Engine
 
-from gateway.auth import create_user
-from gateway.broker import Mosquitto
-from gateway.db.engine import make_engine
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.db.engine import make_engine
+from gateway.services.accounts import create_user
 from tests.conftest import GatewayProc
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,4 +1,4 @@
-# Refund and cancel (managers) and revert with a reason (supervisors) from the order page, via gateway.adjust.
+# Refund and cancel (managers) and revert with a reason (supervisors) from the order page, via gateway.services.adjustments.
 from __future__ import annotations
 
 import secrets

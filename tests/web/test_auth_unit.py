@@ -11,24 +11,28 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gateway.auth import create_user, issue_api_token, revoke_token, set_password, update_user
-from gateway.auth.limiter import LoginLimiter
-from gateway.auth.passwords import hash_password, verify_password
-from gateway.auth.roles import Person
-from gateway.auth.store import (
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.domain.errors import Conflict, ValidationFailed
+from gateway.domain.passwords import hash_password, verify_password
+from gateway.domain.roles import Person
+from gateway.domain.signin_limit import LoginLimiter
+from gateway.entrypoints.console.i18n import pick_lang, translator
+from gateway.entrypoints.console.live import LiveHub
+from gateway.services.accounts import (
     authenticate,
     create_session,
+    create_user,
     end_session,
     ensure_owner,
+    issue_api_token,
     list_tokens,
+    revoke_token,
     session_person,
+    set_password,
     token_person,
+    update_user,
 )
-from gateway.db.engine import make_engine, migrate
-from gateway.errors import Conflict, ValidationFailed
-from gateway.orders import SiteIn, create_site
-from gateway.web.i18n import pick_lang, translator
-from gateway.web.live import LiveHub
+from gateway.services.orders import SiteIn, create_site
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-CSS = (Path(__file__).resolve().parents[2] / "gateway" / "web" / "static" / "console.css").read_text()
+CSS = (
+    Path(__file__).resolve().parents[2] / "gateway" / "entrypoints" / "console" / "static" / "console.css"
+).read_text()
 VARS = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", CSS))
 
 

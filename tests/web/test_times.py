@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import select
 
-from gateway.db.engine import make_engine, writer
-from gateway.db.models import Site
-from gateway.ledger import Place, Request, apply_batch
+from gateway.adapters.db.engine import make_engine, writer
+from gateway.adapters.db.models import Site
+from gateway.services.ledger import Place, Request, apply_batch
 from tests.conftest import GatewayProc
 
 OWNER_PASSWORD = "owner-secret-1"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 
 __all__ = ["GatewayProcess", "Mosquitto", "Rest", "free_port", "require_loopback", "split_mqtt_url"]
 

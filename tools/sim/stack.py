@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway.broker import Mosquitto
+from gateway.adapters.brokers.mosquitto import Mosquitto
 from tools.sim.paths import ROOT
 from tools.sim.runner import MqttTarget, SimError, wait_until
 

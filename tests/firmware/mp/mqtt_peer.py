@@ -3,8 +3,9 @@
 import asyncio
 import sys
 
-import t  # noqa: F401  (firmware on sys.path)
 from hx.mqtt import MQTTClient
+
+import t  # noqa: F401  (firmware on sys.path)
 
 host, port, scenario, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 got = []

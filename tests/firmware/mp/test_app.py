@@ -2,10 +2,11 @@
 import json
 
 import hx.ui as U
-import t
 from hx.app import App
-from hx.start import read_config
 from hx.config import validate
+from hx.start import read_config
+
+import t
 
 
 class Board:

@@ -1,8 +1,9 @@
 # Unit tests of hx.codes: scanner line parsing and the dedupe window.
 import time
 
-import t
 from hx.codes import CodeError, Dedupe, parse
+
+import t
 
 
 def test_parse_strips_tail():

@@ -1,6 +1,7 @@
 # Unit tests of hx.config: defaults, validation errors, file loading.
-import t
 from hx.config import ConfigError, load, validate
+
+import t
 
 
 def test_defaults_filled():

@@ -2,9 +2,10 @@
 import asyncio
 
 import framebuf
-import t
 from hx import sound
 from hx.ssd1306 import SSD1306_I2C
+
+import t
 
 
 def _cmds(writes):

@@ -1,9 +1,10 @@
 # Unit tests of hx.gm65: frames and CRC, reply parsing, probing/configuring a fake module, line reading.
 import asyncio
 
-import t
 from hx import gm65 as G
 from hx import gm65_setup as S
+
+import t
 
 
 def test_crc_and_known_frames():

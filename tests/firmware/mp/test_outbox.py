@@ -3,9 +3,10 @@
 import json
 import os
 
-import t
 from hx.outbox import BACKOFF_MAX_MS, Outbox, OutboxFull, entry_name, name_sid
 from hx.store import DirStore, boot_ids, bump_boot, valid_iid
+
+import t
 from t import MemStore
 
 IID = "Ab3xYz"  # an install id

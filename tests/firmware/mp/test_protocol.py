@@ -1,9 +1,10 @@
 # Unit tests of hx.protocol against the shared contract files (contract/examples, invalid_scans.json).
 import json
 
-import t
 from hx import commands as C
 from hx import protocol as P
+
+import t
 
 
 def _ex(name):

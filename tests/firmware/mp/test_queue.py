@@ -1,8 +1,9 @@
 # Unit tests of hx.queue: the two overflow policies and async get.
 import asyncio
 
-import t
 from hx.queue import DROP_OLDEST, REJECT_NEW, Queue
+
+import t
 
 
 def test_drop_oldest():

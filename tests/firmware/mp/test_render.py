@@ -1,8 +1,9 @@
 # Unit tests of hx.render: the pixels of each screen (text rows as documented in docs/firmware.md).
 import framebuf
 import hx.ui as U
-import t
 from hx import render
+
+import t
 
 
 def _fb():

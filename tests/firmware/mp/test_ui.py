@@ -1,5 +1,6 @@
 # Unit tests of hx.ui: the screen state machine and its effects, driven only by `now`.
 import hx.ui as U
+
 import t
 
 

@@ -1,0 +1,1 @@
+# Persistence: the tables, the engine, driver-level SQL and the Alembic migrations.

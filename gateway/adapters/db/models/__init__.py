@@ -1,0 +1,34 @@
+# Every table of the gateway on one metadata: importing this package registers them all (what Alembic compares).
+from gateway.adapters.db.models.auth import ApiToken, AuthSession, User, UserSite
+from gateway.adapters.db.models.fleet import DeviceAlarm, DeviceCommand, DeviceCredential
+from gateway.adapters.db.models.ledger import (
+    Audit,
+    Base,
+    Device,
+    Order,
+    Product,
+    Redemption,
+    Site,
+    VerifierPin,
+)
+from gateway.adapters.db.models.webhooks import WebhookCursor, WebhookEvent
+
+__all__ = [
+    "ApiToken",
+    "Audit",
+    "AuthSession",
+    "Base",
+    "Device",
+    "DeviceAlarm",
+    "DeviceCommand",
+    "DeviceCredential",
+    "Order",
+    "Product",
+    "Redemption",
+    "Site",
+    "User",
+    "UserSite",
+    "VerifierPin",
+    "WebhookCursor",
+    "WebhookEvent",
+]

@@ -1,0 +1,1 @@
+# The MQTT edge: the wire contract, a decision rendered for the OLED, the paho-mqtt bridge.

@@ -1,0 +1,125 @@
+# Connects the service to the broker with paho-mqtt: callbacks only hand messages over; verdicts go out QoS 1.
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.adapters.mqtt.contract import GATEWAY_OFFLINE, GATEWAY_ONLINE, GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = [(TOPIC_PREFIX + "+/scan", 1), (TOPIC_PREFIX + "+/status", 1)]
+
+
+class MqttBridge:
+    """One paho client: persistent session, TCP_NODELAY, auto-reconnect, an unbounded outgoing backlog.
+
+    Why an unbounded backlog: a verdict that does not fit in the broker's inflight window must wait,
+    never be dropped (paho queues it and sends it as PUBACKs free the window). Memory stays bounded in
+    practice because verdicts are produced only as fast as scans arrive.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_message: Callable[[str, bytes, Callable[[], None]], None],
+        client_id: str = "hexiao-gateway",
+        username: str = "",
+        password: str = "",
+    ) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 1883
+        self.handler = on_message
+        self.connected = threading.Event()
+        self.connects = 0
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        user = username or (parts.username or "")
+        if user:
+            self.client.username_pw_set(user, password or parts.password or "")
+        # Acknowledge a scan only once its verdict is committed (the service calls `ack`): a crash
+        # before that leaves it with the broker, which redelivers it to our persistent session. The
+        # broker's inflight window then also bounds how much is queued in the gateway.
+        self.client.manual_ack_set(True)
+        self.client.will_set(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_socket_open = self._on_socket_open
+
+    # paho's network thread calls these; they only record state or hand the message over.
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the gateway: %s", reason)
+            return
+        self.connects += 1
+        # Healthy only once the broker has acknowledged the subscriptions: before that, a scan could be
+        # published with nobody subscribed (a clean first start has no persistent session yet).
+        client.subscribe(SUBSCRIPTIONS)
+        log.info("connected to broker %s:%d", self.host, self.port)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reasons: Any, props: Any) -> None:
+        if any(getattr(r, "is_failure", False) for r in reasons):
+            log.error("broker refused the gateway's subscriptions: %s", reasons)
+            return
+        # Only now can scans be answered: tell the devices (retained; the will says offline).
+        client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_ONLINE, qos=1, retain=True)
+        self.connected.set()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected from broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        mid, qos = msg.mid, msg.qos
+
+        def ack() -> None:
+            if qos:
+                client.ack(mid, qos)
+
+        self.handler(msg.topic, msg.payload, ack)
+
+    def publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain)
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        # A clean DISCONNECT suppresses the will, so say "offline" ourselves before leaving.
+        if self.connected.is_set():
+            info = self.client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
+            with contextlib.suppress(Exception):
+                info.wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected.is_set(),
+            "broker": f"{self.host}:{self.port}",
+            "connects": self.connects,
+            "backlog": len(getattr(self.client, "_out_messages", {})),
+        }

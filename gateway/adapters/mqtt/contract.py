@@ -1,0 +1,228 @@
+# The MQTT contract in code: topics, scan parsing with clear errors, and verdict encoding (see docs/protocol.md).
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+TOPIC_PREFIX = "hx/v1/dev/"
+# Retained, with the offline message as the gateway's last will: devices tell "broker up but gateway
+# down" from "all fine" and show OFFLINE instead of waiting for verdicts that cannot come.
+GATEWAY_STATUS_TOPIC = "hx/v1/gateway/status"
+GATEWAY_ONLINE = '{"v":1,"state":"online"}'
+GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'
+MAX_PAYLOAD = 1024
+# Larger payloads are never answered: reading a sid out of them is not worth the parse.
+MAX_PARSE = 16 * 1024
+LINE_CHARS = 16
+
+REASONS = (
+    "OK",
+    "ALREADY_USED",
+    "UNKNOWN_CODE",
+    "EXPIRED",
+    "NOT_YET_VALID",
+    "REFUNDED",
+    "CANCELLED",
+    "WRONG_SITE",
+    "QTY_EXCEEDED",
+    "MALFORMED",
+    "RATE_LIMITED",
+    "UNKNOWN_DEVICE",
+    "INTERNAL",
+    "OUTSIDE_HOURS",
+    "TOO_SOON",
+    "DAILY_LIMIT",
+    "PASSBACK",
+    "LOW_BALANCE",
+    "AMOUNT_NEEDED",
+    "FORGED",
+    "ANNUL_REFUSED",
+    "BAD_PIN",
+    "SID_REUSED",
+    "NOT_PAID",
+)
+# Nothing was decided or stored after these: the device keeps the scan and retries with back-off.
+TRANSIENT_REASONS = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
+# Device ids the gateway's own actors are shown under in reports; no scanner may take them.
+RESERVED_DEVICES = ("revert", "system", "gateway", "console", "api")
+# The device clock (`at`) is stored, never trusted; it must still be a plain number JSON can carry.
+MAX_DEVICE_TIME = 4_102_444_800  # 2100-01-01
+SOUNDS = ("ok", "deny", "attention", "error")
+
+DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
+
+
+def reserved_device(device: str) -> bool:
+    """Ids no scanner may use: `web-*` (people in the console) and the gateway's own actors."""
+    low = device.lower()
+    return low.startswith("web-") or low in RESERVED_DEVICES
+
+
+Sid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,24}$")]
+# Printable characters only: a control character in a code means the scanner or the wire garbled it.
+Code = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class ScanMsg(BaseModel):
+    """A scan as the device publishes it. Unknown extra fields are ignored for forward compatibility.
+
+    op: `redeem` (default) decides and records; `check` only says what a redemption would do (the
+    handheld shows it and lets the verifier pick a quantity or amount); `annul` undoes this device's
+    own redemption `ref` (a turnstile that did not turn) within the annul window.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    v: StrictInt
+    sid: Sid
+    op: Literal["redeem", "check", "annul", "login", "logout"] = "redeem"
+    code: Code | None = None
+    qty: int = Field(default=1, ge=1, le=99)
+    amt: int | None = Field(default=None, ge=1, le=10_000_000, description="cents, stored-value vouchers")
+    ref: Sid | None = None
+    pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] | None = None
+    dir: Literal["in", "out"] = "in"
+    at: StrictFloat | StrictInt = Field(default=0, ge=0, le=MAX_DEVICE_TIME, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _needs(self) -> ScanMsg:
+        if self.v != SCHEMA_VERSION:
+            raise ValueError(f"v: schema version must be {SCHEMA_VERSION}")
+        if self.op == "annul" and self.ref is None:
+            raise ValueError("ref: an annul names the scan id it undoes")
+        if self.op == "login" and self.pin is None:
+            raise ValueError("pin: a login needs the verifier's PIN (4-8 digits)")
+        if self.op in ("redeem", "check") and self.code is None:
+            raise ValueError("code: Field required")
+        return self
+
+
+def scan_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/scan"
+
+
+def verdict_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/verdict"
+
+
+def status_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/status"
+
+
+def cmd_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/cmd"
+
+
+def split_topic(topic: str) -> tuple[str, str] | None:
+    """`hx/v1/dev/<device>/<kind>` → (device, kind); None for anything else."""
+    if not topic.startswith(TOPIC_PREFIX):
+        return None
+    rest = topic[len(TOPIC_PREFIX) :].split("/")
+    if len(rest) != 2 or not DEVICE_RE.match(rest[0]):
+        return None
+    return rest[0], rest[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A payload that broke the contract. `sid` is set when a MALFORMED verdict can be addressed."""
+
+    sid: str | None
+    why: str
+
+
+def _explain(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "payload"
+    msg = first["msg"]
+    if first["type"] == "string_pattern_mismatch":
+        msg = "has characters that are not allowed"
+    elif first["type"] == "literal_error" and loc == "v":
+        msg = f"schema version must be {SCHEMA_VERSION}"
+    elif first["type"] == "value_error":
+        return str(msg).removeprefix("Value error, ")[:120]
+    return f"{loc}: {msg}"[:120]
+
+
+def parse_scan(payload: bytes) -> ScanMsg | Malformed:
+    """Validate a scan payload; never raises."""
+    if len(payload) > MAX_PARSE:
+        return Malformed(None, f"payload of {len(payload)} bytes is over the {MAX_PARSE}-byte limit")
+    if len(payload) > MAX_PAYLOAD:
+        return Malformed(_readable_sid(payload), f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+    try:
+        return ScanMsg.model_validate_json(payload)
+    except ValidationError as err:
+        return Malformed(_readable_sid(payload), _explain(err))
+    except (RecursionError, ValueError, TypeError) as err:  # never let one payload raise
+        return Malformed(_readable_sid(payload), f"payload: unreadable ({type(err).__name__})")
+
+
+def _readable_sid(payload: bytes) -> str | None:
+    try:
+        doc: Any = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a small payload nested a thousand deep must not take its batch down.
+        return None
+    if isinstance(doc, dict):
+        sid = doc.get("sid")
+        if isinstance(sid, str) and SID_RE.match(sid):
+            return sid
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    sid: str
+    ok: bool
+    reason: str
+    l1: str
+    l2: str
+    detail: str
+    sound: str
+    left: int | None
+    # Optional fields some verdicts carry: kind, check, max, bal (cents), title.
+    extra: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        base = {
+            "v": SCHEMA_VERSION,
+            "sid": self.sid,
+            "ok": self.ok,
+            "reason": self.reason,
+            "l1": self.l1,
+            "l2": self.l2,
+            "detail": self.detail,
+            "sound": self.sound,
+            "left": self.left,
+        }
+        if self.extra:
+            base.update(self.extra)
+        return base
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Verdict:
+        d = json.loads(text)
+        known = ("v", "sid", "ok", "reason", "l1", "l2", "detail", "sound", "left")
+        extra = {k: v for k, v in d.items() if k not in known} or None
+        return cls(
+            d["sid"], d["ok"], d["reason"], d["l1"], d["l2"], d["detail"], d["sound"], d["left"], extra
+        )

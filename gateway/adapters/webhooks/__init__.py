@@ -1,0 +1,1 @@
+# Outbound webhooks: following the ledger, signing and POSTing redemption events.

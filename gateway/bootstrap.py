@@ -1,0 +1,172 @@
+# The composition root: the only module that imports every layer and wires them from validated settings.
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+
+from gateway.adapters.brokers.amqtt_demo import DemoBroker
+from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
+from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.mqtt.bridge import MqttBridge
+from gateway.config import FleetSettings, Settings
+from gateway.entrypoints.cli import start_cli
+from gateway.entrypoints.runtime import Runtime
+from gateway.services.demo import is_empty, load_demo
+from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
+from gateway.services.fleet import Fleet, Publish
+from gateway.services.redeem import RedemptionService
+
+log = logging.getLogger(__name__)
+
+
+def start_broker(settings: Settings, auth: DeviceAuth | None = None) -> tuple[Mosquitto | DemoBroker, str]:
+    """Our own Mosquitto when installed; otherwise amqtt in-process, with a warning."""
+    workdir = settings.var_dir / "mosquitto"
+    if find_mosquitto() is not None:
+        broker = Mosquitto(
+            workdir=workdir,
+            port=settings.broker_port,
+            bind=settings.broker_bind,
+            password_file=auth.password_file if auth is not None else None,
+            acl_file=auth.acl_file if auth is not None else None,
+        )
+        broker.start()
+        return broker, "mosquitto"
+    log.warning(
+        "Mosquitto is not installed: starting a DEMO-ONLY in-process broker (slow; its limits: docs/provisioning.md). "
+        "Install it with: sudo apt-get install mosquitto"
+    )
+    demo = DemoBroker(
+        settings.broker_port,
+        settings.broker_bind,
+        password_file=auth.password_file if auth is not None else None,
+        gateway_user=auth.gateway_user if auth is not None else settings.mqtt_client_id,
+    )
+    demo.start()
+    return demo, "demo (in-process)"
+
+
+def build(settings: Settings) -> Runtime:
+    """Start everything; the caller owns stop(). Nothing is built at import time."""
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    demo_codes: list[str] = []
+    if settings.demo and is_empty(engine):
+        demo_codes = load_demo(engine, settings.timezone)
+    broker: Mosquitto | DemoBroker | None = None
+    kind = "external"
+    url = settings.mqtt_url
+    fleet_setup = prepare(settings, engine, managed_broker=not url)
+    if not url:
+        broker, kind = start_broker(settings, fleet_setup.auth)
+        url = broker.url
+    holder: dict[str, MqttBridge] = {}
+
+    def publish(topic: str, payload: str) -> None:
+        holder["bridge"].publish(topic, payload)
+
+    service = RedemptionService(
+        engine,
+        publish,
+        auto_register_site=settings.auto_register_site,
+        default_tz=settings.timezone,
+        batch_max=settings.batch_max,
+        rate_limit_per_s=settings.rate_limit_per_s,
+        signing_key=settings.key,
+        require_signed=settings.require_signed,
+        annul_window_s=settings.annul_window_s,
+    )
+    mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
+    bridge = MqttBridge(url, service.submit_mqtt, settings.mqtt_client_id, mqtt_user, mqtt_password)
+    holder["bridge"] = bridge
+    service.start()
+    bridge.start()
+    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
+    reload = broker.reload if broker is not None else None
+    rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
+    return rt
+
+
+# The fleet's part of the start-up: decide on device auth, write broker files, build the Fleet.
+@dataclass
+class FleetSetup:
+    settings: FleetSettings
+    auth: DeviceAuth | None
+    credentials: Credentials = field(init=False)
+
+
+def prepare(settings: Settings, engine: Engine, managed_broker: bool) -> FleetSetup:
+    """Before the broker starts: per-device auth applies only to a broker the gateway runs itself
+    (Mosquitto, or the amqtt demo broker with the same rules as plugins).
+
+    Why not on other brokers: an external broker's users and ACLs belong to its operator (the files are
+    still written when DEVICE_AUTH=true, for that broker to use).
+    """
+    fs = FleetSettings()
+    auth: DeviceAuth | None = None
+    if managed_broker and fs.auth_wanted(settings.demo):
+        auth = make_auth(settings.var_dir, settings.mqtt_client_id)
+    elif settings.mqtt_url and fs.device_auth == "true":
+        auth = make_auth(settings.var_dir, settings.mqtt_client_id, settings.mqtt_password, enforced=False)
+        log.warning(
+            "DEVICE_AUTH=true with an external broker: keeping %s and %s up to date for it; "
+            "the gateway cannot reload that broker",
+            auth.password_file,
+            auth.acl_file,
+        )
+    setup = FleetSetup(fs, auth)
+    setup.credentials = Credentials(engine, auth)
+    setup.credentials.sync()  # files exist before the broker reads them
+    return setup
+
+
+def mqtt_login(setup: FleetSetup, settings: Settings) -> tuple[str, str]:
+    """The gateway's own MQTT username and password."""
+    if setup.auth is not None and setup.auth.enforced:
+        return setup.auth.gateway_user, setup.auth.gateway_secret
+    return settings.mqtt_username, settings.mqtt_password
+
+
+def build_fleet(
+    setup: FleetSetup,
+    settings: Settings,
+    engine: Engine,
+    publish: Publish,
+    mqtt_url: str,
+    reload: Callable[[], None] | None,
+    forget_places: Callable[[], None],
+) -> Fleet:
+    if setup.auth is not None and setup.auth.enforced:
+        setup.credentials.reload = reload
+    parts = urlsplit(mqtt_url)
+    host: str | None = parts.hostname
+    if not settings.mqtt_url and settings.broker_bind in ("0.0.0.0", "", "::"):
+        host = None  # listening everywhere: the provisioning tool picks the address devices can reach
+    broker: dict[str, Any] = {
+        "host": host,
+        "port": parts.port or 1883,
+        "device_auth": setup.auth is not None and setup.auth.enforced,
+    }
+    if setup.auth is not None and setup.auth.enforced:
+        log.info(
+            "per-device MQTT logins enforced (password and ACL files in %s)", setup.auth.password_file.parent
+        )
+    else:
+        log.info(
+            "per-device MQTT logins off (DEVICE_AUTH=%s, DEMO=%s)", setup.settings.device_auth, settings.demo
+        )
+    fleet = Fleet(engine, publish, setup.credentials, setup.settings, broker, forget_places)
+    fleet.start()
+    return fleet
+
+
+def main() -> None:
+    """`python -m gateway`: the command line, with `build` as the way it starts the gateway."""
+    start_cli(build)

@@ -1,1 +1,0 @@
-# Database layer: models, engine set-up and migrations.

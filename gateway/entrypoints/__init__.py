@@ -1,0 +1,1 @@
+# Entry points: the REST API, the web console and the command line.

@@ -1,0 +1,288 @@
+# Console pages for supervisors and managers: Live (with SSE), Orders, Devices, Reports, CSV export.
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from gateway.adapters.mqtt.contract import REASONS, TOPIC_PREFIX
+from gateway.domain.errors import HexiaoError, NotFound
+from gateway.domain.roles import Person
+from gateway.entrypoints.console.chart import chart_svg
+from gateway.entrypoints.console.guard import PageForbidden, check_csrf, page_user, rt_of
+from gateway.entrypoints.console.i18n import translator
+from gateway.entrypoints.console.live import LiveHub
+from gateway.entrypoints.console.render import lang_of, page, tz_of
+from gateway.entrypoints.qr import write_qr
+from gateway.services import adjustments as adjust
+from gateway.services import queries
+from gateway.services import reports as ledger_reports
+from gateway.services.orders import order_view
+from gateway.services.redemption_log import RedemptionFilter, export_csv
+
+router = APIRouter()
+
+
+def _labels(request: Request) -> str:
+    t = translator(lang_of(request))
+    return json.dumps(
+        {
+            "connected": t("connected"),
+            "reconnecting": t("reconnecting…"),
+            "reasons": {r: t(r) for r in REASONS},
+        },
+        ensure_ascii=False,
+    )
+
+
+def hub_of(request: Request) -> LiveHub:
+    hub: LiveHub = request.app.state.live_hub
+    return hub
+
+
+# -- Live ---------------------------------------------------------------------------------------------
+@router.get("/console/live", include_in_schema=False)
+def live(request: Request, person: Person = Depends(page_user("supervisor"))) -> Response:
+    rt = rt_of(request)
+    tz = tz_of(request)
+    return page(
+        request,
+        "live.html",
+        person,
+        counters=queries.today_counters(rt.engine, person, tz),
+        events=queries.recent(rt.engine, person, 50),
+        labels=_labels(request),
+    )
+
+
+@router.get("/console/live/events", include_in_schema=False)
+def live_events(
+    request: Request, device: str | None = None, person: Person = Depends(page_user("supervisor"))
+) -> StreamingResponse:
+    hub = hub_of(request)
+    last = request.headers.get("last-event-id", "")
+    sub = hub.subscribe(person, device or None, _whole(last, 2**53, least=0) if last else None)
+    return StreamingResponse(
+        hub.stream(sub),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# -- Orders -------------------------------------------------------------------------------------------
+@router.get("/console/orders", include_in_schema=False)
+def orders(
+    request: Request, q: str = "", status: str = "", person: Person = Depends(page_user("manager"))
+) -> Response:
+    found = queries.search_orders(
+        rt_of(request).engine,
+        person,
+        q.strip()[:128],
+        status if status in ("active", "unpaid", "refunded", "cancelled") else "",
+    )
+    return page(request, "orders.html", person, q=q, status=status, orders=found)
+
+
+def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
+    order = order_view(rt_of(request).engine, code)
+    if not person.sees_site(order["site"]):
+        raise PageForbidden()
+    return order
+
+
+@router.get("/console/orders/{code}", include_in_schema=False)
+def order_detail(
+    request: Request, code: str, done: str = "", person: Person = Depends(page_user("supervisor"))
+) -> Response:
+    return _order_page(request, person, code, done=done)
+
+
+def _order_page(request: Request, person: Person, code: str, status: int = 200, **ctx: Any) -> Response:
+    try:
+        order = _order_for(request, person, code)
+    except NotFound:
+        t = translator(lang_of(request))
+        return page(request, "error.html", person, 404, heading="404", message=t("No order has this code."))
+    history = queries.history(rt_of(request).engine, order["code"])
+    ctx.setdefault("done", "")
+    ctx.setdefault("error", "")
+    return page(request, "order.html", person, status_code=status, order=order, history=history, **ctx)
+
+
+def _whole(value: object, most: int, least: int = 1) -> int | None:
+    """A form field as a whole number least..most (digits only: no sign, spaces or underscores)."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 16:
+        return None
+    n = int(text)
+    return n if least <= n <= most else None
+
+
+@router.post("/console/orders/{code}/{action}", include_in_schema=False)
+async def order_action(
+    request: Request, code: str, action: str, person: Person = Depends(page_user("supervisor"))
+) -> Response:
+    """refund / cancel (managers) and revert (supervisors), each with a reason, audited by adjust."""
+    form = await request.form()
+    check_csrf(person, form)
+    engine = rt_of(request).engine
+    order = _order_for(request, person, code)
+    reason = str(form.get("reason", "")).strip()[:200]
+    try:
+        if action == "revert":
+            rid = _whole(form.get("redemption_id"), 2**53)
+            if rid is None or queries.redemption_code(engine, rid) != order["code"]:
+                raise PageForbidden()
+            adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
+        elif action in ("refund", "cancel") and person.at_least("manager"):
+            if action == "refund":
+                # The form's field is labelled "empty: all unused": an empty field is the explicit ask.
+                units = str(form.get("units", "")).strip()
+                n = _whole(units, 1_000_000_000) if units else None
+                if units and n is None:
+                    raise ValueError(units)
+                adjust.refund(engine, order["code"], n, person.name, reason or "refund")
+            else:
+                adjust.cancel(engine, order["code"], person.name, reason or "cancel")
+        else:
+            raise PageForbidden()
+    except HexiaoError as err:
+        return _order_page(request, person, code, 409, error=err.message)
+    except ValueError:
+        return _order_page(request, person, code, 422, error="units: a whole number")
+    return RedirectResponse(f"/console/orders/{order['code']}?done={action}", status_code=303)
+
+
+@router.get("/console/orders/{code}/qr.png", include_in_schema=False)
+def order_qr(request: Request, code: str, person: Person = Depends(page_user("supervisor"))) -> Response:
+    _order_for(request, person, code)
+    png, _svg = write_qr(code, rt_of(request).settings.var_dir / "qr")
+    return Response(
+        png.read_bytes(),
+        media_type="image/png",
+        headers={"Content-Disposition": f'inline; filename="{code}.png"'},
+    )
+
+
+# -- Devices ------------------------------------------------------------------------------------------
+@router.get("/console/devices", include_in_schema=False)
+def devices(request: Request, person: Person = Depends(page_user("manager"))) -> Response:
+    return page(request, "devices.html", person, devices=queries.devices(rt_of(request).engine, person))
+
+
+@router.get("/console/devices/{device}", include_in_schema=False)
+def device_detail(
+    request: Request, device: str, sent: str = "", person: Person = Depends(page_user("manager"))
+) -> Response:
+    rt = rt_of(request)
+    found = queries.devices(rt.engine, person, device)
+    if not found:
+        t = translator(lang_of(request))
+        return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
+    scans = queries.recent(rt.engine, person, 50, device=device)
+    screen = (scans[0]["l1"], scans[0]["l2"]) if scans else ("", "")
+    return page(
+        request,
+        "device.html",
+        person,
+        d=found[0],
+        scans=scans,
+        screen=screen,
+        sent=sent,
+        labels=_labels(request),
+    )
+
+
+COMMANDS = {
+    "beep": {"v": 1, "cmd": "beep", "args": {"sound": "ok"}},
+    "status": {"v": 1, "cmd": "status", "args": {}},
+    "reboot": {"v": 1, "cmd": "reboot", "args": {}},
+}
+
+
+@router.post("/console/devices/{device}/cmd", include_in_schema=False)
+async def device_cmd(
+    request: Request, device: str, person: Person = Depends(page_user("manager"))
+) -> Response:
+    form = await request.form()
+    check_csrf(person, form)
+    rt = rt_of(request)
+    cmd = COMMANDS.get(str(form.get("cmd", "")))
+    if cmd is None or not queries.devices(rt.engine, person, device):
+        raise PageForbidden()
+    rt.bridge.publish(f"{TOPIC_PREFIX}{device}/cmd", json.dumps(cmd))
+    return RedirectResponse(f"/console/devices/{device}?sent={cmd['cmd']}", status_code=303)
+
+
+# -- Reports ------------------------------------------------------------------------------------------
+@router.get("/console/reports", include_in_schema=False)
+def reports(
+    request: Request, days: int = 7, site: str = "", person: Person = Depends(page_user("manager"))
+) -> Response:
+    days = min(max(days, 1), 90)
+    if site and not person.sees_site(site):
+        raise PageForbidden()
+    t = translator(lang_of(request))
+    engine = rt_of(request).engine
+    tz = tz_of(request)
+    data = queries.report(engine, person, tz, days, site or None)
+    sites = sorted(s for s in person.sites) if not person.all_sites else None
+    # Per-verifier counts and the settlement come from the gateway's report module (the same numbers
+    # as /api/reports/*), over the same period and sites as the tables above.
+    scope = ledger_reports.Scope(
+        data["since_local"],
+        None,
+        None if person.all_sites else person.sites,
+        person.sees_site(None),
+        site or None,
+    )
+    settings = getattr(request.app.state, "report_settings", None)
+    settle_days = int(getattr(settings, "settle_days", 7))
+    settlement = ledger_reports.settlement_view(
+        ledger_reports.settlement(engine, scope, time.time(), settle_days, tz.key)
+    )
+    since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()
+    return page(
+        request,
+        "reports.html",
+        person,
+        r=data,
+        days=days,
+        site=site,
+        sites=sites,
+        verifiers=ledger_reports.counts(engine, "verifier", scope, tz.key),
+        settlement=settlement,
+        since_day=since_day,
+        chart=chart_svg(data["daily"], t("Redeemed units per day")),
+    )
+
+
+@router.get("/console/reports/redemptions.csv", include_in_schema=False)
+def reports_csv(
+    request: Request, days: int = 7, site: str = "", person: Person = Depends(page_user("manager"))
+) -> Response:
+    days = min(max(days, 1), 3660)
+    if site and not person.sees_site(site):
+        raise PageForbidden()
+    since = queries.midnight(tz_of(request)) - (days - 1) * 86400
+    engine = rt_of(request).engine
+    sites = [site] if site else (None if person.all_sites else sorted(person.sites))
+    if sites == []:
+        raise PageForbidden()
+
+    def chunks() -> Any:
+        for i, s in enumerate(sites or [None]):
+            for j, chunk in enumerate(export_csv(engine, RedemptionFilter(site=s, since=since))):
+                if i > 0 and j == 0:
+                    continue  # one header row for the whole file
+                yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
+    )

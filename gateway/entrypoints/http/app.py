@@ -1,0 +1,260 @@
+# The REST API (FastAPI): thin routes that parse, call one service function and map errors at the edge.
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import __version__
+from gateway.adapters.mqtt.contract import SID_RE
+from gateway.domain.errors import HexiaoError, ValidationFailed
+from gateway.entrypoints.console import install as install_console
+from gateway.entrypoints.http.access import LOCAL, AsSupervisor, AsVerifier, api_user, may_site
+from gateway.entrypoints.http.routes.catalog import router as rules_router
+from gateway.entrypoints.http.routes.fleet import router as fleet_router
+from gateway.entrypoints.http.routes.reports import router as reports_router
+from gateway.entrypoints.http.routes.webhooks import router as webhooks_router
+from gateway.entrypoints.qr import write_qr
+from gateway.entrypoints.runtime import Runtime
+from gateway.services.devices import DeviceIn, list_devices, upsert_device
+from gateway.services.inputs import StrictIn
+from gateway.services.orders import (
+    OrderIn,
+    SiteIn,
+    create_orders,
+    create_site,
+    import_csv,
+    list_sites,
+    order_view,
+)
+from gateway.services.redemption_log import RedemptionFilter, export_csv, list_redemptions
+from gateway.services.typed_redeem import RedeemIn, redeem_typed
+
+MAX_IMPORT = 20 * 1024 * 1024  # bytes of CSV in one import
+# Machine codes for Starlette's own HTTP errors (unknown route, wrong method, unreadable form ...).
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+class OrdersIn(StrictIn):
+    orders: list[OrderIn] = Field(min_length=1, max_length=10_000)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error shape of the HTTP API."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _problem(e: Any) -> dict[str, str]:
+    loc = [str(p) for p in e.get("loc", ())]
+    where = loc[0] if loc else ""
+    field = ".".join(loc[1:]) if where in ("body", "query", "path", "header", "cookie") else ".".join(loc)
+    kind = e.get("type", "")
+    if kind == "json_invalid":
+        ctx = e.get("ctx") or {}
+        return {"field": "body", "error": f"not valid JSON ({ctx.get('error', 'decode error')})"}
+    if where == "body" and not field:
+        # The whole body: missing, or not a JSON object (e.g. sent as text/plain or form data).
+        field = "body"
+        if kind in ("model_attributes_type", "model_type", "dict_type"):
+            return {"field": field, "error": "expected a JSON object (Content-Type: application/json)"}
+    return {"field": field or where, "error": str(e.get("msg", "invalid"))}
+
+
+def _idempotency_key(header: str | None, body_key: str | None) -> str | None:
+    """The request's idempotency key from the Idempotency-Key header or `request_id` (the same if both)."""
+    if header is not None and not SID_RE.match(header):
+        raise ValidationFailed("Idempotency-Key: 1-24 characters A-Z a-z 0-9 _ -", field="Idempotency-Key")
+    if header is not None and body_key is not None and header != body_key:
+        raise ValidationFailed(
+            "Idempotency-Key and request_id differ; send one of them (or the same value)",
+            field="request_id",
+        )
+    return body_key if body_key is not None else header
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.rt
+    return runtime
+
+
+RT = Annotated[Runtime, Depends(_runtime)]
+CodePath = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+async def _csv_bytes(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_IMPORT:
+        raise ValidationFailed(f"the CSV is larger than {MAX_IMPORT} bytes")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        try:
+            form = await request.form()
+        except StarletteHTTPException as err:  # a broken multipart body
+            raise ValidationFailed(f"the upload cannot be read: {err.detail}", field="file") from None
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            # A `file` part without a filename arrives as a plain text field (and no part at all as None).
+            raise ValidationFailed(
+                "send the CSV as a file part named 'file' (with a filename), or as a text/csv body",
+                field="file",
+            )
+        raw = await part.read(MAX_IMPORT + 1)
+    else:
+        raw = await request.body()
+    if len(raw) > MAX_IMPORT:
+        raise ValidationFailed(f"the CSV is larger than {MAX_IMPORT} bytes")
+    return raw
+
+
+def create_app(start: Callable[[], Runtime]) -> FastAPI:
+    """`start` builds the runtime when the server starts (never at import time)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.rt = start()
+        try:
+            yield
+        finally:
+            app.state.rt.stop()
+
+    app = FastAPI(title="Hexiao gateway", version=__version__, lifespan=lifespan)
+
+    @app.exception_handler(HexiaoError)
+    async def _hexiao_error(request: Request, err: HexiaoError) -> JSONResponse:
+        return JSONResponse(error_body(err.code, err.message, err.details), status_code=err.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's own parse errors (bad JSON, wrong types, missing body) in the one error shape.
+        problems = [_problem(e) for e in err.errors()][:50]
+        first = problems[0] if problems else {"field": "body", "error": "invalid request"}
+        body = error_body("VALIDATION", f"{first['field']}: {first['error']}"[:300], {"problems": problems})
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> Response:
+        # Under /api: unknown routes, wrong methods and unreadable bodies answer in the one error shape;
+        # the console keeps Starlette's plain answers (its pages have their own error pages).
+        if not request.url.path.startswith("/api"):
+            return await http_exception_handler(request, err)
+        code = HTTP_CODES.get(err.status_code, f"HTTP_{err.status_code}")
+        detail = err.detail if isinstance(err.detail, str) else "request refused"
+        return JSONResponse(
+            error_body(code, detail), status_code=err.status_code, headers=dict(err.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, err: Exception) -> JSONResponse:
+        # A bug, not bad input: the client still gets the one shape (the server logs the traceback).
+        return JSONResponse(error_body("INTERNAL", "internal error"), status_code=500)
+
+    @app.get("/api/health", tags=["system"])
+    def health(r: RT) -> JSONResponse:
+        h = r.health()
+        return JSONResponse(h, status_code=200 if h["ok"] else 503)
+
+    @app.get("/api/sites", tags=["sites"], dependencies=[Depends(api_user("verifier"))])
+    def sites(r: RT) -> list[dict[str, Any]]:
+        return list_sites(r.engine)
+
+    @app.post("/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(api_user("owner"))])
+    def new_site(r: RT, site: SiteIn) -> dict[str, Any]:
+        """A site without `timezone` gets the gateway's TIMEZONE setting."""
+        out = create_site(r.engine, site, r.settings.timezone)
+        r.service.forget_places()
+        return out
+
+    @app.post("/api/orders", tags=["orders"], status_code=201, dependencies=[Depends(api_user("manager"))])
+    def new_orders(r: RT, body: OrdersIn) -> dict[str, Any]:
+        codes = create_orders(r.engine, body.orders, r.settings.key, r.settings.timezone)
+        return {"created": len(codes), "codes": codes}
+
+    @app.post("/api/orders/import", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+    async def import_orders(r: RT, request: Request) -> dict[str, Any]:
+        """CSV with a header row (code,title,quantity,site,valid_from,valid_until,external_ref): as a
+        multipart upload (a file part named `file`) or as the raw request body with Content-Type text/csv."""
+        raw = await _csv_bytes(request)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ValidationFailed("the CSV is not UTF-8") from err
+        return await run_in_threadpool(import_csv, r.engine, text, r.settings.key, r.settings.timezone)
+
+    @app.get("/api/orders/{code}", tags=["orders"], dependencies=[Depends(api_user("verifier"))])
+    def get_order(r: RT, code: CodePath) -> dict[str, Any]:
+        return order_view(r.engine, code)
+
+    @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+    def get_qr(r: RT, code: CodePath, fmt: str) -> Response:
+        if fmt not in ("png", "svg"):
+            raise ValidationFailed("format must be png or svg", field="fmt")
+        order_view(r.engine, code)  # 404 for unknown codes
+        png, svg = write_qr(code, r.settings.var_dir / "qr")
+        path = png if fmt == "png" else svg
+        return Response(path.read_bytes(), media_type="image/png" if fmt == "png" else "image/svg+xml")
+
+    @app.post("/api/redeem", tags=["redemptions"])
+    async def redeem(
+        r: RT,
+        body: Annotated[RedeemIn, Body()],
+        who: AsVerifier,
+        idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """Redeem a typed code (manual entry). Same rules and verdicts as a device scan.
+
+        A redemption needs an idempotency key: `request_id` in the body or the `Idempotency-Key`
+        header (both only with the same value). Retrying with the same key never redeems twice."""
+        may_site(who, body.site)
+        update: dict[str, Any] = {"request_id": _idempotency_key(idempotency_key, body.request_id)}
+        if who is not LOCAL:
+            update["by"] = who.name
+        v = await redeem_typed(r, body.model_copy(update=update))
+        return v.to_dict()
+
+    @app.get("/api/redemptions", tags=["redemptions"])
+    def redemptions(r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor) -> dict[str, Any]:
+        return list_redemptions(r.engine, f, None if who.all_sites else who.sites)
+
+    @app.get("/api/redemptions.csv", tags=["redemptions"])
+    def redemptions_csv(
+        r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor
+    ) -> StreamingResponse:
+        return StreamingResponse(
+            export_csv(r.engine, f, None if who.all_sites else who.sites),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
+        )
+
+    @app.get("/api/devices", tags=["devices"], dependencies=[Depends(api_user("manager"))])
+    def devices(r: RT) -> list[dict[str, Any]]:
+        return list_devices(r.engine)
+
+    @app.post("/api/devices", tags=["devices"], status_code=201, dependencies=[Depends(api_user("manager"))])
+    def register_device(r: RT, body: DeviceIn) -> dict[str, Any]:
+        out = upsert_device(r.engine, body)
+        r.service.forget_places()
+        return out
+
+    app.include_router(fleet_router)  # /api/fleet/... (gateway/fleet)
+    app.include_router(webhooks_router)  # /api/webhooks/... (gateway/webhooks)
+    app.include_router(reports_router)  # /api/reports/... (gateway/entrypoints/http/routes/reports.py)
+    install_console(app)  # the web console (gateway/entrypoints/console) and its auth (gateway/auth)
+    app.include_router(rules_router)
+    return app

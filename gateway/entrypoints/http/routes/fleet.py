@@ -1,0 +1,120 @@
+# REST endpoints of the fleet (/api/fleet/...): device list, provisioning, commands, revocation, alarms.
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field
+
+from gateway.domain.errors import Unavailable
+from gateway.domain.roles import Person
+from gateway.entrypoints.http.auth import Forbidden, at_least, csrf_ok, require_site
+from gateway.services.commands import CommandIn
+from gateway.services.fleet import Fleet
+from gateway.services.inputs import StrictIn
+
+router = APIRouter(prefix="/api/fleet", tags=["fleet"])
+
+DEVICE_PATH = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+def _fleet(request: Request) -> Fleet:
+    fleet: Fleet | None = getattr(request.app.state.rt, "fleet", None)
+    if fleet is None:
+        raise Unavailable("the fleet is not running")
+    return fleet
+
+
+F = Annotated[Fleet, Depends(_fleet)]
+# Seeing devices is for supervisors and up; anything that issues, rotates or revokes credentials or
+# sends commands is for managers and owners (a lost scanner must be locked out by someone accountable).
+_manager_role = at_least("manager")
+
+
+def _manager(request: Request) -> Person:
+    person = _manager_role(request)
+    if not csrf_ok(person, request.headers.get("x-csrf-token")):
+        raise Forbidden("a browser session must send its X-CSRF-Token header")
+    return person
+
+
+Viewer = Annotated[Person, Depends(at_least("supervisor"))]
+Manager = Annotated[Person, Depends(_manager)]
+
+
+DevicePath = Annotated[str, Path(pattern=DEVICE_PATH)]
+SitePath = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+class ProvisionIn(StrictIn):
+    site: str = Field(min_length=1, max_length=32)
+    gate: str = Field(default="", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
+    mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
+    board: str = Field(default="esp32-devkitc", pattern=r"^[a-z0-9_-]{1,32}$")
+
+
+def _site_of(fleet: Fleet, device: str) -> str | None:
+    found = fleet.devices(device=device)
+    return found[0]["site"] if found else None
+
+
+@router.get("/broker")
+def broker(fleet: F, who: Viewer) -> dict[str, Any]:
+    """Where devices should connect and whether the broker checks per-device logins."""
+    return dict(fleet.broker)
+
+
+@router.get("/devices")
+def devices(
+    fleet: F, who: Viewer, site: Annotated[str | None, Query(max_length=32)] = None
+) -> list[dict[str, Any]]:
+    """Every device with its last status (firmware, IP, RSSI, free heap, outbox), online state and alarm."""
+    return [d for d in fleet.devices(site=site) if who.sees_site(d["site"])]
+
+
+@router.get("/devices/{device}")
+def device(fleet: F, who: Viewer, device: DevicePath) -> dict[str, Any]:
+    """One device, with the last commands sent to it."""
+    view = fleet.device(device)
+    if not who.sees_site(view["site"]):
+        require_site(who, view["site"])
+    return view
+
+
+@router.post("/devices/{device}/provision", status_code=201)
+def provision(fleet: F, who: Manager, device: DevicePath, body: ProvisionIn) -> dict[str, Any]:
+    """Register the device and issue a fresh MQTT secret (rotating any old one). The secret appears in
+    this response only; the gateway keeps a PBKDF2 hash."""
+    require_site(who, body.site)
+    old_site = _site_of(fleet, device)
+    if old_site is not None:
+        require_site(who, old_site)
+    return fleet.provision(device, body.site, body.gate, body.mode, body.board)
+
+
+@router.post("/devices/{device}/commands")
+def command(fleet: F, who: Manager, device: DevicePath, body: CommandIn) -> dict[str, Any]:
+    """beep {sound}, show {l1, l2, secs}, reboot, status, set_mode {mode}, rotate, revoke."""
+    require_site(who, _site_of(fleet, device))
+    return fleet.command(device, body)
+
+
+@router.post("/devices/{device}/revoke")
+def revoke(fleet: F, who: Manager, device: DevicePath) -> dict[str, Any]:
+    """Lock the device out at once: the broker drops its connection and refuses its login."""
+    require_site(who, _site_of(fleet, device))
+    return fleet.command(device, CommandIn(cmd="revoke"))
+
+
+@router.post("/sites/{site}/commands")
+def site_command(fleet: F, who: Manager, site: SitePath, body: CommandIn) -> dict[str, Any]:
+    """The same command for every (non-revoked) device of a site."""
+    require_site(who, site)
+    return fleet.site_command(site, body)
+
+
+@router.get("/alarms")
+def alarms(fleet: F, who: Viewer, all: bool = False) -> list[dict[str, Any]]:
+    """Open inactivity alarms (devices silent longer than FLEET_SILENCE_S); `all=true` adds cleared ones."""
+    sites = {d["device"]: d["site"] for d in fleet.devices()}
+    return [a for a in fleet.alarms(include_cleared=all) if who.sees_site(sites.get(a["device"]))]

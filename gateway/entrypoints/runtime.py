@@ -1,0 +1,67 @@
+# The running gateway as the edges see it: its parts (built by gateway.bootstrap) and their health.
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from gateway.adapters.brokers.amqtt_demo import DemoBroker
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.mqtt.bridge import MqttBridge
+from gateway.config import Settings
+from gateway.services.fleet import Fleet
+from gateway.services.redeem import RedemptionService
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    service: RedemptionService
+    bridge: MqttBridge
+    broker: Mosquitto | DemoBroker | None = None
+    demo_codes: list[str] = field(default_factory=list)
+    broker_kind: str = "external"
+    fleet: Fleet | None = None
+
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://{self.bridge.host}:{self.bridge.port}"
+
+    def health(self) -> dict[str, Any]:
+        db = "ok"
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as err:  # reported, not raised: health must always answer
+            db = f"error: {type(err).__name__}"
+        mqtt = self.bridge.health()
+        mqtt["broker_kind"] = self.broker_kind
+        c = self.service.counters
+        mqtt.update(
+            scans=c.scans,
+            verdicts=c.verdicts,
+            malformed=c.malformed,
+            dropped=c.dropped,
+            rate_limited=c.rate_limited,
+            statuses=c.statuses,
+        )
+        service = {
+            "redeemed": c.redeemed,
+            "batches": c.batches,
+            "max_batch": c.max_batch,
+            "db_retries": c.db_retries,
+            "internal_errors": c.internal_errors,
+            "queued": self.service.q.qsize(),
+        }
+        return {"ok": db == "ok" and mqtt["connected"], "db": db, "mqtt": mqtt, "service": service}
+
+    def stop(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
+        self.bridge.stop()
+        self.service.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        self.engine.dispose()

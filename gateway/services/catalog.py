@@ -1,0 +1,188 @@
+# The product catalog and the rules orders copy from it at sale time (a snapshot, never a live link).
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from gateway.adapters.db.engine import writer
+from gateway.adapters.db.models import Product, Site
+from gateway.domain.errors import Conflict, NotFound, ValidationFailed
+from gateway.domain.validity import parse_hhmm
+from gateway.services.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn, to_ts
+
+Kind = Literal["ticket", "pack", "value"]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Gate = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class RulesIn(StrictIn):
+    """Redemption rules as people write them; `snapshot` turns them into what the pure rules read."""
+
+    sites: list[Slug] | None = Field(
+        default=None, max_length=100, description="site slugs where it may be redeemed (default: its site)"
+    )
+    gates: list[Gate] | None = Field(
+        default=None, max_length=100, description="gate names where it may be redeemed"
+    )
+    days: str | None = Field(
+        default=None, pattern=r"^[01]{7}$", description="Mon..Sun, e.g. 1111100 = weekdays"
+    )
+    hours: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$",
+        description="HH:MM-HH:MM local; may run past midnight",
+    )
+    min_interval_s: int | None = Field(
+        default=None, ge=1, le=366 * 86400, description="packs: time between uses"
+    )
+    per_day: int | None = Field(default=None, ge=1, le=1000, description="packs: most units per local day")
+    passback: bool = Field(default=False, description="entry/exit: inside can't enter again until exit")
+    reentry: bool = Field(default=False, description="re-entry the same day without using a unit")
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str | None) -> str | None:
+        if v is not None:
+            start, sep, end = v.partition("-")
+            if not sep or parse_hhmm(start) == parse_hhmm(end):
+                raise ValueError("hours must be HH:MM-HH:MM with different ends")
+        return v
+
+    def snapshot(self, site_ids: dict[str, int]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.sites:
+            unknown = [s for s in self.sites if s not in site_ids]
+            if unknown:
+                raise ValidationFailed(f"unknown site(s): {', '.join(unknown)}", field="rules.sites")
+            out["sites"] = sorted(site_ids[s] for s in self.sites)
+        if self.gates:
+            out["gates"] = self.gates
+        if self.days:
+            out["days"] = self.days
+        if self.hours:
+            a, _, b = self.hours.partition("-")
+            out["hours"] = [parse_hhmm(a), parse_hhmm(b)]
+        for key in ("min_interval_s", "per_day"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.passback:
+            out["passback"] = True
+        if self.reentry:
+            out["reentry"] = True
+        return out
+
+
+def ts(d: datetime | None, tz: str = "UTC") -> float | None:
+    """Unix seconds; a naive `d` is wall-clock time in `tz` (callers pass the site's zone)."""
+    return to_ts(d, tz)
+
+
+class ProductIn(StrictIn):
+    sku: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    title: str = Field(min_length=1, max_length=200)
+    kind: Kind = "ticket"
+    quantity: int = Field(default=1, ge=1, le=1_000_000_000, description="units, uses, or cents for value")
+    rules: RulesIn | None = None
+    sale_from: IsoDateTime | None = Field(default=None, description="ISO-8601; naive = local time")
+    sale_until: IsoDateTime | None = None
+    valid_from: IsoDateTime | None = None
+    valid_until: IsoDateTime | None = None
+    valid_days: int | None = Field(default=None, ge=1, le=3660, description="use within N days of payment")
+
+
+def _times(p: ProductIn, tz: str) -> dict[str, float | None]:
+    """The product's times as Unix seconds (naive ones in `tz`), each range checked once converted."""
+    out = {k: ts(getattr(p, k), tz) for k in ("sale_from", "sale_until", "valid_from", "valid_until")}
+    for start, end in (("sale_from", "sale_until"), ("valid_from", "valid_until")):
+        a, b = out[start], out[end]
+        if a is not None and b is not None and b <= a:
+            raise ValidationFailed(f"{end} must be after {start}", field=end)
+    return out
+
+
+def product_zone(engine: Engine, p: ProductIn, default_tz: str) -> str:
+    """The zone a product's naive times are read in: its sites' zone when `rules.sites` names sites that
+    share one zone, otherwise the gateway's TIMEZONE (a product belongs to no single site)."""
+    if p.rules is None or not p.rules.sites:
+        return default_tz
+    with engine.connect() as c:
+        zones = {z for (z,) in c.execute(select(Site.timezone).where(Site.slug.in_(p.rules.sites)))}
+    return zones.pop() if len(zones) == 1 else default_tz
+
+
+def create_product(
+    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
+    rules = p.rules.snapshot(site_ids) if p.rules else None
+    times = _times(p, tz)
+    with engine.connect() as c, writer(c).begin():
+        if c.execute(select(Product.id).where(Product.sku == p.sku)).first():
+            raise Conflict(f"product {p.sku!r} exists", sku=p.sku)
+        c.execute(
+            insert(Product).values(
+                sku=p.sku,
+                title=p.title,
+                kind=p.kind,
+                quantity=p.quantity,
+                rules=rules,
+                valid_days=p.valid_days,
+                **times,
+                deleted=False,
+                created_at=time.time(),
+            )
+        )
+    return {**p.model_dump(mode="json"), "rules": rules}
+
+
+def delete_product(engine: Engine, sku: str) -> None:
+    """Products are retired, not erased: sold orders keep their own snapshot either way."""
+    with engine.connect() as c, writer(c).begin():
+        res = c.execute(
+            update(Product).where(Product.sku == sku, Product.deleted.is_(False)).values(deleted=True)
+        )
+        if res.rowcount == 0:
+            raise NotFound(f"no product {sku!r}", sku=sku)
+
+
+def update_product(
+    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+) -> dict[str, Any]:
+    rules = p.rules.snapshot(site_ids) if p.rules else None
+    times = _times(p, tz)
+    with engine.connect() as c, writer(c).begin():
+        res = c.execute(
+            update(Product)
+            .where(Product.sku == p.sku, Product.deleted.is_(False))
+            .values(
+                title=p.title,
+                kind=p.kind,
+                quantity=p.quantity,
+                rules=rules,
+                valid_days=p.valid_days,
+                **times,
+            )
+        )
+        if res.rowcount == 0:
+            raise NotFound(f"no product {p.sku!r}", sku=p.sku)
+    return {**p.model_dump(mode="json"), "rules": rules}
+
+
+def list_products(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as c:
+        rows = c.execute(
+            select(*Product.__table__.c).where(Product.deleted.is_(False)).order_by(Product.sku)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def products_by_sku(conn: Connection, skus: set[str]) -> dict[str, Any]:
+    if not skus:
+        return {}
+    rows = conn.execute(
+        select(*Product.__table__.c).where(Product.sku.in_(skus), Product.deleted.is_(False))
+    ).all()
+    return {r.sku: r for r in rows}

@@ -1,0 +1,91 @@
+# Manual redemption (a code typed in the console or sent over REST), decided by the same service loop.
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Literal, Protocol
+
+from pydantic import Field
+from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
+
+from gateway.adapters.db.models import Site
+from gateway.adapters.mqtt.contract import Code, Sid, Verdict
+from gateway.domain.errors import Unavailable, ValidationFailed
+from gateway.services.inputs import StrictIn
+from gateway.services.ledger import Request
+from gateway.services.redeem import ConsoleRedeem, RedemptionService
+
+
+class Gateway(Protocol):
+    """What a typed redemption needs of the running gateway (the edges pass their Runtime)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def service(self) -> RedemptionService: ...
+
+
+class RedeemIn(StrictIn):
+    code: Code = Field(description="the QR code's text or the short manual-entry code")
+    qty: int = Field(default=1, ge=1, le=99)
+    amt: int | None = Field(default=None, ge=1, le=10_000_000, description="cents, for stored-value vouchers")
+    op: Literal["redeem", "check"] = Field(default="redeem", description="check: say what would happen")
+    site: str = Field(min_length=1, max_length=32, description="slug of the site where the verifier stands")
+    gate: str = Field(default="console", min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+    dir: Literal["in", "out"] = "in"
+    request_id: Sid | None = Field(
+        default=None,
+        description="idempotency key, required for op=redeem (or the Idempotency-Key header): "
+        "the same id never redeems twice",
+    )
+    by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,30}$", description="who redeems")
+
+
+def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
+    with engine.connect() as c:
+        row = c.execute(select(Site.id, Site.timezone).where(Site.slug == slug)).first()
+    return None if row is None else (row.id, row.timezone)
+
+
+async def redeem_typed(rt: Gateway, body: RedeemIn, timeout: float = 10.0) -> Verdict:
+    """Decide one typed redemption. A redemption must carry its idempotency key (`request_id`): after a
+    time-out the caller retries with the same key and can never redeem twice. A `check` may go without
+    (it changes nothing), and then gets a one-off id."""
+    if body.request_id is None and body.op == "redeem":
+        raise ValidationFailed(
+            "request_id: a redemption needs an idempotency key (request_id or the Idempotency-Key header)",
+            field="request_id",
+        )
+    sid = body.request_id or secrets.token_hex(8)
+
+    async def decide() -> Verdict:
+        # The database look-up and a possibly full service queue block: never on the event loop.
+        site = await run_in_threadpool(_site, rt.engine, body.site)
+        if site is None:
+            raise ValidationFailed(f"unknown site {body.site!r}", field="site")
+        req = Request(
+            f"web-{body.by}",
+            sid,
+            body.code.strip(),
+            body.qty,
+            body.dir,
+            None,
+            body.op,
+            body.amt,
+            None,
+            body.by,
+        )
+        fut = await run_in_threadpool(
+            rt.service.submit_console, ConsoleRedeem(req, site[0], body.gate, site[1])
+        )
+        return await asyncio.wrap_future(fut)
+
+    try:
+        return await asyncio.wait_for(decide(), timeout)
+    except TimeoutError as err:
+        raise Unavailable(
+            "the redemption service did not answer in time; retry with the same request_id",
+            retry=True,
+        ) from err

@@ -1,1 +1,0 @@
-# Webhooks: signed order events in from a shop system, signed redemption events out to integrations.
