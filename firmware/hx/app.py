@@ -219,7 +219,12 @@ class App:
             return qty is None or (obj.get("qty", 1) == qty and obj.get("amt") is None)
 
         try:
-            sid = self.outbox.find(code, same) or self.collect_late_ok(code, same, now)
+            sid = self.outbox.find(code, same)
+            # Only a scan the holder saw on screen (still checking, or given up on) is theirs to rejoin:
+            # one queued offline may have been let in by hand already — a rescan is a new scan.
+            if sid is not None and sid != self.ui.waiting and sid not in self.gave_up:
+                sid = None
+            sid = sid or self.collect_late_ok(code, same, now)
         except MemoryError:
             sid = None
         if sid is None:
@@ -282,12 +287,12 @@ class App:
                 return
             self.board.event("transient", {"sid": sid, "reason": v["reason"], "retry_ms": self.outbox.delay})
         else:
-            if v["ok"] and sid in self.gave_up and not self.ui.awaits(sid):
+            if v["ok"] and sid in self.gave_up and not self.ui.awaits(sid, now):
                 self.keep_late_ok(sid, now)
             if not self.outbox.ack(sid):
                 self.board.event("stale_verdict", {"sid": sid})
                 return
-        shown = self.ui.awaits(sid)
+        shown = self.ui.awaits(sid, now)
         if sid in self.gave_up and not v["retry"]:
             self.gave_up.remove(sid)
         elif shown and v["retry"] and not direct:

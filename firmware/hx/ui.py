@@ -108,12 +108,16 @@ class UI:
             if self.state == OFFLINE:
                 self.back_to_idle(self.since)
 
-    def awaits(self, sid):
+    def awaits(self, sid, now=None):
         """True when a verdict for `sid` may act (screen, sound, relay): it answers the scan on screen,
-        still CHECKING within its timeout, or the turnstile's own annul being shown."""
+        still CHECKING within its timeout, or the turnstile's own annul being shown. With `now` the
+        timeout is checked here too, not only by tick(): a stalled display task must not leave an
+        expired CHECKING screen waiting for an OK that would open the gate for someone else."""
         if sid is None or sid != self.waiting:
             return False
-        return self.state == CHECKING or self.req == "annul"
+        if self.state == CHECKING:
+            return now is None or not self.hold_ms or time.ticks_diff(now, self.since) < self.hold_ms
+        return self.req == "annul"
 
     def scan_queued(self, sid, code, queued, now):
         """A scan is durable in the outbox (a new one, or a rescan rejoining its queued scan)."""
@@ -168,7 +172,7 @@ class UI:
 
     def verdict(self, v, now):
         """A verdict for a scan that was in the outbox. Shown only if it answers the scan on screen."""
-        if not self.awaits(v["sid"]):
+        if not self.awaits(v["sid"], now):
             return []
         self.waiting = None
         req = self.req
@@ -210,9 +214,12 @@ class UI:
 
             return (hand.pick_button if self.state == PICK else hand.pin_button)(self, name, now)
         if name == "ok":
+            # Leaving a redemption's CHECKING screen by hand is giving up on it, as NO ANSWER is: its
+            # verdict no longer acts, and the holder's rescan collects it (never a second redemption).
+            left = self.waiting if self.state == CHECKING and not self.req else None
             if self.state in _RESULTS or self.state == CHECKING:
                 self.back_to_idle(now)
-            return []
+            return [("gave_up", left)] if left is not None else []
         if self.mode != "handheld":
             return []
         if name == "ok_long" and self.state in (READY, OFFLINE) + _RESULTS:
