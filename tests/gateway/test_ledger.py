@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Base, Order, Redemption
-from gateway.services.ledger import LostRace, Place, Request, apply_batch, load_orders, write_orders
+from gateway.domain.requests import Place, Request
+from gateway.services.ledger import apply_batch
+from gateway.services.ledger_store import LostRace, load_orders, write_orders
 from gateway.services.orders import OrderIn, create_orders
 
 TZ = ZoneInfo("UTC")
