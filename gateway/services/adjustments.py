@@ -14,7 +14,14 @@ from gateway.domain.decisions import OrderView
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.domain.order_state import undoable
 from gateway.domain.requests import system_key
-from gateway.services.ledger_store import LostRace, load_order, redemption_ref, undo, write_orders
+from gateway.services.ledger_store import (
+    LostRace,
+    load_order,
+    mark_undone,
+    redemption_ref,
+    undo,
+    write_orders,
+)
 
 RETRIES = 5
 
@@ -152,13 +159,7 @@ def revert(
                 new = undo(c, view, r, ZoneInfo(tz))
                 moved = new.inside - view.inside
                 write_orders(c, {view.id: new}, {view.id: view.version})
-            done = c.execute(
-                update(Redemption)
-                .where(Redemption.id == r.id, Redemption.undone.is_(False))
-                .values(undone=True)
-            )
-            if done.rowcount != 1:
-                raise LostRace("revert")
+            mark_undone(c, [r.id])
             verdict = {
                 "v": 1,
                 "sid": f"rv{r.id}",
