@@ -12,13 +12,14 @@ from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Audit, Order, Redemption, Site
 from gateway.domain.decisions import OrderView
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
-from gateway.services.ledger import (
-    ORDER_COLS,
+from gateway.domain.order_state import undoable
+from gateway.domain.requests import system_key
+from gateway.services.ledger_store import (
     LostRace,
+    load_order,
+    mark_undone,
     redemption_ref,
-    system_key,
     undo,
-    undoable,
     write_orders,
 )
 
@@ -26,10 +27,10 @@ RETRIES = 5
 
 
 def _order(conn: Any, code: str) -> OrderView:
-    row = conn.execute(select(*ORDER_COLS).where(Order.code == code)).first()
-    if row is None:
+    order = load_order(conn, Order.code == code)
+    if order is None:
         raise NotFound(f"no order with code {code!r}", code=code)
-    return OrderView(*row)
+    return order
 
 
 def _audit(
@@ -151,21 +152,14 @@ def revert(
             if why is not None:
                 raise Conflict(f"only a successful entry can be reverted: {why}")
             tz = c.execute(select(Site.timezone).where(Site.id == r.site_id)).scalar() or default_tz
-            o = c.execute(select(*ORDER_COLS).where(Order.id == r.order_id)).first()
+            view = load_order(c, Order.id == r.order_id)
             moved = 0
-            if o is not None:
-                view = OrderView(*o)
+            if view is not None:
                 # The same undo as a device's annul: exactly what that redemption changed comes back.
                 new = undo(c, view, r, ZoneInfo(tz))
                 moved = new.inside - view.inside
                 write_orders(c, {view.id: new}, {view.id: view.version})
-            done = c.execute(
-                update(Redemption)
-                .where(Redemption.id == r.id, Redemption.undone.is_(False))
-                .values(undone=True)
-            )
-            if done.rowcount != 1:
-                raise LostRace("revert")
+            mark_undone(c, [r.id])
             verdict = {
                 "v": 1,
                 "sid": f"rv{r.id}",

@@ -9,7 +9,13 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Device, Site, VerifierPin
+from gateway.adapters.mqtt.contract import Verdict
+from gateway.adapters.mqtt.oled import oled_text, render
+from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Conflict, ValidationFailed
+from gateway.domain.ratelimit import TokenBuckets
+from gateway.domain.requests import Place, Request
+from gateway.services.places import PlaceCache
 
 
 def pin_digest(site_id: int, pin: str) -> str:
@@ -59,3 +65,32 @@ def sign_out(conn: Connection, device: str) -> None:
 
 def signed_in(conn: Connection, device: str) -> Any:
     return conn.execute(select(Device.user).where(Device.device_id == device)).scalar()
+
+
+def sign(
+    conn: Connection, req: Request, place: Place, places: PlaceCache, limits: TokenBuckets, mono: float
+) -> Verdict:
+    """Sign a verifier in (by PIN) or out on a handheld; the device's later scans carry their name.
+
+    Wrong PINs are rate-limited per device (`limits`): a 4-digit PIN can't be walked through by a script.
+    """
+    if req.op == "logout":
+        sign_out(conn, req.device)
+        places.signed(req.device, place, None)
+        return Verdict(req.sid, True, "OK", "SIGNED OUT", "", "signed out", "ok", None)
+    if not limits.allow(req.device, mono):
+        return render(req.sid, system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute"))
+    user = sign_in(conn, req.device, place.site_id, req.pin or "")
+    if user is None:
+        return render(req.sid, system_denial("BAD_PIN", "no verifier has this PIN at this site"))
+    places.signed(req.device, place, user)
+    return Verdict(
+        req.sid,
+        True,
+        "OK",
+        oled_text("HELLO " + user.upper()),
+        "signed in",
+        f"signed in as {user}",
+        "ok",
+        None,
+    )

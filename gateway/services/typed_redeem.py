@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.adapters.db.models import Site
 from gateway.adapters.mqtt.contract import Code, Sid, Verdict
 from gateway.domain.errors import Unavailable, ValidationFailed
+from gateway.domain.requests import Request
 from gateway.services.inputs import StrictIn
-from gateway.services.ledger import Request
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
 
 

@@ -8,12 +8,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Base, Order, Redemption
-from gateway.services.ledger import LostRace, Place, Request, apply_batch, load_orders, write_orders
+from gateway.domain.requests import Place, Request
+from gateway.services.ledger import apply_batch
+from gateway.services.ledger_store import LostRace, load_orders, write_orders
 from gateway.services.orders import OrderIn, create_orders
 
 TZ = ZoneInfo("UTC")
@@ -131,3 +133,42 @@ def test_sqlite_is_durable_mode(tmp_path: Path) -> None:
     with e.connect() as c:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_one_order_row_mapping_on_both_paths(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The driver-level read (by code) and the Core read (by short code, by id) give the same OrderView."""
+    e = engine_for(kind, tmp_path, request)
+    with e.begin() as c:
+        c.execute(
+            insert(Order).values(
+                code="MAP",
+                title="Map",
+                quantity=3,
+                created_at=0.0,
+                short_code="ABCDE23456",
+                rules={"per_day": 2},
+                inside=1,
+            )
+        )
+    with e.connect() as c:
+        by_code = load_orders(c, {"MAP"})["MAP"]
+        by_short = load_orders(c, {"ABCDE-23456"})["ABCDE-23456"]
+        by_id = load_orders(c, set(), {by_code.id})["MAP"]
+    assert by_code == by_short == by_id
+    assert by_code.rules == {"per_day": 2} and by_code.inside == 1 and by_code.title == "Map"
+
+
+def test_short_code_typed_with_spaces_finds_its_order(tmp_path: Path) -> None:
+    """One normaliser: dashes, spaces and lower case do not matter, at the gate as in the console's search."""
+    e = make_engine(f"sqlite:///{tmp_path / 'l.db'}")
+    migrate(e)
+    with e.begin() as c:
+        c.execute(
+            insert(Order).values(code="SP", title="Sp", quantity=1, created_at=0.0, short_code="ABCDE23456")
+        )
+    with e.connect() as c:
+        found = load_orders(c, {"abcde 23456", "ABCDE-23456"})
+    assert {k: o.code for k, o in found.items()} == {"abcde 23456": "SP", "ABCDE-23456": "SP"}

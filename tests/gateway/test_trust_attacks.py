@@ -14,9 +14,11 @@ from sqlalchemy import Engine, select, text
 from gateway.adapters.db import hotsql
 from gateway.adapters.db.engine import MIGRATIONS, make_engine, writer
 from gateway.adapters.db.models import Device, Redemption
+from gateway.adapters.mqtt.inbound import Inbound
+from gateway.domain.requests import Request
 from gateway.services.adjustments import revert
-from gateway.services.ledger import Request, apply_batch
-from gateway.services.redeem import Inbound, RedemptionService
+from gateway.services.ledger import apply_batch
+from gateway.services.redeem import RedemptionService
 from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order, place, redemption_id, scan
 
 T0 = at("2026-11-23 10:00")

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import writer
+from gateway.domain.requests import Request, person_key, system_key
 from gateway.services import adjustments as adjust
-from gateway.services.ledger import Request, apply_batch, person_key, system_key
+from gateway.services.ledger import apply_batch
 from tests.gateway.trust_fixtures import (
     add_order,
     add_site,

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Device, Redemption, Site
+from gateway.adapters.mqtt.inbound import Inbound
 from gateway.domain.errors import Unavailable
+from gateway.domain.requests import Request
 from gateway.services import ledger as ledger_module
 from gateway.services.auto_checkout import run_checkouts
-from gateway.services.ledger import Request
-from gateway.services.redeem import ConsoleRedeem, Inbound, RedemptionService
+from gateway.services.redeem import ConsoleRedeem, RedemptionService
 from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order
 
 T0 = at("2026-11-23 10:00")

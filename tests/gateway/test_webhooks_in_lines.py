@@ -17,7 +17,7 @@ from gateway.domain.decisions import Ask, decide
 from gateway.domain.errors import Conflict
 from gateway.services import webhooks_in as inbound
 from gateway.services.catalog import ProductIn, create_product
-from gateway.services.ledger import load_orders
+from gateway.services.ledger_store import load_orders
 from gateway.services.orders import SiteIn, create_site, site_ids
 from tests.gateway.trust_fixtures import ledger
 

@@ -1,10 +1,15 @@
-# Driver-level SQL for the four statements every scan runs (SQLite and PostgreSQL), built once per dialect.
+# The order row mapping and the driver-level SQL for the four statements every scan runs (SQLite, PostgreSQL).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Connection
+
+from gateway.adapters.db.models import Order
+from gateway.domain.decisions import OrderView
 
 # Why not SQLAlchemy Core here: measured on the benchmark machine, its execution path costs more CPU
 # than SQLite's own work for these tiny statements (an UPDATE: 49 µs via Core, 23 µs via the driver;
@@ -12,10 +17,11 @@ from sqlalchemy import Connection
 # in the gateway stays on Core/ORM; these strings must match gateway/adapters/db/models/ledger.py (the ledger tests
 # run them on both databases).
 
-ORDER_FIELDS = (
-    "id, code, title, quantity, used, refunded, status, site_id, valid_from, valid_until, last_used_at, "
-    "last_used_gate, kind, rules, day_key, day_used, inside, inside_site_id, version"
-)
+# The one order row mapping: OrderView's fields are the columns read, by the Core selects (ORDER_COLS)
+# and by the driver-level one alike, and every row becomes an OrderView by name (`order_view`).
+ORDER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(OrderView))
+ORDER_COLS = tuple(getattr(Order, name) for name in ORDER_FIELDS)
+_ORDER_SELECT = ", ".join(ORDER_FIELDS)
 REDEMPTION_FIELDS = (
     "idem_key", "device", "scan_id", "site_id", "gate", "order_id", "code", "qty", "direction", "ok", "reason",
     "device_time", "server_time", "verdict", "op", "ref_id", "undone", "user", "fingerprint", "inside_delta",
@@ -31,19 +37,19 @@ def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
 
-def select_orders(conn: Connection, codes: list[str]) -> list[tuple[Any, ...]]:
+def select_orders(conn: Connection, codes: list[str]) -> list[OrderView]:
     m = _mark(conn)
-    sql = f"SELECT {ORDER_FIELDS} FROM orders WHERE code IN ({', '.join([m] * len(codes))})"
-    rows = conn.exec_driver_sql(sql, tuple(codes)).all()
-    return [_order_row(r) for r in rows]
+    sql = f"SELECT {_ORDER_SELECT} FROM orders WHERE code IN ({', '.join([m] * len(codes))})"
+    return [order_view(r) for r in conn.exec_driver_sql(sql, tuple(codes))]
 
 
-def _order_row(r: Any) -> tuple[Any, ...]:
-    t = tuple(r)
-    rules = t[13]
-    if isinstance(rules, str):  # SQLite hands JSON back as text; psycopg already decodes it
-        rules = json.loads(rules)
-    return (*t[:13], rules, t[14], t[15], int(t[16]), *t[17:])
+def order_view(row: Sequence[Any]) -> OrderView:
+    """An order row (its columns in ORDER_FIELDS order, from Core or the driver) as an OrderView."""
+    values = dict(zip(ORDER_FIELDS, row, strict=True))
+    if isinstance(values["rules"], str):  # SQLite's driver hands JSON back as text; psycopg decodes it
+        values["rules"] = json.loads(values["rules"])
+    values["inside"] = int(values["inside"])
+    return OrderView(**values)
 
 
 def select_verdicts(conn: Connection, keys: list[str]) -> dict[str, tuple[str, str | None]]:

@@ -1,0 +1,225 @@
+# One batch of requests decided in one transaction (group commit): retried on races, poison isolated.
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from gateway.adapters.db.engine import writer
+from gateway.adapters.mqtt.contract import Verdict
+from gateway.adapters.mqtt.inbound import no_ack
+from gateway.adapters.mqtt.oled import render
+from gateway.domain.codes import forged
+from gateway.domain.decisions import system_denial
+from gateway.domain.ratelimit import TokenBuckets
+from gateway.domain.requests import Place, Request
+from gateway.services.device_status import apply_statuses
+from gateway.services.ledger import apply_batch
+from gateway.services.ledger_store import LostRace, stored_verdicts
+from gateway.services.pins import sign
+from gateway.services.places import PlaceCache
+
+log = logging.getLogger(__name__)
+
+# (device, status document or None when unreadable, the broker acknowledgement)
+Status = tuple[str, dict[str, Any] | None, Callable[[], None]]
+
+
+@dataclass(slots=True)
+class Counters:
+    scans: int = 0
+    verdicts: int = 0
+    redeemed: int = 0
+    malformed: int = 0
+    dropped: int = 0
+    rate_limited: int = 0
+    batches: int = 0
+    max_batch: int = 0
+    db_retries: int = 0
+    internal_errors: int = 0
+    statuses: int = 0
+    forged: int = 0
+
+
+@dataclass(slots=True)
+class Pending:
+    request: Request
+    place: Place | None  # None: a device scan, placed by looking the device up
+    reply: Callable[[Verdict], None]
+    ack: Callable[[], None] = no_ack
+    early: Verdict | None = None  # a transient answer decided before the ledger (forged, rate limit)
+    gated: bool = False  # the forged / rate-limit gate has run (once, however often the batch is redone)
+
+
+@dataclass(slots=True)
+class Gate:
+    """The transient checks before the ledger: signed codes, and scans (and PIN tries) per device."""
+
+    signing_key: bytes | None
+    require_signed: bool
+    limits: TokenBuckets  # scans per device
+    pin_limits: TokenBuckets  # wrong PINs per device
+
+
+class GroupCommit:
+    """Owns the only writing connection of the hot path; used from the service thread only."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        places: PlaceCache,
+        gate: Gate,
+        counters: Counters,
+        annul_window_s: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.engine = engine
+        self.places = places
+        self.gate = gate
+        self.counters = counters
+        self.annul_window_s = annul_window_s
+        self.monotonic = monotonic
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._conn: Connection | None = None
+
+    def _gate(self, p: Pending, mono: float) -> None:
+        """Transient checks for a request not decided before: a forged code, a device scanning too fast.
+
+        Run once per request, and only after the stored verdicts were looked up: a retry of a
+        committed scan always gets its stored verdict, whatever the signing key or rate says now.
+        """
+        if p.gated:
+            return
+        p.gated = True
+        code = p.request.code
+        g = self.gate
+        if p.request.op in ("redeem", "check") and code and forged(code, g.signing_key, g.require_signed):
+            self.counters.forged += 1
+            p.early = render(p.request.sid, system_denial("FORGED", "signature does not match"))
+        elif p.place is None and not g.limits.allow(p.request.device, mono):
+            self.counters.rate_limited += 1
+            p.early = render(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
+
+    def decide(self, pending: list[Pending], statuses: list[Status], now: float) -> None:
+        """Decide, commit, and only then answer and acknowledge everything of the batch."""
+        if not pending and not statuses:
+            return
+        mono = self.monotonic()
+        verdicts: list[Verdict] | None = None
+        failed: Exception | None = None
+        answer: list[Pending] = []
+        early: list[tuple[Pending, Verdict]] = []
+        for attempt in range(5):
+            try:
+                conn = self._writer()
+                with conn.begin():
+                    answer, early, decided = self._attempt(conn, pending, statuses, now, mono)
+                # Committed: only now may anyone hear the outcome.
+                verdicts = decided
+                break
+            except (LostRace, IntegrityError, OperationalError) as err:
+                if isinstance(err, OperationalError):
+                    self.drop_writer()
+                self.counters.db_retries += 1
+                log.warning("batch retry %d after %s: %s", attempt + 1, type(err).__name__, err)
+                self.places.forget()
+                time.sleep(0.01 * (attempt + 1))
+            except Exception as err:
+                log.exception("batch of %d scans failed", len(pending))
+                self.drop_writer()
+                self.places.forget()  # registrations made in the rolled-back transaction are gone too
+                failed = err
+                break
+        if verdicts is None and failed is not None and len(pending) + len(statuses) > 1:
+            # Not the database: one request of the batch is poison. Decide each on its own, so only
+            # that one gets INTERNAL and everyone else their normal verdict.
+            for p in pending:
+                self.decide([p], [], now)
+            for s in statuses:
+                self.decide([], [s], now)
+            return
+        if verdicts is None:
+            # Nothing was committed; devices keep the scan in their outbox and send it again.
+            self.counters.internal_errors += len(pending)
+            for p in pending:
+                p.reply(render(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
+                p.ack()
+            for _, _, ack in statuses:
+                ack()
+            return
+        for p, v in early:
+            p.reply(v)
+            p.ack()
+        c = self.counters
+        c.batches += 1
+        c.max_batch = max(c.max_batch, len(answer))
+        for p, v in zip(answer, verdicts, strict=True):
+            if v.ok:
+                c.redeemed += 1
+            p.reply(v)
+            p.ack()
+        for _, _, ack in statuses:
+            ack()
+        self._notify(answer, verdicts, now)
+
+    def _attempt(
+        self, conn: Connection, pending: list[Pending], statuses: list[Status], now: float, mono: float
+    ) -> tuple[list[Pending], list[tuple[Pending, Verdict]], list[Verdict]]:
+        """One try inside the open transaction: (sent to the ledger, answered before it, its verdicts)."""
+        answer: list[Pending] = []
+        early: list[tuple[Pending, Verdict]] = []
+        items: list[tuple[Request, Place]] = []
+        placed: list[tuple[Pending, Place]] = []
+        for p in pending:
+            place = p.place or self.places.get(conn, p.request.device, now)
+            if place is None:
+                early.append((p, render(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered"))))
+                continue
+            placed.append((p, place))
+        keyed = [p.request.idem for p, _ in placed if p.request.op not in ("check", "login", "logout")]
+        seen = stored_verdicts(conn, keyed)
+        for p, place in placed:
+            if p.request.op in ("login", "logout"):
+                early.append((p, sign(conn, p.request, place, self.places, self.gate.pin_limits, mono)))
+                continue
+            if p.request.op == "check" or p.request.idem not in seen:
+                self._gate(p, mono)
+                if p.early is not None:
+                    early.append((p, p.early))
+                    continue
+            items.append((p.request, place))
+            answer.append(p)
+        decided = apply_batch(conn, items, now, self.annul_window_s, seen=seen)
+        recorded, unreadable = apply_statuses(conn, [(d, doc) for d, doc, _ in statuses], now, self.places)
+        self.counters.statuses += recorded
+        self.counters.dropped += unreadable
+        return answer, early, decided
+
+    def _writer(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = writer(self.engine.connect())
+        return self._conn
+
+    def drop_writer(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                log.debug("closing a broken connection failed", exc_info=True)
+            self._conn = None
+
+    def _notify(self, answer: list[Pending], verdicts: list[Verdict], now: float) -> None:
+        if not self.listeners:
+            return
+        for p, v in zip(answer, verdicts, strict=True):
+            event = {"t": now, "device": p.request.device, "code": p.request.code, "verdict": v.to_dict()}
+            for fn in list(self.listeners):
+                try:
+                    fn(event)
+                except Exception:
+                    log.exception("listener failed")

@@ -1,0 +1,78 @@
+# Where a device scans: its site, gate and time zone, registered on first sight and cached per device.
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.adapters.db.models import Device, Site
+from gateway.adapters.mqtt.contract import reserved_device
+from gateway.domain.requests import Place
+
+log = logging.getLogger(__name__)
+
+
+def load_place(conn: Connection, device: str, auto_site: str, now: float, default_tz: str) -> Place | None:
+    """The device's site and gate; registers an unknown device at `auto_site` (None when refused)."""
+    row = conn.execute(
+        select(Device.site_id, Device.gate, Site.timezone, Device.user)
+        .select_from(Device)
+        .outerjoin(Site, Site.id == Device.site_id)
+        .where(Device.device_id == device)
+    ).first()
+    if row is not None:
+        return Place(row.site_id, row.gate or device, ZoneInfo(row.timezone or default_tz), row.user)
+    if not auto_site or reserved_device(device):
+        return None
+    site = conn.execute(select(Site.id, Site.timezone).where(Site.slug == auto_site)).first()
+    site_id, tz = (site.id, site.timezone) if site is not None else (None, default_tz)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(Device).values(
+                    device_id=device,
+                    site_id=site_id,
+                    gate=device,
+                    mode="handheld",
+                    online=False,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        log.debug("device %s registered concurrently", device)
+    log.info("registered new device %s at site %s", device, auto_site)
+    return Place(site_id, device, ZoneInfo(tz))
+
+
+class PlaceCache:
+    """device → Place, looked up (or registered) once; dropped whenever devices, sites or a batch change.
+
+    Why drop it after a failed batch: a registration made in a rolled-back transaction is gone too.
+    """
+
+    def __init__(self, auto_site: str, default_tz: str) -> None:
+        self.auto_site = auto_site
+        self.default_tz = default_tz
+        self._places: dict[str, Place] = {}
+
+    def get(self, conn: Connection, device: str, now: float) -> Place | None:
+        found = self._places.get(device)
+        if found is None:
+            found = load_place(conn, device, self.auto_site, now, self.default_tz)
+            if found is not None:
+                self._places[device] = found
+        return found
+
+    def register(self, conn: Connection, device: str, now: float) -> Place | None:
+        """Look the device up, registering it when unknown (not cached: a status, not a scan)."""
+        return load_place(conn, device, self.auto_site, now, self.default_tz)
+
+    def signed(self, device: str, place: Place, user: str | None) -> None:
+        """Remember who is signed in on the device (its later scans carry the name)."""
+        self._places[device] = replace(place, user=user)
+
+    def forget(self) -> None:
+        self._places = {}
