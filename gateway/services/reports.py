@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, false, func, or_, select
 
 from gateway.adapters.db.models import Order, Product, Redemption, Site
+from gateway.domain.roles import Person
 
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     "site": ("site",),
     "gate": ("site", "gate"),  # gate names are per site: "Gate 1" at two sites are two gates
     "verifier": ("verifier",),
+    "device": ("device",),  # the console's per-device table: people's redemptions show as `web-<name>`
     "product": ("product",),
     "day": ("day",),
 }
@@ -41,10 +43,17 @@ class Scope:
     unsited: bool = True
     site: str | None = None  # one site asked for explicitly
 
+    @classmethod
+    def of(
+        cls, who: Person, since: Bound | None = None, until: Bound | None = None, site: str | None = None
+    ) -> Scope:
+        """What `who` may see: their own sites' rows; rows without a site for managers and owners."""
+        return cls(since, until, None if who.all_sites else who.sites, who.sees_site(None), site)
+
 
 def _site_filter(q: Any, scope: Scope) -> Any:
     if scope.site is not None:
-        return q.where(Site.slug == scope.site)
+        q = q.where(Site.slug == scope.site)  # and still only within the sites one may see
     if scope.sites is not None:
         allowed = Site.slug.in_(sorted(scope.sites)) if scope.sites else false()
         return q.where(or_(allowed, Site.slug.is_(None)) if scope.unsited else allowed)
@@ -60,6 +69,10 @@ def _outer(b: Bound | None, widen: float) -> float | None:
     return b
 
 
+def _site_columns() -> tuple[Any, Any]:
+    return Site.slug.label("site"), Site.timezone.label("tz")
+
+
 def _ledger(conn: Connection, scope: Scope) -> Iterator[Any]:
     q = (
         select(
@@ -73,8 +86,7 @@ def _ledger(conn: Connection, scope: Scope) -> Iterator[Any]:
             Redemption.qty,
             Redemption.reason,
             Redemption.order_id,
-            Site.slug.label("site"),
-            Site.timezone.label("tz"),
+            *_site_columns(),
             Product.title.label("product_title"),
             Order.title.label("order_title"),
         )
@@ -140,6 +152,8 @@ def _key(r: Any, dims: tuple[str, ...], zones: _Zones) -> tuple[str, ...]:
             out.append(r.gate or "")
         elif d == "verifier":
             out.append(r.user or r.device)
+        elif d == "device":
+            out.append(r.device)
         elif d == "product":
             out.append(r.product_title or r.order_title or "")
         else:
@@ -255,8 +269,7 @@ def settlement(engine: Engine, scope: Scope, now: float, days: int, default_tz: 
             Order.status,
             Order.paid_at,
             Order.created_at,
-            Site.slug.label("site"),
-            Site.timezone.label("tz"),
+            *_site_columns(),
         )
         .select_from(Order)
         .outerjoin(Site, Site.id == Order.site_id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -230,21 +231,14 @@ def reports(
     engine = rt_of(request).engine
     tz = tz_of(request)
     data = queries.report(engine, person, tz, days, site or None)
-    sites = sorted(s for s in person.sites) if not person.all_sites else None
-    # Per-verifier counts and the settlement come from the gateway's report module (the same numbers
-    # as /api/reports/*), over the same period and sites as the tables above.
-    scope = ledger_reports.Scope(
-        data["since_local"],
-        None,
-        None if person.all_sites else person.sites,
-        person.sees_site(None),
-        site or None,
-    )
-    settings = getattr(request.app.state, "report_settings", None)
-    settle_days = int(getattr(settings, "settle_days", 7))
+    # Per-verifier counts and the settlement over the same period and sites as the tables above; the
+    # settlement also shows what is still pending after today.
+    scope = replace(data["scope"], until=None)
+    settle_days = rt_of(request).settings.reports.settle_days
     settlement = ledger_reports.settlement_view(
         ledger_reports.settlement(engine, scope, time.time(), settle_days, tz.key)
     )
+    sites = sorted(s for s in person.sites) if not person.all_sites else None
     since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()
     return page(
         request,
