@@ -1,4 +1,4 @@
-# Read-only queries behind the console pages: today's counters, fleet, order search, report tables.
+# Read-only queries behind the console pages: today's counters, recent scans, order search, report tables.
 from __future__ import annotations
 
 import math
@@ -15,7 +15,6 @@ from gateway.domain.codes import normalize_short
 from gateway.domain.roles import Person
 from gateway.services import reports
 from gateway.services.auto_checkout import inside_now
-from gateway.services.devices import list_devices
 
 # What counts: a redemption that still stands (not annulled or reverted). Annul/revert lines themselves are
 # bookkeeping and count neither as redeemed nor as denied; exits are recorded with op "exit".
@@ -152,23 +151,6 @@ def recent(
             }
         )
     return out
-
-
-def devices(engine: Engine, person: Person, device: str | None = None) -> list[dict[str, Any]]:
-    with engine.connect() as c:
-        ids, _ = _visible_site_ids(c, person)
-    rows = list_devices(
-        engine, site_ids=ids, unplaced=ids is None or person.at_least("manager"), device=device
-    )
-    fields = ("fw", "board", "rssi", "heap", "outbox", "ip", "up")
-    return [
-        {
-            **{k: v for k, v in r.items() if k != "status"},
-            "online": bool(r["online"]),
-            **{f: (r["status"] or {}).get(f) for f in fields},
-        }
-        for r in rows
-    ]
 
 
 def search_orders(

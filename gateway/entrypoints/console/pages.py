@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from gateway.adapters.mqtt.contract import REASONS, TOPIC_PREFIX
-from gateway.domain.errors import HexiaoError, NotFound
+from gateway.adapters.mqtt.contract import REASONS
+from gateway.domain.errors import HexiaoError, NotFound, Unavailable
 from gateway.domain.roles import Person
 from gateway.entrypoints.console.chart import chart_svg
 from gateway.entrypoints.console.guard import PageForbidden, check_csrf, page_user, rt_of
@@ -22,6 +22,8 @@ from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
 from gateway.services import reports as ledger_reports
+from gateway.services.commands import CommandIn
+from gateway.services.devices import list_devices
 from gateway.services.orders import order_view
 from gateway.services.redemption_log import RedemptionFilter, export_csv
 
@@ -172,7 +174,7 @@ def order_qr(request: Request, code: str, person: Person = Depends(page_user("su
 # -- Devices ------------------------------------------------------------------------------------------
 @router.get("/console/devices", include_in_schema=False)
 def devices(request: Request, person: Person = Depends(page_user("manager"))) -> Response:
-    return page(request, "devices.html", person, devices=queries.devices(rt_of(request).engine, person))
+    return page(request, "devices.html", person, devices=list_devices(rt_of(request).engine, person))
 
 
 @router.get("/console/devices/{device}", include_in_schema=False)
@@ -180,7 +182,7 @@ def device_detail(
     request: Request, device: str, sent: str = "", person: Person = Depends(page_user("manager"))
 ) -> Response:
     rt = rt_of(request)
-    found = queries.devices(rt.engine, person, device)
+    found = list_devices(rt.engine, person, device=device)
     if not found:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
@@ -198,10 +200,11 @@ def device_detail(
     )
 
 
+# The console's buttons; each goes through the fleet's command path (validated, sent, audited).
 COMMANDS = {
-    "beep": {"v": 1, "cmd": "beep", "args": {"sound": "ok"}},
-    "status": {"v": 1, "cmd": "status", "args": {}},
-    "reboot": {"v": 1, "cmd": "reboot", "args": {}},
+    "beep": CommandIn(cmd="beep", args={"sound": "ok"}),
+    "status": CommandIn(cmd="status"),
+    "reboot": CommandIn(cmd="reboot"),
 }
 
 
@@ -213,10 +216,12 @@ async def device_cmd(
     check_csrf(person, form)
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
-    if cmd is None or not queries.devices(rt.engine, person, device):
+    if cmd is None or not list_devices(rt.engine, person, device=device):
         raise PageForbidden()
-    rt.bridge.publish(f"{TOPIC_PREFIX}{device}/cmd", json.dumps(cmd))
-    return RedirectResponse(f"/console/devices/{device}?sent={cmd['cmd']}", status_code=303)
+    if rt.fleet is None:
+        raise Unavailable("the fleet is not running")
+    rt.fleet.command(device, cmd, source=f"console:{person.name}")
+    return RedirectResponse(f"/console/devices/{device}?sent={cmd.cmd}", status_code=303)
 
 
 # -- Reports ------------------------------------------------------------------------------------------
