@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.validity import DEFAULT_TIMEZONE, known_zone
@@ -69,6 +69,8 @@ class WebhookSettings(_Section):
     webhook_tolerance_s: float = Field(
         default=300.0, gt=0, le=3600, description="accepted clock difference of X-Hexiao-Timestamp"
     )
+    webhook_out_secret: str = Field(default="", description="default secret for outbound signatures")
+    # After both secrets: checking WEBHOOK_URLS needs them (a URL without a secret of its own uses theirs).
     webhook_urls: str = Field(
         default="",
         description=(
@@ -76,7 +78,6 @@ class WebhookSettings(_Section):
             "own secret, otherwise WEBHOOK_OUT_SECRET (or WEBHOOK_SECRET) is used"
         ),
     )
-    webhook_out_secret: str = Field(default="", description="default secret for outbound signatures")
     webhook_denials: bool = Field(default=False, description="also send redemption.denied events")
     webhook_poll_s: float = Field(default=1.0, gt=0, le=60, description="how often to look for new events")
     webhook_retry_max_s: float = Field(
@@ -94,7 +95,7 @@ class WebhookSettings(_Section):
 
     @field_validator("webhook_urls")
     @classmethod
-    def _check_urls(cls, v: str) -> str:
+    def _check_urls(cls, v: str, info: ValidationInfo) -> str:
         for item in _items(v):
             url, _, secret = item.partition("|")
             parts = urlsplit(url)
@@ -104,20 +105,25 @@ class WebhookSettings(_Section):
                 raise ValueError("WEBHOOK_URLS: a URL is longer than 500 characters")
             if secret and len(secret) < MIN_SECRET:
                 raise ValueError(f"WEBHOOK_URLS: the secret of {url} needs at least {MIN_SECRET} characters")
+        _targets(v, info.data.get("webhook_out_secret") or info.data.get("webhook_secret") or "")
         return v
 
     def targets(self) -> list[Target]:
-        """The outbound receivers; raises ValueError when one has no secret to sign with."""
-        default = self.webhook_out_secret or self.webhook_secret
-        out: list[Target] = []
-        for item in _items(self.webhook_urls):
-            url, _, secret = item.partition("|")
-            if not (secret or default):
-                raise ValueError(f"WEBHOOK_URLS: no secret for {url}; set URL|SECRET or WEBHOOK_OUT_SECRET")
-            out.append(Target(url, secret or default))
-        if len({t.url for t in out}) != len(out):
-            raise ValueError("WEBHOOK_URLS: the same URL is listed twice")
-        return out
+        """The outbound receivers (each URL with the secret its requests are signed with)."""
+        return _targets(self.webhook_urls, self.webhook_out_secret or self.webhook_secret)
+
+
+def _targets(urls: str, default: str) -> list[Target]:
+    """Raises ValueError when a receiver has no secret to sign with, or is listed twice."""
+    out: list[Target] = []
+    for item in _items(urls):
+        url, _, secret = item.partition("|")
+        if not (secret or default):
+            raise ValueError(f"WEBHOOK_URLS: no secret for {url}; set URL|SECRET or WEBHOOK_OUT_SECRET")
+        out.append(Target(url, secret or default))
+    if len({t.url for t in out}) != len(out):
+        raise ValueError("WEBHOOK_URLS: the same URL is listed twice")
+    return out
 
 
 def _items(v: str) -> list[str]:
