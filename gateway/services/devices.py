@@ -72,8 +72,7 @@ def list_devices(
             DeviceCredential.generation,
             DeviceCredential.revoked_at,
         )
-        .select_from(Device)
-        .outerjoin(Site, Site.id == Device.site_id)
+        .outerjoin_from(Device, Site, Site.id == Device.site_id)
         .outerjoin(DeviceCredential, DeviceCredential.device_id == Device.device_id)
         .order_by(Device.device_id)
     )

@@ -153,22 +153,26 @@ def recent(
     return out
 
 
+# What the order search shows of each order.
+FOUND_FIELDS = (
+    "code",
+    "title",
+    "quantity",
+    "used",
+    "refunded",
+    "status",
+    "site_id",
+    "external_ref",
+    "created_at",
+)
+
+
 def search_orders(
     engine: Engine, person: Person, q: str, status: str = "", limit: int = 50
 ) -> list[dict[str, Any]]:
     with engine.connect() as c:
         ids, slugs = _visible_site_ids(c, person)
-        stmt = select(
-            Order.code,
-            Order.title,
-            Order.quantity,
-            Order.used,
-            Order.refunded,
-            Order.status,
-            Order.site_id,
-            Order.external_ref,
-            Order.created_at,
-        ).order_by(Order.id.desc())
+        stmt = select(*(Order.__table__.c[f] for f in FOUND_FIELDS)).order_by(Order.id.desc())
         if q:
             like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             stmt = stmt.where(

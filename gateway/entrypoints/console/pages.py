@@ -225,13 +225,18 @@ async def device_cmd(
 
 
 # -- Reports ------------------------------------------------------------------------------------------
+def _period(days: int, most: int, site: str, person: Person) -> int:
+    """The report's number of days (1..most), once `person` may see `site` (empty: all of theirs)."""
+    if site and not person.sees_site(site):
+        raise PageForbidden()
+    return min(max(days, 1), most)
+
+
 @router.get("/console/reports", include_in_schema=False)
 def reports(
     request: Request, days: int = 7, site: str = "", person: Person = Depends(page_user("manager"))
 ) -> Response:
-    days = min(max(days, 1), 90)
-    if site and not person.sees_site(site):
-        raise PageForbidden()
+    days = _period(days, 90, site, person)
     t = translator(lang_of(request))
     engine = rt_of(request).engine
     tz = tz_of(request)
@@ -264,9 +269,7 @@ def reports(
 def reports_csv(
     request: Request, days: int = 7, site: str = "", person: Person = Depends(page_user("manager"))
 ) -> Response:
-    days = min(max(days, 1), 3660)
-    if site and not person.sees_site(site):
-        raise PageForbidden()
+    days = _period(days, 3660, site, person)
     since = queries.midnight(tz_of(request)) - (days - 1) * 86400
     engine = rt_of(request).engine
     sites = [site] if site else (None if person.all_sites else sorted(person.sites))
