@@ -22,6 +22,7 @@ from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
 from gateway.services import reports as ledger_reports
+from gateway.services import settlement as settlement_report
 from gateway.services.commands import CommandIn
 from gateway.services.devices import list_devices
 from gateway.services.orders import order_view
@@ -245,8 +246,8 @@ def reports(
     # settlement also shows what is still pending after today.
     scope = replace(data["scope"], until=None)
     settle_days = rt_of(request).settings.reports.settle_days
-    settlement = ledger_reports.settlement_view(
-        ledger_reports.settlement(engine, scope, time.time(), settle_days, tz.key)
+    settlement = settlement_report.settlement_view(
+        settlement_report.settlement(engine, scope, time.time(), settle_days, tz.key)
     )
     sites = sorted(s for s in person.sites) if not person.all_sites else None
     since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()

@@ -17,6 +17,7 @@ from gateway.domain.errors import ValidationFailed
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import at_least, require_site
 from gateway.services import reports
+from gateway.services import settlement as settlement_report
 from gateway.services.inputs import MAX_YEAR, MIN_YEAR
 
 MAX_SECONDS = 95_617_584_000.0  # the year 5000
@@ -182,8 +183,8 @@ def failed_csv(
 def _settlement(request: Request, who: Person, rng: Range, days: int | None) -> dict[str, Any]:
     scope, tz = _scope(request, rng, who)
     n = days if days is not None else request.app.state.rt.settings.reports.settle_days
-    s = reports.settlement(request.app.state.rt.engine, scope, time.time(), n, tz)
-    return reports.settlement_view(s)
+    s = settlement_report.settlement(request.app.state.rt.engine, scope, time.time(), n, tz)
+    return settlement_report.settlement_view(s)
 
 
 @router.get("/settlement")
