@@ -128,3 +128,25 @@ def test_browser_sessions_need_csrf_for_changes(locked: tuple[GatewayProc, dict[
     assert no.status_code == 403
     yes = httpx.post(g.http + "/api/orders", json=body, cookies=cookies, headers={"X-CSRF-Token": t["csrf"]})
     assert yes.status_code == 201
+
+
+def test_fleet_routes_take_the_same_csrf_rule(locked: tuple[GatewayProc, dict[str, str]]) -> None:
+    """The fleet's state changes go through the one auth dependency: a browser session without its
+    X-CSRF-Token is refused in the one error shape, with it (or with an API token) the command goes out."""
+    g, t = locked
+    cookies = {"hx_session": t["cookie"]}
+    url = g.http + "/api/fleet/sites/east/commands"
+    no = httpx.post(url, json={"cmd": "status"}, cookies=cookies)
+    assert no.status_code == 403 and no.json()["error"]["code"] == "FORBIDDEN"
+    yes = httpx.post(url, json={"cmd": "status"}, cookies=cookies, headers={"X-CSRF-Token": t["csrf"]})
+    assert yes.status_code == 200, yes.text
+    assert (
+        call(g, "POST", "/api/fleet/sites/east/commands", t["manager"], json={"cmd": "status"}).status_code
+        == 200
+    )
+    # Supervisors may look at the fleet but not command it.
+    assert (
+        call(g, "POST", "/api/fleet/sites/east/commands", t["supervisor"], json={"cmd": "status"}).status_code
+        == 403
+    )
+    assert call(g, "GET", "/api/fleet/devices", t["supervisor"]).status_code == 200

@@ -214,8 +214,8 @@ def test_cpu_use_between_snapshots_and_other_load() -> None:
 def test_profile_summary_counts_working_samples_per_thread() -> None:
     raw = "\n".join(
         [
-            "thread (11): svc;_run (/x/gateway/service.py:10);apply (/x/gateway/ledger.py:5) 6",
-            "thread (11): svc;_run (/x/gateway/service.py:10);Queue.get (/usr/lib/python3.11/queue.py:171) 50",
+            "thread (11): svc;_run (/x/gateway/services/redeem.py:10);apply (/x/gateway/services/ledger.py:5) 6",
+            "thread (11): svc;_run (/x/gateway/services/redeem.py:10);Queue.get (/usr/lib/python3.11/queue.py:171) 50",
             "thread (12): paho;_loop (/v/site-packages/paho/mqtt/client.py:1690) 2",
             "garbage line",
         ]

@@ -1,14 +1,11 @@
-# Page guards: who may open a console page (else sign-in redirect or a 403 page) and CSRF on forms.
+# The console's side of the one auth dependency: its sign-in redirect, 403 pages and form CSRF token.
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 
-from gateway.domain.errors import HexiaoError
-from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import optional_user
+from gateway.entrypoints.http.auth import NotAuthenticated, Surface
 from gateway.entrypoints.runtime import Runtime
 
 
@@ -27,29 +24,23 @@ class CsrfFailed(Exception):
     """A state-changing form came without the session's CSRF token: 403, nothing changed."""
 
 
-def page_user(role: str) -> Callable[[Request], Person]:
-    """Dependency for pages: the signed-in person holding `role` or above."""
-
-    def dep(request: Request) -> Person:
-        try:
-            person = optional_user(request)
-        except HexiaoError:
-            person = None
-        if person is None:
-            url = request.url.path + (("?" + request.url.query) if request.url.query else "")
-            raise SignInFirst(url)
-        if not person.at_least(role):
-            raise PageForbidden()
-        return person
-
-    return dep
+async def _form_token(request: Request) -> Any:
+    # Console forms carry the token as a hidden field; Starlette keeps the parsed form for the page.
+    return (await request.form()).get("csrf")
 
 
-def check_csrf(person: Person, form: Any) -> None:
-    from gateway.entrypoints.http.auth import csrf_ok
+def _sign_in_first(request: Request, err: NotAuthenticated | None) -> Exception:
+    # An unknown API token on a page is treated like no credentials at all: sign in.
+    return SignInFirst(request.url.path + (("?" + request.url.query) if request.url.query else ""))
 
-    if not csrf_ok(person, form.get("csrf")):
-        raise CsrfFailed()
+
+# Console pages take `person: Person = Depends(caller(role, CONSOLE))`.
+CONSOLE = Surface(
+    csrf_token=_form_token,
+    unauthenticated=_sign_in_first,
+    forbidden=lambda message, details: PageForbidden(),
+    csrf_failed=CsrfFailed,
+)
 
 
 def rt_of(request: Request) -> Runtime:

@@ -14,10 +14,11 @@ from gateway.adapters.mqtt.contract import REASONS
 from gateway.domain.errors import HexiaoError, NotFound, Unavailable
 from gateway.domain.roles import Person
 from gateway.entrypoints.console.chart import chart_svg
-from gateway.entrypoints.console.guard import PageForbidden, check_csrf, page_user, rt_of
+from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.live import LiveHub
 from gateway.entrypoints.console.render import lang_of, page, tz_of
+from gateway.entrypoints.http.auth import caller
 from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
@@ -50,7 +51,7 @@ def hub_of(request: Request) -> LiveHub:
 
 # -- Live ---------------------------------------------------------------------------------------------
 @router.get("/console/live", include_in_schema=False)
-def live(request: Request, person: Person = Depends(page_user("supervisor"))) -> Response:
+def live(request: Request, person: Person = Depends(caller("supervisor", CONSOLE))) -> Response:
     rt = rt_of(request)
     tz = tz_of(request)
     return page(
@@ -65,7 +66,7 @@ def live(request: Request, person: Person = Depends(page_user("supervisor"))) ->
 
 @router.get("/console/live/events", include_in_schema=False)
 def live_events(
-    request: Request, device: str | None = None, person: Person = Depends(page_user("supervisor"))
+    request: Request, device: str | None = None, person: Person = Depends(caller("supervisor", CONSOLE))
 ) -> StreamingResponse:
     hub = hub_of(request)
     last = request.headers.get("last-event-id", "")
@@ -80,7 +81,7 @@ def live_events(
 # -- Orders -------------------------------------------------------------------------------------------
 @router.get("/console/orders", include_in_schema=False)
 def orders(
-    request: Request, q: str = "", status: str = "", person: Person = Depends(page_user("manager"))
+    request: Request, q: str = "", status: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     found = queries.search_orders(
         rt_of(request).engine,
@@ -100,7 +101,7 @@ def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
 
 @router.get("/console/orders/{code}", include_in_schema=False)
 def order_detail(
-    request: Request, code: str, done: str = "", person: Person = Depends(page_user("supervisor"))
+    request: Request, code: str, done: str = "", person: Person = Depends(caller("supervisor", CONSOLE))
 ) -> Response:
     return _order_page(request, person, code, done=done)
 
@@ -128,11 +129,10 @@ def _whole(value: object, most: int, least: int = 1) -> int | None:
 
 @router.post("/console/orders/{code}/{action}", include_in_schema=False)
 async def order_action(
-    request: Request, code: str, action: str, person: Person = Depends(page_user("supervisor"))
+    request: Request, code: str, action: str, person: Person = Depends(caller("supervisor", CONSOLE))
 ) -> Response:
     """refund / cancel (managers) and revert (supervisors), each with a reason, audited by adjust."""
     form = await request.form()
-    check_csrf(person, form)
     engine = rt_of(request).engine
     order = _order_for(request, person, code)
     reason = str(form.get("reason", "")).strip()[:200]
@@ -162,7 +162,9 @@ async def order_action(
 
 
 @router.get("/console/orders/{code}/qr.png", include_in_schema=False)
-def order_qr(request: Request, code: str, person: Person = Depends(page_user("supervisor"))) -> Response:
+def order_qr(
+    request: Request, code: str, person: Person = Depends(caller("supervisor", CONSOLE))
+) -> Response:
     _order_for(request, person, code)
     png, _svg = write_qr(code, rt_of(request).settings.var_dir / "qr")
     return Response(
@@ -174,13 +176,13 @@ def order_qr(request: Request, code: str, person: Person = Depends(page_user("su
 
 # -- Devices ------------------------------------------------------------------------------------------
 @router.get("/console/devices", include_in_schema=False)
-def devices(request: Request, person: Person = Depends(page_user("manager"))) -> Response:
+def devices(request: Request, person: Person = Depends(caller("manager", CONSOLE))) -> Response:
     return page(request, "devices.html", person, devices=list_devices(rt_of(request).engine, person))
 
 
 @router.get("/console/devices/{device}", include_in_schema=False)
 def device_detail(
-    request: Request, device: str, sent: str = "", person: Person = Depends(page_user("manager"))
+    request: Request, device: str, sent: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     rt = rt_of(request)
     found = list_devices(rt.engine, person, device=device)
@@ -211,10 +213,9 @@ COMMANDS = {
 
 @router.post("/console/devices/{device}/cmd", include_in_schema=False)
 async def device_cmd(
-    request: Request, device: str, person: Person = Depends(page_user("manager"))
+    request: Request, device: str, person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     form = await request.form()
-    check_csrf(person, form)
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
     if cmd is None or not list_devices(rt.engine, person, device=device):
@@ -235,7 +236,7 @@ def _period(days: int, most: int, site: str, person: Person) -> int:
 
 @router.get("/console/reports", include_in_schema=False)
 def reports(
-    request: Request, days: int = 7, site: str = "", person: Person = Depends(page_user("manager"))
+    request: Request, days: int = 7, site: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     days = _period(days, 90, site, person)
     t = translator(lang_of(request))
@@ -268,7 +269,7 @@ def reports(
 
 @router.get("/console/reports/redemptions.csv", include_in_schema=False)
 def reports_csv(
-    request: Request, days: int = 7, site: str = "", person: Person = Depends(page_user("manager"))
+    request: Request, days: int = 7, site: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     days = _period(days, 3660, site, person)
     since = queries.midnight(tz_of(request)) - (days - 1) * 86400

@@ -15,9 +15,10 @@ from gateway.adapters.db.models import Site
 from gateway.adapters.mqtt.contract import SID_RE
 from gateway.domain.errors import HexiaoError, NotFound
 from gateway.domain.roles import Person
-from gateway.entrypoints.console.guard import PageForbidden, check_csrf, page_user, rt_of
+from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.render import lang_of, page
+from gateway.entrypoints.http.auth import caller
 from gateway.services.orders import order_view
 from gateway.services.typed_redeem import RedeemIn, redeem_typed
 
@@ -46,7 +47,7 @@ def _lookup(request: Request, person: Person, code: str, site: str) -> tuple[dic
 
 @router.get("/console/redeem", include_in_schema=False)
 def redeem_page(
-    request: Request, code: str = "", site: str = "", person: Person = Depends(page_user("verifier"))
+    request: Request, code: str = "", site: str = "", person: Person = Depends(caller("verifier", CONSOLE))
 ) -> Response:
     sites = sites_for(request, person)
     site = site if site in sites else (sites[0] if sites else "")
@@ -68,9 +69,8 @@ def redeem_page(
 
 
 @router.post("/console/redeem", include_in_schema=False)
-async def redeem_confirm(request: Request, person: Person = Depends(page_user("verifier"))) -> Response:
+async def redeem_confirm(request: Request, person: Person = Depends(caller("verifier", CONSOLE))) -> Response:
     form = await request.form()
-    check_csrf(person, form)
     sites = sites_for(request, person)
     site = str(form.get("site", ""))
     if site not in sites:

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.domain.roles import Person
 from gateway.domain.signin_limit import LoginLimiter
-from gateway.entrypoints.console.guard import CsrfFailed, check_csrf, page_user, rt_of, safe_next
+from gateway.entrypoints.console.guard import CONSOLE, CsrfFailed, rt_of, safe_next
 from gateway.entrypoints.console.i18n import LANG_COOKIE, LANGS, translator
 from gateway.entrypoints.console.render import lang_of, page
-from gateway.entrypoints.http.auth import SESSION_COOKIE, current_user, optional_user
+from gateway.entrypoints.http.auth import SESSION_COOKIE, caller, optional_user
 from gateway.services.accounts import SESSION_SECONDS, authenticate, create_session, end_session
 
 router = APIRouter()
@@ -114,9 +114,7 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/console/logout", include_in_schema=False)
-async def logout(request: Request, person: Person = Depends(page_user("verifier"))) -> Response:
-    form = await request.form()
-    check_csrf(person, form)
+async def logout(request: Request, person: Person = Depends(caller("verifier", CONSOLE))) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         end_session(rt_of(request).engine, cookie)
@@ -147,7 +145,7 @@ __all__ = ["CsrfFailed", "forbidden_page", "router"]
 
 
 @router.get("/api/auth/me", tags=["auth"])
-def me(person: Person = Depends(current_user)) -> dict[str, object]:
+def me(person: Person = Depends(caller("verifier"))) -> dict[str, object]:
     """Who the caller is (session cookie or `Authorization: Bearer hxt_...`): name, role, sites."""
     return {
         "name": person.name,

@@ -8,9 +8,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.domain.errors import HexiaoError
 from gateway.domain.roles import ROLES, Person
-from gateway.entrypoints.console.guard import check_csrf, page_user, rt_of
+from gateway.entrypoints.console.guard import CONSOLE, rt_of
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.render import lang_of, page
+from gateway.entrypoints.http.auth import caller
 from gateway.services import accounts as store
 from gateway.services.orders import list_sites
 
@@ -36,15 +37,14 @@ def _render(request: Request, person: Person, status: int = 200, **ctx: Any) -> 
 
 
 @router.get("/console/users", include_in_schema=False)
-def users(request: Request, saved: int = 0, person: Person = Depends(page_user("owner"))) -> Response:
+def users(request: Request, saved: int = 0, person: Person = Depends(caller("owner", CONSOLE))) -> Response:
     t = translator(lang_of(request))
     return _render(request, person, message=t("Saved.") if saved else "")
 
 
 @router.post("/console/users", include_in_schema=False)
-async def users_post(request: Request, person: Person = Depends(page_user("owner"))) -> Response:
+async def users_post(request: Request, person: Person = Depends(caller("owner", CONSOLE))) -> Response:
     form = await request.form()
-    check_csrf(person, form)
     engine = rt_of(request).engine
     action = str(form.get("action", ""))
     name = str(form.get("name", "")).strip()

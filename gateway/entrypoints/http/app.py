@@ -18,7 +18,7 @@ from gateway import __version__
 from gateway.adapters.mqtt.contract import SID_RE
 from gateway.domain.errors import HexiaoError, ValidationFailed
 from gateway.entrypoints.console import install as install_console
-from gateway.entrypoints.http.access import LOCAL, AsSupervisor, AsVerifier, api_user, may_site
+from gateway.entrypoints.http.auth import LOCAL, AsSupervisor, AsVerifier, caller, require_site
 from gateway.entrypoints.http.routes.catalog import router as rules_router
 from gateway.entrypoints.http.routes.fleet import router as fleet_router
 from gateway.entrypoints.http.routes.reports import router as reports_router
@@ -170,23 +170,30 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         h = r.health()
         return JSONResponse(h, status_code=200 if h["ok"] else 503)
 
-    @app.get("/api/sites", tags=["sites"], dependencies=[Depends(api_user("verifier"))])
+    @app.get("/api/sites", tags=["sites"], dependencies=[Depends(caller("verifier", loopback=True))])
     def sites(r: RT) -> list[dict[str, Any]]:
         return list_sites(r.engine)
 
-    @app.post("/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(api_user("owner"))])
+    @app.post(
+        "/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(caller("owner", loopback=True))]
+    )
     def new_site(r: RT, site: SiteIn) -> dict[str, Any]:
         """A site without `timezone` gets the gateway's TIMEZONE setting."""
         out = create_site(r.engine, site, r.settings.timezone)
         r.service.forget_places()
         return out
 
-    @app.post("/api/orders", tags=["orders"], status_code=201, dependencies=[Depends(api_user("manager"))])
+    @app.post(
+        "/api/orders",
+        tags=["orders"],
+        status_code=201,
+        dependencies=[Depends(caller("manager", loopback=True))],
+    )
     def new_orders(r: RT, body: OrdersIn) -> dict[str, Any]:
         codes = create_orders(r.engine, body.orders, r.settings.key, r.settings.timezone)
         return {"created": len(codes), "codes": codes}
 
-    @app.post("/api/orders/import", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+    @app.post("/api/orders/import", tags=["orders"], dependencies=[Depends(caller("manager", loopback=True))])
     async def import_orders(r: RT, request: Request) -> dict[str, Any]:
         """CSV with a header row (code,title,quantity,site,valid_from,valid_until,external_ref): as a
         multipart upload (a file part named `file`) or as the raw request body with Content-Type text/csv."""
@@ -197,11 +204,15 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             raise ValidationFailed("the CSV is not UTF-8") from err
         return await run_in_threadpool(import_csv, r.engine, text, r.settings.key, r.settings.timezone)
 
-    @app.get("/api/orders/{code}", tags=["orders"], dependencies=[Depends(api_user("verifier"))])
+    @app.get("/api/orders/{code}", tags=["orders"], dependencies=[Depends(caller("verifier", loopback=True))])
     def get_order(r: RT, code: CodePath) -> dict[str, Any]:
         return order_view(r.engine, code)
 
-    @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+    @app.get(
+        "/api/orders/{code}/qr.{fmt}",
+        tags=["orders"],
+        dependencies=[Depends(caller("manager", loopback=True))],
+    )
     def get_qr(r: RT, code: CodePath, fmt: str) -> Response:
         if fmt not in ("png", "svg"):
             raise ValidationFailed("format must be png or svg", field="fmt")
@@ -221,7 +232,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
 
         A redemption needs an idempotency key: `request_id` in the body or the `Idempotency-Key`
         header (both only with the same value). Retrying with the same key never redeems twice."""
-        may_site(who, body.site)
+        require_site(who, body.site)
         update: dict[str, Any] = {"request_id": _idempotency_key(idempotency_key, body.request_id)}
         if who is not LOCAL:
             update["by"] = who.name
@@ -242,11 +253,16 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
         )
 
-    @app.get("/api/devices", tags=["devices"], dependencies=[Depends(api_user("manager"))])
+    @app.get("/api/devices", tags=["devices"], dependencies=[Depends(caller("manager", loopback=True))])
     def devices(r: RT) -> list[dict[str, Any]]:
         return list_devices(r.engine)
 
-    @app.post("/api/devices", tags=["devices"], status_code=201, dependencies=[Depends(api_user("manager"))])
+    @app.post(
+        "/api/devices",
+        tags=["devices"],
+        status_code=201,
+        dependencies=[Depends(caller("manager", loopback=True))],
+    )
     def register_device(r: RT, body: DeviceIn) -> dict[str, Any]:
         out = upsert_device(r.engine, body)
         r.service.forget_places()

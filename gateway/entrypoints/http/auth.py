@@ -1,17 +1,24 @@
-# FastAPI dependencies: who is calling (bearer API token or session cookie) and may they do this.
+# The one auth dependency of the HTTP edges: who is calling, their role, their sites, CSRF on changes.
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from gateway.domain.errors import HexiaoError
 from gateway.domain.roles import ROLES, Person
 from gateway.services.accounts import session_person, token_person
 
 SESSION_COOKIE = "hx_session"
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# Who a credential-less request from the gateway's own machine is, on routes that trust loopback.
+LOCAL = Person(id=0, name="local", role="owner", sites=frozenset(), via="token")
 
 
 class NotAuthenticated(HexiaoError):
@@ -48,57 +55,88 @@ def optional_user(request: Request) -> Person | None:
     return person
 
 
-def current_user(request: Request) -> Person:
-    """Dependency for REST routes: 401 unless signed in or sending `Authorization: Bearer hxt_...`."""
-    person = optional_user(request)
-    if person is None:
-        raise NotAuthenticated("sign in or send an API token")
-    return person
+def csrf_ok(person: Person, sent: Any) -> bool:
+    """A session's state change must echo that session's CSRF token."""
+    return isinstance(sent, str) and bool(person.csrf) and hmac.compare_digest(sent, person.csrf)
 
 
-def require(*roles: str) -> Callable[[Request], Person]:
-    """Dependency factory: the caller must hold one of `roles` (owners always pass).
+@dataclass(frozen=True)
+class Surface:
+    """How one edge speaks: where a browser session sends its CSRF token and what each refusal raises
+    (the REST API answers in its one JSON error shape, the console with its sign-in redirect and pages)."""
 
-    `require("manager")` alone means "manager or owner"; use `at_least("supervisor")` for a ladder.
+    csrf_token: Callable[[Request], Awaitable[Any]]
+    unauthenticated: Callable[[Request, NotAuthenticated | None], Exception]
+    forbidden: Callable[[str, dict[str, Any]], Exception]
+    csrf_failed: Callable[[], Exception]
+
+
+async def _header_token(request: Request) -> Any:
+    # REST bodies stay untouched (an upload is read by its route): the token travels in a header.
+    return request.headers.get("x-csrf-token")
+
+
+def _rest_unauthenticated(request: Request, err: NotAuthenticated | None) -> Exception:
+    return err or NotAuthenticated("sign in or send an API token (Authorization: Bearer ...)")
+
+
+REST = Surface(
+    csrf_token=_header_token,
+    unauthenticated=_rest_unauthenticated,
+    forbidden=lambda message, details: Forbidden(message, **details),
+    csrf_failed=lambda: Forbidden("missing or wrong X-CSRF-Token for a signed-in browser session"),
+)
+
+
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def caller(
+    role: str, surface: Surface = REST, *, loopback: bool = False
+) -> Callable[[Request], Awaitable[Person]]:
+    """Dependency: the caller, who must hold `role` or above (verifier < supervisor < manager < owner).
+
+    Callers are people signed in to the console (cookie; state changes must echo the session's CSRF
+    token) or integrations with `Authorization: Bearer <token>`. With `loopback` and TRUST_LOOPBACK (the
+    default), requests from the gateway's own machine without credentials act as the owner: whoever
+    can reach 127.0.0.1 there can read the database file anyway. Turn it off when others share the host.
     """
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise ValueError(f"unknown roles {unknown}")
-
-    def dep(request: Request) -> Person:
-        person = current_user(request)
-        if person.role != "owner" and person.role not in roles:
-            raise Forbidden(f"needs role {' or '.join(roles)}", role=person.role)
-        return person
-
-    return dep
-
-
-def at_least(role: str) -> Callable[[Request], Person]:
-    """Dependency factory: the caller's role must be `role` or above (verifier < supervisor < manager < owner)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role}")
 
-    def dep(request: Request) -> Person:
-        person = current_user(request)
+    async def dep(request: Request) -> Person:
+        try:
+            person = await run_in_threadpool(optional_user, request)  # a database read: off the event loop
+        except NotAuthenticated as err:
+            raise surface.unauthenticated(request, err) from None
+        if person is None:
+            if loopback and request.app.state.rt.settings.trust_loopback and _loopback(request):
+                return LOCAL
+            raise surface.unauthenticated(request, None)
         if not person.at_least(role):
-            raise Forbidden(f"needs role {role} or above", role=person.role)
+            raise surface.forbidden(f"needs role {role} or above", {"role": person.role})
+        # Only sessions need it (a browser never attaches a bearer token on its own).
+        unsafe = request.method in UNSAFE and person.via != "token"
+        if unsafe and not csrf_ok(person, await surface.csrf_token(request)):
+            raise surface.csrf_failed()
         return person
 
     return dep
 
 
-def require_site(person: Person, slug: str | None) -> None:
-    """Raise 403 unless `person` may act on site `slug`."""
+def require_site(person: Person, slug: str | None, surface: Surface = REST) -> None:
+    """Refuse unless `person` may act on site `slug` (the site of a body, a device or an order)."""
     if not person.may_site(slug):
-        raise Forbidden(f"not allowed at site {slug!r}", site=slug)
+        raise surface.forbidden(f"not allowed at site {slug!r}", {"site": slug})
 
 
-def csrf_ok(person: Person, sent: Any) -> bool:
-    """Session callers must echo their session's CSRF token on every state change; token callers need not
-    (a browser never attaches a bearer token on its own)."""
-    import hmac
-
-    if person.via == "token":
-        return True
-    return isinstance(sent, str) and bool(person.csrf) and hmac.compare_digest(sent, person.csrf)
+# Type aliases for the core REST routes, which also let the gateway's own machine in (TRUST_LOOPBACK):
+# `who: AsSupervisor` both checks the role and hands over the caller.
+AsVerifier = Annotated[Person, Depends(caller("verifier", loopback=True))]
+AsSupervisor = Annotated[Person, Depends(caller("supervisor", loopback=True))]
+AsManager = Annotated[Person, Depends(caller("manager", loopback=True))]

@@ -1,11 +1,10 @@
 # MicroPython side of the MQTT client tests: `micropython mqtt_peer.py <host> <port> <scenario> <prefix>`.
 # Prints one line per observation; the pytest side (test_mqtt_client.py) drives a real Mosquitto.
-import asyncio
+import asyncio  # noqa: I001  (t must come first: it puts the firmware on sys.path)
 import sys
 
-from hx.mqtt import MQTTClient
-
 import t  # noqa: F401  (firmware on sys.path)
+from hx.mqtt import MQTTClient
 
 host, port, scenario, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 got = []

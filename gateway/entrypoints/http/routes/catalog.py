@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway.adapters.db.models import Site
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.access import LOCAL, AsManager, AsSupervisor, api_user
+from gateway.entrypoints.http.auth import LOCAL, AsManager, AsSupervisor, caller
 from gateway.entrypoints.http.ticket import ticket_html
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.adjustments import cancel, refund, revert
@@ -76,19 +76,26 @@ def _sites(rt: Runtime) -> dict[str, int]:
         return site_ids(c)
 
 
-@router.get("/api/products", tags=["products"], dependencies=[Depends(api_user("manager"))])
+@router.get("/api/products", tags=["products"], dependencies=[Depends(caller("manager", loopback=True))])
 def products(r: RT) -> list[dict[str, Any]]:
     return list_products(r.engine)
 
 
-@router.post("/api/products", tags=["products"], status_code=201, dependencies=[Depends(api_user("manager"))])
+@router.post(
+    "/api/products",
+    tags=["products"],
+    status_code=201,
+    dependencies=[Depends(caller("manager", loopback=True))],
+)
 def new_product(r: RT, body: ProductIn) -> dict[str, Any]:
     """Naive date-times are local in the zone of the product's `rules.sites` (when they share one),
     otherwise in the gateway's TIMEZONE."""
     return create_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
 
 
-@router.put("/api/products/{sku}", tags=["products"], dependencies=[Depends(api_user("manager"))])
+@router.put(
+    "/api/products/{sku}", tags=["products"], dependencies=[Depends(caller("manager", loopback=True))]
+)
 def edit_product(r: RT, sku: SkuPath, body: ProductIn) -> dict[str, Any]:
     """Changes apply to orders sold from now on; sold orders keep the rules they were sold with."""
     if body.sku != sku:
@@ -97,13 +104,18 @@ def edit_product(r: RT, sku: SkuPath, body: ProductIn) -> dict[str, Any]:
 
 
 @router.delete(
-    "/api/products/{sku}", tags=["products"], status_code=204, dependencies=[Depends(api_user("manager"))]
+    "/api/products/{sku}",
+    tags=["products"],
+    status_code=204,
+    dependencies=[Depends(caller("manager", loopback=True))],
 )
 def retire_product(r: RT, sku: SkuPath) -> None:
     delete_product(r.engine, sku)
 
 
-@router.post("/api/orders/{code}/refund", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+@router.post(
+    "/api/orders/{code}/refund", tags=["orders"], dependencies=[Depends(caller("manager", loopback=True))]
+)
 def refund_order(r: RT, code: CodePath, body: RefundIn, who: AsManager) -> dict[str, Any]:
     """Refund unredeemed units only (`{"units": N}`, or `{"all": true}` for every one of them); used
     units must be reverted first (409 otherwise)."""
@@ -112,7 +124,9 @@ def refund_order(r: RT, code: CodePath, body: RefundIn, who: AsManager) -> dict[
     return refund(r.engine, code, units, actor(who, body.by), body.reason)
 
 
-@router.post("/api/orders/{code}/cancel", tags=["orders"], dependencies=[Depends(api_user("manager"))])
+@router.post(
+    "/api/orders/{code}/cancel", tags=["orders"], dependencies=[Depends(caller("manager", loopback=True))]
+)
 def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[str, Any]:
     return cancel(r.engine, code, actor(who, body.by), body.reason)
 
@@ -120,7 +134,7 @@ def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[
 @router.post(
     "/api/redemptions/{redemption_id}/revert",
     tags=["redemptions"],
-    dependencies=[Depends(api_user("supervisor"))],
+    dependencies=[Depends(caller("supervisor", loopback=True))],
 )
 def revert_redemption(r: RT, redemption_id: IdPath, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
     """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
@@ -133,7 +147,10 @@ class PinIn(StrictIn):
 
 
 @router.put(
-    "/api/users/{name}/pin", tags=["people"], status_code=204, dependencies=[Depends(api_user("manager"))]
+    "/api/users/{name}/pin",
+    tags=["people"],
+    status_code=204,
+    dependencies=[Depends(caller("manager", loopback=True))],
 )
 def put_pin(r: RT, name: Annotated[str, Path(min_length=1, max_length=40)], body: PinIn) -> None:
     """Give a verifier a PIN for signing in on handhelds at a site (unique among that site's verifiers)."""
@@ -144,7 +161,7 @@ def put_pin(r: RT, name: Annotated[str, Path(min_length=1, max_length=40)], body
     "/api/orders/{code}/ticket",
     tags=["orders"],
     response_class=HTMLResponse,
-    dependencies=[Depends(api_user("manager"))],
+    dependencies=[Depends(caller("manager", loopback=True))],
 )
 def ticket(r: RT, code: CodePath) -> HTMLResponse:
     """A printable ticket: QR code, short manual-entry code, validity."""

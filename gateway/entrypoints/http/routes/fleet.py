@@ -8,7 +8,7 @@ from pydantic import Field
 
 from gateway.domain.errors import Unavailable
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import Forbidden, at_least, csrf_ok, require_site
+from gateway.entrypoints.http.auth import caller, require_site
 from gateway.services.commands import CommandIn
 from gateway.services.fleet import Fleet
 from gateway.services.inputs import StrictIn
@@ -28,18 +28,9 @@ def _fleet(request: Request) -> Fleet:
 F = Annotated[Fleet, Depends(_fleet)]
 # Seeing devices is for supervisors and up; anything that issues, rotates or revokes credentials or
 # sends commands is for managers and owners (a lost scanner must be locked out by someone accountable).
-_manager_role = at_least("manager")
-
-
-def _manager(request: Request) -> Person:
-    person = _manager_role(request)
-    if not csrf_ok(person, request.headers.get("x-csrf-token")):
-        raise Forbidden("a browser session must send its X-CSRF-Token header")
-    return person
-
-
-Viewer = Annotated[Person, Depends(at_least("supervisor"))]
-Manager = Annotated[Person, Depends(_manager)]
+# Neither trusts loopback: credentials are handed out to people who signed in or hold a token.
+Viewer = Annotated[Person, Depends(caller("supervisor"))]
+Manager = Annotated[Person, Depends(caller("manager"))]
 
 
 DevicePath = Annotated[str, Path(pattern=DEVICE_PATH)]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import at_least, require_site
+from gateway.entrypoints.http.auth import caller, require_site
 from gateway.services import reports
 from gateway.services import settlement as settlement_report
 from gateway.services.inputs import MAX_YEAR, MIN_YEAR
@@ -132,8 +132,8 @@ def _scope(request: Request, rng: Range, who: Person) -> tuple[reports.Scope, st
     return reports.Scope.of(who, since, until, rng.site), tz_name
 
 
-Viewer = Annotated[Person, Depends(at_least("supervisor"))]
-Manager = Annotated[Person, Depends(at_least("manager"))]
+Viewer = Annotated[Person, Depends(caller("supervisor"))]
+Manager = Annotated[Person, Depends(caller("manager"))]
 
 
 def _csv(body: str, name: str) -> Response:

@@ -15,7 +15,7 @@ from gateway.adapters.webhooks.signing import verify
 from gateway.config import WebhookSettings
 from gateway.domain.errors import Unavailable, ValidationFailed
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import at_least
+from gateway.entrypoints.http.auth import caller
 from gateway.services import webhooks_in as inbound
 
 MAX_BODY = 64 * 1024
@@ -86,7 +86,7 @@ async def order_event(request: Request, hooks: Hooks) -> dict[str, Any]:
 
 
 @router.get("/api/webhooks/outbound")
-def outbound_status(hooks: Hooks, who: Annotated[Person, Depends(at_least("manager"))]) -> dict[str, Any]:
+def outbound_status(hooks: Hooks, who: Annotated[Person, Depends(caller("manager"))]) -> dict[str, Any]:
     """Each outbound receiver: how far delivery got, consecutive failures and the last error."""
     d = hooks.deliverer
     return {"targets": d.status() if d is not None else [], "denials": hooks.settings.webhook_denials}
