@@ -109,7 +109,7 @@ def prepare(settings: Settings, engine: Engine, managed_broker: bool) -> FleetSe
     Why not on other brokers: an external broker's users and ACLs belong to its operator (the files are
     still written when DEVICE_AUTH=true, for that broker to use).
     """
-    fs = FleetSettings()
+    fs = settings.fleet
     auth: DeviceAuth | None = None
     if managed_broker and fs.auth_wanted(settings.demo):
         auth = make_auth(settings.var_dir, settings.mqtt_client_id)

@@ -1,20 +1,144 @@
-# The gateway's settings (core, fleet, webhooks), read from the environment and CLI flags, validated at start-up.
+# The gateway's one Settings object (core knobs + fleet, webhook and report sections), validated once at start.
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.validity import DEFAULT_TIMEZONE, known_zone
 
 
-class Settings(BaseSettings):
-    """Every knob of the gateway. Defaults give a working single-shop install under ./var/."""
-
+class _Section(BaseSettings):
+    # Flat environment names (SETTLE_DAYS, not REPORTS__SETTLE_DAYS): each section reads its own variables.
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+
+# Fleet: per-device MQTT logins and inactivity alarms.
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
+class FleetSettings(_Section):
+    device_auth: str = Field(
+        default="auto",
+        description=(
+            "per-device MQTT logins and ACLs on the broker the gateway starts: true, false, or auto "
+            "(on unless DEMO=true, where simulators publish anonymously)"
+        ),
+    )
+    fleet_silence_s: float = Field(
+        default=180.0, gt=0, description="raise an inactivity alarm after this many silent seconds"
+    )
+    fleet_check_s: float = Field(default=15.0, gt=0, description="how often to look for silent devices")
+
+    @field_validator("device_auth")
+    @classmethod
+    def _check_auth(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v in TRUE:
+            return "true"
+        if v in FALSE:
+            return "false"
+        if v == "auto":
+            return v
+        raise ValueError("DEVICE_AUTH must be true, false or auto")
+
+    def auth_wanted(self, demo: bool) -> bool:
+        return self.device_auth == "true" or (self.device_auth == "auto" and not demo)
+
+
+# Webhooks: signed order events in, signed redemption events out.
+MIN_SECRET = 16  # a shorter shared secret is guessable offline from one signed request
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One outbound receiver and the secret its requests are signed with."""
+
+    url: str
+    secret: str
+
+
+class WebhookSettings(_Section):
+    webhook_secret: str = Field(
+        default="", description="shared secret of the inbound order webhook; empty = endpoint off"
+    )
+    webhook_tolerance_s: float = Field(
+        default=300.0, gt=0, le=3600, description="accepted clock difference of X-Hexiao-Timestamp"
+    )
+    webhook_out_secret: str = Field(default="", description="default secret for outbound signatures")
+    # After both secrets: checking WEBHOOK_URLS needs them (a URL without a secret of its own uses theirs).
+    webhook_urls: str = Field(
+        default="",
+        description=(
+            "outbound receivers of redemption events, comma-separated; `URL|SECRET` signs one with its "
+            "own secret, otherwise WEBHOOK_OUT_SECRET (or WEBHOOK_SECRET) is used"
+        ),
+    )
+    webhook_denials: bool = Field(default=False, description="also send redemption.denied events")
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60, description="how often to look for new events")
+    webhook_retry_max_s: float = Field(
+        default=300.0, gt=0, description="longest wait between two delivery attempts"
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout per delivery")
+
+    @field_validator("webhook_secret", "webhook_out_secret")
+    @classmethod
+    def _long_enough(cls, v: str) -> str:
+        v = v.strip()
+        if v and len(v) < MIN_SECRET:
+            raise ValueError(f"a webhook secret needs at least {MIN_SECRET} characters")
+        return v
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _check_urls(cls, v: str, info: ValidationInfo) -> str:
+        for item in _items(v):
+            url, _, secret = item.partition("|")
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"WEBHOOK_URLS: {url!r} is not an http(s) URL")
+            if len(url) > 500:
+                raise ValueError("WEBHOOK_URLS: a URL is longer than 500 characters")
+            if secret and len(secret) < MIN_SECRET:
+                raise ValueError(f"WEBHOOK_URLS: the secret of {url} needs at least {MIN_SECRET} characters")
+        _targets(v, info.data.get("webhook_out_secret") or info.data.get("webhook_secret") or "")
+        return v
+
+    def targets(self) -> list[Target]:
+        """The outbound receivers (each URL with the secret its requests are signed with)."""
+        return _targets(self.webhook_urls, self.webhook_out_secret or self.webhook_secret)
+
+
+def _targets(urls: str, default: str) -> list[Target]:
+    """Raises ValueError when a receiver has no secret to sign with, or is listed twice."""
+    out: list[Target] = []
+    for item in _items(urls):
+        url, _, secret = item.partition("|")
+        if not (secret or default):
+            raise ValueError(f"WEBHOOK_URLS: no secret for {url}; set URL|SECRET or WEBHOOK_OUT_SECRET")
+        out.append(Target(url, secret or default))
+    if len({t.url for t in out}) != len(out):
+        raise ValueError("WEBHOOK_URLS: the same URL is listed twice")
+    return out
+
+
+def _items(v: str) -> list[str]:
+    return [s.strip() for s in v.split(",") if s.strip()]
+
+
+class ReportSettings(_Section):
+    settle_days: int = Field(
+        default=7, ge=0, le=3650, description="unredeemed units settle this many days after payment"
+    )
+
+
+class Settings(_Section):
+    """Every knob of the gateway, read once at start (bootstrap) and handed to what needs it. Defaults give
+    a working single-shop install under ./var/. A bad value in any section stops the start."""
 
     var_dir: Path = Field(default=Path("var"), description="where SQLite, broker data and QR images live")
     database_url: str = Field(default="", description="SQLAlchemy URL; default sqlite:///<var_dir>/hexiao.db")
@@ -86,114 +210,6 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'hexiao.db'}"
 
-
-# Fleet: per-device MQTT logins and inactivity alarms.
-TRUE = ("1", "true", "yes", "on")
-FALSE = ("0", "false", "no", "off")
-
-
-class FleetSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
-
-    device_auth: str = Field(
-        default="auto",
-        description=(
-            "per-device MQTT logins and ACLs on the broker the gateway starts: true, false, or auto "
-            "(on unless DEMO=true, where simulators publish anonymously)"
-        ),
-    )
-    fleet_silence_s: float = Field(
-        default=180.0, gt=0, description="raise an inactivity alarm after this many silent seconds"
-    )
-    fleet_check_s: float = Field(default=15.0, gt=0, description="how often to look for silent devices")
-
-    @field_validator("device_auth")
-    @classmethod
-    def _check_auth(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v in TRUE:
-            return "true"
-        if v in FALSE:
-            return "false"
-        if v == "auto":
-            return v
-        raise ValueError("DEVICE_AUTH must be true, false or auto")
-
-    def auth_wanted(self, demo: bool) -> bool:
-        return self.device_auth == "true" or (self.device_auth == "auto" and not demo)
-
-
-# Webhooks: signed order events in, signed redemption events out.
-MIN_SECRET = 16  # a shorter shared secret is guessable offline from one signed request
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One outbound receiver and the secret its requests are signed with."""
-
-    url: str
-    secret: str
-
-
-class WebhookSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
-
-    webhook_secret: str = Field(
-        default="", description="shared secret of the inbound order webhook; empty = endpoint off"
-    )
-    webhook_tolerance_s: float = Field(
-        default=300.0, gt=0, le=3600, description="accepted clock difference of X-Hexiao-Timestamp"
-    )
-    webhook_urls: str = Field(
-        default="",
-        description=(
-            "outbound receivers of redemption events, comma-separated; `URL|SECRET` signs one with its "
-            "own secret, otherwise WEBHOOK_OUT_SECRET (or WEBHOOK_SECRET) is used"
-        ),
-    )
-    webhook_out_secret: str = Field(default="", description="default secret for outbound signatures")
-    webhook_denials: bool = Field(default=False, description="also send redemption.denied events")
-    webhook_poll_s: float = Field(default=1.0, gt=0, le=60, description="how often to look for new events")
-    webhook_retry_max_s: float = Field(
-        default=300.0, gt=0, description="longest wait between two delivery attempts"
-    )
-    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout per delivery")
-
-    @field_validator("webhook_secret", "webhook_out_secret")
-    @classmethod
-    def _long_enough(cls, v: str) -> str:
-        v = v.strip()
-        if v and len(v) < MIN_SECRET:
-            raise ValueError(f"a webhook secret needs at least {MIN_SECRET} characters")
-        return v
-
-    @field_validator("webhook_urls")
-    @classmethod
-    def _check_urls(cls, v: str) -> str:
-        for item in _items(v):
-            url, _, secret = item.partition("|")
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"WEBHOOK_URLS: {url!r} is not an http(s) URL")
-            if len(url) > 500:
-                raise ValueError("WEBHOOK_URLS: a URL is longer than 500 characters")
-            if secret and len(secret) < MIN_SECRET:
-                raise ValueError(f"WEBHOOK_URLS: the secret of {url} needs at least {MIN_SECRET} characters")
-        return v
-
-    def targets(self) -> list[Target]:
-        """The outbound receivers; raises ValueError when one has no secret to sign with."""
-        default = self.webhook_out_secret or self.webhook_secret
-        out: list[Target] = []
-        for item in _items(self.webhook_urls):
-            url, _, secret = item.partition("|")
-            if not (secret or default):
-                raise ValueError(f"WEBHOOK_URLS: no secret for {url}; set URL|SECRET or WEBHOOK_OUT_SECRET")
-            out.append(Target(url, secret or default))
-        if len({t.url for t in out}) != len(out):
-            raise ValueError("WEBHOOK_URLS: the same URL is listed twice")
-        return out
-
-
-def _items(v: str) -> list[str]:
-    return [s.strip() for s in v.split(",") if s.strip()]
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)

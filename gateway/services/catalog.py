@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Product, Site
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.domain.validity import parse_hhmm
 from gateway.services.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn, to_ts
+from gateway.services.unique import insert_unique
 
 Kind = Literal["ticket", "pack", "value"]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=32)]
@@ -114,28 +115,25 @@ def product_zone(engine: Engine, p: ProductIn, default_tz: str) -> str:
     return zones.pop() if len(zones) == 1 else default_tz
 
 
+def _row(p: ProductIn, site_ids: dict[str, int], tz: str) -> dict[str, Any]:
+    """The columns a product's definition sets (on create and on update alike)."""
+    return {
+        "title": p.title,
+        "kind": p.kind,
+        "quantity": p.quantity,
+        "rules": p.rules.snapshot(site_ids) if p.rules else None,
+        "valid_days": p.valid_days,
+        **_times(p, tz),
+    }
+
+
 def create_product(
     engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
 ) -> dict[str, Any]:
-    rules = p.rules.snapshot(site_ids) if p.rules else None
-    times = _times(p, tz)
-    with engine.connect() as c, writer(c).begin():
-        if c.execute(select(Product.id).where(Product.sku == p.sku)).first():
-            raise Conflict(f"product {p.sku!r} exists", sku=p.sku)
-        c.execute(
-            insert(Product).values(
-                sku=p.sku,
-                title=p.title,
-                kind=p.kind,
-                quantity=p.quantity,
-                rules=rules,
-                valid_days=p.valid_days,
-                **times,
-                deleted=False,
-                created_at=time.time(),
-            )
-        )
-    return {**p.model_dump(mode="json"), "rules": rules}
+    row = _row(p, site_ids, tz)
+    new = {"sku": p.sku, **row, "deleted": False, "created_at": time.time()}
+    insert_unique(engine, Product.sku, p.sku, new, Conflict(f"product {p.sku!r} exists", sku=p.sku))
+    return {**p.model_dump(mode="json"), "rules": row["rules"]}
 
 
 def delete_product(engine: Engine, sku: str) -> None:
@@ -151,24 +149,12 @@ def delete_product(engine: Engine, sku: str) -> None:
 def update_product(
     engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
 ) -> dict[str, Any]:
-    rules = p.rules.snapshot(site_ids) if p.rules else None
-    times = _times(p, tz)
+    row = _row(p, site_ids, tz)
     with engine.connect() as c, writer(c).begin():
-        res = c.execute(
-            update(Product)
-            .where(Product.sku == p.sku, Product.deleted.is_(False))
-            .values(
-                title=p.title,
-                kind=p.kind,
-                quantity=p.quantity,
-                rules=rules,
-                valid_days=p.valid_days,
-                **times,
-            )
-        )
-        if res.rowcount == 0:
+        live = (Product.sku == p.sku) & Product.deleted.is_(False)
+        if c.execute(update(Product).where(live).values(**row)).rowcount == 0:
             raise NotFound(f"no product {p.sku!r}", sku=p.sku)
-    return {**p.model_dump(mode="json"), "rules": rules}
+    return {**p.model_dump(mode="json"), "rules": row["rules"]}
 
 
 def list_products(engine: Engine) -> list[dict[str, Any]]:

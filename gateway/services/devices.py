@@ -1,16 +1,17 @@
-# Device registry: register a device at a site and gate (scanners also self-register on first contact).
+# Device registry: register a device at a site and gate (scanners also self-register), and the one device list.
 from __future__ import annotations
 
 import time
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Device, Site
+from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCredential, Site
 from gateway.adapters.mqtt.contract import RESERVED_DEVICES, reserved_device
 from gateway.domain.errors import ValidationFailed
+from gateway.domain.roles import Person
 from gateway.services.inputs import StrictIn
 
 
@@ -44,13 +45,20 @@ def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
     return d.model_dump()
 
 
-def list_devices(
-    engine: Engine, site_ids: list[int] | None = None, unplaced: bool = True, device: str | None = None
-) -> list[dict[str, Any]]:
-    """Devices with site, gate, mode and the last status each reported (its retained MQTT status).
+STATUS_FIELDS = ("fw", "board", "ip", "rssi", "heap", "outbox", "up")
 
-    `site_ids` limits the list to those sites (None = all); `unplaced` keeps devices without a site.
-    """
+
+def list_devices(
+    engine: Engine,
+    who: Person | None = None,
+    site: str | None = None,
+    device: str | None = None,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """The one device listing (REST, fleet and console): site, gate, mode, online state, the last status
+    each reported (its retained MQTT status, raw as `status` and its fields one by one), silence, alarm
+    and credentials. `who` limits it to the devices that person may see (unplaced ones: managers and up)."""
+    at = time.time() if now is None else now
     q = (
         select(
             Device.device_id,
@@ -60,22 +68,43 @@ def list_devices(
             Device.online,
             Device.last_seen,
             Device.status,
+            DeviceCredential.board,
+            DeviceCredential.generation,
+            DeviceCredential.revoked_at,
         )
-        .select_from(Device)
-        .outerjoin(Site, Site.id == Device.site_id)
+        .outerjoin_from(Device, Site, Site.id == Device.site_id)
+        .outerjoin(DeviceCredential, DeviceCredential.device_id == Device.device_id)
         .order_by(Device.device_id)
     )
-    if site_ids is not None:
-        q = q.where(
-            or_(Device.site_id.in_(site_ids), Device.site_id.is_(None))
-            if unplaced
-            else Device.site_id.in_(site_ids)
-        )
+    if site is not None:
+        q = q.where(Site.slug == site)
     if device is not None:
         q = q.where(Device.device_id == device)
     with engine.connect() as c:
         rows = c.execute(q).all()
-    return [
-        {"device": d, "site": s, "gate": g, "mode": m, "online": o, "last_seen": ls, "status": st}
-        for d, s, g, m, o, ls, st in rows
-    ]
+        alarms = set(
+            c.execute(select(DeviceAlarm.device_id).where(DeviceAlarm.cleared_at.is_(None))).scalars()
+        )
+    out = []
+    for dev, slug, gate, mode, online, last_seen, status, board, gen, revoked in rows:
+        if who is not None and not who.sees_site(slug):
+            continue
+        st = status or {}
+        view: dict[str, Any] = {
+            "device": dev,
+            "site": slug,
+            "gate": gate,
+            "mode": mode,
+            "online": bool(online),
+            "last_seen": last_seen,
+            "silent_s": None if last_seen is None else round(at - last_seen, 1),
+            "alarm": dev in alarms,
+            "credentials": "none" if gen is None else ("revoked" if revoked else "active"),
+            "generation": gen,
+            "status": status,
+        }
+        for key in STATUS_FIELDS:
+            view[key] = st.get(key)
+        view["board"] = view["board"] or board or None
+        out.append(view)
+    return out

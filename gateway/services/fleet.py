@@ -16,7 +16,7 @@ from gateway.config import FleetSettings
 from gateway.domain.errors import NotFound
 from gateway.services.commands import BROKER_ACTIONS, CommandIn, check_command, encode
 from gateway.services.device_auth import Credentials
-from gateway.services.devices import DeviceIn, upsert_device
+from gateway.services.devices import DeviceIn, list_devices, upsert_device
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ class Publish(Protocol):
 
 
 OFFLINE = '{"v":1,"state":"offline"}'
-STATUS_FIELDS = ("fw", "board", "ip", "rssi", "heap", "outbox", "up")
 
 
 def silence_changes(
@@ -156,54 +155,7 @@ class Fleet:
                 raise NotFound(f"unknown device {device!r}", device=device)
 
     def devices(self, site: str | None = None, device: str | None = None) -> list[dict[str, Any]]:
-        now = self.clock()
-        q = (
-            select(
-                Device.device_id,
-                Site.slug,
-                Device.gate,
-                Device.mode,
-                Device.online,
-                Device.last_seen,
-                Device.status,
-                DeviceCredential.board,
-                DeviceCredential.generation,
-                DeviceCredential.revoked_at,
-            )
-            .select_from(Device)
-            .outerjoin(Site, Site.id == Device.site_id)
-            .outerjoin(DeviceCredential, DeviceCredential.device_id == Device.device_id)
-            .order_by(Device.device_id)
-        )
-        if site is not None:
-            q = q.where(Site.slug == site)
-        if device is not None:
-            q = q.where(Device.device_id == device)
-        with self.engine.connect() as c:
-            rows = c.execute(q).all()
-            alarms = set(
-                c.execute(select(DeviceAlarm.device_id).where(DeviceAlarm.cleared_at.is_(None))).scalars()
-            )
-        out = []
-        for dev, slug, gate, mode, online, last_seen, status, board, gen, revoked in rows:
-            st = status or {}
-            view: dict[str, Any] = {
-                "device": dev,
-                "site": slug,
-                "gate": gate,
-                "mode": mode,
-                "online": bool(online),
-                "last_seen": last_seen,
-                "silent_s": None if last_seen is None else round(now - last_seen, 1),
-                "alarm": dev in alarms,
-                "credentials": "none" if gen is None else ("revoked" if revoked else "active"),
-                "generation": gen,
-            }
-            for key in STATUS_FIELDS:
-                view[key] = st.get(key)
-            view["board"] = view["board"] or board or None
-            out.append(view)
-        return out
+        return list_devices(self.engine, site=site, device=device, now=self.clock())
 
     def device(self, device: str) -> dict[str, Any]:
         found = self.devices(device=device)

@@ -1,18 +1,20 @@
-# Read-only queries behind the console pages: today's counters, fleet, order search, report tables.
+# Read-only queries behind the console pages: today's counters, recent scans, order search, report tables.
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from gateway.adapters.db.models import Order, Redemption, Site
 from gateway.domain.codes import normalize_short
 from gateway.domain.roles import Person
+from gateway.services import reports
 from gateway.services.auto_checkout import inside_now
-from gateway.services.devices import list_devices
 
 # What counts: a redemption that still stands (not annulled or reverted). Annul/revert lines themselves are
 # bookkeeping and count neither as redeemed nor as denied; exits are recorded with op "exit".
@@ -34,11 +36,6 @@ def _scope(q: Any, col: Any, ids: list[int] | None, person: Person) -> Any:
     if person.at_least("manager"):
         return q.where(or_(col.in_(ids), col.is_(None)))
     return q.where(col.in_(ids))
-
-
-# Every time zone in use today is a whole number of quarter hours from UTC, so a local midnight is always
-# a multiple of BUCKET_S in Unix time: counts grouped by (site, quarter hour) in SQL map to local days exactly.
-BUCKET_S = 900
 
 
 def midnight(tz: ZoneInfo, now: float | None = None) -> float:
@@ -156,21 +153,18 @@ def recent(
     return out
 
 
-def devices(engine: Engine, person: Person, device: str | None = None) -> list[dict[str, Any]]:
-    with engine.connect() as c:
-        ids, _ = _visible_site_ids(c, person)
-    rows = list_devices(
-        engine, site_ids=ids, unplaced=ids is None or person.at_least("manager"), device=device
-    )
-    fields = ("fw", "board", "rssi", "heap", "outbox", "ip", "up")
-    return [
-        {
-            **{k: v for k, v in r.items() if k != "status"},
-            "online": bool(r["online"]),
-            **{f: (r["status"] or {}).get(f) for f in fields},
-        }
-        for r in rows
-    ]
+# What the order search shows of each order.
+FOUND_FIELDS = (
+    "code",
+    "title",
+    "quantity",
+    "used",
+    "refunded",
+    "status",
+    "site_id",
+    "external_ref",
+    "created_at",
+)
 
 
 def search_orders(
@@ -178,17 +172,7 @@ def search_orders(
 ) -> list[dict[str, Any]]:
     with engine.connect() as c:
         ids, slugs = _visible_site_ids(c, person)
-        stmt = select(
-            Order.code,
-            Order.title,
-            Order.quantity,
-            Order.used,
-            Order.refunded,
-            Order.status,
-            Order.site_id,
-            Order.external_ref,
-            Order.created_at,
-        ).order_by(Order.id.desc())
+        stmt = select(*(Order.__table__.c[f] for f in FOUND_FIELDS)).order_by(Order.id.desc())
         if q:
             like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             stmt = stmt.where(
@@ -215,79 +199,50 @@ def search_orders(
 def report(
     engine: Engine, person: Person, tz: ZoneInfo, days: int, site: str | None, now: float | None = None
 ) -> dict[str, Any]:
-    """Counts over the last `days` calendar days, grouped by day, site, device (verifiers are `web-<name>`),
-    product and failure reason. The days are the dates of `tz` (the TIMEZONE setting) up to today; each
+    """The console's report tables from the report engine (services/reports.py, the /api/reports numbers):
+    counts over the last `days` calendar days by day, site, device (verifiers are `web-<name>`) and product,
+    and failed scans by reason. The days are the dates of `tz` (the TIMEZONE setting) up to today; each
     site's rows are cut at that date's midnight in the site's own zone and counted on their local date, so
     a day with a daylight-saving change has its 23 or 25 hours. Returns `since` (the first day's midnight
-    in `tz`) and `since_local` (that midnight as a naive wall-clock time, a reports.Bound)."""
+    in `tz`), `since_local` (that midnight as a naive wall-clock time, a reports.Bound) and `scope` (the period and sites, for the page's other report tables)."""
     at = time.time() if now is None else now
     today = datetime.fromtimestamp(at, tz).date()
     first = today - timedelta(days=days - 1)
-    bucket = cast(func.floor(Redemption.server_time / BUCKET_S), Integer)
-    ok_n = func.sum(case((STANDING, 1), else_=0))
-    units = func.sum(case((STANDING, Redemption.qty), else_=0))
-    denied = func.sum(case((DENIED, 1), else_=0))
-    with engine.connect() as c:
-        ids, slugs = _visible_site_ids(c, person)
-        zones = site_zones(c)
-        window = _since_local(zones, tz, first)
+    # Up to and including `now`: the next float after it is the exclusive end.
+    since = datetime(first.year, first.month, first.day)  # a wall-clock bound: each site's own midnight
+    scope = reports.Scope.of(person, since, math.nextafter(at, math.inf), site)
 
-        def run(*cols: Any, by: Any, join_order: bool = False, failed_only: bool = False) -> list[Any]:
-            q = select(*cols).select_from(Redemption).where(window, Redemption.server_time <= at)
-            if join_order:
-                q = q.outerjoin(Order, Order.id == Redemption.order_id)
-            if site:
-                q = q.where(Redemption.site_id == next((i for i, s in slugs.items() if s == site), -1))
-            if failed_only:
-                q = q.where(Redemption.ok.is_(False))
-            q = _scope(q, Redemption.site_id, ids, person).group_by(*by)
-            return list(c.execute(q).all())
+    def table(by: str, label: Callable[[str], str] = lambda k: k) -> list[dict[str, Any]]:
+        rows = [
+            {"k": label(r[by]), "ok": r["redemptions"], "units": r["units"], "denied": r["denials"]}
+            for r in reports.counts(engine, by, scope, tz.key)
+        ]
+        return sorted(rows, key=lambda r: (-r["units"], str(r["k"])))
 
-        def counts(key: Any, **kw: Any) -> list[Any]:
-            return run(
-                key.label("k"), ok_n.label("ok"), units.label("units"), denied.label("denied"), by=[key], **kw
-            )
-
-        per_bucket = run(
-            Redemption.site_id.label("s"),
-            bucket.label("b"),
-            ok_n.label("ok"),
-            units.label("units"),
-            denied.label("denied"),
-            by=[Redemption.site_id, bucket],
-        )
-        per_site = counts(Redemption.site_id)
-        per_device = counts(Redemption.device)
-        per_product = counts(Order.title, join_order=True)
-        reasons = run(
-            Redemption.reason.label("k"), func.count().label("n"), by=[Redemption.reason], failed_only=True
-        )
-
-    def rows(rs: list[Any], label: Any = lambda k: k) -> list[dict[str, Any]]:
-        out = [{"k": label(r.k), "ok": r.ok or 0, "units": r.units or 0, "denied": r.denied or 0} for r in rs]
-        return sorted(out, key=lambda r: (-r["units"], str(r["k"])))
-
-    by_day: dict[date, dict[str, int]] = {}
-    for r in per_bucket:
-        day = datetime.fromtimestamp(int(r.b) * BUCKET_S, zones.get(r.s, tz) if r.s else tz).date()
-        acc = by_day.setdefault(day, {"ok": 0, "units": 0, "denied": 0})
-        acc["ok"] += r.ok or 0
-        acc["units"] += r.units or 0
-        acc["denied"] += r.denied or 0
+    by_day = {date.fromisoformat(r["k"]): r for r in table("day")}
     # A site east of `tz` may already be on tomorrow's date: that date gets its own bar.
     last = max([today, *by_day])
     daily = []
     for i in range((last - first).days + 1):
         d = first + timedelta(days=i)
-        daily.append({"k": d.strftime("%m-%d"), **by_day.get(d, {"ok": 0, "units": 0, "denied": 0})})
+        counts = by_day.get(d, {"ok": 0, "units": 0, "denied": 0})
+        daily.append(
+            {
+                "k": d.strftime("%m-%d"),
+                "ok": counts["ok"],
+                "units": counts["units"],
+                "denied": counts["denied"],
+            }
+        )
     return {
         "since": local_midnight(tz, first),
-        "since_local": datetime(first.year, first.month, first.day),
+        "since_local": since,
+        "scope": scope,
         "daily": daily,
-        "sites": rows(per_site, lambda k: slugs.get(k, "—") if k else "—"),
-        "devices": rows(per_device),
-        "products": rows(per_product, lambda k: k or "—"),
-        "reasons": sorted(({"k": r.k, "n": r.n} for r in reasons), key=lambda r: -r["n"]),
+        "sites": table("site", lambda k: k or "—"),
+        "devices": table("device"),
+        "products": table("product", lambda k: k or "—"),
+        "reasons": [{"k": r["reason"], "n": r["count"]} for r in reports.failed(engine, scope, tz.key)],
     }
 
 

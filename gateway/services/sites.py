@@ -5,13 +5,13 @@ import time
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, select
 
-from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Site
 from gateway.domain.errors import Conflict
 from gateway.domain.validity import parse_hhmm
 from gateway.services.inputs import DEFAULT_TIMEZONE, StrictIn, known_zone
+from gateway.services.unique import insert_unique
 
 
 class SiteIn(StrictIn):
@@ -46,18 +46,14 @@ def site_ids(conn: Connection) -> dict[str, int]:
 def create_site(engine: Engine, site: SiteIn, default_tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
     """`default_tz` (the gateway's TIMEZONE) is the zone of a site created without one."""
     zone = site.timezone or known_zone(default_tz)
-    with engine.connect() as c, writer(c).begin():
-        if c.execute(select(Site.id).where(Site.slug == site.slug)).first():
-            raise Conflict(f"site {site.slug!r} exists", slug=site.slug)
-        c.execute(
-            insert(Site).values(
-                slug=site.slug,
-                name=site.name,
-                timezone=zone,
-                auto_checkout=site.auto_checkout,
-                created_at=time.time(),
-            )
-        )
+    row = {
+        "slug": site.slug,
+        "name": site.name,
+        "timezone": zone,
+        "auto_checkout": site.auto_checkout,
+        "created_at": time.time(),
+    }
+    insert_unique(engine, Site.slug, site.slug, row, Conflict(f"site {site.slug!r} exists", slug=site.slug))
     return {**site.model_dump(), "timezone": zone}
 
 

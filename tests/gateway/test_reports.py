@@ -19,7 +19,7 @@ from gateway.adapters.db.models import Order, Product, Redemption, Site
 from gateway.domain.errors import ValidationFailed
 from gateway.entrypoints.http.routes.reports import count_columns, parse_when, to_csv
 from gateway.services import adjustments as adjust
-from gateway.services import reports
+from gateway.services import reports, settlement
 from gateway.services.accounts import create_user, issue_api_token
 from gateway.services.ledger import Place, Request, apply_batch, idem_key
 from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
@@ -232,7 +232,7 @@ def sales(engine: Engine) -> Engine:
 
 def test_settlement_entries_and_totals(sales: Engine) -> None:
     now = P + 8 * DAY + 3600
-    view = reports.settlement_view(reports.settlement(sales, reports.Scope(), now, 7, "UTC"))
+    view = settlement.settlement_view(settlement.settlement(sales, reports.Scope(), now, 7, "UTC"))
     lines = [
         (ln["code"], ln["cause"], ln["units"], ln["at"], ln["date"], ln["state"]) for ln in view["lines"]
     ]
@@ -254,14 +254,14 @@ def test_settlement_entries_and_totals(sales: Engine) -> None:
 def test_settlement_range_and_days(sales: Engine) -> None:
     now = P + 8 * DAY + 3600
     scope = reports.Scope(since=P + 5 * DAY, until=P + 11 * DAY)
-    view = reports.settlement_view(reports.settlement(sales, scope, now, 7, "UTC"))
+    view = settlement.settlement_view(settlement.settlement(sales, scope, now, 7, "UTC"))
     assert [(ln["code"], ln["cause"], ln["units"]) for ln in view["lines"]] == [
         ("S4", "redeemed", 2500),
         ("S1", "unredeemed", 5),
         ("S2", "unredeemed", 3),
     ]
     # With N = 0 every unredeemed unit settles at payment; redemptions then settle nothing more.
-    zero = reports.settlement_view(reports.settlement(sales, reports.Scope(), now, 0, "UTC"))
+    zero = settlement.settlement_view(settlement.settlement(sales, reports.Scope(), now, 0, "UTC"))
     assert [(ln["code"], ln["units"], ln["at"]) for ln in zero["lines"]] == [
         ("S1", 8, P),
         ("S2", 4, P + 3 * DAY),

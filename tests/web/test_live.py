@@ -105,6 +105,11 @@ def test_scan_from_a_device_appears_live(console: Console, shot: Shot) -> None:
 
         wait_for(lambda: got, 10, "beep command")
         assert json.loads(got[0]) == {"v": 1, "cmd": "beep", "args": {"sound": "ok"}}
+        # The console's command took the fleet's path: audited with who sent it, like a REST command.
+        r = owner.request.get("/api/fleet/devices/gate-1")
+        assert r.ok, r.text()
+        sent = r.json()["commands"]
+        assert [(c["cmd"], c["source"]) for c in sent] == [("beep", "console:owner")]
         # Power cut: the broker publishes the last will and the fleet table shows the device offline.
         peer.close(clean=False)
         from tests.helpers import wait_for as wait

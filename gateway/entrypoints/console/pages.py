@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from gateway.adapters.mqtt.contract import REASONS, TOPIC_PREFIX
-from gateway.domain.errors import HexiaoError, NotFound
+from gateway.adapters.mqtt.contract import REASONS
+from gateway.domain.errors import HexiaoError, NotFound, Unavailable
 from gateway.domain.roles import Person
 from gateway.entrypoints.console.chart import chart_svg
 from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
@@ -22,6 +23,9 @@ from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
 from gateway.services import reports as ledger_reports
+from gateway.services import settlement as settlement_report
+from gateway.services.commands import CommandIn
+from gateway.services.devices import list_devices
 from gateway.services.orders import order_view
 from gateway.services.redemption_log import RedemptionFilter, export_csv
 
@@ -173,7 +177,7 @@ def order_qr(
 # -- Devices ------------------------------------------------------------------------------------------
 @router.get("/console/devices", include_in_schema=False)
 def devices(request: Request, person: Person = Depends(caller("manager", CONSOLE))) -> Response:
-    return page(request, "devices.html", person, devices=queries.devices(rt_of(request).engine, person))
+    return page(request, "devices.html", person, devices=list_devices(rt_of(request).engine, person))
 
 
 @router.get("/console/devices/{device}", include_in_schema=False)
@@ -181,7 +185,7 @@ def device_detail(
     request: Request, device: str, sent: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     rt = rt_of(request)
-    found = queries.devices(rt.engine, person, device)
+    found = list_devices(rt.engine, person, device=device)
     if not found:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
@@ -199,10 +203,11 @@ def device_detail(
     )
 
 
+# The console's buttons; each goes through the fleet's command path (validated, sent, audited).
 COMMANDS = {
-    "beep": {"v": 1, "cmd": "beep", "args": {"sound": "ok"}},
-    "status": {"v": 1, "cmd": "status", "args": {}},
-    "reboot": {"v": 1, "cmd": "reboot", "args": {}},
+    "beep": CommandIn(cmd="beep", args={"sound": "ok"}),
+    "status": CommandIn(cmd="status"),
+    "reboot": CommandIn(cmd="reboot"),
 }
 
 
@@ -213,39 +218,39 @@ async def device_cmd(
     form = await request.form()
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
-    if cmd is None or not queries.devices(rt.engine, person, device):
+    if cmd is None or not list_devices(rt.engine, person, device=device):
         raise PageForbidden()
-    rt.bridge.publish(f"{TOPIC_PREFIX}{device}/cmd", json.dumps(cmd))
-    return RedirectResponse(f"/console/devices/{device}?sent={cmd['cmd']}", status_code=303)
+    if rt.fleet is None:
+        raise Unavailable("the fleet is not running")
+    rt.fleet.command(device, cmd, source=f"console:{person.name}")
+    return RedirectResponse(f"/console/devices/{device}?sent={cmd.cmd}", status_code=303)
 
 
 # -- Reports ------------------------------------------------------------------------------------------
+def _period(days: int, most: int, site: str, person: Person) -> int:
+    """The report's number of days (1..most), once `person` may see `site` (empty: all of theirs)."""
+    if site and not person.sees_site(site):
+        raise PageForbidden()
+    return min(max(days, 1), most)
+
+
 @router.get("/console/reports", include_in_schema=False)
 def reports(
     request: Request, days: int = 7, site: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
-    days = min(max(days, 1), 90)
-    if site and not person.sees_site(site):
-        raise PageForbidden()
+    days = _period(days, 90, site, person)
     t = translator(lang_of(request))
     engine = rt_of(request).engine
     tz = tz_of(request)
     data = queries.report(engine, person, tz, days, site or None)
+    # Per-verifier counts and the settlement over the same period and sites as the tables above; the
+    # settlement also shows what is still pending after today.
+    scope = replace(data["scope"], until=None)
+    settle_days = rt_of(request).settings.reports.settle_days
+    settlement = settlement_report.settlement_view(
+        settlement_report.settlement(engine, scope, time.time(), settle_days, tz.key)
+    )
     sites = sorted(s for s in person.sites) if not person.all_sites else None
-    # Per-verifier counts and the settlement come from the gateway's report module (the same numbers
-    # as /api/reports/*), over the same period and sites as the tables above.
-    scope = ledger_reports.Scope(
-        data["since_local"],
-        None,
-        None if person.all_sites else person.sites,
-        person.sees_site(None),
-        site or None,
-    )
-    settings = getattr(request.app.state, "report_settings", None)
-    settle_days = int(getattr(settings, "settle_days", 7))
-    settlement = ledger_reports.settlement_view(
-        ledger_reports.settlement(engine, scope, time.time(), settle_days, tz.key)
-    )
     since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()
     return page(
         request,
@@ -266,9 +271,7 @@ def reports(
 def reports_csv(
     request: Request, days: int = 7, site: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
-    days = min(max(days, 1), 3660)
-    if site and not person.sees_site(site):
-        raise PageForbidden()
+    days = _period(days, 3660, site, person)
     since = queries.midnight(tz_of(request)) - (days - 1) * 86400
     engine = rt_of(request).engine
     sites = [site] if site else (None if person.all_sites else sorted(person.sites))

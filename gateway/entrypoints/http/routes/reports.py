@@ -5,32 +5,22 @@ import csv
 import io
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
-from gateway.domain.errors import ConfigError, ValidationFailed
+from gateway.domain.errors import ValidationFailed
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import caller, require_site
 from gateway.services import reports
+from gateway.services import settlement as settlement_report
 from gateway.services.inputs import MAX_YEAR, MIN_YEAR
 
 MAX_SECONDS = 95_617_584_000.0  # the year 5000
-
-
-class ReportSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
-
-    settle_days: int = Field(
-        default=7, ge=0, le=3650, description="unredeemed units settle this many days after payment"
-    )
 
 
 # -- CSV -------------------------------------------------------------------------------------------------
@@ -67,18 +57,7 @@ def failed_columns(by: str | None) -> list[str]:
     return [*dims, "count", "units_asked", "first_at", "last_at"]
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Validated once at start: a bad SETTLE_DAYS stops the gateway instead of failing every report.
-    try:
-        app.state.report_settings = ReportSettings()
-    except ValidationError as err:
-        e = err.errors()[0]
-        raise ConfigError(f"setting SETTLE_DAYS: {e['msg']}") from None
-    yield
-
-
-router = APIRouter(prefix="/api/reports", tags=["reports"], lifespan=lifespan)
+router = APIRouter(prefix="/api/reports", tags=["reports"])
 Dimension = Literal["site", "gate", "verifier", "product", "day"]
 
 
@@ -150,9 +129,7 @@ def _scope(request: Request, rng: Range, who: Person) -> tuple[reports.Scope, st
         raise ValidationFailed("until must be after since", field="until")
     if rng.site is not None:
         require_site(who, rng.site)
-    # Everyone sees only their own sites' rows; rows without a site are for managers and owners.
-    sites = None if who.all_sites else who.sites
-    return reports.Scope(since, until, sites, who.sees_site(None), rng.site), tz_name
+    return reports.Scope.of(who, since, until, rng.site), tz_name
 
 
 Viewer = Annotated[Person, Depends(caller("supervisor"))]
@@ -205,9 +182,9 @@ def failed_csv(
 
 def _settlement(request: Request, who: Person, rng: Range, days: int | None) -> dict[str, Any]:
     scope, tz = _scope(request, rng, who)
-    n = days if days is not None else request.app.state.report_settings.settle_days
-    s = reports.settlement(request.app.state.rt.engine, scope, time.time(), n, tz)
-    return reports.settlement_view(s)
+    n = days if days is not None else request.app.state.rt.settings.reports.settle_days
+    s = settlement_report.settlement(request.app.state.rt.engine, scope, time.time(), n, tz)
+    return settlement_report.settlement_view(s)
 
 
 @router.get("/settlement")

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.adapters.webhooks.outbound import Deliverer
 from gateway.adapters.webhooks.signing import verify
 from gateway.config import WebhookSettings
-from gateway.domain.errors import ConfigError, Unavailable, ValidationFailed
+from gateway.domain.errors import Unavailable, ValidationFailed
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import caller
 from gateway.services import webhooks_in as inbound
@@ -28,23 +27,10 @@ class Webhooks:
     deliverer: Deliverer | None
 
 
-def load_settings() -> WebhookSettings:
-    """Read and check the WEBHOOK_* environment; a bad value stops the start with a clear message."""
-    try:
-        s = WebhookSettings()
-        s.targets()
-    except ValidationError as err:
-        e = err.errors()[0]
-        raise ConfigError(f"setting {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}") from None
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    return s
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Runs inside the app's own lifespan (FastAPI nests an included router's), so the runtime exists.
-    settings = load_settings()
+    settings: WebhookSettings = app.state.rt.settings.webhooks  # validated at start, with the rest
     targets = settings.targets()
     deliverer = Deliverer(app.state.rt.engine, targets, settings) if targets else None
     if deliverer is not None:
