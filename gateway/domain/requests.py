@@ -54,6 +54,12 @@ def person_key(user: str, request_id: str) -> str:
     return f"u:{user}/{request_id}"
 
 
+def loopback_key(by: str, request_id: str) -> str:
+    """Unauthenticated callers on the gateway's own machine (TRUST_LOOPBACK): `by` is only what they
+    claim, so they get a key space of their own and can never reach a person's decisions."""
+    return f"l:{by}/{request_id}"
+
+
 def system_key(action: str, ident: object) -> str:
     return f"s:{action}/{ident}"
 

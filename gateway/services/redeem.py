@@ -170,7 +170,7 @@ class RedemptionService:
             if isinstance(item, ConsoleRedeem):
                 r = item.request
                 # People's requests live in their own key space: no device id can reach them.
-                req = replace(r, key=person_key(r.user or r.device, r.sid))
+                req = r if r.key else replace(r, key=person_key(r.user or r.device, r.sid))
                 place = Place(item.site_id, item.gate, _tz(item.tz_name))
                 pending.append(Pending(req, place, _resolver(item.future)))
                 continue

@@ -1,4 +1,4 @@
-# Review: REST idempotency and input probes against a real gateway process (breaks are xfail).
+# Review: REST idempotency and input probes against a real gateway process (each break found is fixed).
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -80,10 +80,9 @@ def test_two_users_same_key_do_not_collide(gw: GatewayProc) -> None:
     assert (used(gw, "RV-C"), used(gw, "RV-D")) == (1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="break found in review")
 def test_loopback_by_field_reaches_a_users_key_space(gw: GatewayProc) -> None:
-    """Hole 2: an unauthenticated loopback caller names `by` freely; with by=alice it lands in alice's
-    key space u:alice/<id>: it can replay her stored verdicts and SID_REUSED-block her retries."""
+    """Hole 2: an unauthenticated loopback caller names `by` freely; it must never land in alice's key
+    space u:alice/<id> (replaying her verdicts, SID_REUSED-blocking her retries): it has its own."""
     order(gw, "RV-E")
     order(gw, "RV-F")
     redeem(gw, "alice", {"code": "RV-E", "request_id": "mine"})

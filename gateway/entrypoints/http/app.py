@@ -236,7 +236,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         update: dict[str, Any] = {"request_id": _idempotency_key(idempotency_key, body.request_id)}
         if who is not LOCAL:
             update["by"] = who.name
-        v = await redeem_typed(r, body.model_copy(update=update))
+        v = await redeem_typed(r, body.model_copy(update=update), loopback=who is LOCAL)
         return v.to_dict()
 
     @app.get("/api/redemptions", tags=["redemptions"])
