@@ -41,7 +41,7 @@ from gateway.services.catalog import Kind, RulesIn
 from gateway.services.ledger import Place, Request, apply_batch
 from gateway.services.orders import OrderIn, create_orders
 from gateway.services.sites import SiteIn, create_site
-from tests.gateway.test_ledger import engine_for
+from tests.gateway.services.test_ledger import engine_for
 
 ANNUL_WINDOW_S = 120.0
 HOURS = (9 * 60, 18 * 60)  # the opening hours of the order `hours`, minutes after local midnight

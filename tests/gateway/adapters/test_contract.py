@@ -22,7 +22,7 @@ from gateway.adapters.mqtt.contract import (
 from gateway.adapters.mqtt.oled import SOUND_FOR, oled_text
 from gateway.domain.decisions import TRANSIENT
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "contract" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "contract" / "examples"
 
 
 def test_topics_file_matches_code(contract: Any) -> None:

@@ -13,7 +13,7 @@ import httpx
 from gateway.adapters.brokers.mosquitto import free_port, port_open
 from tests.helpers import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def start(var: Path, http: int, broker: int, **env: str) -> subprocess.Popen[str]:
