@@ -69,7 +69,7 @@ def banner(rt: Runtime, owner_password: str | None) -> None:
     console.print("\n  Try it:")
     console.print(
         f"    curl -s -X POST {http}/api/redeem -H 'content-type: application/json' "
-        '-d \'{"code": "HXDEMO-VIP-0001", "site": "demo"}\''
+        '-d \'{"code": "HXDEMO-VIP-0001", "site": "demo", "request_id": "try-1"}\''
     )
     console.print(f"    .venv/bin/python -m tools.sim run --mqtt-url {rt.mqtt_url}   # a simulated scanner")
     console.print("  Ctrl-C stops everything; data stays in " + str(s.var_dir))
