@@ -9,33 +9,9 @@ import t  # noqa: E402  (puts the firmware on sys.path)
 import hx.ui as U  # noqa: E402
 from hx.app import App  # noqa: E402
 from hx.config import validate  # noqa: E402
+from test_app import Board  # noqa: E402  (the app tests' fake board, one definition)
 
 IID = "Ab3xYz"
-
-
-class Board:
-    name = "test"
-
-    def __init__(self, flash):
-        self.flash = flash
-        self.events = []
-
-    def event(self, ev, data=None):
-        self.events.append((ev, data or {}))
-
-    def unix_time(self):
-        return 1795392000
-
-    def random(self, n):
-        import os
-
-        return os.urandom(n)
-
-    async def wait_net(self):
-        return
-
-    def net_info(self):
-        return "10.0.0.9", -50
 
 
 def _app(mode="turnstile", **kw):
