@@ -13,13 +13,15 @@ from sqlalchemy import Engine
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
+from gateway.adapters.mqtt.transport import MqttDeviceLink, mqtt_transport
 from gateway.config import FleetSettings, Settings
 from gateway.entrypoints.cli import start_cli
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.demo import is_empty, load_demo
-from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
-from gateway.services.fleet import Fleet, Publish
+from gateway.services.device_auth import Credentials
+from gateway.services.fleet import Fleet
 from gateway.services.redeem import RedemptionService
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ def build(settings: Settings) -> Runtime:
 
     service = RedemptionService(
         engine,
-        publish,
+        mqtt_transport(publish),
         auto_register_site=settings.auto_register_site,
         default_tz=settings.timezone,
         batch_max=settings.batch_max,
@@ -138,7 +140,7 @@ def build_fleet(
     setup: FleetSetup,
     settings: Settings,
     engine: Engine,
-    publish: Publish,
+    publish: Callable[..., None],
     mqtt_url: str,
     reload: Callable[[], None] | None,
     forget_places: Callable[[], None],
@@ -162,7 +164,7 @@ def build_fleet(
         log.info(
             "per-device MQTT logins off (DEVICE_AUTH=%s, DEMO=%s)", setup.settings.device_auth, settings.demo
         )
-    fleet = Fleet(engine, publish, setup.credentials, setup.settings, broker, forget_places)
+    fleet = Fleet(engine, MqttDeviceLink(publish), setup.credentials, setup.settings, broker, forget_places)
     fleet.start()
     return fleet
 

@@ -6,6 +6,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from gateway.domain.validity import day_key, outside_hours
+from gateway.domain.verdict import TRANSIENT_REASONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +272,6 @@ def _decide_value(order: OrderView, ask: Ask, balance: int) -> Decision:
 
 
 # Answers after which nothing was decided or stored: the device keeps the scan and sends it again.
-TRANSIENT = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
 
 
 def system_denial(reason: str, detail: str) -> Decision:
@@ -289,7 +289,9 @@ def system_denial(reason: str, detail: str) -> Decision:
         "BAD_PIN": ("WRONG PIN", "try again"),
         "SID_REUSED": ("SCAN REFUSED", "id reused"),
     }[reason]
-    return _deny(reason, lines[0], lines[1], detail, None, {"retry": True} if reason in TRANSIENT else None)
+    return _deny(
+        reason, lines[0], lines[1], detail, None, {"retry": True} if reason in TRANSIENT_REASONS else None
+    )
 
 
 def annulled(units: int, left: int | None) -> Decision:

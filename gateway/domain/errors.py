@@ -37,3 +37,27 @@ class Conflict(HexiaoError):
 class Unavailable(HexiaoError):
     code = "UNAVAILABLE"
     http_status = 503
+
+
+class NotAuthenticated(HexiaoError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class Forbidden(HexiaoError):
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class BadSignature(HexiaoError):
+    """A signed request (an inbound webhook) whose signature does not match."""
+
+    code = "BAD_SIGNATURE"
+    http_status = 401
+
+
+class Stale(HexiaoError):
+    """A signed request outside the accepted time window (a replay, or a clock far off)."""
+
+    code = "STALE"
+    http_status = 401

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from gateway.adapters.mqtt.contract import LINE_CHARS, SOUNDS
 from gateway.domain.errors import ValidationFailed
+from gateway.domain.verdict import LINE_CHARS, SOUNDS
 from gateway.services.inputs import StrictIn
 
 # Commands that travel to the device over MQTT. `rotate` and `revoke` act on the broker instead.

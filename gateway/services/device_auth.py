@@ -5,50 +5,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import DeviceCredential
-from gateway.adapters.mqtt.acl import render_acl, render_passwords, write_private
-from gateway.adapters.mqtt.contract import DEVICE_RE, reserved_device
 from gateway.domain.device_secrets import hash_secret, new_secret
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
+from gateway.domain.identifiers import DEVICE_RE, reserved_device
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DeviceAuth:
-    """Where the broker's files live and the gateway's own login (its secret lives only in memory).
+class DeviceAuth(Protocol):
+    """The broker's login files as the credentials need them (adapters/mqtt/acl.py implements it).
 
     `enforced` is True when the gateway runs the broker itself and can reload it; with an external
     broker the files are still kept up to date for the operator to point that broker at.
     """
 
-    password_file: Path
-    acl_file: Path
     gateway_user: str
     gateway_secret: str
     enforced: bool
 
-
-def make_auth(
-    var_dir: Path, gateway_user: str, gateway_secret: str = "", enforced: bool = True
-) -> DeviceAuth:
-    if not DEVICE_RE.match(gateway_user):
-        raise ValidationFailed(f"MQTT_CLIENT_ID {gateway_user!r} is not a valid MQTT username here")
-    workdir = Path(var_dir) / "mosquitto"
-    return DeviceAuth(
-        password_file=workdir / "passwd",
-        acl_file=workdir / "acl",
-        gateway_user=gateway_user,
-        gateway_secret=gateway_secret or new_secret(),
-        enforced=enforced,
-    )
+    def write(self, logins: list[tuple[str, str]]) -> None:
+        """Rewrite the broker's password file for these (username, secret hash) and the ACL file."""
 
 
 class Credentials:
@@ -167,7 +149,6 @@ class Credentials:
             entries = [(str(d), str(h)) for d, h in rows if d != auth.gateway_user]
             if auth.gateway_secret:
                 entries.append((auth.gateway_user, hash_secret(auth.gateway_secret)))
-            write_private(auth.password_file, render_passwords(entries))
-            write_private(auth.acl_file, render_acl(auth.gateway_user))
+            auth.write(entries)
             if self.reload is not None:
                 self.reload()

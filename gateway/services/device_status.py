@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from gateway.adapters.db.models import Device
-from gateway.adapters.mqtt.contract import DEVICE_RE, reserved_device
+from gateway.domain.identifiers import DEVICE_RE, reserved_device
 from gateway.services.places import PlaceCache
 
 

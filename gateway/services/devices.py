@@ -9,8 +9,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCredential, Site
-from gateway.adapters.mqtt.contract import RESERVED_DEVICES, reserved_device
 from gateway.domain.errors import ValidationFailed
+from gateway.domain.identifiers import RESERVED_DEVICES, reserved_device
 from gateway.domain.roles import Person
 from gateway.services.inputs import StrictIn
 

@@ -11,7 +11,6 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
-from gateway.adapters.mqtt.contract import cmd_topic, status_topic
 from gateway.config import FleetSettings
 from gateway.domain.errors import NotFound
 from gateway.services.commands import BROKER_ACTIONS, CommandIn, check_command, encode
@@ -21,11 +20,14 @@ from gateway.services.devices import DeviceIn, list_devices, upsert_device
 log = logging.getLogger(__name__)
 
 
-class Publish(Protocol):
-    def __call__(self, topic: str, payload: str, retain: bool = False) -> None: ...
+class DeviceLink(Protocol):
+    """How the fleet reaches devices (the MQTT adapter implements it: adapters/mqtt/transport.py)."""
 
+    def command(self, device: str, payload: str) -> None:
+        """Send one command document (never retained: a device must not act on it again at boot)."""
 
-OFFLINE = '{"v":1,"state":"offline"}'
+    def mark_offline(self, device: str) -> None:
+        """Show the device offline as its last will would (the broker drops a revoked one silently)."""
 
 
 def silence_changes(
@@ -51,7 +53,7 @@ class Fleet:
     def __init__(
         self,
         engine: Engine,
-        publish: Publish,
+        link: DeviceLink,
         credentials: Credentials,
         settings: FleetSettings,
         broker: dict[str, Any],
@@ -59,7 +61,7 @@ class Fleet:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
-        self.publish = publish
+        self.link = link
         self.credentials = credentials
         self.settings = settings
         self.broker = broker  # {"host", "port", "device_auth"}: what a device should be told
@@ -119,7 +121,7 @@ class Fleet:
             out = self.credentials.revoke(device)
             # Mosquitto (2.0.11, seen in the tests) drops the connection without delivering the device's
             # will, so the gateway marks the device offline itself (retained, as the will would be).
-            self.publish(status_topic(device), OFFLINE, retain=True)
+            self.link.mark_offline(device)
         elif cmd == "rotate":
             out = self.rotate(device)
         else:
@@ -127,7 +129,7 @@ class Fleet:
                 with self.engine.connect() as c, writer(c).begin():
                     c.execute(update(Device).where(Device.device_id == device).values(mode=args["mode"]))
                 self.forget_places()
-            self.publish(cmd_topic(device), encode(cmd, args))
+            self.link.command(device, encode(cmd, args))
             out = {"device": device, "cmd": cmd, "args": args, "sent": True}
         logged_args = None if cmd in BROKER_ACTIONS else args
         with self.engine.connect() as c, writer(c).begin():

@@ -11,16 +11,15 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import writer
-from gateway.adapters.mqtt.contract import Verdict
-from gateway.adapters.mqtt.inbound import no_ack
-from gateway.adapters.mqtt.oled import render
 from gateway.domain.codes import forged
 from gateway.domain.decisions import system_denial
 from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place, Request
+from gateway.domain.verdict import Verdict
 from gateway.services.device_status import apply_statuses
 from gateway.services.ledger import apply_batch
 from gateway.services.ledger_store import LostRace, stored_verdicts
+from gateway.services.messages import Render, no_ack
 from gateway.services.pins import sign
 from gateway.services.places import PlaceCache
 
@@ -77,8 +76,10 @@ class GroupCommit:
         counters: Counters,
         annul_window_s: float,
         monotonic: Callable[[], float],
+        render: Render,
     ) -> None:
         self.engine = engine
+        self.render = render
         self.places = places
         self.gate = gate
         self.counters = counters
@@ -100,10 +101,10 @@ class GroupCommit:
         g = self.gate
         if p.request.op in ("redeem", "check") and code and forged(code, g.signing_key, g.require_signed):
             self.counters.forged += 1
-            p.early = render(p.request.sid, system_denial("FORGED", "signature does not match"))
+            p.early = self.render(p.request.sid, system_denial("FORGED", "signature does not match"))
         elif p.place is None and not g.limits.allow(p.request.device, mono):
             self.counters.rate_limited += 1
-            p.early = render(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
+            p.early = self.render(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
 
     def decide(self, pending: list[Pending], statuses: list[Status], now: float) -> None:
         """Decide, commit, and only then answer and acknowledge everything of the batch."""
@@ -147,7 +148,7 @@ class GroupCommit:
             # Nothing was committed; devices keep the scan in their outbox and send it again.
             self.counters.internal_errors += len(pending)
             for p in pending:
-                p.reply(render(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
+                p.reply(self.render(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
                 p.ack()
             for _, _, ack in statuses:
                 ack()
@@ -178,14 +179,17 @@ class GroupCommit:
         for p in pending:
             place = p.place or self.places.get(conn, p.request.device, now)
             if place is None:
-                early.append((p, render(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered"))))
+                early.append(
+                    (p, self.render(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")))
+                )
                 continue
             placed.append((p, place))
         keyed = [p.request.idem for p, _ in placed if p.request.op not in ("check", "login", "logout")]
         seen = stored_verdicts(conn, keyed)
         for p, place in placed:
             if p.request.op in ("login", "logout"):
-                early.append((p, sign(conn, p.request, place, self.places, self.gate.pin_limits, mono)))
+                signed = sign(conn, p.request, place, self.places, self.gate.pin_limits, mono)
+                early.append((p, self.render(p.request.sid, signed)))
                 continue
             if p.request.op == "check" or p.request.idem not in seen:
                 self._gate(p, mono)
@@ -194,7 +198,7 @@ class GroupCommit:
                     continue
             items.append((p.request, place))
             answer.append(p)
-        decided = apply_batch(conn, items, now, self.annul_window_s, seen=seen)
+        decided = apply_batch(conn, items, now, self.annul_window_s, render=self.render, seen=seen)
         recorded, unreadable = apply_statuses(conn, [(d, doc) for d, doc, _ in statuses], now, self.places)
         self.counters.statuses += recorded
         self.counters.dropped += unreadable

@@ -5,10 +5,14 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, PlainValidator
+from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints
 
 from gateway.domain.validity import DEFAULT_TIMEZONE as DEFAULT_TIMEZONE
 from gateway.domain.validity import known_zone as known_zone
+
+Sid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,24}$")]
+# Printable characters only: a control character in a code means the scanner or the wire garbled it.
+Code = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 # Years outside this range are typos, and near the ends of datetime's range converting a local time to
 # an instant overflows (0001-01-01 at a site east of UTC is before year 1).

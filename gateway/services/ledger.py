@@ -8,12 +8,11 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.adapters.mqtt.contract import Verdict
-from gateway.adapters.mqtt.oled import render
 from gateway.domain.decisions import Ask, Decision, OrderView, annulled, decide, system_denial
 from gateway.domain.order_state import ANNUL_WINDOW_S, after, annul_decision
 from gateway.domain.requests import Place, Request, idem_key, legacy_fingerprint
 from gateway.domain.validity import day_key
+from gateway.domain.verdict import Verdict
 from gateway.services.ledger_store import (
     load_orders,
     mark_undone,
@@ -23,15 +22,12 @@ from gateway.services.ledger_store import (
     undo,
     write_orders,
 )
+from gateway.services.messages import Render
 
 # The request types a batch takes come from the domain; named here too for the callers that feed it.
 __all__ = ["Place", "Request", "apply_batch", "idem_key"]
 
 log = logging.getLogger(__name__)
-
-
-def _internal(sid: str) -> Verdict:
-    return render(sid, system_denial("INTERNAL", "gateway error, retry"))
 
 
 def apply_batch(
@@ -40,11 +36,13 @@ def apply_batch(
     now: float,
     annul_window: float = ANNUL_WINDOW_S,
     *,
+    render: Render,
     seen: dict[str, tuple[str, str | None]] | None = None,
 ) -> list[Verdict]:
     """Decide every request of the batch in the caller's transaction and return verdicts in order.
 
-    The caller commits, and publishes the verdicts only after that commit succeeds. A request whose
+    `render` fits each decision to the device's screen (the verdict is stored as rendered, so a
+    repeat is answered byte for byte). The caller commits, and publishes the verdicts only after that commit succeeds. A request whose
     key was decided before (in an earlier batch or earlier in this one) gets the stored verdict and
     changes nothing — if it asks the same thing; a different request under a used key is refused
     `SID_REUSED` and audited. `check` requests are read-only: never recorded, never change an order.
@@ -110,7 +108,7 @@ def apply_batch(
         except Exception:
             # One poison request (a value no rule expected) must not take the batch with it.
             log.exception("deciding %s failed", key)
-            out.append(_internal(req.sid))
+            out.append(render(req.sid, system_denial("INTERNAL", "gateway error, retry")))
             continue
         d, order, new, ref_id, units = decided
         v = render(req.sid, d)

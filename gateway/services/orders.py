@@ -12,11 +12,10 @@ from sqlalchemy import Connection, Engine, insert, or_, select
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Order, Product, Site
-from gateway.adapters.mqtt.contract import Code
 from gateway.domain.codes import format_short, new_code, new_short_code, normalize_short
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.services.catalog import Kind, RulesIn, products_by_sku, ts
-from gateway.services.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn
+from gateway.services.inputs import DEFAULT_TIMEZONE, Code, IsoDateTime, StrictIn
 from gateway.services.sites import SiteIn, create_site, list_sites, site_ids
 
 __all__ = [

@@ -9,9 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Device, Site, VerifierPin
-from gateway.adapters.mqtt.contract import Verdict
-from gateway.adapters.mqtt.oled import oled_text, render
-from gateway.domain.decisions import system_denial
+from gateway.domain.decisions import Decision, system_denial
 from gateway.domain.errors import Conflict, ValidationFailed
 from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place, Request
@@ -69,7 +67,7 @@ def signed_in(conn: Connection, device: str) -> Any:
 
 def sign(
     conn: Connection, req: Request, place: Place, places: PlaceCache, limits: TokenBuckets, mono: float
-) -> Verdict:
+) -> Decision:
     """Sign a verifier in (by PIN) or out on a handheld; the device's later scans carry their name.
 
     Wrong PINs are rate-limited per device (`limits`): a 4-digit PIN can't be walked through by a script.
@@ -77,20 +75,11 @@ def sign(
     if req.op == "logout":
         sign_out(conn, req.device)
         places.signed(req.device, place, None)
-        return Verdict(req.sid, True, "OK", "SIGNED OUT", "", "signed out", "ok", None)
+        return Decision(True, "OK", 0, None, "SIGNED OUT", "", "signed out")
     if not limits.allow(req.device, mono):
-        return render(req.sid, system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute"))
+        return system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute")
     user = sign_in(conn, req.device, place.site_id, req.pin or "")
     if user is None:
-        return render(req.sid, system_denial("BAD_PIN", "no verifier has this PIN at this site"))
+        return system_denial("BAD_PIN", "no verifier has this PIN at this site")
     places.signed(req.device, place, user)
-    return Verdict(
-        req.sid,
-        True,
-        "OK",
-        oled_text("HELLO " + user.upper()),
-        "signed in",
-        f"signed in as {user}",
-        "ok",
-        None,
-    )
+    return Decision(True, "OK", 0, None, "HELLO " + user.upper(), "signed in", f"signed in as {user}")

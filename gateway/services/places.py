@@ -9,7 +9,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.models import Device, Site
-from gateway.adapters.mqtt.contract import reserved_device
+from gateway.domain.identifiers import reserved_device
 from gateway.domain.requests import Place
 
 log = logging.getLogger(__name__)

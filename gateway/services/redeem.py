@@ -13,22 +13,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from gateway.adapters.mqtt.contract import Verdict, verdict_topic
-from gateway.adapters.mqtt.inbound import BadScan, Ignored, Inbound, ScanIn, StatusIn, no_ack, read
-from gateway.adapters.mqtt.oled import render
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
 from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place, Request, person_key
+from gateway.domain.verdict import Verdict
 from gateway.services.auto_checkout import run_checkouts
 from gateway.services.group_commit import Counters, Gate, GroupCommit, Pending, Status
+from gateway.services.messages import BadScan, Ignored, Inbound, ScanIn, StatusIn, Transport, no_ack
 from gateway.services.places import PlaceCache
 
 __all__ = ["ConsoleRedeem", "Counters", "Inbound", "RedemptionService"]
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[str, str], None]
 
 
 @dataclass(slots=True)
@@ -52,7 +49,7 @@ class RedemptionService:
     def __init__(
         self,
         engine: Engine,
-        publish: Publish,
+        transport: Transport,
         *,
         auto_register_site: str = "demo",
         default_tz: str = "Asia/Shanghai",
@@ -66,7 +63,7 @@ class RedemptionService:
         annul_window_s: float = 120.0,
     ) -> None:
         self.engine = engine
-        self.publish = publish
+        self.transport = transport
         self.batch_max = batch_max
         self.clock = clock
         # Rate limits run on a monotonic clock: an NTP step back must not lock a device out for an hour.
@@ -82,7 +79,9 @@ class RedemptionService:
         gate = Gate(
             signing_key, require_signed, TokenBuckets(rate_limit_per_s), TokenBuckets(1 / 60, burst=5)
         )
-        self._commit = GroupCommit(engine, self._places, gate, self.counters, annul_window_s, monotonic)
+        self._commit = GroupCommit(
+            engine, self._places, gate, self.counters, annul_window_s, monotonic, transport.render
+        )
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_housekeeping = float("-inf")  # check-outs missed while down run at the first chance
@@ -174,7 +173,7 @@ class RedemptionService:
                 place = Place(item.site_id, item.gate, _tz(item.tz_name))
                 pending.append(Pending(req, place, _resolver(item.future)))
                 continue
-            msg = read(item.topic, item.payload)
+            msg = self.transport.read(item.topic, item.payload)
             if isinstance(msg, StatusIn):
                 statuses.append((msg.device, msg.doc, item.ack))
                 continue
@@ -192,7 +191,7 @@ class RedemptionService:
                     log.warning("dropped unreadable scan from %s: %s", msg.device, msg.why)
                 else:
                     log.info("malformed scan %s/%s: %s", msg.device, msg.sid, msg.why)
-                    reply(render(msg.sid, system_denial("MALFORMED", msg.why)))
+                    reply(self.transport.render(msg.sid, system_denial("MALFORMED", msg.why)))
                 item.ack()
                 continue
             assert isinstance(msg, ScanIn)
@@ -200,11 +199,11 @@ class RedemptionService:
         self._commit.decide(pending, statuses, now)
 
     def _replier(self, device: str) -> Callable[[Verdict], None]:
-        topic = verdict_topic(device)
+        answer = self.transport.answer
 
         def reply(v: Verdict) -> None:
             self.counters.verdicts += 1
-            self.publish(topic, v.to_json())
+            answer(device, v)
 
         return reply
 

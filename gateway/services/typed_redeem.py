@@ -10,10 +10,10 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from gateway.adapters.db.models import Site
-from gateway.adapters.mqtt.contract import Code, Sid, Verdict
 from gateway.domain.errors import Unavailable, ValidationFailed
 from gateway.domain.requests import Request, loopback_key
-from gateway.services.inputs import StrictIn
+from gateway.domain.verdict import Verdict
+from gateway.services.inputs import Code, Sid, StrictIn
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
 
 

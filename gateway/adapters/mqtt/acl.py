@@ -1,12 +1,16 @@
-# Renders and writes Mosquitto's password and ACL files from the credential table (pure text + atomic write).
+# Mosquitto's password and ACL files: rendered from the credential table (pure text), written atomically.
 from __future__ import annotations
 
 import os
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.adapters.mqtt.contract import GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
+from gateway.domain.device_secrets import new_secret
+from gateway.domain.errors import ValidationFailed
+from gateway.domain.identifiers import DEVICE_RE
 
 # One rule set for every device, keyed by its username (%u): the device id is also its username and,
 # with `use_username_as_clientid`, its client id, so no device can speak or listen for another.
@@ -57,3 +61,37 @@ def write_private(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@dataclass
+class DeviceAuth:
+    """Where the broker's files live and the gateway's own login (its secret lives only in memory).
+
+    `enforced` is True when the gateway runs the broker itself and can reload it; with an external
+    broker the files are still kept up to date for the operator to point that broker at.
+    """
+
+    password_file: Path
+    acl_file: Path
+    gateway_user: str
+    gateway_secret: str
+    enforced: bool
+
+    def write(self, logins: list[tuple[str, str]]) -> None:
+        write_private(self.password_file, render_passwords(logins))
+        write_private(self.acl_file, render_acl(self.gateway_user))
+
+
+def make_auth(
+    var_dir: Path, gateway_user: str, gateway_secret: str = "", enforced: bool = True
+) -> DeviceAuth:
+    if not DEVICE_RE.match(gateway_user):
+        raise ValidationFailed(f"MQTT_CLIENT_ID {gateway_user!r} is not a valid MQTT username here")
+    workdir = Path(var_dir) / "mosquitto"
+    return DeviceAuth(
+        password_file=workdir / "passwd",
+        acl_file=workdir / "acl",
+        gateway_user=gateway_user,
+        gateway_secret=gateway_secret or new_secret(),
+        enforced=enforced,
+    )

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -17,7 +16,19 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+from gateway.domain.identifiers import DEVICE_RE as DEVICE_RE
+from gateway.domain.identifiers import MAX_DEVICE_TIME
+from gateway.domain.identifiers import RESERVED_DEVICES as RESERVED_DEVICES
+from gateway.domain.identifiers import SID_RE as SID_RE
+from gateway.domain.identifiers import reserved_device as reserved_device
+from gateway.domain.verdict import LINE_CHARS as LINE_CHARS
+from gateway.domain.verdict import REASONS as REASONS
+from gateway.domain.verdict import SCHEMA_VERSION
+from gateway.domain.verdict import SOUNDS as SOUNDS
+from gateway.domain.verdict import TRANSIENT_REASONS as TRANSIENT_REASONS
+from gateway.domain.verdict import Verdict as Verdict
+from gateway.services.inputs import Code, Sid
+
 TOPIC_PREFIX = "hx/v1/dev/"
 # Retained, with the offline message as the gateway's last will: devices tell "broker up but gateway
 # down" from "all fine" and show OFFLINE instead of waiting for verdicts that cannot come.
@@ -27,55 +38,6 @@ GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'
 MAX_PAYLOAD = 1024
 # Larger payloads are never answered: reading a sid out of them is not worth the parse.
 MAX_PARSE = 16 * 1024
-LINE_CHARS = 16
-
-REASONS = (
-    "OK",
-    "ALREADY_USED",
-    "UNKNOWN_CODE",
-    "EXPIRED",
-    "NOT_YET_VALID",
-    "REFUNDED",
-    "CANCELLED",
-    "WRONG_SITE",
-    "QTY_EXCEEDED",
-    "MALFORMED",
-    "RATE_LIMITED",
-    "UNKNOWN_DEVICE",
-    "INTERNAL",
-    "OUTSIDE_HOURS",
-    "TOO_SOON",
-    "DAILY_LIMIT",
-    "PASSBACK",
-    "LOW_BALANCE",
-    "AMOUNT_NEEDED",
-    "FORGED",
-    "ANNUL_REFUSED",
-    "BAD_PIN",
-    "SID_REUSED",
-    "NOT_PAID",
-)
-# Nothing was decided or stored after these: the device keeps the scan and retries with back-off.
-TRANSIENT_REASONS = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
-# Device ids the gateway's own actors are shown under in reports; no scanner may take them.
-RESERVED_DEVICES = ("revert", "system", "gateway", "console", "api")
-# The device clock (`at`) is stored, never trusted; it must still be a plain number JSON can carry.
-MAX_DEVICE_TIME = 4_102_444_800  # 2100-01-01
-SOUNDS = ("ok", "deny", "attention", "error")
-
-DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
-
-
-def reserved_device(device: str) -> bool:
-    """Ids no scanner may use: `web-*` (people in the console) and the gateway's own actors."""
-    low = device.lower()
-    return low.startswith("web-") or low in RESERVED_DEVICES
-
-
-Sid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,24}$")]
-# Printable characters only: a control character in a code means the scanner or the wire garbled it.
-Code = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class ScanMsg(BaseModel):
@@ -184,45 +146,3 @@ def _readable_sid(payload: bytes) -> str | None:
         if isinstance(sid, str) and SID_RE.match(sid):
             return sid
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    sid: str
-    ok: bool
-    reason: str
-    l1: str
-    l2: str
-    detail: str
-    sound: str
-    left: int | None
-    # Optional fields some verdicts carry: kind, check, max, bal (cents), title.
-    extra: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        base = {
-            "v": SCHEMA_VERSION,
-            "sid": self.sid,
-            "ok": self.ok,
-            "reason": self.reason,
-            "l1": self.l1,
-            "l2": self.l2,
-            "detail": self.detail,
-            "sound": self.sound,
-            "left": self.left,
-        }
-        if self.extra:
-            base.update(self.extra)
-        return base
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Verdict:
-        d = json.loads(text)
-        known = ("v", "sid", "ok", "reason", "l1", "l2", "detail", "sound", "left")
-        extra = {k: v for k, v in d.items() if k not in known} or None
-        return cls(
-            d["sid"], d["ok"], d["reason"], d["l1"], d["l2"], d["detail"], d["sound"], d["left"], extra
-        )

@@ -1,63 +1,12 @@
-# An MQTT message as the network thread hands it over, and what it says: a scan request, a status, or junk.
+# An MQTT message read into what it says: a scan request, a status, or junk (types: services/messages.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.adapters.mqtt.contract import Malformed, parse_scan, split_topic
 from gateway.domain.requests import Request
-
-
-def no_ack() -> None:
-    return None
-
-
-@dataclass(slots=True)
-class Inbound:
-    """A raw MQTT message handed over by the network thread.
-
-    `ack` tells the broker the message is done with; it is called only once the message's outcome is
-    committed (or it was answered without anything to commit), so a gateway crash before that leaves
-    the scan with the broker, which delivers it again to the persistent session.
-    """
-
-    topic: str
-    payload: bytes
-    ack: Callable[[], None] = no_ack
-
-
-@dataclass(frozen=True, slots=True)
-class ScanIn:
-    """A well-formed scan: the device's request."""
-
-    device: str
-    request: Request
-
-
-@dataclass(frozen=True, slots=True)
-class BadScan:
-    """A scan that broke the contract; answered MALFORMED when `sid` is readable, else dropped."""
-
-    device: str
-    sid: str | None
-    why: str
-
-
-@dataclass(frozen=True, slots=True)
-class StatusIn:
-    """A device's status (None: unreadable, dropped)."""
-
-    device: str
-    doc: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """Nothing to do: a topic of no device (`unreadable`), or a kind the gateway does not take."""
-
-    unreadable: bool
+from gateway.services.messages import BadScan, Ignored, ScanIn, StatusIn
 
 
 def read(topic: str, payload: bytes) -> ScanIn | BadScan | StatusIn | Ignored:

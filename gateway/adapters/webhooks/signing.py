@@ -5,19 +5,9 @@ import hashlib
 import hmac
 import math
 
-from gateway.domain.errors import HexiaoError
+from gateway.domain.errors import BadSignature, Stale
 
 PREFIX = "sha256="
-
-
-class BadSignature(HexiaoError):
-    code = "BAD_SIGNATURE"
-    http_status = 401
-
-
-class Stale(HexiaoError):
-    code = "STALE"
-    http_status = 401
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

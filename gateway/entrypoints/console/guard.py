@@ -5,7 +5,8 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.entrypoints.http.auth import NotAuthenticated, Surface
+from gateway.domain.errors import NotAuthenticated
+from gateway.entrypoints.http.auth import Surface
 from gateway.entrypoints.runtime import Runtime
 
 

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from gateway.adapters.mqtt.contract import REASONS
 from gateway.domain.errors import HexiaoError, NotFound, Unavailable
 from gateway.domain.roles import Person
+from gateway.domain.verdict import REASONS
 from gateway.entrypoints.console.chart import chart_svg
 from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from gateway.adapters.db.models import Site
-from gateway.adapters.mqtt.contract import SID_RE
 from gateway.domain.errors import HexiaoError, NotFound
+from gateway.domain.identifiers import SID_RE
 from gateway.domain.roles import Person
 from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator

@@ -15,8 +15,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
-from gateway.adapters.mqtt.contract import SID_RE
 from gateway.domain.errors import HexiaoError, ValidationFailed
+from gateway.domain.identifiers import SID_RE
 from gateway.entrypoints.console import install as install_console
 from gateway.entrypoints.http.auth import LOCAL, AsSupervisor, AsVerifier, caller, require_site
 from gateway.entrypoints.http.routes.catalog import router as rules_router

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from gateway.domain.errors import HexiaoError
+from gateway.domain.errors import Forbidden, NotAuthenticated
 from gateway.domain.roles import ROLES, Person
 from gateway.services.accounts import session_person, token_person
 
@@ -19,16 +19,6 @@ SESSION_COOKIE = "hx_session"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # Who a credential-less request from the gateway's own machine is, on routes that trust loopback.
 LOCAL = Person(id=0, name="local", role="owner", sites=frozenset(), via="token")
-
-
-class NotAuthenticated(HexiaoError):
-    code = "UNAUTHENTICATED"
-    http_status = 401
-
-
-class Forbidden(HexiaoError):
-    code = "FORBIDDEN"
-    http_status = 403
 
 
 def _engine(request: Request) -> Engine:

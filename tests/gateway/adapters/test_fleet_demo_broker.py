@@ -10,7 +10,8 @@ import pytest
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.amqtt_rules import allowed
 from gateway.adapters.db.engine import make_engine, migrate
-from gateway.services.device_auth import Credentials, make_auth
+from gateway.adapters.mqtt.acl import make_auth
+from gateway.services.device_auth import Credentials
 from tests.gateway.fleet_client import Client
 from tests.helpers import free_port, wait_for
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import WebhookCursor
+from gateway.adapters.mqtt.oled import render
 from gateway.adapters.webhooks.outbound import Deliverer
 from gateway.adapters.webhooks.policy import backoff, deliverable
 from gateway.adapters.webhooks.signing import verify
@@ -95,7 +96,10 @@ def scan(
         site_id = c.exec_driver_sql("SELECT id FROM sites WHERE slug='s1'").scalar()
         place = Place(site_id, "Gate A", ZoneInfo("UTC"))
         apply_batch(
-            c, [(Request("dev-1", sid, code, qty, "in", None, op, None, ref, "alice"), place)], time.time()
+            c,
+            [(Request("dev-1", sid, code, qty, "in", None, op, None, ref, "alice"), place)],
+            time.time(),
+            render=render,
         )
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
-from gateway.adapters.mqtt.acl import render_acl, render_passwords
+from gateway.adapters.mqtt.acl import DeviceAuth, make_auth, render_acl, render_passwords
 from gateway.domain.device_secrets import hash_secret, new_secret, verify_secret
-from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
+from gateway.services.device_auth import Credentials
 from tests.gateway.fleet_client import Client
 from tests.helpers import wait_for
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Base, Order, Redemption
+from gateway.adapters.mqtt.oled import render
 from gateway.domain.requests import Place, Request
 from gateway.services.ledger import apply_batch
 from gateway.services.ledger_store import LostRace, load_orders, write_orders
@@ -35,7 +36,7 @@ def redeem_with_retry(e: Engine, req: Request) -> bool:
             with e.connect() as c:
                 c = writer(c)
                 with c.begin():
-                    v = apply_batch(c, [(req, PLACE)], time.time())[0]
+                    v = apply_batch(c, [(req, PLACE)], time.time(), render=render)[0]
             return v.ok
         except (LostRace, IntegrityError, OperationalError):
             time.sleep(0.005)
@@ -80,7 +81,7 @@ def test_batch_dedupes_within_and_across_batches(
     r2 = Request("d", "2", "B", 2, "in", 5.0)
     r3 = Request("d", "3", "B", 1, "in", 5.0)
     with e.connect() as c, writer(c).begin():
-        out = apply_batch(c, [(r1, PLACE), (r1, PLACE), (r2, PLACE), (r3, PLACE)], 100.0)
+        out = apply_batch(c, [(r1, PLACE), (r1, PLACE), (r2, PLACE), (r3, PLACE)], 100.0, render=render)
     assert [(v.sid, v.reason, v.left) for v in out] == [
         ("1", "OK", 2),
         ("1", "OK", 2),
@@ -88,7 +89,7 @@ def test_batch_dedupes_within_and_across_batches(
         ("3", "ALREADY_USED", 0),
     ]
     with e.connect() as c, writer(c).begin():
-        again = apply_batch(c, [(r3, PLACE), (r2, PLACE)], 200.0)
+        again = apply_batch(c, [(r3, PLACE), (r2, PLACE)], 200.0, render=render)
     assert again == [out[3], out[2]]
     with e.connect() as c:
         assert c.execute(select(Order.used)).scalar_one() == 3

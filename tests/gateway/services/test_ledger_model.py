@@ -35,6 +35,7 @@ from sqlalchemy import Engine, select
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Order, Redemption, Site
 from gateway.adapters.mqtt.contract import Verdict
+from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund, revert
 from gateway.services.catalog import Kind, RulesIn
@@ -414,7 +415,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def send(self, reqs: list[Request]) -> None:
         self.pending: list[Rec] = []
         with self.engine.connect() as c, writer(c).begin():
-            out = apply_batch(c, [(r, self.places[self.dev_of(r)]) for r in reqs], self.now)
+            out = apply_batch(c, [(r, self.places[self.dev_of(r)]) for r in reqs], self.now, render=render)
         assert len(out) == len(reqs)
         for req, v in zip(reqs, out, strict=True):
             before = len(self.pending)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Audit, Order, Redemption
+from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund, revert
 from gateway.services.ledger import Place, Request, apply_batch
@@ -65,7 +66,7 @@ def test_units_are_never_over_used_and_always_add_up(
             req = Request(dev, sid, code, b, "in", None, "redeem", amt)
             items = [(req, PLACE)] * (2 if name == "batch" else 1)
             with e.connect() as c, writer(c).begin():
-                vs = apply_batch(c, items, now)
+                vs = apply_batch(c, items, now, render=render)
             assert all(v == vs[0] for v in vs)
             sent.append((dev, sid))
         elif name == "annul" and sent:
@@ -75,6 +76,7 @@ def test_units_are_never_over_used_and_always_add_up(
                     c,
                     [(Request(target_dev, f"a{i}", "", 1, "in", None, "annul", ref=target_sid), PLACE)],
                     now,
+                    render=render,
                 )
         elif name == "revert":
             with e.connect() as c:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Product, Redemption, Site
+from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import ValidationFailed
 from gateway.entrypoints.http.routes.reports import count_columns, parse_when, to_csv
 from gateway.services import adjustments as adjust
@@ -64,7 +65,7 @@ def scan(
         kw.get("user"),
     )
     with e.connect() as c, writer(c).begin():
-        return apply_batch(c, [(req, where)], at)[0].ok
+        return apply_batch(c, [(req, where)], at, render=render)[0].ok
 
 
 def rid(e: Engine, device: str, sid: str) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Site
+from gateway.adapters.mqtt.oled import render
 from gateway.domain.roles import Person
 from gateway.services import queries, reports
 from gateway.services.accounts import create_user, issue_api_token
@@ -54,7 +55,7 @@ def seed(e: Engine) -> None:
         for i, (slug, t) in enumerate(SCANS):
             sid, tz = sites[slug]
             req = Request(f"gate-{slug}", f"s{i}", f"TZ-{slug}", 1, "in", None)
-            apply_batch(c, [(req, Place(sid, "Gate 1", tz))], t)
+            apply_batch(c, [(req, Place(sid, "Gate 1", tz))], t, render=render)
         assert c.execute(select(Order.used).where(Order.code == "TZ-ber")).scalar() == 7
 
 

@@ -14,10 +14,12 @@ from sqlalchemy import Engine, select, text
 from gateway.adapters.db import hotsql
 from gateway.adapters.db.engine import MIGRATIONS, make_engine, writer
 from gateway.adapters.db.models import Device, Redemption
-from gateway.adapters.mqtt.inbound import Inbound
+from gateway.adapters.mqtt.oled import render
+from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.requests import Request
 from gateway.services.adjustments import revert
 from gateway.services.ledger import apply_batch
+from gateway.services.messages import Inbound
 from gateway.services.redeem import RedemptionService
 from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order, place, redemption_id, scan
 
@@ -162,7 +164,7 @@ def test_rolled_back_auto_registration_is_not_cached(tmp_path: Path, request: py
     add_order(e, "T", 10)
     sent: list[dict[str, Any]] = []
     svc = RedemptionService(
-        e, lambda t, p: sent.append(json.loads(p)), auto_register_site="zoo", clock=lambda: T0
+        e, mqtt_transport(lambda t, p: sent.append(json.loads(p))), auto_register_site="zoo", clock=lambda: T0
     )
     real = hotsql.insert_redemptions
     calls = {"n": 0}
@@ -234,7 +236,7 @@ def test_reused_sid_in_one_batch_mixing_ops(
         Request("d1", "x", "T", 1, "in", None),
     ]
     with e.connect() as c, writer(c).begin():
-        out = apply_batch(c, [(r, p) for r in reqs], T0)
+        out = apply_batch(c, [(r, p) for r in reqs], T0, render=render)
     assert [v.reason for v in out] == ["OK", "OK", "SID_REUSED", "SID_REUSED", "SID_REUSED", "OK"]
     assert order(e, "T").used == 1
 
@@ -324,7 +326,7 @@ def test_console_gate_with_a_nul_on_postgres(tmp_path: Path, request: pytest.Fix
     add_order(e, "T", 10)
     sent: list[dict[str, Any]] = []
     svc = RedemptionService(
-        e, lambda t, p: sent.append(json.loads(p)), auto_register_site="zoo", clock=lambda: T0
+        e, mqtt_transport(lambda t, p: sent.append(json.loads(p))), auto_register_site="zoo", clock=lambda: T0
     )
     cr = ConsoleRedeem(
         Request("web-ana", "r1", "T", 1, "in", None, user="ana"), None, "G\x00", "Asia/Shanghai"

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import writer
+from gateway.adapters.mqtt.oled import render
 from gateway.domain.requests import Request, person_key, system_key
 from gateway.services import adjustments as adjust
 from gateway.services.ledger import apply_batch
@@ -54,7 +55,7 @@ def test_hole_1_reuse_inside_one_batch(e: Engine) -> None:
     add_order(e, "A", 5)
     reqs = [Request("d1", "7", "A", 1, "in", None), Request("d1", "7", "A", 3, "in", None)]
     with e.connect() as c, writer(c).begin():
-        first, second = apply_batch(c, [(r, place()) for r in reqs], T0)
+        first, second = apply_batch(c, [(r, place()) for r in reqs], T0, render=render)
     assert (first.ok, second.reason) == (True, "SID_REUSED")
     assert order(e, "A").used == 1
 
@@ -65,9 +66,9 @@ def test_hole_2_people_devices_and_system_have_separate_key_spaces(e: Engine) ->
     person = Request("web-api", "R", "P", 1, "in", None, user="api", key=person_key("api", "R"))
     device = Request("web-api", "R", "UNKNOWN", 1, "in", None)  # a device that calls itself web-api
     with e.connect() as c, writer(c).begin():
-        v_person = apply_batch(c, [(person, place())], T0)[0]
+        v_person = apply_batch(c, [(person, place())], T0, render=render)[0]
     with e.connect() as c, writer(c).begin():
-        v_device = apply_batch(c, [(device, place())], T0 + 1)[0]
+        v_device = apply_batch(c, [(device, place())], T0 + 1, render=render)[0]
     assert (v_person.ok, v_device.reason) == (True, "UNKNOWN_CODE")  # not the person's stored OK
     # A device named `revert` sending the sid a revert row would take cannot break reverts.
     assert scan(e, T0 + 2, "s1", "P", device="d9").ok

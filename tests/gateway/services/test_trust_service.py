@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Device, Redemption, Site
-from gateway.adapters.mqtt.inbound import Inbound
+from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.errors import Unavailable
 from gateway.domain.requests import Request
 from gateway.services import ledger as ledger_module
 from gateway.services.auto_checkout import run_checkouts
+from gateway.services.messages import Inbound
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
 from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order
 
@@ -42,7 +43,9 @@ class Wire:
 
 def service(e: Engine, wire: Wire, **kw: Any) -> RedemptionService:
     kw.setdefault("clock", lambda: T0)
-    return RedemptionService(e, wire, auto_register_site="zoo", default_tz="Asia/Shanghai", **kw)
+    return RedemptionService(
+        e, mqtt_transport(wire), auto_register_site="zoo", default_tz="Asia/Shanghai", **kw
+    )
 
 
 def msg(device: str, body: dict[str, Any] | bytes, ack: Any = None) -> Inbound:

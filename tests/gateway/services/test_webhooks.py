@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.models import Audit, Order, WebhookEvent
-from gateway.adapters.webhooks.signing import BadSignature, Stale, sign, verify
-from gateway.domain.errors import Conflict, NotFound, ValidationFailed
+from gateway.adapters.webhooks.signing import sign, verify
+from gateway.domain.errors import BadSignature, Conflict, NotFound, Stale, ValidationFailed
 from gateway.services import adjustments as adjust
 from gateway.services import webhooks_in as inbound
 from gateway.services.orders import SiteIn, create_site
