@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -22,6 +22,7 @@ from gateway.services.ledger_store import LostRace, stored_verdicts
 from gateway.services.messages import Render, no_ack
 from gateway.services.pins import sign
 from gateway.services.places import PlaceCache
+from gateway.services.stats import Measures
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Counters:
     internal_errors: int = 0
     statuses: int = 0
     forged: int = 0
+    measures: Measures = field(default_factory=Measures)
 
 
 @dataclass(slots=True)
@@ -118,9 +120,11 @@ class GroupCommit:
         for attempt in range(5):
             try:
                 conn = self._writer()
+                began = self.monotonic()
                 with conn.begin():
                     answer, early, decided = self._attempt(conn, pending, statuses, now, mono)
                 # Committed: only now may anyone hear the outcome.
+                self.counters.measures.commit.observe(self.monotonic() - began)
                 verdicts = decided
                 break
             except (LostRace, IntegrityError, OperationalError) as err:
@@ -159,6 +163,7 @@ class GroupCommit:
         c = self.counters
         c.batches += 1
         c.max_batch = max(c.max_batch, len(answer))
+        c.measures.batch.observe(len(answer) + len(early))
         for p, v in zip(answer, verdicts, strict=True):
             if v.ok:
                 c.redeemed += 1

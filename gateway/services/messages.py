@@ -26,6 +26,7 @@ class Inbound:
     topic: str
     payload: bytes
     ack: Callable[[], None] = no_ack
+    received: float = 0.0  # monotonic time of the hand-over (the gateway-side verdict latency starts)
 
 
 @dataclass(frozen=True, slots=True)

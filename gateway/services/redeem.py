@@ -37,6 +37,7 @@ class ConsoleRedeem:
     gate: str
     tz_name: str
     future: Future[Verdict] = field(default_factory=Future)
+    received: float = 0.0  # monotonic time it was queued (set by submit_console)
 
 
 class RedemptionService:
@@ -93,12 +94,13 @@ class RedemptionService:
 
     # -- hand-over points (any thread) ------------------------------------------------------------
     def submit_mqtt(self, topic: str, payload: bytes, ack: Callable[[], None] = no_ack) -> None:
-        self.q.put_nowait(Inbound(topic, payload, ack))
+        self.q.put_nowait(Inbound(topic, payload, ack, self.monotonic()))
 
     def submit_console(self, req: ConsoleRedeem) -> Future[Verdict]:
         """Queue a console/REST request; raises Unavailable when the service is this far behind."""
         if self.q.qsize() >= self.queue_max:
             raise Unavailable("the redemption service is overloaded; retry with the same idempotency key")
+        req.received = self.monotonic()
         self.q.put_nowait(req)
         return req.future
 
@@ -171,7 +173,7 @@ class RedemptionService:
                 # People's requests live in their own key space: no device id can reach them.
                 req = r if r.key else replace(r, key=person_key(r.user or r.device, r.sid))
                 place = Place(item.site_id, item.gate, _tz(item.tz_name))
-                pending.append(Pending(req, place, _resolver(item.future)))
+                pending.append(Pending(req, place, self._resolver(item.future, item.received)))
                 continue
             msg = self.transport.read(item.topic, item.payload)
             if isinstance(msg, StatusIn):
@@ -183,7 +185,7 @@ class RedemptionService:
                 item.ack()
                 continue
             c.scans += 1
-            reply = self._replier(msg.device)
+            reply = self._replier(msg.device, item.received)
             if isinstance(msg, BadScan):
                 c.malformed += 1
                 if msg.sid is None:
@@ -198,22 +200,28 @@ class RedemptionService:
             pending.append(Pending(msg.request, None, reply, item.ack))
         self._commit.decide(pending, statuses, now)
 
-    def _replier(self, device: str) -> Callable[[Verdict], None]:
+    def _replier(self, device: str, received: float) -> Callable[[Verdict], None]:
         answer = self.transport.answer
+        measured = self.counters.measures
 
         def reply(v: Verdict) -> None:
             self.counters.verdicts += 1
             answer(device, v)
+            measured.verdicts["mqtt", v.reason] += 1
+            measured.latency.observe(self.monotonic() - received)
 
         return reply
 
+    def _resolver(self, fut: Future[Verdict], received: float) -> Callable[[Verdict], None]:
+        measured = self.counters.measures
 
-def _resolver(fut: Future[Verdict]) -> Callable[[Verdict], None]:
-    def resolve(v: Verdict) -> None:
-        if not fut.done():
-            fut.set_result(v)
+        def resolve(v: Verdict) -> None:
+            if not fut.done():
+                fut.set_result(v)
+                measured.verdicts["http", v.reason] += 1
+                measured.latency.observe(self.monotonic() - received)
 
-    return resolve
+        return resolve
 
 
 _TZ: dict[str, ZoneInfo] = {}
