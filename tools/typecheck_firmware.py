@@ -37,7 +37,7 @@ def pyright() -> str:
         return str(exe)
     found = shutil.which("pyright")
     if not found:
-        raise SystemExit("pyright not found: run `make setup`")
+        raise SystemExit("pyright not found: run `make setup-dev`")
     return found
 
 

