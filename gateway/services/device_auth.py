@@ -34,6 +34,7 @@ class DeviceAuth:
     gateway_user: str
     gateway_secret: str
     enforced: bool
+    owner: tuple[int, int] | None = None  # (uid, gid) of the broker's user when it is not ours
 
 
 def make_auth(
@@ -167,7 +168,7 @@ class Credentials:
             entries = [(str(d), str(h)) for d, h in rows if d != auth.gateway_user]
             if auth.gateway_secret:
                 entries.append((auth.gateway_user, hash_secret(auth.gateway_secret)))
-            write_private(auth.password_file, render_passwords(entries))
-            write_private(auth.acl_file, render_acl(auth.gateway_user))
+            write_private(auth.password_file, render_passwords(entries), auth.owner)
+            write_private(auth.acl_file, render_acl(auth.gateway_user), auth.owner)
             if self.reload is not None:
                 self.reload()

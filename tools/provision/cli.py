@@ -173,9 +173,17 @@ def install(
             )
             host = pick_broker_host(gateway, broker_host, broker, board)
             port_ = broker_port or int(broker.get("port") or 1883)
+            ca = devconfig.ca_der(broker)
             if dry_run:
                 cfg = devconfig.build_config(
-                    placement, host, port_, device, "(new secret)", wifi_ssid, wifi_password or ""
+                    placement,
+                    host,
+                    port_,
+                    device,
+                    "(new secret)",
+                    wifi_ssid,
+                    wifi_password or "",
+                    tls=bool(ca),
                 )
                 steps.run("Planning", lambda: None)
                 steps.run("Nothing written (dry run)", lambda: None)
@@ -199,20 +207,29 @@ def install(
             )
             m = creds["mqtt"]
             cfg = devconfig.build_config(
-                placement, host, port_, m["username"], m["password"], wifi_ssid, wifi_password or ""
+                placement,
+                host,
+                port_,
+                m["username"],
+                m["password"],
+                wifi_ssid,
+                wifi_password or "",
+                tls=bool(ca),
             )
 
             payload = devconfig.encode(cfg)
             del cfg, creds, m  # from here on the secret lives on the device only
 
             def write_and_reset() -> None:
+                if ca:
+                    dev.write_file(ca, devconfig.CA_FILE)  # first: the config names it
                 dev.write_file(payload, "config.json")
                 dev.reset()
 
             steps.run(
                 "Writing settings and restarting",
                 write_and_reset,
-                lambda _: f"broker {host}:{port_}, site {site}, {mode}",
+                lambda _: f"broker {host}:{port_}{' (TLS, gateway CA)' if ca else ''}, site {site}, {mode}",
             )
             if verify:
                 wait_online(steps, gw, device, before, timeout)
