@@ -53,6 +53,12 @@ def banner(rt: Runtime, owner_password: str | None) -> None:
         console.print(f"    sign in as owner; the first password is in {s.var_dir / 'owner-password.txt'}")
     console.print(f"  REST API docs       {http}/docs   health: {http}/api/health")
     console.print(f"  MQTT broker         [bold]{rt.mqtt_url}[/] ({rt.broker_kind})")
+    lan = rt.fleet.broker if rt.fleet is not None else {}
+    if lan.get("tls"):
+        console.print(
+            f"  Scanners (LAN)      TLS on {s.broker_bind}:{lan['port']}, per-device logins; "
+            f"CA {s.var_dir / 'ca' / 'ca.pem'} (written to each board by tools.provision)"
+        )
     console.print(f"  Database            {s.db_url}")
     if rt.broker_kind.startswith("demo"):
         console.print(

@@ -36,9 +36,14 @@ class Link:
         if not tls:
             return
         workdir = tmp / "tls-broker"
-        files = ensure_broker_tls(tmp / "var", workdir, pki.broker_names("localhost", [], []), datetime.now(UTC))
+        files = ensure_broker_tls(
+            tmp / "var", workdir, pki.broker_names("localhost", [], []), datetime.now(UTC)
+        )
         secret, gw_secret = new_secret(), new_secret()
-        write_private(workdir / "passwd", render_passwords([(DEV, hash_secret(secret)), ("fake-gw", hash_secret(gw_secret))]))
+        write_private(
+            workdir / "passwd",
+            render_passwords([(DEV, hash_secret(secret)), ("fake-gw", hash_secret(gw_secret))]),
+        )
         write_private(workdir / "acl", render_acl("fake-gw"))
         port = free_port()
         self.broker = Mosquitto(
@@ -47,7 +52,9 @@ class Link:
         )  # fmt: skip
         self.broker.start()
         self.login = ("fake-gw", gw_secret)
-        self.mqtt = {"mqtt": {"host": "127.0.0.1", "port": port, "user": DEV, "password": secret, "ca": "ca.der"}}
+        self.mqtt = {
+            "mqtt": {"host": "127.0.0.1", "port": port, "user": DEV, "password": secret, "ca": "ca.der"}
+        }
         self.ca = files.ca_der
 
 

@@ -185,3 +185,4 @@ def test_lan_broker_retires_the_demo_codes(tmp_path: Path) -> None:
         p.send_signal(signal.SIGINT)
         out, _ = p.communicate(timeout=30)
     assert "Demo orders" not in out and "demo orders HXDEMO-VIP-0001" in out  # the log says why
+    assert "Scanners (LAN)      TLS on 0.0.0.0:" in out and str(tmp_path / "ca" / "ca.pem") in out
