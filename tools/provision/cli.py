@@ -169,6 +169,7 @@ def install(
                 gw.broker,
                 lambda b: (
                     f"{gateway}, devices log in: {'yes' if b.get('device_auth') else 'no (open broker)'}"
+                    + (", TLS with the gateway's CA" if b.get("tls") else "")
                 ),
             )
             host = pick_broker_host(gateway, broker_host, broker, board)
