@@ -174,6 +174,10 @@ class Settings(_Section):
     mqtt_password: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    https: bool = Field(
+        default=False,
+        description="serve the console and API over HTTPS, certificate from the gateway's CA (VAR_DIR/ca/ca.pem)",
+    )
     demo: bool = Field(default=True, description="load demo data into an empty database")
     auto_register_site: str = Field(
         default="demo", description="site for unknown devices; empty = refuse them"
@@ -226,6 +230,10 @@ class Settings(_Section):
     def lan_broker(self) -> bool:
         """Our own broker listens beyond this machine (TLS + per-device logins, no demo codes)."""
         return not self.mqtt_url and not is_loopback(self.broker_bind)
+
+    @property
+    def http_url(self) -> str:
+        return f"{'https' if self.https else 'http'}://{self.http_host}:{self.http_port}"
 
     @property
     def extra_broker_names(self) -> list[str]:

@@ -33,6 +33,12 @@ PortOpt = typer.Option(..., "--port", "-p", help="serial port of the board (see 
 GatewayOpt = typer.Option(
     "http://127.0.0.1:8000", "--gateway", envvar="HX_GATEWAY", help="the gateway's web address"
 )
+GatewayCaOpt = typer.Option(
+    None,
+    "--gateway-ca",
+    envvar="HX_GATEWAY_CA",
+    help="the gateway's CA (VAR_DIR/ca/ca.pem) to check an https:// --gateway against",
+)
 TokenOpt = typer.Option(
     None, "--token", envvar="HX_TOKEN", help="API token of a manager (from the console); env HX_TOKEN"
 )
@@ -119,6 +125,7 @@ def install(
         None, "--wifi-password", envvar="HX_WIFI_PASSWORD", help="shop WiFi password (asked for when missing)"
     ),
     gateway: str = GatewayOpt,
+    gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
     broker_host: str = typer.Option(
         None, help="address the device uses for MQTT (default: from the gateway)"
@@ -143,7 +150,7 @@ def install(
             raise UsageError("--wifi-ssid is required for a WiFi board", "or set HX_WIFI_SSID")
         if needs_wifi and wifi_password is None and not dry_run:
             wifi_password = typer.prompt(f"Password of WiFi {wifi_ssid!r}", hide_input=True)
-        gw = Gateway(gateway, token)
+        gw = Gateway(gateway, token, ca=gateway_ca)
         dev = Device(port)
         staging = Path(tempfile.mkdtemp(prefix="hx-build-"))
         steps = Steps(5 if dry_run else (8 if verify else 6))
@@ -248,12 +255,13 @@ def install(
 def verify_cmd(
     device: str = typer.Option(..., "--device", "-d", help="device id"),
     gateway: str = GatewayOpt,
+    gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
     timeout: float = typer.Option(90.0, help="seconds to wait for the device"),
 ) -> None:
     """Wait until the device is online at the gateway, then make it beep and show 'Provisioned'."""
     with reporting():
-        gw = Gateway(gateway, token)
+        gw = Gateway(gateway, token, ca=gateway_ca)
         steps = Steps(2)
         try:
             if gw.device(device) is None:

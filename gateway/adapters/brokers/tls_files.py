@@ -59,15 +59,21 @@ def load_or_create_ca(var_dir: Path, now: datetime) -> tuple[pki.Key, x509.Certi
 
 
 def ensure_broker_tls(
-    var_dir: Path, broker_dir: Path, names: pki.Names, now: datetime, owner: tuple[int, int] | None = None
+    var_dir: Path,
+    broker_dir: Path,
+    names: pki.Names,
+    now: datetime,
+    owner: tuple[int, int] | None = None,
+    stem: str = "broker",
 ) -> BrokerTls:
-    """The CA (made once) and a broker certificate covering `names` (kept while it does and is not about
-    to expire). The broker's files are 0600 and, with `owner`, belong to the broker's user."""
+    """The CA (made once) and a server certificate covering `names` (kept while it does and is not about
+    to expire) as `<stem>.pem` / `<stem>-key.pem` in `broker_dir`: the broker's, or (stem "https") the
+    console's. The files are 0600 and, with `owner`, belong to the broker's user."""
     ca_key, ca_cert = load_or_create_ca(var_dir, now)
     cafile, certfile, keyfile = (
         broker_dir / "ca.pem",
-        broker_dir / "broker.pem",
-        broker_dir / "broker-key.pem",
+        broker_dir / f"{stem}.pem",
+        broker_dir / f"{stem}-key.pem",
     )
     if _reusable(certfile, keyfile, ca_cert, names, now):
         cert = x509.load_pem_x509_certificate(certfile.read_bytes())
@@ -80,7 +86,7 @@ def ensure_broker_tls(
         cert = pki.issue_broker(ca_key, ca_cert, key, names, now)
         write_private(keyfile, pki.key_pem(key), owner)
         write_private(certfile, pki.cert_pem(cert), owner)
-        log.info("issued the broker a TLS certificate for %s", ", ".join(names.all()))
+        log.info("issued a TLS certificate (%s) for %s", stem, ", ".join(names.all()))
     write_private(cafile, pki.cert_pem(ca_cert), owner)
     return BrokerTls(cafile, certfile, keyfile, pki.cert_pem(ca_cert).decode(), pki.cert_der(ca_cert),
                      pki.san_of(cert))  # fmt: skip
