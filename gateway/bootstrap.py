@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,14 +13,18 @@ from sqlalchemy import Engine
 
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
+from gateway.adapters.brokers.mosquitto_conf import TlsListener
+from gateway.adapters.brokers.run_as import RunAs, broker_identity
+from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wanted_names
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.adapters.mqtt.transport import MqttDeviceLink, mqtt_transport
 from gateway.config import FleetSettings, Settings
+from gateway.domain.errors import ConfigError
 from gateway.entrypoints.cli import start_cli
 from gateway.entrypoints.runtime import Runtime
-from gateway.services.demo import is_empty, load_demo
+from gateway.services.demo import is_empty, load_demo, retire_demo
 from gateway.services.device_auth import Credentials
 from gateway.services.fleet import Fleet
 from gateway.services.redeem import RedemptionService
@@ -27,19 +32,40 @@ from gateway.services.redeem import RedemptionService
 log = logging.getLogger(__name__)
 
 
-def start_broker(settings: Settings, auth: DeviceAuth | None = None) -> tuple[Mosquitto | DemoBroker, str]:
-    """Our own Mosquitto when installed; otherwise amqtt in-process, with a warning."""
+def start_broker(
+    settings: Settings, auth: DeviceAuth | None = None, run_as: RunAs | None = None
+) -> tuple[Mosquitto | DemoBroker, str, BrokerTls | None]:
+    """Our own Mosquitto when installed; otherwise amqtt in-process (loopback only), with a warning.
+
+    Off loopback (BROKER_BIND=0.0.0.0): plaintext stays on 127.0.0.1 (the gateway's own bridge) and
+    devices get a TLS listener with a certificate from the gateway's local CA."""
     workdir = settings.var_dir / "mosquitto"
     if find_mosquitto() is not None:
+        tls: BrokerTls | None = None
+        listener: TlsListener | None = None
+        if settings.lan_broker:
+            names = wanted_names(settings.broker_bind, settings.extra_broker_names)
+            owner = run_as.owner if run_as is not None else None
+            tls = ensure_broker_tls(settings.var_dir, workdir, names, datetime.now(UTC), owner)
+            listener = TlsListener(
+                settings.broker_tls_port, settings.broker_bind, tls.cafile, tls.certfile, tls.keyfile
+            )
         broker = Mosquitto(
             workdir=workdir,
             port=settings.broker_port,
-            bind=settings.broker_bind,
+            bind="127.0.0.1" if settings.lan_broker else settings.broker_bind,
             password_file=auth.password_file if auth is not None else None,
             acl_file=auth.acl_file if auth is not None else None,
+            tls=listener,
+            run_as=run_as.user if run_as is not None else None,
         )
         broker.start()
-        return broker, "mosquitto"
+        return broker, "mosquitto", tls
+    if settings.lan_broker:
+        raise ConfigError(
+            f"BROKER_BIND={settings.broker_bind}: scanners on the LAN need Mosquitto (TLS); the in-process "
+            "demo broker serves this machine only. Install it: sudo apt-get install mosquitto"
+        )
     log.warning(
         "Mosquitto is not installed: starting a DEMO-ONLY in-process broker (slow; its limits: docs/provisioning.md). "
         "Install it with: sudo apt-get install mosquitto"
@@ -51,7 +77,7 @@ def start_broker(settings: Settings, auth: DeviceAuth | None = None) -> tuple[Mo
         gateway_user=auth.gateway_user if auth is not None else settings.mqtt_client_id,
     )
     demo.start()
-    return demo, "demo (in-process)"
+    return demo, "demo (in-process)", None
 
 
 def build(settings: Settings) -> Runtime:
@@ -60,14 +86,18 @@ def build(settings: Settings) -> Runtime:
     engine = make_engine(settings.db_url)
     migrate(engine)
     demo_codes: list[str] = []
-    if settings.demo and is_empty(engine):
+    if settings.lan_broker:
+        retire_demo(engine)  # demo codes are valid only while the broker serves this machine alone
+    elif settings.demo and is_empty(engine):
         demo_codes = load_demo(engine, settings.timezone)
     broker: Mosquitto | DemoBroker | None = None
+    tls: BrokerTls | None = None
     kind = "external"
     url = settings.mqtt_url
-    fleet_setup = prepare(settings, engine, managed_broker=not url)
+    run_as = broker_identity(settings.var_dir) if not url and find_mosquitto() is not None else None
+    fleet_setup = prepare(settings, engine, managed_broker=not url, run_as=run_as)
     if not url:
-        broker, kind = start_broker(settings, fleet_setup.auth)
+        broker, kind, tls = start_broker(settings, fleet_setup.auth, run_as)
         url = broker.url
     holder: dict[str, MqttBridge] = {}
 
@@ -92,7 +122,9 @@ def build(settings: Settings) -> Runtime:
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
     reload = broker.reload if broker is not None else None
-    rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
+    rt.fleet = build_fleet(
+        fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places, tls
+    )
     return rt
 
 
@@ -104,7 +136,9 @@ class FleetSetup:
     credentials: Credentials = field(init=False)
 
 
-def prepare(settings: Settings, engine: Engine, managed_broker: bool) -> FleetSetup:
+def prepare(
+    settings: Settings, engine: Engine, managed_broker: bool, run_as: RunAs | None = None
+) -> FleetSetup:
     """Before the broker starts: per-device auth applies only to a broker the gateway runs itself
     (Mosquitto, or the amqtt demo broker with the same rules as plugins).
 
@@ -113,8 +147,9 @@ def prepare(settings: Settings, engine: Engine, managed_broker: bool) -> FleetSe
     """
     fs = settings.fleet
     auth: DeviceAuth | None = None
-    if managed_broker and fs.auth_wanted(settings.demo):
+    if managed_broker and fs.auth_wanted(settings.demo, settings.lan_broker):
         auth = make_auth(settings.var_dir, settings.mqtt_client_id)
+        auth.owner = run_as.owner if run_as is not None else None
     elif settings.mqtt_url and fs.device_auth == "true":
         auth = make_auth(settings.var_dir, settings.mqtt_client_id, settings.mqtt_password, enforced=False)
         log.warning(
@@ -144,18 +179,23 @@ def build_fleet(
     mqtt_url: str,
     reload: Callable[[], None] | None,
     forget_places: Callable[[], None],
+    tls: BrokerTls | None = None,
 ) -> Fleet:
     if setup.auth is not None and setup.auth.enforced:
         setup.credentials.reload = reload
     parts = urlsplit(mqtt_url)
     host: str | None = parts.hostname
-    if not settings.mqtt_url and settings.broker_bind in ("0.0.0.0", "", "::"):
-        host = None  # listening everywhere: the provisioning tool picks the address devices can reach
+    if settings.lan_broker:
+        # Listening everywhere: the provisioning tool picks the address devices can reach.
+        host = None if settings.broker_bind in ("0.0.0.0", "", "::") else settings.broker_bind
     broker: dict[str, Any] = {
         "host": host,
         "port": parts.port or 1883,
         "device_auth": setup.auth is not None and setup.auth.enforced,
     }
+    if tls is not None:
+        # Devices connect over TLS and pin this CA; the host must be one of `names` (the certificate's).
+        broker.update(port=settings.broker_tls_port, tls=True, ca_pem=tls.ca_pem, names=list(tls.names.all()))
     if setup.auth is not None and setup.auth.enforced:
         log.info(
             "per-device MQTT logins enforced (password and ACL files in %s)", setup.auth.password_file.parent

@@ -1,11 +1,12 @@
 # The gateway's one Settings object (core knobs + fleet, webhook and report sections), validated once at start.
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.validity import DEFAULT_TIMEZONE, known_zone
@@ -46,8 +47,19 @@ class FleetSettings(_Section):
             return v
         raise ValueError("DEVICE_AUTH must be true, false or auto")
 
-    def auth_wanted(self, demo: bool) -> bool:
-        return self.device_auth == "true" or (self.device_auth == "auto" and not demo)
+    def auth_wanted(self, demo: bool, lan: bool = False) -> bool:
+        """Off loopback (`lan`) logins are always on: DEVICE_AUTH=false is refused at start for a LAN broker."""
+        return self.device_auth == "true" or (self.device_auth == "auto" and (lan or not demo))
+
+
+def is_loopback(host: str) -> bool:
+    """`host` (an address to listen on or a name) reaches only this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:
+        return False  # a name, the empty string or a wildcard: assume the network can reach it
 
 
 # Webhooks: signed order events in, signed redemption events out.
@@ -147,13 +159,25 @@ class Settings(_Section):
     )
     broker_port: int = Field(default=1884, ge=1, le=65535, description="port of the broker we start")
     broker_bind: str = Field(
-        default="127.0.0.1", description="address our broker listens on (0.0.0.0 for the LAN)"
+        default="127.0.0.1",
+        description="address our broker listens on for devices (0.0.0.0 for the LAN: TLS on BROKER_TLS_PORT)",
+    )
+    broker_tls_port: int = Field(
+        default=8883, ge=1, le=65535, description="our broker's TLS listener for devices when not on loopback"
+    )
+    broker_names: str = Field(
+        default="",
+        description="extra DNS names or addresses for the broker's TLS certificate, comma-separated",
     )
     mqtt_client_id: str = Field(default="hexiao-gateway")
     mqtt_username: str = ""
     mqtt_password: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    https: bool = Field(
+        default=False,
+        description="serve the console and API over HTTPS, certificate from the gateway's CA (VAR_DIR/ca/ca.pem)",
+    )
     demo: bool = Field(default=True, description="load demo data into an empty database")
     auto_register_site: str = Field(
         default="demo", description="site for unknown devices; empty = refuse them"
@@ -201,6 +225,30 @@ class Settings(_Section):
             # Use psycopg 3, the driver we ship, when the URL does not name one.
             v = "postgresql+psycopg://" + v[len("postgresql://") :]
         return v
+
+    @property
+    def lan_broker(self) -> bool:
+        """Our own broker listens beyond this machine (TLS + per-device logins, no demo codes)."""
+        return not self.mqtt_url and not is_loopback(self.broker_bind)
+
+    @property
+    def http_url(self) -> str:
+        return f"{'https' if self.https else 'http'}://{self.http_host}:{self.http_port}"
+
+    @property
+    def extra_broker_names(self) -> list[str]:
+        return _items(self.broker_names)
+
+    @model_validator(mode="after")
+    def _no_open_lan_broker(self) -> Settings:
+        if self.lan_broker and self.fleet.device_auth == "false":
+            raise ValueError(
+                f"BROKER_BIND={self.broker_bind} puts the broker on the network, where per-device logins are "
+                "required: remove DEVICE_AUTH=false (or keep BROKER_BIND=127.0.0.1)"
+            )
+        if self.lan_broker and self.broker_tls_port == self.broker_port:
+            raise ValueError("BROKER_TLS_PORT must differ from BROKER_PORT (loopback plaintext)")
+        return self
 
     @property
     def key(self) -> bytes | None:

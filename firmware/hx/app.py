@@ -10,7 +10,7 @@ import hx.ui as U
 from hx import VERSION, lazy, outputs, protocol, store
 from hx.codes import CodeError, Dedupe, parse
 from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
-from hx.mqtt import MQTTClient
+from hx.mqtt import MQTTClient, tls_context
 from hx.outbox import Outbox, OutboxFull
 from hx.queue import DROP_OLDEST, REJECT_NEW, Queue
 
@@ -70,7 +70,8 @@ class App:
         self.mqtt = MQTTClient(dev, m["host"], m["port"], m["user"], m["password"], m["keepalive"],
                                will=(self.topic_status, protocol.OFFLINE, True), on_message=self.on_message,
                                on_connect=self.on_connect, log=board.event, wait_net=board.wait_net,
-                               retry_ms=cfg["retry_ms"])
+                               retry_ms=cfg["retry_ms"],
+                               ssl=tls_context(m["cadata"]) if m.get("cadata") else None)
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
         self.mqtt.subs[self.topic_verdict] = 1
         self.mqtt.subs[self.topic_cmd] = 1

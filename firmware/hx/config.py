@@ -21,7 +21,8 @@ def _defaults():
         "mode": "handheld",
         "board": "unix",
         "dir": "in",
-        "mqtt": {"host": "127.0.0.1", "port": 1883, "user": None, "password": None, "keepalive": 30},
+        "mqtt": {"host": "127.0.0.1", "port": 1883, "user": None, "password": None, "keepalive": 30,
+                 "ca": None},
         "wifi": {"ssid": "", "password": ""},
         "heartbeat_s": 60,
         "dedupe_ms": 3000,
@@ -91,6 +92,7 @@ def validate(raw):
     _int(m, "keepalive", 5, 3600, "mqtt.")
     _str(m, "user", 64, "mqtt.", True)
     _str(m, "password", 128, "mqtt.", True)
+    _str(m, "ca", 32, "mqtt.", True)  # a DER file next to config.json: TLS, the broker verified against it
     _str(cfg["wifi"], "ssid", 32, "wifi.")
     _str(cfg["wifi"], "password", 64, "wifi.")
     _int(cfg, "heartbeat_s", 5, 86400)
@@ -120,7 +122,16 @@ def load(path):
         raw = json.loads(text)
     except ValueError:
         raise ConfigError("%s: not valid JSON" % path)
-    return validate(raw)
+    cfg = validate(raw)
+    ca = cfg["mqtt"]["ca"]
+    if ca:
+        where = path.rsplit("/", 1)[0] + "/" + ca if "/" in path else ca
+        try:
+            with open(where, "rb") as f:
+                cfg["mqtt"]["cadata"] = f.read()
+        except OSError:
+            raise ConfigError("mqtt.ca: %s missing or unreadable" % ca)
+    return cfg
 
 
 def checked(path):

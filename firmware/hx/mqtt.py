@@ -58,6 +58,17 @@ async def read_packet(r):
     return first, ((await r.readexactly(n)) if n else b"")
 
 
+def tls_context(cadata):
+    """A client context that accepts only a broker certificate signed by `cadata` (DER: the gateway's
+    own CA, provisioned next to config.json) and issued for the host name we dial."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=cadata)
+    return ctx
+
+
 class MQTTClient:
     """run() keeps one connection up forever; publish() returns once the broker has the message.
 
@@ -70,7 +81,7 @@ class MQTTClient:
 
     def __init__(self, client_id, host, port=1883, user=None, password=None, keepalive=30, will=None,
                  on_message=None, on_connect=None, log=None, wait_net=None, backoff_ms=(500, 30000),
-                 retry_ms=5000, timeout_ms=5000):
+                 retry_ms=5000, timeout_ms=5000, ssl=None):
         self.client_id = client_id
         self.host = host
         self.port = port
@@ -85,6 +96,7 @@ class MQTTClient:
         self.backoff = backoff_ms
         self.retry_ms = retry_ms
         self.timeout_ms = timeout_ms
+        self.ssl = ssl  # an SSLContext (tls_context): TLS, the broker checked against it; None = plaintext
         self.subs = {}
         self.pending = {}  # packet id -> [Event, acked, result]
         self.pid = 0
@@ -145,7 +157,11 @@ class MQTTClient:
 
     async def _connect(self):
         self._dead = asyncio.Event()
-        r, w = await asyncio.wait_for_ms(asyncio.open_connection(self.host, self.port), self.timeout_ms)
+        if self.ssl is None:
+            opening = asyncio.open_connection(self.host, self.port)
+        else:
+            opening = asyncio.open_connection(self.host, self.port, ssl=self.ssl, server_hostname=self.host)
+        r, w = await asyncio.wait_for_ms(opening, self.timeout_ms)
         self._r, self._w = r, w
         sock = getattr(w, "s", None)
         if sock is not None:
@@ -175,7 +191,7 @@ class MQTTClient:
         self.connected = True
         self.connects += 1
         self.last_rx = time.ticks_ms()
-        self.log("mqtt", {"state": "up", "broker": "%s:%d" % (self.host, self.port)})
+        self.log("mqtt", {"state": "up", "broker": "%s:%d" % (self.host, self.port), "tls": self.ssl is not None})
         if self.subs:
             body = struct.pack("!H", self._next_pid())
             for t in self.subs:

@@ -41,7 +41,7 @@ def main() -> None:
 
 def banner(rt: Runtime, owner_password: str | None) -> None:
     s = rt.settings
-    http = f"http://{s.http_host}:{s.http_port}"
+    http = s.http_url
     console.rule("[bold]Hexiao gateway")
     console.print(f"  Web console         [bold cyan]{http}/console[/]")
     if owner_password:
@@ -53,6 +53,12 @@ def banner(rt: Runtime, owner_password: str | None) -> None:
         console.print(f"    sign in as owner; the first password is in {s.var_dir / 'owner-password.txt'}")
     console.print(f"  REST API docs       {http}/docs   health: {http}/api/health")
     console.print(f"  MQTT broker         [bold]{rt.mqtt_url}[/] ({rt.broker_kind})")
+    lan = rt.fleet.broker if rt.fleet is not None else {}
+    if lan.get("tls"):
+        console.print(
+            f"  Scanners (LAN)      TLS on {s.broker_bind}:{lan['port']}, per-device logins; "
+            f"CA {s.var_dir / 'ca' / 'ca.pem'} (written to each board by tools.provision)"
+        )
     console.print(f"  Database            {s.db_url}")
     if rt.broker_kind.startswith("demo"):
         console.print(
@@ -111,13 +117,27 @@ def run(
             os._exit(2)
         banner(rt, ensure_owner(rt.engine, settings.var_dir))
         rt.bridge.connected.wait(10)
-        logging.getLogger("gateway").info(
-            "gateway ready on http://%s:%d", settings.http_host, settings.http_port
-        )
+        logging.getLogger("gateway").info("gateway ready on %s", settings.http_url)
         return rt
 
     app = create_app(start)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", **https(settings))
+
+
+def https(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS arguments for HTTPS=true: a certificate from the gateway's local CA (the one the
+    scanners pin) for the HTTP address and BROKER_NAMES; nothing otherwise."""
+    if not settings.https:
+        return {}
+    from datetime import UTC, datetime
+
+    from gateway.adapters.brokers.tls_files import ensure_broker_tls, wanted_names
+
+    names = wanted_names(settings.http_host, settings.extra_broker_names)
+    files = ensure_broker_tls(
+        settings.var_dir, settings.var_dir / "https", names, datetime.now(UTC), stem="https"
+    )
+    return {"ssl_certfile": str(files.certfile), "ssl_keyfile": str(files.keyfile)}
 
 
 def _engine_for_cli() -> Any:

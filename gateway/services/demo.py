@@ -1,12 +1,15 @@
 # Demo data for an empty database: a site and orders a newcomer can scan at once.
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 
 from gateway.adapters.db.models import Order
+from gateway.domain.errors import Conflict
+from gateway.services.adjustments import cancel, refund
 from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
 
 DEMO_ORDERS = [
@@ -17,6 +20,37 @@ DEMO_ORDERS = [
     ("HXDEMO-OLD-0005", "Expired Voucher", 1, -30, -1),
     ("HXDEMO-SOON-0006", "Next Week Concert", 1, 7, 8),
 ]
+
+
+log = logging.getLogger(__name__)
+DEMO_PREFIX = "HXDEMO-"
+
+
+def retire_demo(engine: Engine) -> list[str]:
+    """Cancel the demo orders (HXDEMO-*): their codes are printed in the docs and on every demo banner,
+    so they are valid only while the broker serves this machine alone. Returns the codes cancelled now."""
+    with engine.connect() as c:
+        codes = (
+            c.execute(
+                select(Order.code).where(Order.code.startswith(DEMO_PREFIX), Order.status != "cancelled")
+            )
+            .scalars()
+            .all()
+        )
+    why = "demo codes are valid only while the broker is loopback-only"
+    done = []
+    for code in codes:
+        try:
+            cancel(engine, code, "gateway", why)
+        except Conflict:  # units were redeemed from it: refund what is left (nothing left: nothing to do)
+            try:
+                refund(engine, code, None, "gateway", why)
+            except Conflict:
+                continue
+        done.append(code)
+    if done:
+        log.warning("the broker is on the LAN: demo orders %s are no longer valid", ", ".join(done))
+    return done
 
 
 def is_empty(engine: Engine) -> bool:

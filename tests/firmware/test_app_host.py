@@ -26,7 +26,7 @@ DEV = "fw-host-1"
 class FakeGateway:
     """Answers every scan like the gateway would (by sid, idempotently): GOOD-* is OK once, then used."""
 
-    def __init__(self, broker: Mosquitto) -> None:
+    def __init__(self, broker: Mosquitto, login: tuple[str, str] | None = None) -> None:
         self.scans: list[dict[str, Any]] = []
         self.status: queue.Queue[tuple[bytes, bool]] = queue.Queue()
         self.decided: dict[str, dict[str, Any]] = {}
@@ -36,6 +36,8 @@ class FakeGateway:
             [(f"hx/v1/dev/{DEV}/scan", 1), (f"hx/v1/dev/{DEV}/status", 1)]
         )
         self.c.on_message = self._on_message
+        if login is not None:
+            self.c.username_pw_set(*login)
         self.c.connect(broker.host, broker.port)
         self.c.loop_start()
 

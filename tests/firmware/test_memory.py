@@ -5,23 +5,76 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from gateway.adapters.brokers.mosquitto import Mosquitto
-from tests.firmware.test_app_host import Device, FakeGateway
+import pytest
+
+from gateway.adapters.brokers import pki
+from gateway.adapters.brokers.mosquitto import Mosquitto, free_port
+from gateway.adapters.brokers.mosquitto_conf import TlsListener
+from gateway.adapters.brokers.tls_files import ensure_broker_tls
+from gateway.adapters.mqtt.acl import render_acl, render_passwords, write_private
+from gateway.domain.device_secrets import hash_secret, new_secret
+from tests.firmware.test_app_host import DEV, Device, FakeGateway
 from tools.build_firmware import build
 
 HEAP_K = int(os.environ.get("HX_TEST_HEAP_K", "104"))  # budget: measured need + headroom (docs/firmware.md)
 
 
-def test_mpy_build_runs_in_budget(tmp_path: Path, mosquitto: Mosquitto) -> None:
+class Link:
+    """The broker side of one run: plaintext (the `mosquitto` fixture) or, as on a shop LAN, a TLS
+    listener with a certificate from the gateway's CA and per-device logins."""
+
+    def __init__(self, tmp: Path, broker: Mosquitto, tls: bool) -> None:
+        self.broker = broker
+        self.login: tuple[str, str] | None = None
+        self.mqtt: dict[str, Any] = {}
+        self.ca: bytes | None = None
+        if not tls:
+            return
+        workdir = tmp / "tls-broker"
+        files = ensure_broker_tls(
+            tmp / "var", workdir, pki.broker_names("localhost", [], []), datetime.now(UTC)
+        )
+        secret, gw_secret = new_secret(), new_secret()
+        write_private(
+            workdir / "passwd",
+            render_passwords([(DEV, hash_secret(secret)), ("fake-gw", hash_secret(gw_secret))]),
+        )
+        write_private(workdir / "acl", render_acl("fake-gw"))
+        port = free_port()
+        self.broker = Mosquitto(
+            workdir, password_file=workdir / "passwd", acl_file=workdir / "acl",
+            tls=TlsListener(port, "127.0.0.1", files.cafile, files.certfile, files.keyfile),
+        )  # fmt: skip
+        self.broker.start()
+        self.login = ("fake-gw", gw_secret)
+        self.mqtt = {
+            "mqtt": {"host": "127.0.0.1", "port": port, "user": DEV, "password": secret, "ca": "ca.der"}
+        }
+        self.ca = files.ca_der
+
+
+@pytest.fixture(params=["plaintext", "tls"])
+def link(request: pytest.FixtureRequest, tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Link]:
+    lk = Link(tmp_path, mosquitto, request.param == "tls")
+    yield lk
+    if lk.broker is not mosquitto:
+        lk.broker.stop()
+
+
+def test_mpy_build_runs_in_budget(tmp_path: Path, link: Link) -> None:
     out = tmp_path / "fw"
     build(out)
     assert (out / "hx" / "app.mpy").exists() and not (out / "hx" / "app.py").exists()
     assert json.loads((out / "board.json").read_text())["board"] == "esp32-devkitc"
-    gw = FakeGateway(mosquitto)
-    dev = Device(tmp_path / "dev", mosquitto, main=out / "main.py", heap_k=HEAP_K)
-    dev.flash.parent.mkdir(exist_ok=True)
+    gw = FakeGateway(link.broker, link.login)
+    dev = Device(tmp_path / "dev", link.broker, main=out / "main.py", heap_k=HEAP_K, **link.mqtt)
+    if link.ca is not None:
+        (dev.flash / "ca.der").write_bytes(link.ca)
     dev.start()
     try:
         dev.wait(lambda e: e["ev"] == "screen" and e["state"] == "READY", what="READY")
@@ -33,8 +86,10 @@ def test_mpy_build_runs_in_budget(tmp_path: Path, mosquitto: Mosquitto) -> None:
         dev.type(b"GOOD-LAST\r\n")
         dev.wait(lambda e: e["ev"] == "heap" and e["live_peak"] > 0, m, "heap report", timeout=30)
         assert not dev.events("crash"), dev.events("crash")
+        ups = [e for e in dev.events("mqtt") if e.get("state") == "up"]
+        assert ups and all(e["tls"] is (link.ca is not None) for e in ups)
         peak = max(e["live_peak"] for e in dev.events("heap"))
-        print(f"live heap high-water: {peak} bytes (heap {HEAP_K} KiB)")
+        print(f"live heap high-water ({'TLS' if link.ca else 'plaintext'}): {peak} bytes (heap {HEAP_K} KiB)")
         assert peak < HEAP_K * 1024
     finally:
         dev.kill()

@@ -26,6 +26,7 @@ class Client:
         password: str | None,
         client_id: str | None = None,
         protocol: int = mqtt.MQTTv311,
+        ca_file: str | None = None,
     ) -> None:
         self.username = username
         self.connects: list[str] = []  # reason strings of CONNACKs, "Success" or the refusal
@@ -38,6 +39,8 @@ class Client:
         )
         if username is not None:
             self.c.username_pw_set(username, password)
+        if ca_file is not None:
+            self.c.tls_set(ca_certs=ca_file)  # TLS; the broker's certificate checked for `host`
         self.c.on_connect = lambda c, u, f, rc, p: self._log(self.connects, str(rc))
         self.c.on_disconnect = lambda c, u, f, rc, p: self._log(self.disconnects, str(rc))
         self.c.on_message = self._on_message

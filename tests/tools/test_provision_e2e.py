@@ -14,8 +14,9 @@ import pytest
 
 from tests.conftest import ROOT, GatewayProc
 from tests.gateway.fleet_client import Client, FleetGateway, make_fleet_gateway
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 from tools.emuboard.board import EmuBoard
+from tools.provision.devconfig import ca_der
 from tools.sim.pty_scanner import PtyScanner
 
 pytestmark = pytest.mark.slow  # starts a gateway, a broker and the MicroPython VM
@@ -92,7 +93,10 @@ class Bench:
 
 @pytest.fixture
 def bench(tmp_path: Path, gateway_factory: Callable[..., GatewayProc]) -> Iterator[Bench]:
-    gw = make_fleet_gateway(tmp_path, gateway_factory)
+    # On the LAN, as in a shop: the board gets the gateway's CA and reaches the broker over TLS only.
+    gw = make_fleet_gateway(
+        tmp_path, gateway_factory, {"BROKER_BIND": "0.0.0.0", "BROKER_TLS_PORT": str(free_port())}
+    )
     r = gw.api(
         "POST",
         "/api/orders",
@@ -120,6 +124,11 @@ def test_provision_scan_revoke_reprovision(bench: Bench) -> None:
     assert cfg["device"] == "emu-1" and cfg["mqtt"]["user"] == "emu-1" and cfg["site"] == "s1"
     secret = cfg["mqtt"]["password"]
     assert len(secret) == 32 and cfg["wifi"] == {"ssid": "ShopNet", "password": WIFI_SECRET}
+    # TLS with the gateway's CA, written next to the config: the board dialled the TLS port and verified it.
+    broker = bench.gw.api("GET", "/api/fleet/broker").json()
+    assert cfg["mqtt"]["ca"] == "ca.der" and cfg["mqtt"]["port"] == broker["port"] != bench.gw.broker_port
+    assert (bench.board.flash / "ca.der").read_bytes() == ca_der(broker)
+    assert any(e.get("ev") == "mqtt" and e.get("state") == "up" and e.get("tls") for e in bench.events())
     for text in (res.stdout, res.stderr, bench.gw.proc.log()):
         assert secret not in text and WIFI_SECRET not in text
     assert secret.encode() not in bench.gw.proc.db_path.read_bytes()

@@ -33,6 +33,13 @@ def broker_host(gw_url: str, given: str | None, broker: dict[str, Any], board: s
             "[yellow]! The broker address is 127.0.0.1: a WiFi scanner cannot reach that. Start the gateway "
             "with BROKER_BIND=0.0.0.0 and pass --broker-host <this computer's LAN address>.[/]"
         )
+    names = broker.get("names")
+    if broker.get("tls") and isinstance(names, list) and str(host).lower() not in names:
+        # The firmware checks the broker's certificate against the name it dials: it would never connect.
+        raise UsageError(
+            f"the broker's TLS certificate does not cover {host!r} (it covers {', '.join(names)})",
+            "pass one of those as --broker-host, or add it to BROKER_NAMES and restart the gateway",
+        )
     return str(host)
 
 

@@ -33,6 +33,12 @@ PortOpt = typer.Option(..., "--port", "-p", help="serial port of the board (see 
 GatewayOpt = typer.Option(
     "http://127.0.0.1:8000", "--gateway", envvar="HX_GATEWAY", help="the gateway's web address"
 )
+GatewayCaOpt = typer.Option(
+    None,
+    "--gateway-ca",
+    envvar="HX_GATEWAY_CA",
+    help="the gateway's CA (VAR_DIR/ca/ca.pem) to check an https:// --gateway against",
+)
 TokenOpt = typer.Option(
     None, "--token", envvar="HX_TOKEN", help="API token of a manager (from the console); env HX_TOKEN"
 )
@@ -119,6 +125,7 @@ def install(
         None, "--wifi-password", envvar="HX_WIFI_PASSWORD", help="shop WiFi password (asked for when missing)"
     ),
     gateway: str = GatewayOpt,
+    gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
     broker_host: str = typer.Option(
         None, help="address the device uses for MQTT (default: from the gateway)"
@@ -143,7 +150,7 @@ def install(
             raise UsageError("--wifi-ssid is required for a WiFi board", "or set HX_WIFI_SSID")
         if needs_wifi and wifi_password is None and not dry_run:
             wifi_password = typer.prompt(f"Password of WiFi {wifi_ssid!r}", hide_input=True)
-        gw = Gateway(gateway, token)
+        gw = Gateway(gateway, token, ca=gateway_ca)
         dev = Device(port)
         staging = Path(tempfile.mkdtemp(prefix="hx-build-"))
         steps = Steps(5 if dry_run else (8 if verify else 6))
@@ -169,13 +176,22 @@ def install(
                 gw.broker,
                 lambda b: (
                     f"{gateway}, devices log in: {'yes' if b.get('device_auth') else 'no (open broker)'}"
+                    + (", TLS with the gateway's CA" if b.get("tls") else "")
                 ),
             )
             host = pick_broker_host(gateway, broker_host, broker, board)
             port_ = broker_port or int(broker.get("port") or 1883)
+            ca = devconfig.ca_der(broker)
             if dry_run:
                 cfg = devconfig.build_config(
-                    placement, host, port_, device, "(new secret)", wifi_ssid, wifi_password or ""
+                    placement,
+                    host,
+                    port_,
+                    device,
+                    "(new secret)",
+                    wifi_ssid,
+                    wifi_password or "",
+                    tls=bool(ca),
                 )
                 steps.run("Planning", lambda: None)
                 steps.run("Nothing written (dry run)", lambda: None)
@@ -199,20 +215,29 @@ def install(
             )
             m = creds["mqtt"]
             cfg = devconfig.build_config(
-                placement, host, port_, m["username"], m["password"], wifi_ssid, wifi_password or ""
+                placement,
+                host,
+                port_,
+                m["username"],
+                m["password"],
+                wifi_ssid,
+                wifi_password or "",
+                tls=bool(ca),
             )
 
             payload = devconfig.encode(cfg)
             del cfg, creds, m  # from here on the secret lives on the device only
 
             def write_and_reset() -> None:
+                if ca:
+                    dev.write_file(ca, devconfig.CA_FILE)  # first: the config names it
                 dev.write_file(payload, "config.json")
                 dev.reset()
 
             steps.run(
                 "Writing settings and restarting",
                 write_and_reset,
-                lambda _: f"broker {host}:{port_}, site {site}, {mode}",
+                lambda _: f"broker {host}:{port_}{' (TLS, gateway CA)' if ca else ''}, site {site}, {mode}",
             )
             if verify:
                 wait_online(steps, gw, device, before, timeout)
@@ -230,12 +255,13 @@ def install(
 def verify_cmd(
     device: str = typer.Option(..., "--device", "-d", help="device id"),
     gateway: str = GatewayOpt,
+    gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
     timeout: float = typer.Option(90.0, help="seconds to wait for the device"),
 ) -> None:
     """Wait until the device is online at the gateway, then make it beep and show 'Provisioned'."""
     with reporting():
-        gw = Gateway(gateway, token)
+        gw = Gateway(gateway, token, ca=gateway_ca)
         steps = Steps(2)
         try:
             if gw.device(device) is None:

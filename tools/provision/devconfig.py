@@ -16,7 +16,8 @@ TOP_KEYS = {
     "outbox_max", "inflight", "retry_ms", "verdict_timeout_ms", "result_ms", "relay_ms",
     "scanner_mode", "same_code_s", "pick", "pick_ms", "turn_sensor", "turn_ms",
 }  # fmt: skip
-MQTT_KEYS = {"host", "port", "user", "password", "keepalive"}
+MQTT_KEYS = {"host", "port", "user", "password", "keepalive", "ca"}
+CA_FILE = "ca.der"  # the gateway's CA next to config.json: the firmware connects over TLS and pins it
 WIFI_KEYS = {"ssid", "password"}
 
 
@@ -54,6 +55,7 @@ def build_config(
     wifi_ssid: str,
     wifi_password: str,
     heartbeat_s: int = 60,
+    tls: bool = False,
 ) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "device": p.device,
@@ -67,6 +69,7 @@ def build_config(
             "user": username,
             "password": password,
             "keepalive": 30,
+            **({"ca": CA_FILE} if tls else {}),
         },
         "wifi": {"ssid": wifi_ssid, "password": wifi_password},
         "heartbeat_s": heartbeat_s,
@@ -103,6 +106,21 @@ def check_config(cfg: Any) -> None:
         raise UsageError("config.wifi: ssid at most 32, password at most 64 characters")
     if cfg.get("mode", "handheld") not in MODES:
         raise UsageError(f"config.mode: one of {', '.join(MODES)}")
+
+
+def ca_der(broker: dict[str, Any]) -> bytes | None:
+    """The gateway's CA certificate (sent as PEM by /api/fleet/broker) in the DER form the firmware
+    loads; None when the broker has no TLS listener (it serves loopback only)."""
+    pem = broker.get("ca_pem")
+    if not broker.get("tls") or not isinstance(pem, str):
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        return x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+    except ValueError as err:
+        raise UsageError(f"the gateway sent a CA certificate that does not parse: {err}") from err
 
 
 def masked(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 # The gateway's fleet API as the provisioning tool uses it (register, broker address, device state, commands).
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,10 +11,12 @@ from tools.provision.errors import GatewayError
 
 
 class Gateway:
-    def __init__(self, url: str, token: str | None, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float = 15.0, ca: Path | None = None) -> None:
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        # An https:// gateway serves a certificate from its own CA: check it against that CA file.
+        verify: Any = ssl.create_default_context(cafile=str(ca)) if ca else True
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self.http.close()

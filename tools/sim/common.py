@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
+CA_FILE = "ca.der"  # next to config.json on the device's flash
 Event = dict[str, Any]
 
 
@@ -24,6 +25,7 @@ class MqttTarget:
     port: int = 1884
     user: str | None = None
     password: str | None = None
+    ca_der: bytes | None = None  # the gateway's CA: TLS, the broker verified against it (file ca.der)
 
     @classmethod
     def parse(cls, url: str) -> MqttTarget:
@@ -65,6 +67,8 @@ class DeviceConfig:
             "wifi": {"ssid": "", "password": ""},
             "heartbeat_s": self.heartbeat_s,
         }
+        if self.mqtt.ca_der:
+            doc["mqtt"]["ca"] = CA_FILE
         doc.update(self.extra)
         return doc
 

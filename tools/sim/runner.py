@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.sim.common import DeviceConfig, Event, EventLog, MqttTarget, SimError, wait_until
+from tools.sim.common import CA_FILE, DeviceConfig, Event, EventLog, MqttTarget, SimError, wait_until
 from tools.sim.oled import Frame, PbmError, read_pbm
 from tools.sim.paths import FIRMWARE_MAIN, MICROPYTHON
 from tools.sim.png import render_png
@@ -65,6 +65,8 @@ class FirmwareProcess:
         cfg = self.flash / "config.json"
         if overwrite_config or not cfg.exists():
             cfg.write_text(json.dumps(config.to_json(), indent=2) + "\n")
+            if config.mqtt.ca_der:
+                (self.flash / CA_FILE).write_bytes(config.mqtt.ca_der)
         self.scanner = scanner or PtyScanner()
         self.extra_env = dict(env or {})
         self.log = EventLog(self.out / "events.log")

@@ -46,14 +46,17 @@ def render_acl(gateway_user: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with mode 0600 (the broker never reads a half-written file)."""
+def write_private(path: Path, data: str | bytes, owner: tuple[int, int] | None = None) -> None:
+    """Replace `path` atomically with mode 0600 (the broker never reads a half-written file); `owner`
+    (uid, gid) hands the file to the broker's own user when the gateway runs as root."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        if owner is not None:
+            os.fchown(fd, *owner)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -76,10 +79,11 @@ class DeviceAuth:
     gateway_user: str
     gateway_secret: str
     enforced: bool
+    owner: tuple[int, int] | None = None  # (uid, gid) of the broker's user when it is not ours
 
     def write(self, logins: list[tuple[str, str]]) -> None:
-        write_private(self.password_file, render_passwords(logins))
-        write_private(self.acl_file, render_acl(self.gateway_user))
+        write_private(self.password_file, render_passwords(logins), self.owner)
+        write_private(self.acl_file, render_acl(self.gateway_user), self.owner)
 
 
 def make_auth(

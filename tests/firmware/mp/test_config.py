@@ -31,6 +31,26 @@ def test_interfaces_example_is_valid():
     t.eq(c["wifi"]["ssid"], "shop")
 
 
+def test_ca_file_is_read_next_to_the_config():
+    d = t.tmpdir()
+    with open(d + "/config.json", "w") as f:
+        f.write('{"device": "x1", "mqtt": {"host": "10.0.0.2", "port": 8883, "ca": "ca.der"}}')
+    t.true("ca.der" in t.raises(ConfigError, load, d + "/config.json").args[0], "missing CA file")
+    with open(d + "/ca.der", "wb") as f:
+        f.write(b"\x30\x82der")
+    t.eq(load(d + "/config.json")["mqtt"]["cadata"], b"\x30\x82der")
+    t.true("cadata" not in load_plain(d), "no CA: plaintext")
+    t.true(
+        "mqtt.ca" in t.raises(ConfigError, validate, {"device": "d", "mqtt": {"ca": 5}}).args[0], "ca type"
+    )
+
+
+def load_plain(d):
+    with open(d + "/plain.json", "w") as f:
+        f.write('{"device": "x2"}')
+    return load(d + "/plain.json")["mqtt"]
+
+
 def test_defaults_not_shared():
     a = validate({"device": "a", "mqtt": {"port": 1}})
     b = validate({"device": "b"})

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.adapters.brokers.mosquitto import free_port, port_open
 from tests.helpers import wait_for
@@ -153,3 +154,70 @@ def test_a_killed_gateway_leaves_no_broker_in_the_way(tmp_path: Path) -> None:
         out, _ = p2.communicate(timeout=20)
     assert "previous gateway left running" in out
     assert not port_open("127.0.0.1", broker)
+
+
+def test_open_lan_broker_refuses_to_start(tmp_path: Path) -> None:
+    """BROKER_BIND off loopback with DEVICE_AUTH=false: no anonymous LAN broker, a clear error instead."""
+    p = start(tmp_path, free_port(), free_port(), BROKER_BIND="0.0.0.0", DEVICE_AUTH="false")
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode != 0 and "per-device logins are required" in out and "DEVICE_AUTH" in out
+    assert not (tmp_path / "mosquitto" / "mosquitto.conf").exists()
+
+
+def test_lan_broker_retires_the_demo_codes(tmp_path: Path) -> None:
+    """Demo codes are printed everywhere: valid on a loopback broker, cancelled once it is on the LAN."""
+    http = free_port()
+    p = start(tmp_path, http, free_port())
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{http}"), 30, "gateway up")
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=30)
+    p = start(tmp_path, http, free_port(), BROKER_BIND="0.0.0.0", BROKER_TLS_PORT=str(free_port()))
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{http}"), 30, "LAN gateway up")
+        r = httpx.post(
+            f"http://127.0.0.1:{http}/api/redeem",
+            json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+            timeout=10,
+        )
+        assert r.json()["ok"] is False and r.json()["reason"] == "CANCELLED", r.text
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+    assert "Demo orders" not in out and "demo orders HXDEMO-VIP-0001" in out  # the log says why
+    assert "Scanners (LAN)      TLS on 0.0.0.0:" in out and str(tmp_path / "ca" / "ca.pem") in out
+
+
+def test_https_console_with_the_gateway_ca(tmp_path: Path) -> None:
+    """HTTPS=true: the console and API answer over TLS with a certificate the gateway's CA signed (the
+    one scanners pin); plain HTTP on that port gets no answer, and the provisioning client checks it."""
+    import ssl
+
+    from tools.provision.gwclient import Gateway
+
+    http = free_port()
+    p = start(tmp_path, http, free_port(), HTTPS="true")
+    url = f"https://127.0.0.1:{http}"
+    ca = tmp_path / "ca" / "ca.pem"
+    try:
+        wait_for(lambda: ca.exists(), 30, "the local CA")
+        ctx = ssl.create_default_context(cafile=str(ca))
+
+        def up() -> bool:
+            try:
+                return httpx.get(url + "/api/health", verify=ctx, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 30, "gateway up over HTTPS")
+        assert not healthy(f"http://127.0.0.1:{http}")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url + "/api/health", timeout=5)  # the system's CAs do not vouch for it
+        gw = Gateway(url, None, ca=ca)
+        assert gw.http.get("/api/health").status_code == 200
+        gw.close()
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+    assert f"https://127.0.0.1:{http}/console" in out
