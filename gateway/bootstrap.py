@@ -20,6 +20,7 @@ from gateway.entrypoints.runtime import Runtime
 from gateway.services.demo import is_empty, load_demo
 from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
 from gateway.services.fleet import Fleet, Publish
+from gateway.services.local_access import ensure_local_token
 from gateway.services.redeem import RedemptionService
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def build(settings: Settings) -> Runtime:
     service.start()
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
+    rt.local_token = ensure_local_token(settings.var_dir)
     reload = broker.reload if broker is not None else None
     rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
     return rt

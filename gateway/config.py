@@ -1,6 +1,7 @@
 # The gateway's one Settings object (core knobs + fleet, webhook and report sections), validated once at start.
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -69,13 +70,17 @@ class WebhookSettings(_Section):
     webhook_tolerance_s: float = Field(
         default=300.0, gt=0, le=3600, description="accepted clock difference of X-Hexiao-Timestamp"
     )
-    webhook_out_secret: str = Field(default="", description="default secret for outbound signatures")
-    # After both secrets: checking WEBHOOK_URLS needs them (a URL without a secret of its own uses theirs).
+    webhook_out_secret: str = Field(
+        default="",
+        description="default secret for outbound signatures; never the inbound WEBHOOK_SECRET",
+    )
+    # After both secrets: checking WEBHOOK_URLS needs them (a URL without a secret of its own uses
+    # WEBHOOK_OUT_SECRET; no outbound secret may equal the inbound one).
     webhook_urls: str = Field(
         default="",
         description=(
             "outbound receivers of redemption events, comma-separated; `URL|SECRET` signs one with its "
-            "own secret, otherwise WEBHOOK_OUT_SECRET (or WEBHOOK_SECRET) is used"
+            "own secret, otherwise WEBHOOK_OUT_SECRET is used"
         ),
     )
     webhook_denials: bool = Field(default=False, description="also send redemption.denied events")
@@ -105,21 +110,26 @@ class WebhookSettings(_Section):
                 raise ValueError("WEBHOOK_URLS: a URL is longer than 500 characters")
             if secret and len(secret) < MIN_SECRET:
                 raise ValueError(f"WEBHOOK_URLS: the secret of {url} needs at least {MIN_SECRET} characters")
-        _targets(v, info.data.get("webhook_out_secret") or info.data.get("webhook_secret") or "")
+        _targets(v, info.data.get("webhook_out_secret") or "", info.data.get("webhook_secret") or "")
         return v
 
     def targets(self) -> list[Target]:
         """The outbound receivers (each URL with the secret its requests are signed with)."""
-        return _targets(self.webhook_urls, self.webhook_out_secret or self.webhook_secret)
+        return _targets(self.webhook_urls, self.webhook_out_secret, self.webhook_secret)
 
 
-def _targets(urls: str, default: str) -> list[Target]:
-    """Raises ValueError when a receiver has no secret to sign with, or is listed twice."""
+def _targets(urls: str, default: str, inbound: str) -> list[Target]:
+    """Raises ValueError when a receiver has no secret to sign with, would be signed with the inbound
+    secret (it could then forge the shop's order events), or is listed twice."""
     out: list[Target] = []
+    if default and default == inbound:
+        raise ValueError("WEBHOOK_OUT_SECRET must differ from WEBHOOK_SECRET (a receiver could forge orders)")
     for item in _items(urls):
         url, _, secret = item.partition("|")
         if not (secret or default):
             raise ValueError(f"WEBHOOK_URLS: no secret for {url}; set URL|SECRET or WEBHOOK_OUT_SECRET")
+        if secret and secret == inbound:
+            raise ValueError(f"WEBHOOK_URLS: the secret of {url} must differ from WEBHOOK_SECRET")
         out.append(Target(url, secret or default))
     if len({t.url for t in out}) != len(out):
         raise ValueError("WEBHOOK_URLS: the same URL is listed twice")
@@ -173,10 +183,42 @@ class Settings(_Section):
     annul_window_s: float = Field(
         default=120.0, ge=0, le=86400, description="how long a device may annul its scan"
     )
-    trust_loopback: bool = Field(
-        default=True, description="REST calls from 127.0.0.1 without credentials act as owner"
+    allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Host names the console and API answer to, comma-separated, besides localhost, this machine's "
+            "name and addresses and HTTP_HOST; `*` turns the check off (blocks DNS rebinding)"
+        ),
     )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For/-Proto are believed, "
+            "comma-separated; empty = none"
+        ),
+    )
+    trust_loopback: str | None = Field(default=None, description="removed: use VAR_DIR/local-token")
     log_level: str = "INFO"
+
+    @field_validator("trust_loopback")
+    @classmethod
+    def _removed(cls, v: str | None) -> None:
+        if v is not None:
+            raise ValueError(
+                "TRUST_LOOPBACK was removed: tools on this machine send the token in VAR_DIR/local-token "
+                "(Authorization: Bearer ...); unset TRUST_LOOPBACK"
+            )
+        return None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: str) -> str:
+        for item in _items(v):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an address or CIDR range") from None
+        return ",".join(_items(v))
 
     @field_validator("timezone")
     @classmethod

@@ -24,6 +24,7 @@ class Runtime:
     demo_codes: list[str] = field(default_factory=list)
     broker_kind: str = "external"
     fleet: Fleet | None = None
+    local_token: str = ""  # VAR_DIR/local-token: the credential of the CLI and tools on this machine
 
     @property
     def mqtt_url(self) -> str:

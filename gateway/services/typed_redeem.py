@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.adapters.db.models import Site
 from gateway.adapters.mqtt.contract import Code, Sid, Verdict
 from gateway.domain.errors import Unavailable, ValidationFailed
-from gateway.domain.requests import Request, loopback_key
+from gateway.domain.requests import Request, local_key
 from gateway.services.inputs import StrictIn
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
 
@@ -49,9 +49,7 @@ def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
     return None if row is None else (row.id, row.timezone)
 
 
-async def redeem_typed(
-    rt: Gateway, body: RedeemIn, timeout: float = 10.0, *, loopback: bool = False
-) -> Verdict:
+async def redeem_typed(rt: Gateway, body: RedeemIn, timeout: float = 10.0, *, local: bool = False) -> Verdict:
     """Decide one typed redemption. A redemption must carry its idempotency key (`request_id`): after a
     time-out the caller retries with the same key and can never redeem twice. A `check` may go without
     (it changes nothing), and then gets a one-off id."""
@@ -78,7 +76,7 @@ async def redeem_typed(
             body.amt,
             None,
             body.by,
-            key=loopback_key(body.by, sid) if loopback else "",
+            key=local_key(sid) if local else "",
         )
         fut = await run_in_threadpool(
             rt.service.submit_console, ConsoleRedeem(req, site[0], body.gate, site[1])

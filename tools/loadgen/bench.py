@@ -57,7 +57,8 @@ def spawned_system(gateway_env: dict[str, str] | None = None, keep_workdir: bool
             pids["gateway"] = gw.pid
         if broker.proc is not None:
             pids["broker"] = broker.proc.pid
-        yield System(broker.host, broker.port, Rest(gw.http), pids, workdir, gw, exclusive=True)
+        rest = Rest(gw.http, token=gw.token)
+        yield System(broker.host, broker.port, rest, pids, workdir, gw, exclusive=True)
     finally:
         if gw is not None:
             gw.stop()

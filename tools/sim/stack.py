@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.services.local_access import read_local_token
 from tools.sim.paths import ROOT
 from tools.sim.runner import MqttTarget, SimError, wait_until
 
@@ -87,6 +88,9 @@ class LocalStack:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.http + path, data=data, method=method)
         req.add_header("content-type", "application/json")
+        token = read_local_token(self.work / "var")  # the gateway's local credential (0600)
+        if token:
+            req.add_header("authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 out: dict[str, Any] = json.loads(resp.read() or b"{}")

@@ -1,6 +1,8 @@
 # Builds the SQLAlchemy engine (SQLite in WAL with synchronous=FULL, or PostgreSQL) and applies migrations.
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,23 @@ def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(u.database))
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10)
+
+
+def private_file(db: Path) -> None:
+    """The database (order codes are bearer credentials) readable by the gateway's user only: created
+    0600 before SQLite opens it, so its -wal and -shm files, which SQLite gives the database's mode, are
+    0600 too; an older world-readable file and its companions are tightened."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path, 0o600)
 
 
 def migrate(engine: Engine) -> None:

@@ -13,7 +13,13 @@ from gateway.entrypoints.console.guard import CONSOLE, CsrfFailed, rt_of, safe_n
 from gateway.entrypoints.console.i18n import LANG_COOKIE, LANGS, translator
 from gateway.entrypoints.console.render import lang_of, page
 from gateway.entrypoints.http.auth import SESSION_COOKIE, caller, optional_user
-from gateway.services.accounts import SESSION_SECONDS, authenticate, create_session, end_session
+from gateway.services.accounts import (
+    SESSION_SECONDS,
+    authenticate,
+    create_session,
+    end_session,
+    forget_first_password,
+)
 
 router = APIRouter()
 LOGIN_CSRF = "hx_login_csrf"
@@ -95,6 +101,7 @@ async def login(request: Request) -> Response:
         limiter.failed(name, addr, now)
         return _login_page(request, t("Wrong name or password."), name, next_url, 401)
     limiter.succeeded(name)
+    forget_first_password(rt.settings.var_dir, person)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a sign-in always starts a fresh session; the previous cookie value dies with it
         end_session(rt.engine, old)
