@@ -20,6 +20,7 @@ from gateway.entrypoints.runtime import Runtime
 from gateway.services.demo import is_empty, load_demo
 from gateway.services.device_auth import Credentials, DeviceAuth, make_auth
 from gateway.services.fleet import Fleet, Publish
+from gateway.services.guessing import TypedGuard
 from gateway.services.local_access import ensure_local_token
 from gateway.services.redeem import RedemptionService
 
@@ -76,7 +77,8 @@ def build(settings: Settings) -> Runtime:
     service = RedemptionService(
         engine,
         publish,
-        auto_register_site=settings.auto_register_site,
+        auto_register_site=settings.auto_site,
+        auto_register_per_min=settings.auto_register_per_min,
         default_tz=settings.timezone,
         batch_max=settings.batch_max,
         rate_limit_per_s=settings.rate_limit_per_s,
@@ -91,6 +93,7 @@ def build(settings: Settings) -> Runtime:
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
     rt.local_token = ensure_local_token(settings.var_dir)
+    rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
     reload = broker.reload if broker is not None else None
     rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
     return rt

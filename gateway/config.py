@@ -165,12 +165,30 @@ class Settings(_Section):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     demo: bool = Field(default=True, description="load demo data into an empty database")
-    auto_register_site: str = Field(
-        default="demo", description="site for unknown devices; empty = refuse them"
+    auto_register_site: str | None = Field(
+        default=None,
+        description="site for unknown devices (see AUTO_REGISTER_PER_MIN); empty = refuse them; "
+        "unset: `demo` with DEMO=true, refused otherwise",
+    )
+    auto_register_per_min: float = Field(
+        default=10.0, ge=0, description="new devices registered per minute after a first 20; 0 = unlimited"
     )
     batch_max: int = Field(default=256, ge=1, le=10000, description="most scans decided in one transaction")
     rate_limit_per_s: float = Field(
         default=20.0, ge=0, description="scans per second per device; 0 = unlimited"
+    )
+    typed_rate_per_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="typed redemptions and checks (REST, console) per second per caller (bursts of 4x; "
+        "twice that per client address); 0 = unlimited",
+    )
+    guess_limit: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="unknown codes per minute from one caller or address that raise the guessing alarm "
+        "and pause its codes for the rest of the minute",
     )
     timezone: str = Field(
         default=DEFAULT_TIMEZONE,
@@ -243,6 +261,13 @@ class Settings(_Section):
             # Use psycopg 3, the driver we ship, when the URL does not name one.
             v = "postgresql+psycopg://" + v[len("postgresql://") :]
         return v
+
+    @property
+    def auto_site(self) -> str:
+        """Where unknown devices are registered ("" = nowhere): only in a demo unless set explicitly."""
+        if self.auto_register_site is not None:
+            return self.auto_register_site.strip()
+        return "demo" if self.demo else ""
 
     @property
     def key(self) -> bytes | None:

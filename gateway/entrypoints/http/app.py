@@ -26,6 +26,7 @@ from gateway.entrypoints.http.auth import (
     caller,
     require_order,
     require_site,
+    source_of,
 )
 from gateway.entrypoints.http.hosts import HostAllowlist
 from gateway.entrypoints.http.routes.catalog import router as rules_router
@@ -35,6 +36,7 @@ from gateway.entrypoints.http.routes.webhooks import router as webhooks_router
 from gateway.entrypoints.qr import write_qr
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.devices import DeviceIn, device_site, list_devices, upsert_device
+from gateway.services.guessing import looked_up
 from gateway.services.inputs import StrictIn
 from gateway.services.orders import (
     OrderIn,
@@ -228,9 +230,11 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         )
 
     @app.get("/api/orders/{code}", tags=["orders"])
-    def get_order(r: RT, code: CodePath, who: AsVerifier) -> dict[str, Any]:
-        """Another site's order answers 404, like an unknown code."""
-        return require_order(who, order_view(r.engine, code), code)
+    def get_order(r: RT, code: CodePath, who: AsVerifier, request: Request) -> dict[str, Any]:
+        """Another site's order answers 404, like an unknown code. Unknown codes count as guesses
+        (audited; too many in a minute pause the caller's look-ups, 429)."""
+        found = looked_up(r.guard, r.engine, who.name, source_of(request), code, limited=who is not LOCAL)
+        return require_order(who, found, code)
 
     @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"])
     def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager) -> Response:
@@ -246,6 +250,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         r: RT,
         body: Annotated[RedeemIn, Body()],
         who: AsVerifier,
+        request: Request,
         idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
     ) -> dict[str, Any]:
         """Redeem a typed code (manual entry). Same rules and verdicts as a device scan.
@@ -258,7 +263,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             "request_id": _idempotency_key(idempotency_key, body.request_id),
             "by": who.name,
         }
-        v = await redeem_typed(r, body.model_copy(update=update), local=who is LOCAL)
+        v = await redeem_typed(r, body.model_copy(update=update), source_of(request), local=who is LOCAL)
         return v.to_dict()
 
     @app.get("/api/redemptions", tags=["redemptions"])

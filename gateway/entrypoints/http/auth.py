@@ -61,6 +61,11 @@ def optional_user(request: Request) -> Person | None:
     return person
 
 
+def source_of(request: Request) -> str:
+    """The client's address: the peer, or what a configured proxy (TRUSTED_PROXIES) says it forwarded."""
+    return request.client.host if request.client else "?"
+
+
 def csrf_ok(person: Person, sent: Any) -> bool:
     """A session's state change must echo that session's CSRF token."""
     return isinstance(sent, str) and bool(person.csrf) and hmac.compare_digest(sent, person.csrf)
