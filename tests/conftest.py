@@ -68,6 +68,10 @@ class GatewayProc:
                 "HTTP_PORT": str(self.port),
                 "DEMO": "false",
                 "MQTT_CLIENT_ID": f"gw-{self.port}",
+                # Test devices register themselves as they scan (unplaced unless a site `demo` exists),
+                # as an operator's explicit AUTO_REGISTER_SITE does; the default (off) has its own test.
+                "AUTO_REGISTER_SITE": "demo",
+                "AUTO_REGISTER_PER_MIN": "0",
             }
         )
         self.env.update(env or {})

@@ -58,6 +58,7 @@ class LocalStack:
                 "VAR_DIR": str(self.work / "var"),
                 "HTTP_PORT": str(self.http_port),
                 "DEMO": "false",
+                "AUTO_REGISTER_SITE": "demo",  # simulated scanners register themselves at the demo site
                 "MQTT_CLIENT_ID": f"gw-sim-{self.http_port}",
             }
         )

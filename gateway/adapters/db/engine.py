@@ -1,7 +1,7 @@
 # Builds the SQLAlchemy engine (SQLite in WAL with synchronous=FULL, or PostgreSQL) and applies migrations.
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -43,10 +44,14 @@ def private_file(db: Path) -> None:
     0600 before SQLite opens it, so its -wal and -shm files, which SQLite gives the database's mode, are
     0600 too; an older world-readable file and its companions are tightened."""
     db.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.close(os.open(db, os.O_RDONLY | os.O_CREAT, 0o600))
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # another user's file: say so, the database still opens
+            log.warning("cannot make %s private (mode 0600): it belongs to another user", path)
 
 
 def migrate(engine: Engine) -> None:

@@ -29,14 +29,10 @@ def _is_ip(name: str) -> bool:
 
 
 def machine_names() -> set[str]:
-    """This machine's own names (short, FQDN, mDNS `.local`): what people on the LAN type."""
-    names: set[str] = set()
-    try:
-        short = socket.gethostname().lower()
-        names |= {short, f"{short}.local", socket.getfqdn().lower()}
-    except OSError:
-        pass
-    return {n for n in names if n}
+    """This machine's own names (its host name and the mDNS `name.local`): what people on the LAN type.
+    No DNS look-up (a shop's resolver may hang); other names, an FQDN say, go in ALLOWED_HOSTS."""
+    short = socket.gethostname().lower().rstrip(".")
+    return {short, f"{short.split('.')[0]}.local"} if short else set()
 
 
 def allowed_names(configured: str, http_host: str) -> frozenset[str] | None:
@@ -52,10 +48,12 @@ def allowed_names(configured: str, http_host: str) -> frozenset[str] | None:
 
 
 def host_ok(header: str, names: Iterable[str] | None) -> bool:
+    """Allowed: any name with `names` None, an IP literal, a listed name, or no Host at all (an old
+    HTTP/1.0 monitor; a browser always sends one, so rebinding never comes without it)."""
     if names is None:
         return True
     name = host_name(header)
-    return bool(name) and (_is_ip(name) or name in names)
+    return not header.strip() or _is_ip(name) or name in names
 
 
 class HostAllowlist:

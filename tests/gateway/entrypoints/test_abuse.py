@@ -17,6 +17,7 @@ from gateway.config import Settings
 from gateway.services.accounts import create_user, issue_api_token
 from gateway.services.places import PlaceCache
 from tests.conftest import GatewayProc
+from tests.gateway.mqtt_peer import Peer
 
 PASSWORD = "a-long-password"
 
@@ -27,7 +28,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProc, 
     broker = Mosquitto(workdir=tmp / "broker")
     broker.start()
     env = {"TYPED_RATE_PER_S": "0.05", "GUESS_LIMIT": "3", "OWNER_PASSWORD": "owner-password-1"}
-    g = GatewayProc(broker.url, tmp / "ab.db", tmp / "var", env=env).start()
+    g = GatewayProc(broker.url, tmp / "ab.db", tmp / "var", env=env)
+    del g.env["AUTO_REGISTER_SITE"]  # the product's default: no auto-registration without DEMO
+    g.start()
     assert g.api("POST", "/api/sites", json={"slug": "s1", "name": "S"}).status_code == 201
     r = g.api(
         "POST", "/api/orders", json={"orders": [{"code": "AB-1", "title": "T", "quantity": 99, "site": "s1"}]}
@@ -102,23 +105,36 @@ def test_unknown_codes_are_audited_and_a_burst_raises_the_alarm(
     assert sum(1 for actor, _, _ in audit(g) if actor == "ve") == 3
 
 
-def sign_in(c: httpx.Client, g: GatewayProc, name: str, password: str) -> httpx.Response:
+def sign_in(c: httpx.Client, g: GatewayProc, name: str, password: str, **headers: str) -> httpx.Response:
     page = c.get(g.http + "/console/login")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert token
-    return c.post(
-        g.http + "/console/login", data={"name": name, "password": password, "csrf": token.group(1)}
-    )
+    form = {"name": name, "password": password, "csrf": token.group(1)}
+    return c.post(g.http + "/console/login", data=form, headers=headers)
 
 
 def test_a_stranger_cannot_lock_the_owner_out(gw: tuple[GatewayProc, dict[str, str]]) -> None:
     g, _ = gw
     with client("127.0.0.6") as stranger:
-        for _ in range(5):
-            assert sign_in(stranger, g, "owner", "guess-guess").status_code == 401
+        for i in range(5):
+            # A made-up X-Forwarded-For is no way round the back-off: no proxy is configured.
+            r = sign_in(stranger, g, "owner", "guess-guess", **{"x-forwarded-for": f"10.9.9.{i}"})
+            assert r.status_code == 401
         assert sign_in(stranger, g, "owner", "owner-password-1").status_code == 429  # backed off
     with client("127.0.0.1") as owner:
         assert sign_in(owner, g, "owner", "owner-password-1").status_code == 303
+
+
+def test_an_unknown_device_is_refused_without_demo(gw: tuple[GatewayProc, dict[str, str]]) -> None:
+    g, _ = gw
+    dev = Peer(g.mqtt_url, "minted-1")
+    try:
+        dev.scan("s1", "AB-1")
+        assert dev.wait_verdict("s1")["reason"] == "UNKNOWN_DEVICE"
+    finally:
+        dev.close()
+    assert g.api("GET", "/api/devices").json() == []
+    assert g.api("GET", "/api/orders/AB-1").json()["used"] == 0
 
 
 def test_auto_registration_is_off_without_demo_and_bounded(tmp_path: Path) -> None:
@@ -127,7 +143,7 @@ def test_auto_registration_is_off_without_demo_and_bounded(tmp_path: Path) -> No
     assert Settings(demo=False, auto_register_site="shop").auto_site == "shop"
     e = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     migrate(e)
-    places = PlaceCache("shop", "UTC", per_minute=1, burst=2)
+    places = PlaceCache("shop", "UTC", per_minute=1, burst=2)  # (the registration limit itself)
     with e.connect() as c:
         got = [places.get(c, f"mint-{i}", 0.0) for i in range(4)]
     assert [p is not None for p in got] == [True, True, False, False]  # minted ids stop after the burst

@@ -88,7 +88,8 @@ def test_host_names_pure() -> None:
     assert host_name("[::1]:8000") == "::1" and host_name("Shop.Lan.:80") == "shop.lan"
     names = allowed_names("shop.lan, till-2", "0.0.0.0")
     assert names is not None and {"localhost", "shop.lan", "till-2"} <= names
-    assert host_ok("10.1.2.3:8000", names) and not host_ok("", names) and not host_ok("x.example", names)
+    assert host_ok("10.1.2.3:8000", names) and host_ok("", names) and not host_ok("x.example", names)
+    assert not host_ok("[evil", names) and not host_ok(":80", names)
     assert allowed_names("*", "") is None and host_ok("anything", None)
 
 
