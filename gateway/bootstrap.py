@@ -27,6 +27,8 @@ from gateway.entrypoints.runtime import Runtime
 from gateway.services.demo import is_empty, load_demo, retire_demo
 from gateway.services.device_auth import Credentials
 from gateway.services.fleet import Fleet
+from gateway.services.guessing import TypedGuard
+from gateway.services.local_access import ensure_local_token
 from gateway.services.redeem import RedemptionService
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,8 @@ def build(settings: Settings) -> Runtime:
     service = RedemptionService(
         engine,
         mqtt_transport(publish),
-        auto_register_site=settings.auto_register_site,
+        auto_register_site=settings.auto_site,
+        auto_register_per_min=settings.auto_register_per_min,
         default_tz=settings.timezone,
         batch_max=settings.batch_max,
         rate_limit_per_s=settings.rate_limit_per_s,
@@ -121,6 +124,8 @@ def build(settings: Settings) -> Runtime:
     service.start()
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
+    rt.local_token = ensure_local_token(settings.var_dir)
+    rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
     reload = broker.reload if broker is not None else None
     rt.fleet = build_fleet(
         fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places, tls

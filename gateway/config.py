@@ -81,13 +81,17 @@ class WebhookSettings(_Section):
     webhook_tolerance_s: float = Field(
         default=300.0, gt=0, le=3600, description="accepted clock difference of X-Hexiao-Timestamp"
     )
-    webhook_out_secret: str = Field(default="", description="default secret for outbound signatures")
-    # After both secrets: checking WEBHOOK_URLS needs them (a URL without a secret of its own uses theirs).
+    webhook_out_secret: str = Field(
+        default="",
+        description="default secret for outbound signatures; never the inbound WEBHOOK_SECRET",
+    )
+    # After both secrets: checking WEBHOOK_URLS needs them (a URL without a secret of its own uses
+    # WEBHOOK_OUT_SECRET; no outbound secret may equal the inbound one).
     webhook_urls: str = Field(
         default="",
         description=(
             "outbound receivers of redemption events, comma-separated; `URL|SECRET` signs one with its "
-            "own secret, otherwise WEBHOOK_OUT_SECRET (or WEBHOOK_SECRET) is used"
+            "own secret, otherwise WEBHOOK_OUT_SECRET is used"
         ),
     )
     webhook_denials: bool = Field(default=False, description="also send redemption.denied events")
@@ -117,21 +121,26 @@ class WebhookSettings(_Section):
                 raise ValueError("WEBHOOK_URLS: a URL is longer than 500 characters")
             if secret and len(secret) < MIN_SECRET:
                 raise ValueError(f"WEBHOOK_URLS: the secret of {url} needs at least {MIN_SECRET} characters")
-        _targets(v, info.data.get("webhook_out_secret") or info.data.get("webhook_secret") or "")
+        _targets(v, info.data.get("webhook_out_secret") or "", info.data.get("webhook_secret") or "")
         return v
 
     def targets(self) -> list[Target]:
         """The outbound receivers (each URL with the secret its requests are signed with)."""
-        return _targets(self.webhook_urls, self.webhook_out_secret or self.webhook_secret)
+        return _targets(self.webhook_urls, self.webhook_out_secret, self.webhook_secret)
 
 
-def _targets(urls: str, default: str) -> list[Target]:
-    """Raises ValueError when a receiver has no secret to sign with, or is listed twice."""
+def _targets(urls: str, default: str, inbound: str) -> list[Target]:
+    """Raises ValueError when a receiver has no secret to sign with, would be signed with the inbound
+    secret (it could then forge the shop's order events), or is listed twice."""
     out: list[Target] = []
+    if default and default == inbound:
+        raise ValueError("WEBHOOK_OUT_SECRET must differ from WEBHOOK_SECRET (a receiver could forge orders)")
     for item in _items(urls):
         url, _, secret = item.partition("|")
         if not (secret or default):
             raise ValueError(f"WEBHOOK_URLS: no secret for {url}; set URL|SECRET or WEBHOOK_OUT_SECRET")
+        if secret and secret == inbound:
+            raise ValueError(f"WEBHOOK_URLS: the secret of {url} must differ from WEBHOOK_SECRET")
         out.append(Target(url, secret or default))
     if len({t.url for t in out}) != len(out):
         raise ValueError("WEBHOOK_URLS: the same URL is listed twice")
@@ -179,12 +188,30 @@ class Settings(_Section):
         description="serve the console and API over HTTPS, certificate from the gateway's CA (VAR_DIR/ca/ca.pem)",
     )
     demo: bool = Field(default=True, description="load demo data into an empty database")
-    auto_register_site: str = Field(
-        default="demo", description="site for unknown devices; empty = refuse them"
+    auto_register_site: str | None = Field(
+        default=None,
+        description="site for unknown devices (see AUTO_REGISTER_PER_MIN); empty = refuse them; "
+        "unset: `demo` with DEMO=true, refused otherwise",
+    )
+    auto_register_per_min: float = Field(
+        default=10.0, ge=0, description="new devices registered per minute after a first 20; 0 = unlimited"
     )
     batch_max: int = Field(default=256, ge=1, le=10000, description="most scans decided in one transaction")
     rate_limit_per_s: float = Field(
         default=20.0, ge=0, description="scans per second per device; 0 = unlimited"
+    )
+    typed_rate_per_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="typed redemptions and checks (REST, console) per second per caller (bursts of 4x; "
+        "twice that per client address); 0 = unlimited",
+    )
+    guess_limit: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="unknown codes per minute from one caller or address that raise the guessing alarm "
+        "and pause its codes for the rest of the minute",
     )
     timezone: str = Field(
         default=DEFAULT_TIMEZONE,
@@ -197,10 +224,42 @@ class Settings(_Section):
     annul_window_s: float = Field(
         default=120.0, ge=0, le=86400, description="how long a device may annul its scan"
     )
-    trust_loopback: bool = Field(
-        default=True, description="REST calls from 127.0.0.1 without credentials act as owner"
+    allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Host names the console and API answer to, comma-separated, besides localhost, this machine's "
+            "name and addresses and HTTP_HOST; `*` turns the check off (blocks DNS rebinding)"
+        ),
     )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For/-Proto are believed, "
+            "comma-separated; empty = none"
+        ),
+    )
+    trust_loopback: str | None = Field(default=None, description="removed: use VAR_DIR/local-token")
     log_level: str = "INFO"
+
+    @field_validator("trust_loopback")
+    @classmethod
+    def _removed(cls, v: str | None) -> None:
+        if v is not None:
+            raise ValueError(
+                "TRUST_LOOPBACK was removed: tools on this machine send the token in VAR_DIR/local-token "
+                "(Authorization: Bearer ...); unset TRUST_LOOPBACK"
+            )
+        return None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: str) -> str:
+        for item in _items(v):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an address or CIDR range") from None
+        return ",".join(_items(v))
 
     @field_validator("timezone")
     @classmethod
@@ -249,6 +308,13 @@ class Settings(_Section):
         if self.lan_broker and self.broker_tls_port == self.broker_port:
             raise ValueError("BROKER_TLS_PORT must differ from BROKER_PORT (loopback plaintext)")
         return self
+
+    @property
+    def auto_site(self) -> str:
+        """Where unknown devices are registered ("" = nowhere): only in a demo unless set explicitly."""
+        if self.auto_register_site is not None:
+            return self.auto_register_site.strip()
+        return "demo" if self.demo else ""
 
     @property
     def key(self) -> bytes | None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
+from gateway.services.local_access import read_local_token
 from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,10 @@ class GatewayProc:
                 "HTTP_PORT": str(self.port),
                 "DEMO": "false",
                 "MQTT_CLIENT_ID": f"gw-{self.port}",
+                # Test devices register themselves as they scan (unplaced unless a site `demo` exists),
+                # as an operator's explicit AUTO_REGISTER_SITE does; the default (off) has its own test.
+                "AUTO_REGISTER_SITE": "demo",
+                "AUTO_REGISTER_PER_MIN": "0",
             }
         )
         self.env.update(env or {})
@@ -112,8 +117,20 @@ class GatewayProc:
         self.stop(hard)
         self.start()
 
-    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.http + path, timeout=15, **kw)
+    @property
+    def token(self) -> str:
+        """The gateway's local token (VAR_DIR/local-token): how tools on its machine authenticate."""
+        token = read_local_token(self.var_dir)
+        assert token, f"no local token in {self.var_dir}"
+        return token
+
+    def api(self, method: str, path: str, *, local: bool = True, **kw: Any) -> httpx.Response:
+        """A REST call; with `local` (and no credentials of its own) it carries the local token."""
+        headers = dict(kw.pop("headers", None) or {})
+        own = "cookies" in kw or any(k.lower() == "authorization" for k in headers)
+        if local and not own:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return httpx.request(method, self.http + path, timeout=15, headers=headers, **kw)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -54,10 +54,10 @@ def person_key(user: str, request_id: str) -> str:
     return f"u:{user}/{request_id}"
 
 
-def loopback_key(by: str, request_id: str) -> str:
-    """Unauthenticated callers on the gateway's own machine (TRUST_LOOPBACK): `by` is only what they
-    claim, so they get a key space of their own and can never reach a person's decisions."""
-    return f"l:{by}/{request_id}"
+def local_key(request_id: str) -> str:
+    """The gateway's local token (its CLI and tools): a key space of its own, so it can never reach a
+    person's decisions, even one named like it (the name `local` is reserved for people anyway)."""
+    return f"l:local/{request_id}"
 
 
 def system_key(action: str, ident: object) -> str:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 ROLES = ("verifier", "supervisor", "manager", "owner")
 RANK = {r: i for i, r in enumerate(ROLES)}
 NAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,30}$"  # the same rule as the `by` field of manual redemptions
+# The audit name of the gateway's local token (CLI and tools on its own machine): no person may take it.
+LOCAL_NAME = "local"
+RESERVED_NAMES = frozenset({LOCAL_NAME})
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from gateway.entrypoints.http.app import create_app
 from gateway.entrypoints.qr import terminal_qr, write_qr
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.accounts import ensure_owner
+from gateway.services.local_access import LOCAL_TOKEN_FILE
 
 cli = typer.Typer(
     add_completion=False, help="Hexiao gateway: redeem online orders by scanning their QR code."
@@ -44,10 +45,11 @@ def banner(rt: Runtime, owner_password: str | None) -> None:
     http = s.http_url
     console.rule("[bold]Hexiao gateway")
     console.print(f"  Web console         [bold cyan]{http}/console[/]")
-    if owner_password:
+    if owner_password and console.is_terminal:
+        # Only to a person at a terminal: a banner that lands in a log file must not carry the password.
         console.print(
             f"    first start: sign in as [bold]owner[/] with password [bold]{owner_password}[/]"
-            f" (also in {s.var_dir / 'owner-password.txt'}; change it after signing in)"
+            f" (also in {s.var_dir / 'owner-password.txt'}, removed at the first sign-in)"
         )
     elif (s.var_dir / "owner-password.txt").exists():
         console.print(f"    sign in as owner; the first password is in {s.var_dir / 'owner-password.txt'}")
@@ -72,9 +74,12 @@ def banner(rt: Runtime, owner_password: str | None) -> None:
         first = rt.demo_codes[0]
         console.print(f"\n  QR codes as PNG/SVG in {s.var_dir / 'qr'}/ — here is {first}:")
         sys.stderr.write(terminal_qr(first))
+    token_file = s.var_dir / LOCAL_TOKEN_FILE
+    console.print(f"  Local token         {token_file} (the CLI and tools on this machine; keep it private)")
     console.print("\n  Try it:")
     console.print(
-        f"    curl -s -X POST {http}/api/redeem -H 'content-type: application/json' "
+        f'    curl -s -X POST {http}/api/redeem -H "authorization: Bearer $(cat {token_file})" '
+        "-H 'content-type: application/json' "
         '-d \'{"code": "HXDEMO-VIP-0001", "site": "demo", "request_id": "try-1"}\''
     )
     console.print(f"    .venv/bin/python -m tools.sim run --mqtt-url {rt.mqtt_url}   # a simulated scanner")
@@ -121,7 +126,17 @@ def run(
         return rt
 
     app = create_app(start)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", **https(settings))
+    # X-Forwarded-For/-Proto are believed only from TRUSTED_PROXIES (uvicorn's default would believe
+    # anything on 127.0.0.1, i.e. any local process could pose as any client address).
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
+        **https(settings),
+    )
 
 
 def https(settings: Settings) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.config import Settings
 from gateway.services.fleet import Fleet
+from gateway.services.guessing import TypedGuard
 from gateway.services.redeem import RedemptionService
 
 
@@ -24,6 +25,8 @@ class Runtime:
     demo_codes: list[str] = field(default_factory=list)
     broker_kind: str = "external"
     fleet: Fleet | None = None
+    local_token: str = ""  # VAR_DIR/local-token: the credential of the CLI and tools on this machine
+    guard: TypedGuard = field(default_factory=TypedGuard)  # abuse limits of typed codes
 
     @property
     def mqtt_url(self) -> str:

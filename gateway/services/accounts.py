@@ -17,13 +17,15 @@ from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import ApiToken, AuthSession, Site, User, UserSite
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.domain.passwords import burn_time, hash_password, verify_password
-from gateway.domain.roles import NAME_PATTERN, ROLES, Person
+from gateway.domain.roles import NAME_PATTERN, RESERVED_NAMES, ROLES, Person
+from gateway.services.local_access import write_secret
 
 log = logging.getLogger(__name__)
 
 SESSION_SECONDS = 12 * 3600
 TOKEN_PREFIX = "hxt_"
 MIN_PASSWORD = 8
+FIRST_PASSWORD_FILE = "owner-password.txt"
 
 
 def digest(secret: str) -> str:
@@ -33,6 +35,8 @@ def digest(secret: str) -> str:
 def _check(name: str, role: str, password: str | None) -> None:
     if not re.match(NAME_PATTERN, name):
         raise ValidationFailed("name: 1-30 letters, digits or _ . @ -", field="name")
+    if name.lower() in RESERVED_NAMES:
+        raise ValidationFailed(f"name: {name!r} is reserved for the gateway's own tools", field="name")
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
     if password is not None and len(password) < MIN_PASSWORD:
@@ -122,6 +126,13 @@ def _person(conn: Any, uid: int, via: str, csrf: str = "") -> Person | None:
         select(Site.slug).join(UserSite, UserSite.site_id == Site.id).where(UserSite.user_id == uid)
     ).scalars()
     return Person(uid, row.name, row.role, frozenset(slugs), via, csrf)
+
+
+def person_named(engine: Engine, name: str) -> Person | None:
+    """The active person called `name`, with their role and sites; None when there is none."""
+    with engine.connect() as c:
+        uid = c.execute(select(User.id).where(User.name == name)).scalar()
+        return None if uid is None else _person(c, int(uid), "session")
 
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:
@@ -274,11 +285,16 @@ def ensure_owner(engine: Engine, var_dir: Path, password: str | None = None) -> 
     if given:
         log.info("console user 'owner' created with the password from OWNER_PASSWORD")
         return None
-    path = Path(var_dir) / "owner-password.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
-    os.chmod(path, 0o600)
-    log.warning("console user 'owner' created; its password is in %s (change it after signing in)", path)
+    path = Path(var_dir) / FIRST_PASSWORD_FILE
+    write_secret(path, secret + "\n")
+    log.warning("console user 'owner' created; its password is in %s (removed at the first sign-in)", path)
     return secret
+
+
+def forget_first_password(var_dir: Path, person: Person) -> None:
+    """Once the first owner has signed in, the password file has done its job: it goes, so the password
+    does not lie around in the data folder (and in its backups)."""
+    path = Path(var_dir) / FIRST_PASSWORD_FILE
+    if person.name == "owner" and path.exists():
+        path.unlink(missing_ok=True)
+        log.info("removed %s after the owner's first sign-in", path)

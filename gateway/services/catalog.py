@@ -165,6 +165,16 @@ def list_products(engine: Engine) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
+def product_sites(engine: Engine, sku: str) -> list[str] | None:
+    """The slugs a live product is sold for ([] = everywhere), or None when there is no such product."""
+    with engine.connect() as c:
+        rules = c.execute(select(Product.rules).where(Product.sku == sku, Product.deleted.is_(False))).first()
+        if rules is None:
+            return None
+        ids = (rules[0] or {}).get("sites") or []
+        return sorted(c.execute(select(Site.slug).where(Site.id.in_(ids))).scalars()) if ids else []
+
+
 def products_by_sku(conn: Connection, skus: set[str]) -> dict[str, Any]:
     if not skus:
         return {}

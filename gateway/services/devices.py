@@ -13,6 +13,7 @@ from gateway.domain.errors import ValidationFailed
 from gateway.domain.identifiers import RESERVED_DEVICES, reserved_device
 from gateway.domain.roles import Person
 from gateway.services.inputs import StrictIn
+from gateway.services.sites import site_of
 
 
 class DeviceIn(StrictIn):
@@ -43,6 +44,11 @@ def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
                 insert(Device).values(device_id=d.device, online=False, created_at=time.time(), **values)
             )
     return d.model_dump()
+
+
+def device_site(engine: Engine, device: str) -> tuple[bool, str | None]:
+    """Whether the device is registered, and the slug of its site (None: not placed)."""
+    return site_of(engine, Device.site_id, Device.device_id == device)
 
 
 STATUS_FIELDS = ("fw", "board", "ip", "rssi", "heap", "outbox", "up")

@@ -16,6 +16,7 @@ from gateway.domain.errors import NotFound
 from gateway.services.commands import BROKER_ACTIONS, CommandIn, check_command, encode
 from gateway.services.device_auth import Credentials
 from gateway.services.devices import DeviceIn, list_devices, upsert_device
+from gateway.services.guessing import clear_quiet
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +179,8 @@ class Fleet:
                     select(Device.device_id, Device.last_seen).where(Device.device_id.not_in(revoked))
                 ).all()
             }
-            open_alarms = set(
-                c.execute(select(DeviceAlarm.device_id).where(DeviceAlarm.cleared_at.is_(None))).scalars()
-            )
+            silent = (DeviceAlarm.kind == "silent", DeviceAlarm.cleared_at.is_(None))
+            open_alarms = set(c.execute(select(DeviceAlarm.device_id).where(*silent)).scalars())
             to_open, to_clear = silence_changes(seen, open_alarms, now, self.settings.fleet_silence_s)
             for d in to_open:
                 c.execute(
@@ -189,9 +189,10 @@ class Fleet:
             if to_clear:
                 c.execute(
                     update(DeviceAlarm)
-                    .where(DeviceAlarm.device_id.in_(to_clear), DeviceAlarm.cleared_at.is_(None))
+                    .where(DeviceAlarm.device_id.in_(to_clear), *silent)
                     .values(cleared_at=now)
                 )
+            clear_quiet(c, now)  # code-guessing alarms (services/guessing.py) end after a quiet hour
         for d in to_open:
             log.warning("ALARM: device %s silent for more than %.0f s", d, self.settings.fleet_silence_s)
         for d in to_clear:

@@ -5,6 +5,7 @@ import csv
 import io
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -165,11 +166,16 @@ def _csv_record(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_csv(
-    engine: Engine, text: str, key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
+    engine: Engine,
+    text: str,
+    key: bytes | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+    check_site: Callable[[str | None], None] | None = None,
 ) -> dict[str, Any]:
     """Import what is valid, report every bad row (line number, field, message); creates nothing twice.
 
-    Naive date-times are local at the row's site (`tz`, the gateway's TIMEZONE, without one)."""
+    Naive date-times are local at the row's site (`tz`, the gateway's TIMEZONE, without one).
+    `check_site` raises for a site the caller may not act on: then nothing of the file is imported."""
     reader = csv.DictReader(io.StringIO(text))
     try:  # read it all first: a broken file (a NUL byte, a runaway quoted cell) is refused as a whole
         fieldnames = reader.fieldnames
@@ -208,6 +214,8 @@ def import_csv(
                     {"line": line, "field": str(err.details.get("field", "")), "error": err.message}
                 )
                 continue
+            if check_site is not None:
+                check_site(o.site)  # raises: the transaction is rolled back, nothing imported
             if row["code"] in seen:
                 errors.append({"line": line, "field": "code", "error": "duplicate code in file"})
                 continue

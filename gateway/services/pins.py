@@ -2,59 +2,80 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Device, Site, VerifierPin
 from gateway.domain.decisions import Decision, system_denial
 from gateway.domain.errors import Conflict, ValidationFailed
+from gateway.domain.passwords import hash_password, verify_password
 from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place, Request
 from gateway.services.places import PlaceCache
 
 
-def pin_digest(site_id: int, pin: str) -> str:
-    # The digest must be deterministic (a PIN alone identifies the verifier at a site), so it cannot be
-    # salted per row; scrypt with a per-site salt keeps a stolen database from yielding PINs cheaply.
+def legacy_digest(site_id: int, pin: str) -> str:
+    """The deterministic per-site digest PINs had before migration 0007: only to recognise such rows."""
     return hashlib.scrypt(
         pin.encode(), salt=f"hexiao-pin:{site_id}".encode(), n=2**12, r=8, p=1, dklen=32
     ).hex()
 
 
+def _site_pins(conn: Connection, site_id: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(VerifierPin.id, VerifierPin.user, VerifierPin.pin_hash, VerifierPin.pin_digest).where(
+                VerifierPin.site_id == site_id
+            )
+        )
+    )
+
+
+def _holder(rows: list[Any], site_id: int, pin: str) -> Any:
+    """The row whose PIN this is. Each salted hash is checked on its own (a site has a handful of
+    verifiers, each check costs one slow hash); the old digest is computed once, only if rows need it."""
+    legacy = legacy_digest(site_id, pin) if any(r.pin_hash is None for r in rows) else None
+    for r in rows:
+        if r.pin_hash is not None and verify_password(pin, r.pin_hash):
+            return r
+        if r.pin_hash is None and legacy is not None and hmac.compare_digest(r.pin_digest or "", legacy):
+            return r
+    return None
+
+
 def set_pin(engine: Engine, user: str, site: str, pin: str) -> None:
     if not (pin.isdigit() and 4 <= len(pin) <= 8):
         raise ValidationFailed("a PIN is 4-8 digits", field="pin")
-    with engine.connect() as c, writer(c).begin():
+    with engine.connect() as c, writer(c).begin():  # the writer lock makes the uniqueness check hold
         site_id = c.execute(select(Site.id).where(Site.slug == site)).scalar()
         if site_id is None:
             raise ValidationFailed(f"unknown site {site!r}", field="site")
+        others = [r for r in _site_pins(c, site_id) if r.user != user]
+        if _holder(others, site_id, pin) is not None:
+            raise Conflict("another verifier at this site has that PIN; choose another")
         c.execute(delete(VerifierPin).where(VerifierPin.user == user, VerifierPin.site_id == site_id))
-        try:
-            with c.begin_nested():
-                c.execute(
-                    insert(VerifierPin).values(
-                        user=user, site_id=site_id, pin_digest=pin_digest(site_id, pin)
-                    )
-                )
-        except IntegrityError as err:
-            raise Conflict("another verifier at this site has that PIN; choose another") from err
+        c.execute(insert(VerifierPin).values(user=user, site_id=site_id, pin_hash=hash_password(pin)))
 
 
 def sign_in(conn: Connection, device: str, site_id: int | None, pin: str) -> str | None:
-    """The verifier whose PIN this is at the device's site, now signed in on it; None for a wrong PIN."""
+    """The verifier whose PIN this is at the device's site, now signed in on it; None for a wrong PIN.
+    A PIN still stored the old way is rehashed with its own salt now that it is known."""
     if site_id is None:
         return None
-    user = conn.execute(
-        select(VerifierPin.user).where(
-            VerifierPin.site_id == site_id, VerifierPin.pin_digest == pin_digest(site_id, pin)
+    row = _holder(_site_pins(conn, site_id), site_id, pin)
+    if row is None:
+        return None
+    if row.pin_hash is None:
+        conn.execute(
+            update(VerifierPin)
+            .where(VerifierPin.id == row.id)
+            .values(pin_hash=hash_password(pin), pin_digest=None)
         )
-    ).scalar()
-    if user is not None:
-        conn.execute(update(Device).where(Device.device_id == device).values(user=user))
-    return user
+    conn.execute(update(Device).where(Device.device_id == device).values(user=row.user))
+    return str(row.user)
 
 
 def sign_out(conn: Connection, device: str) -> None:

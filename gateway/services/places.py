@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -10,13 +12,22 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.models import Device, Site
 from gateway.domain.identifiers import reserved_device
+from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place
 
 log = logging.getLogger(__name__)
 
 
-def load_place(conn: Connection, device: str, auto_site: str, now: float, default_tz: str) -> Place | None:
-    """The device's site and gate; registers an unknown device at `auto_site` (None when refused)."""
+def load_place(
+    conn: Connection,
+    device: str,
+    auto_site: str,
+    now: float,
+    default_tz: str,
+    may_register: Callable[[], bool] = lambda: True,
+) -> Place | None:
+    """The device's site and gate; registers an unknown device at `auto_site` (None when refused, also
+    when `may_register` says no: minting device ids must not multiply per-device limits)."""
     row = conn.execute(
         select(Device.site_id, Device.gate, Site.timezone, Device.user)
         .select_from(Device)
@@ -26,6 +37,9 @@ def load_place(conn: Connection, device: str, auto_site: str, now: float, defaul
     if row is not None:
         return Place(row.site_id, row.gate or device, ZoneInfo(row.timezone or default_tz), row.user)
     if not auto_site or reserved_device(device):
+        return None
+    if not may_register():
+        log.warning("device %s not registered: too many new devices at once", device)
         return None
     site = conn.execute(select(Site.id, Site.timezone).where(Site.slug == auto_site)).first()
     site_id, tz = (site.id, site.timezone) if site is not None else (None, default_tz)
@@ -53,22 +67,28 @@ class PlaceCache:
     Why drop it after a failed batch: a registration made in a rolled-back transaction is gone too.
     """
 
-    def __init__(self, auto_site: str, default_tz: str) -> None:
+    def __init__(
+        self, auto_site: str, default_tz: str, per_minute: float = 10.0, burst: float = 20.0
+    ) -> None:
         self.auto_site = auto_site
         self.default_tz = default_tz
         self._places: dict[str, Place] = {}
+        self._new = TokenBuckets(per_minute / 60, max(burst, per_minute * 2))  # one bucket for all devices
+
+    def _may_register(self) -> bool:
+        return self._new.allow("new", time.monotonic())
 
     def get(self, conn: Connection, device: str, now: float) -> Place | None:
         found = self._places.get(device)
         if found is None:
-            found = load_place(conn, device, self.auto_site, now, self.default_tz)
+            found = load_place(conn, device, self.auto_site, now, self.default_tz, self._may_register)
             if found is not None:
                 self._places[device] = found
         return found
 
     def register(self, conn: Connection, device: str, now: float) -> Place | None:
         """Look the device up, registering it when unknown (not cached: a status, not a scan)."""
-        return load_place(conn, device, self.auto_site, now, self.default_tz)
+        return load_place(conn, device, self.auto_site, now, self.default_tz, self._may_register)
 
     def signed(self, device: str, place: Place, user: str | None) -> None:
         """Remember who is signed in on the device (its later scans carry the name)."""

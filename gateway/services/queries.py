@@ -15,6 +15,7 @@ from gateway.domain.codes import normalize_short
 from gateway.domain.roles import Person
 from gateway.services import reports
 from gateway.services.auto_checkout import inside_now
+from gateway.services.sites import site_of
 
 # What counts: a redemption that still stands (not annulled or reverted). Annul/revert lines themselves are
 # bookkeeping and count neither as redeemed nor as denied; exits are recorded with op "exit".
@@ -271,6 +272,11 @@ def history(engine: Engine, code: str, limit: int = 200) -> list[dict[str, Any]]
             .limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def redemption_site(engine: Engine, redemption_id: int) -> tuple[bool, str | None]:
+    """Whether the redemption exists, and the slug of the site it happened at."""
+    return site_of(engine, Redemption.site_id, Redemption.id == redemption_id)
 
 
 def redemption_code(engine: Engine, redemption_id: int) -> str | None:

@@ -53,6 +53,7 @@ class RedemptionService:
         transport: Transport,
         *,
         auto_register_site: str = "demo",
+        auto_register_per_min: float = 10.0,
         default_tz: str = "Asia/Shanghai",
         batch_max: int = 256,
         rate_limit_per_s: float = 0.0,
@@ -75,7 +76,7 @@ class RedemptionService:
         # messages, and we acknowledge only after commit. Console requests are refused when it is deep.
         self.q: queue.Queue[Inbound | ConsoleRedeem | None] = queue.Queue()
         self.counters = Counters()
-        self._places = PlaceCache(auto_register_site, default_tz)
+        self._places = PlaceCache(auto_register_site, default_tz, auto_register_per_min)
         # Wrong PINs: 5 tries, then one a minute — a 4-digit PIN can't be walked through by a script.
         gate = Gate(
             signing_key, require_signed, TokenBuckets(rate_limit_per_s), TokenBuckets(1 / 60, burst=5)

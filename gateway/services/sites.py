@@ -39,6 +39,15 @@ class SiteIn(StrictIn):
         return v
 
 
+def site_of(engine: Engine, site_id: Any, where: Any) -> tuple[bool, str | None]:
+    """Whether a row matches `where`, and the slug of the site its `site_id` column names (None: none)."""
+    with engine.connect() as c:
+        row = c.execute(
+            select(Site.slug).select_from(site_id.table).outerjoin(Site, Site.id == site_id).where(where)
+        ).first()
+    return (False, None) if row is None else (True, row.slug)
+
+
 def site_ids(conn: Connection) -> dict[str, int]:
     return {slug: sid for slug, sid in conn.execute(select(Site.slug, Site.id))}
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Literal, Protocol
 
 from pydantic import Field
@@ -11,10 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.adapters.db.models import Site
 from gateway.domain.errors import Unavailable, ValidationFailed
-from gateway.domain.requests import Request, loopback_key
+from gateway.domain.requests import Request, local_key
 from gateway.domain.verdict import Verdict
+from gateway.services.guessing import TypedGuard
 from gateway.services.inputs import Code, Sid, StrictIn
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
+
+MISSES = ("UNKNOWN_CODE", "FORGED")  # what a code guesser mostly gets
 
 
 class Gateway(Protocol):
@@ -25,6 +29,9 @@ class Gateway(Protocol):
 
     @property
     def service(self) -> RedemptionService: ...
+
+    @property
+    def guard(self) -> TypedGuard: ...
 
 
 class RedeemIn(StrictIn):
@@ -50,16 +57,19 @@ def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
 
 
 async def redeem_typed(
-    rt: Gateway, body: RedeemIn, timeout: float = 10.0, *, loopback: bool = False
+    rt: Gateway, body: RedeemIn, source: str, timeout: float = 10.0, *, local: bool = False
 ) -> Verdict:
-    """Decide one typed redemption. A redemption must carry its idempotency key (`request_id`): after a
-    time-out the caller retries with the same key and can never redeem twice. A `check` may go without
-    (it changes nothing), and then gets a one-off id."""
+    """Decide one typed redemption for `body.by` (the caller) from client address `source`. A redemption
+    must carry its idempotency key (`request_id`): after a time-out the caller retries with the same key
+    and can never redeem twice. A `check` may go without (it changes nothing in the ledger), and then
+    gets a one-off id. Both are rate-limited, and unknown codes are audited (services/guessing.py)."""
     if body.request_id is None and body.op == "redeem":
         raise ValidationFailed(
             "request_id: a redemption needs an idempotency key (request_id or the Idempotency-Key header)",
             field="request_id",
         )
+    if not local:  # the local token is this machine's own tools (who could read the database anyway)
+        rt.guard.admit(body.by, source, time.monotonic())
     sid = body.request_id or secrets.token_hex(8)
 
     async def decide() -> Verdict:
@@ -78,7 +88,7 @@ async def redeem_typed(
             body.amt,
             None,
             body.by,
-            key=loopback_key(body.by, sid) if loopback else "",
+            key=local_key(sid) if local else "",
         )
         fut = await run_in_threadpool(
             rt.service.submit_console, ConsoleRedeem(req, site[0], body.gate, site[1])
@@ -86,9 +96,14 @@ async def redeem_typed(
         return await asyncio.wrap_future(fut)
 
     try:
-        return await asyncio.wait_for(decide(), timeout)
+        verdict = await asyncio.wait_for(decide(), timeout)
     except TimeoutError as err:
         raise Unavailable(
             "the redemption service did not answer in time; retry with the same request_id",
             retry=True,
         ) from err
+    if verdict.reason in MISSES:
+        await run_in_threadpool(
+            lambda: rt.guard.missed(rt.engine, body.by, source, body.op, body.code, counts=not local)
+        )
+    return verdict

@@ -80,14 +80,16 @@ def test_two_users_same_key_do_not_collide(gw: GatewayProc) -> None:
     assert (used(gw, "RV-C"), used(gw, "RV-D")) == (1, 1)
 
 
-def test_loopback_by_field_reaches_a_users_key_space(gw: GatewayProc) -> None:
-    """Hole 2: an unauthenticated loopback caller names `by` freely; it must never land in alice's key
-    space u:alice/<id> (replaying her verdicts, SID_REUSED-blocking her retries): it has its own."""
+def test_local_token_by_field_reaches_a_users_key_space(gw: GatewayProc) -> None:
+    """Hole 2: a caller with the local token who names `by` must never land in alice's key space
+    u:alice/<id> (replaying her verdicts, SID_REUSED-blocking her retries), nor be recorded as her."""
     order(gw, "RV-E")
     order(gw, "RV-F")
     redeem(gw, "alice", {"code": "RV-E", "request_id": "mine"})
-    v = redeem(gw, None, {"code": "RV-F", "request_id": "mine", "by": "alice"})
-    assert v["reason"] != "SID_REUSED", "loopback caller collided with alice's key"
+    v = redeem(gw, None, {"code": "RV-F", "request_id": "mine", "by": "alice"})  # None: the local token
+    assert v["reason"] != "SID_REUSED", "the local token collided with alice's key"
+    rows = api(gw, "alice", "GET", "/api/redemptions", params={"code": "RV-F"}).json()["items"]
+    assert [r["device"] for r in rows] == ["web-local"]
 
 
 def test_check_then_redeem_same_key(gw: GatewayProc) -> None:

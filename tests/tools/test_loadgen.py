@@ -23,7 +23,7 @@ def system(mosquitto: Mosquitto, gateway_factory: Callable[..., Any]) -> System:
     gw = gateway_factory(mosquitto.url, env=BENCH_GATEWAY_ENV)
     assert mosquitto.proc is not None and gw.proc is not None
     pids = {"gateway": gw.proc.pid, "broker": mosquitto.proc.pid}
-    sut = System(mosquitto.host, mosquitto.port, Rest(gw.http), pids, exclusive=True)
+    sut = System(mosquitto.host, mosquitto.port, Rest(gw.http, token=gw.token), pids, exclusive=True)
     asyncio.run(probe(sut.mqtt_host, sut.mqtt_port))
     return sut
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from gateway.services.local_access import read_local_token
 from tools.loadgen.bench import System, external_system, probe, run_scenario, spawned_system
 from tools.loadgen.client import DeviceError
 from tools.loadgen.modes import RunResult, Target, run_open, run_saturate, run_single
@@ -43,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         g.add_argument("--code", action="append", default=[], help="scan these existing order codes")
         g.add_argument(
             "--token",
-            default=os.environ.get("HEXIAO_TOKEN"),
-            help="API token (Bearer) for --http; default env HEXIAO_TOKEN",
+            default=os.environ.get("HEXIAO_TOKEN")
+            or read_local_token(Path(os.environ.get("VAR_DIR", "var"))),
+            help="API token (Bearer) for --http; default env HEXIAO_TOKEN, else the gateway's local token "
+            "in $VAR_DIR/local-token (./var)",
         )
         g.add_argument("--gateway-pid", type=int, help="record this gateway process's CPU")
         g.add_argument("--broker-pid", type=int, help="record this broker process's CPU")

@@ -24,7 +24,13 @@ UNITS_PER_ORDER = 1_000_000
 # The gateway's per-device rate limit (RATE_LIMIT_PER_S, default 20/s) exists to stop one broken scanner
 # flooding the ledger; 200 simulated devices at saturation each scan faster than a real gate ever could,
 # so the benchmark turns it off to measure redemption throughput rather than the limiter.
-BENCH_GATEWAY_ENV = {"RATE_LIMIT_PER_S": "0", "LOG_LEVEL": "WARNING"}
+# Load devices register themselves (unplaced), as many as the run has, without the registration limit.
+BENCH_GATEWAY_ENV = {
+    "RATE_LIMIT_PER_S": "0",
+    "LOG_LEVEL": "WARNING",
+    "AUTO_REGISTER_SITE": "bench",
+    "AUTO_REGISTER_PER_MIN": "0",
+}
 
 
 @dataclass(slots=True)
@@ -57,7 +63,8 @@ def spawned_system(gateway_env: dict[str, str] | None = None, keep_workdir: bool
             pids["gateway"] = gw.pid
         if broker.proc is not None:
             pids["broker"] = broker.proc.pid
-        yield System(broker.host, broker.port, Rest(gw.http), pids, workdir, gw, exclusive=True)
+        rest = Rest(gw.http, token=gw.token)
+        yield System(broker.host, broker.port, rest, pids, workdir, gw, exclusive=True)
     finally:
         if gw is not None:
             gw.stop()

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.services.local_access import read_local_token
 
 __all__ = ["GatewayProcess", "Mosquitto", "Rest", "free_port", "require_loopback", "split_mqtt_url"]
 
@@ -133,6 +134,11 @@ class GatewayProcess:
     @property
     def http(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def token(self) -> str | None:
+        """The gateway's local token (VAR_DIR/local-token): how this tool authenticates its REST calls."""
+        return read_local_token(self.workdir / "var")
 
     @property
     def pid(self) -> int | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.services.local_access import read_local_token
 from tools.sim.paths import ROOT
 from tools.sim.runner import MqttTarget, SimError, wait_until
 
@@ -57,6 +58,7 @@ class LocalStack:
                 "VAR_DIR": str(self.work / "var"),
                 "HTTP_PORT": str(self.http_port),
                 "DEMO": "false",
+                "AUTO_REGISTER_SITE": "demo",  # simulated scanners register themselves at the demo site
                 "MQTT_CLIENT_ID": f"gw-sim-{self.http_port}",
             }
         )
@@ -87,6 +89,9 @@ class LocalStack:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.http + path, data=data, method=method)
         req.add_header("content-type", "application/json")
+        token = read_local_token(self.work / "var")  # the gateway's local credential (0600)
+        if token:
+            req.add_header("authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 out: dict[str, Any] = json.loads(resp.read() or b"{}")

@@ -1,6 +1,8 @@
 # Builds the SQLAlchemy engine (SQLite in WAL with synchronous=FULL, or PostgreSQL) and applies migrations.
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -28,12 +31,27 @@ def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(u.database))
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10)
+
+
+def private_file(db: Path) -> None:
+    """The database (order codes are bearer credentials) readable by the gateway's user only: created
+    0600 before SQLite opens it, so its -wal and -shm files, which SQLite gives the database's mode, are
+    0600 too; an older world-readable file and its companions are tightened."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(db, os.O_RDONLY | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # another user's file: say so, the database still opens
+            log.warning("cannot make %s private (mode 0600): it belongs to another user", path)
 
 
 def migrate(engine: Engine) -> None:

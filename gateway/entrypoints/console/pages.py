@@ -141,8 +141,10 @@ async def order_action(
             rid = _whole(form.get("redemption_id"), 2**53)
             if rid is None or queries.redemption_code(engine, rid) != order["code"]:
                 raise PageForbidden()
+            if not person.may_site(queries.redemption_site(engine, rid)[1]):
+                raise PageForbidden()  # a redemption at another site is that site's to undo
             adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
-        elif action in ("refund", "cancel") and person.at_least("manager"):
+        elif action in ("refund", "cancel") and person.at_least("manager") and person.may_site(order["site"]):
             if action == "refund":
                 # The form's field is labelled "empty: all unused": an empty field is the explicit ask.
                 units = str(form.get("units", "")).strip()

@@ -12,8 +12,14 @@ from gateway.domain.signin_limit import LoginLimiter
 from gateway.entrypoints.console.guard import CONSOLE, CsrfFailed, rt_of, safe_next
 from gateway.entrypoints.console.i18n import LANG_COOKIE, LANGS, translator
 from gateway.entrypoints.console.render import lang_of, page
-from gateway.entrypoints.http.auth import SESSION_COOKIE, caller, optional_user
-from gateway.services.accounts import SESSION_SECONDS, authenticate, create_session, end_session
+from gateway.entrypoints.http.auth import SESSION_COOKIE, caller, optional_user, source_of
+from gateway.services.accounts import (
+    SESSION_SECONDS,
+    authenticate,
+    create_session,
+    end_session,
+    forget_first_password,
+)
 
 router = APIRouter()
 LOGIN_CSRF = "hx_login_csrf"
@@ -78,7 +84,7 @@ async def login(request: Request) -> Response:
     cookie_token = request.cookies.get(LOGIN_CSRF, "")
     if not cookie_token or not secrets.compare_digest(cookie_token, str(form.get("csrf", ""))):
         return _login_page(request, t("The form expired. Please try again."), name, next_url, 403)
-    addr = request.client.host if request.client else "?"
+    addr = source_of(request)
     now = time.time()
     wait = limiter.retry_after(name, addr, now)
     if wait > 0:
@@ -94,7 +100,8 @@ async def login(request: Request) -> Response:
     if person is None:
         limiter.failed(name, addr, now)
         return _login_page(request, t("Wrong name or password."), name, next_url, 401)
-    limiter.succeeded(name)
+    limiter.succeeded(name, addr)
+    forget_first_password(rt.settings.var_dir, person)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a sign-in always starts a fresh session; the previous cookie value dies with it
         end_session(rt.engine, old)

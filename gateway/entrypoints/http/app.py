@@ -18,7 +18,17 @@ from gateway import __version__
 from gateway.domain.errors import HexiaoError, ValidationFailed
 from gateway.domain.identifiers import SID_RE
 from gateway.entrypoints.console import install as install_console
-from gateway.entrypoints.http.auth import LOCAL, AsSupervisor, AsVerifier, caller, require_site
+from gateway.entrypoints.http.auth import (
+    LOCAL,
+    AsManager,
+    AsSupervisor,
+    AsVerifier,
+    caller,
+    require_order,
+    require_site,
+    source_of,
+)
+from gateway.entrypoints.http.hosts import HostAllowlist
 from gateway.entrypoints.http.metrics import router as metrics_router
 from gateway.entrypoints.http.routes.catalog import router as rules_router
 from gateway.entrypoints.http.routes.fleet import router as fleet_router
@@ -26,7 +36,8 @@ from gateway.entrypoints.http.routes.reports import router as reports_router
 from gateway.entrypoints.http.routes.webhooks import router as webhooks_router
 from gateway.entrypoints.qr import write_qr
 from gateway.entrypoints.runtime import Runtime
-from gateway.services.devices import DeviceIn, list_devices, upsert_device
+from gateway.services.devices import DeviceIn, device_site, list_devices, upsert_device
+from gateway.services.guessing import looked_up
 from gateway.services.inputs import StrictIn
 from gateway.services.orders import (
     OrderIn,
@@ -99,11 +110,22 @@ RT = Annotated[Runtime, Depends(_runtime)]
 CodePath = Annotated[str, Path(min_length=1, max_length=128)]
 
 
+class UnsupportedMedia(HexiaoError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
 async def _csv_bytes(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_IMPORT:
         raise ValidationFailed(f"the CSV is larger than {MAX_IMPORT} bytes")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("multipart/form-data", "text/csv"):
+        # text/plain (what a cross-site form can send without asking) is never read as orders.
+        raise UnsupportedMedia(
+            "send the CSV as text/csv or as a multipart upload (a file part named 'file')",
+            content_type=ctype[:80],
+        )
     if ctype == "multipart/form-data":
         try:
             form = await request.form()
@@ -136,6 +158,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             app.state.rt.stop()
 
     app = FastAPI(title="Hexiao gateway", version=__version__, lifespan=lifespan)
+    app.add_middleware(HostAllowlist)
 
     @app.exception_handler(HexiaoError)
     async def _hexiao_error(request: Request, err: HexiaoError) -> JSONResponse:
@@ -171,53 +194,54 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         h = r.health()
         return JSONResponse(h, status_code=200 if h["ok"] else 503)
 
-    @app.get("/api/sites", tags=["sites"], dependencies=[Depends(caller("verifier", loopback=True))])
-    def sites(r: RT) -> list[dict[str, Any]]:
-        return list_sites(r.engine)
+    @app.get("/api/sites", tags=["sites"])
+    def sites(r: RT, who: AsVerifier) -> list[dict[str, Any]]:
+        """The sites the caller works at (every site for owners)."""
+        return [s for s in list_sites(r.engine) if who.sees_site(s["slug"])]
 
-    @app.post(
-        "/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(caller("owner", loopback=True))]
-    )
+    @app.post("/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(caller("owner"))])
     def new_site(r: RT, site: SiteIn) -> dict[str, Any]:
         """A site without `timezone` gets the gateway's TIMEZONE setting."""
         out = create_site(r.engine, site, r.settings.timezone)
         r.service.forget_places()
         return out
 
-    @app.post(
-        "/api/orders",
-        tags=["orders"],
-        status_code=201,
-        dependencies=[Depends(caller("manager", loopback=True))],
-    )
-    def new_orders(r: RT, body: OrdersIn) -> dict[str, Any]:
+    @app.post("/api/orders", tags=["orders"], status_code=201)
+    def new_orders(r: RT, body: OrdersIn, who: AsManager) -> dict[str, Any]:
+        """Orders for the caller's sites (an order without a site is valid everywhere: owners only)."""
+        for o in body.orders:
+            require_site(who, o.site)
         codes = create_orders(r.engine, body.orders, r.settings.key, r.settings.timezone)
         return {"created": len(codes), "codes": codes}
 
-    @app.post("/api/orders/import", tags=["orders"], dependencies=[Depends(caller("manager", loopback=True))])
-    async def import_orders(r: RT, request: Request) -> dict[str, Any]:
+    @app.post("/api/orders/import", tags=["orders"])
+    async def import_orders(r: RT, request: Request, who: AsManager) -> dict[str, Any]:
         """CSV with a header row (code,title,quantity,site,valid_from,valid_until,external_ref): as a
-        multipart upload (a file part named `file`) or as the raw request body with Content-Type text/csv."""
+        multipart upload (a file part named `file`) or as the raw request body with Content-Type text/csv.
+        A file naming a site the caller may not act on is refused as a whole (403), nothing imported."""
         raw = await _csv_bytes(request)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise ValidationFailed("the CSV is not UTF-8") from err
-        return await run_in_threadpool(import_csv, r.engine, text, r.settings.key, r.settings.timezone)
+        return await run_in_threadpool(
+            lambda: import_csv(
+                r.engine, text, r.settings.key, r.settings.timezone, check_site=lambda s: require_site(who, s)
+            )
+        )
 
-    @app.get("/api/orders/{code}", tags=["orders"], dependencies=[Depends(caller("verifier", loopback=True))])
-    def get_order(r: RT, code: CodePath) -> dict[str, Any]:
-        return order_view(r.engine, code)
+    @app.get("/api/orders/{code}", tags=["orders"])
+    def get_order(r: RT, code: CodePath, who: AsVerifier, request: Request) -> dict[str, Any]:
+        """Another site's order answers 404, like an unknown code. Unknown codes count as guesses
+        (audited; too many in a minute pause the caller's look-ups, 429)."""
+        found = looked_up(r.guard, r.engine, who.name, source_of(request), code, limited=who is not LOCAL)
+        return require_order(who, found, code)
 
-    @app.get(
-        "/api/orders/{code}/qr.{fmt}",
-        tags=["orders"],
-        dependencies=[Depends(caller("manager", loopback=True))],
-    )
-    def get_qr(r: RT, code: CodePath, fmt: str) -> Response:
+    @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"])
+    def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager) -> Response:
         if fmt not in ("png", "svg"):
             raise ValidationFailed("format must be png or svg", field="fmt")
-        order_view(r.engine, code)  # 404 for unknown codes
+        require_order(who, order_view(r.engine, code), code)  # 404 for unknown and other sites' codes
         png, svg = write_qr(code, r.settings.var_dir / "qr")
         path = png if fmt == "png" else svg
         return Response(path.read_bytes(), media_type="image/png" if fmt == "png" else "image/svg+xml")
@@ -227,6 +251,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         r: RT,
         body: Annotated[RedeemIn, Body()],
         who: AsVerifier,
+        request: Request,
         idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
     ) -> dict[str, Any]:
         """Redeem a typed code (manual entry). Same rules and verdicts as a device scan.
@@ -234,10 +259,12 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         A redemption needs an idempotency key: `request_id` in the body or the `Idempotency-Key`
         header (both only with the same value). Retrying with the same key never redeems twice."""
         require_site(who, body.site)
-        update: dict[str, Any] = {"request_id": _idempotency_key(idempotency_key, body.request_id)}
-        if who is not LOCAL:
-            update["by"] = who.name
-        v = await redeem_typed(r, body.model_copy(update=update), loopback=who is LOCAL)
+        # The audit names the caller (a person, a token's holder or `local`), never what the body claims.
+        update: dict[str, Any] = {
+            "request_id": _idempotency_key(idempotency_key, body.request_id),
+            "by": who.name,
+        }
+        v = await redeem_typed(r, body.model_copy(update=update), source_of(request), local=who is LOCAL)
         return v.to_dict()
 
     @app.get("/api/redemptions", tags=["redemptions"])
@@ -254,17 +281,18 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
         )
 
-    @app.get("/api/devices", tags=["devices"], dependencies=[Depends(caller("manager", loopback=True))])
-    def devices(r: RT) -> list[dict[str, Any]]:
-        return list_devices(r.engine)
+    @app.get("/api/devices", tags=["devices"])
+    def devices(r: RT, who: AsManager) -> list[dict[str, Any]]:
+        return list_devices(r.engine, who)
 
-    @app.post(
-        "/api/devices",
-        tags=["devices"],
-        status_code=201,
-        dependencies=[Depends(caller("manager", loopback=True))],
-    )
-    def register_device(r: RT, body: DeviceIn) -> dict[str, Any]:
+    @app.post("/api/devices", tags=["devices"], status_code=201)
+    def register_device(r: RT, body: DeviceIn, who: AsManager) -> dict[str, Any]:
+        """Register or move a device: the caller must work at its new site and, for a device that is
+        already placed, at its current one (no manager takes another site's gate)."""
+        require_site(who, body.site)
+        placed, old_site = device_site(r.engine, body.device)
+        if placed:
+            require_site(who, old_site)
         out = upsert_device(r.engine, body)
         r.service.forget_places()
         return out

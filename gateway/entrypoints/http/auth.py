@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -11,14 +10,16 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from gateway.domain.errors import Forbidden, NotAuthenticated
-from gateway.domain.roles import ROLES, Person
+from gateway.domain.errors import Forbidden, NotAuthenticated, NotFound
+from gateway.domain.roles import LOCAL_NAME, ROLES, Person
 from gateway.services.accounts import session_person, token_person
+from gateway.services.local_access import LOCAL_PREFIX
 
 SESSION_COOKIE = "hx_session"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
-# Who a credential-less request from the gateway's own machine is, on routes that trust loopback.
-LOCAL = Person(id=0, name="local", role="owner", sites=frozenset(), via="token")
+# Who holds the gateway's local token (VAR_DIR/local-token, readable only by the gateway's user): the
+# CLI and the tools on the gateway's own machine. It is an owner; its audit name is its own.
+LOCAL = Person(id=0, name=LOCAL_NAME, role="owner", sites=frozenset(), via="token")
 
 
 def _engine(request: Request) -> Engine:
@@ -34,7 +35,12 @@ def optional_user(request: Request) -> Person | None:
     person: Person | None = None
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        person = token_person(_engine(request), auth[7:].strip())
+        sent = auth[7:].strip()
+        if sent.startswith(LOCAL_PREFIX):
+            local: str = request.app.state.rt.local_token
+            person = LOCAL if local and hmac.compare_digest(sent.encode(), local.encode()) else None
+        else:
+            person = token_person(_engine(request), sent)
         if person is None:
             raise NotAuthenticated("the API token is unknown or revoked")
     else:
@@ -43,6 +49,11 @@ def optional_user(request: Request) -> Person | None:
             person = session_person(_engine(request), cookie)
     request.state.person = person
     return person
+
+
+def source_of(request: Request) -> str:
+    """The client's address: the peer, or what a configured proxy (TRUSTED_PROXIES) says it forwarded."""
+    return request.client.host if request.client else "?"
 
 
 def csrf_ok(person: Person, sent: Any) -> bool:
@@ -78,23 +89,13 @@ REST = Surface(
 )
 
 
-def _loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def caller(
-    role: str, surface: Surface = REST, *, loopback: bool = False
-) -> Callable[[Request], Awaitable[Person]]:
+def caller(role: str, surface: Surface = REST) -> Callable[[Request], Awaitable[Person]]:
     """Dependency: the caller, who must hold `role` or above (verifier < supervisor < manager < owner).
 
     Callers are people signed in to the console (cookie; state changes must echo the session's CSRF
-    token) or integrations with `Authorization: Bearer <token>`. With `loopback` and TRUST_LOOPBACK (the
-    default), requests from the gateway's own machine without credentials act as the owner: whoever
-    can reach 127.0.0.1 there can read the database file anyway. Turn it off when others share the host.
+    token), integrations with `Authorization: Bearer hxt_...`, or the gateway's own tools with the local
+    token (`Authorization: Bearer hxl_...` from VAR_DIR/local-token). Where a request comes from grants
+    nothing: a proxy, a tunnel or another user on the same machine is a stranger without a credential.
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role}")
@@ -105,8 +106,6 @@ def caller(
         except NotAuthenticated as err:
             raise surface.unauthenticated(request, err) from None
         if person is None:
-            if loopback and request.app.state.rt.settings.trust_loopback and _loopback(request):
-                return LOCAL
             raise surface.unauthenticated(request, None)
         if not person.at_least(role):
             raise surface.forbidden(f"needs role {role} or above", {"role": person.role})
@@ -125,8 +124,17 @@ def require_site(person: Person, slug: str | None, surface: Surface = REST) -> N
         raise surface.forbidden(f"not allowed at site {slug!r}", {"site": slug})
 
 
-# Type aliases for the core REST routes, which also let the gateway's own machine in (TRUST_LOOPBACK):
-# `who: AsSupervisor` both checks the role and hands over the caller.
-AsVerifier = Annotated[Person, Depends(caller("verifier", loopback=True))]
-AsSupervisor = Annotated[Person, Depends(caller("supervisor", loopback=True))]
-AsManager = Annotated[Person, Depends(caller("manager", loopback=True))]
+def require_order(person: Person, order: dict[str, Any], asked: str) -> dict[str, Any]:
+    """An order another site's people may not see answers like an unknown code (no existence oracle).
+    Orders valid everywhere (no site) are visible to everyone who may look orders up."""
+    site = order.get("site")
+    if site is not None and not person.sees_site(site):
+        raise NotFound(f"no order with code {asked!r}", code=asked)
+    return order
+
+
+# Type aliases for routes that need the caller: `who: AsSupervisor` both checks the role and hands it over.
+AsVerifier = Annotated[Person, Depends(caller("verifier"))]
+AsSupervisor = Annotated[Person, Depends(caller("supervisor"))]
+AsManager = Annotated[Person, Depends(caller("manager"))]
+AsOwner = Annotated[Person, Depends(caller("owner"))]

@@ -212,9 +212,20 @@ def test_url_without_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="no secret"):
         WebhookSettings(webhook_urls="http://127.0.0.1:1/a").targets()
     t = WebhookSettings(
-        webhook_urls=f"http://127.0.0.1:1/a|{SECRET},http://127.0.0.1:2/b", webhook_secret="x" * 16
+        webhook_urls=f"http://127.0.0.1:1/a|{SECRET},http://127.0.0.1:2/b", webhook_out_secret="x" * 16
     )
     assert t.targets() == [Target("http://127.0.0.1:1/a", SECRET), Target("http://127.0.0.1:2/b", "x" * 16)]
+
+
+def test_outbound_never_signs_with_the_inbound_secret() -> None:
+    """A receiver holding the inbound secret could forge the shop's order events: no fallback to it, and
+    an outbound secret equal to it stops the start."""
+    with pytest.raises(ValueError, match="no secret"):
+        WebhookSettings(webhook_urls="http://127.0.0.1:1/a", webhook_secret="i" * 16)
+    with pytest.raises(ValueError, match="must differ"):
+        WebhookSettings(webhook_secret="i" * 16, webhook_out_secret="i" * 16)
+    with pytest.raises(ValueError, match="must differ"):
+        WebhookSettings(webhook_urls=f"http://127.0.0.1:1/a|{'i' * 16}", webhook_secret="i" * 16)
 
 
 def test_gateway_delivers_console_redemptions(
@@ -247,7 +258,7 @@ def test_gateway_delivers_console_redemptions(
     wait_for(lambda: receiver.accepted(), 20, "the event at the receiver")
     (ev,) = receiver.accepted()
     assert ev["type"] == "redemption.ok" and ev["data"]["code"] == "GW-1" and ev["data"]["units"] == 2
-    assert ev["data"]["user"] == "bob" and ev["data"]["left"] == 0
+    assert ev["data"]["user"] == "local" and ev["data"]["left"] == 0  # the caller, not the claimed `by`
     assert [code for _, _, code in receiver.hits] == [500, 500, 200]
     status = g.api("GET", "/api/webhooks/outbound", headers={"authorization": f"Bearer {tokens['boss']}"})
     assert status.status_code == 200, status.text

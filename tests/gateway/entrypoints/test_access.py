@@ -1,4 +1,4 @@
-# REST access control with TRUST_LOOPBACK off: API tokens by role, site scope, CSRF for browser sessions.
+# REST access control: API tokens by role, site scope, CSRF for browser sessions.
 from __future__ import annotations
 
 import secrets
@@ -19,7 +19,7 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayPr
     tmp: Path = tmp_path_factory.mktemp("access")
     broker = Mosquitto(workdir=tmp / "broker")
     broker.start()
-    g = GatewayProc(broker.url, tmp / "a.db", tmp / "var", env={"TRUST_LOOPBACK": "false"}).start()
+    g = GatewayProc(broker.url, tmp / "a.db", tmp / "var").start()
     e = make_engine(f"sqlite:///{tmp / 'a.db'}")
     create_user(e, "boss", "boss-password-1", "owner")
     tokens = {"owner": issue_api_token(e, "boss")}
@@ -39,7 +39,7 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayPr
 
 def call(g: GatewayProc, method: str, path: str, token: str | None = None, **kw: object) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return g.api(method, path, headers=headers, **kw)  # type: ignore[arg-type]
+    return g.api(method, path, local=False, headers=headers, **kw)  # type: ignore[arg-type]
 
 
 def test_no_credentials_no_access(locked: tuple[GatewayProc, dict[str, str]]) -> None:

@@ -47,15 +47,21 @@ def test_run_starts_broker_loads_demo_and_keeps_data(tmp_path: Path) -> None:
         wait_for(lambda: healthy(url), 30, "gateway up")
         h = httpx.get(url + "/api/health").json()
         assert h["mqtt"]["broker_kind"] == "mosquitto" and h["mqtt"]["broker"] == f"127.0.0.1:{broker}"
-        v = httpx.post(
-            url + "/api/redeem",
-            json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
-        ).json()
+        body = {"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"}
+        # Being on the gateway's machine is no credential; the local token (0600) is.
+        anon = httpx.post(url + "/api/redeem", json=body)
+        assert anon.status_code == 401 and anon.json()["error"]["code"] == "UNAUTHENTICATED"
+        token_file = tmp_path / "local-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        auth = {"authorization": "Bearer " + token_file.read_text().strip()}
+        v = httpx.post(url + "/api/redeem", json=body, headers=auth).json()
         assert v["ok"]
     finally:
         p.send_signal(signal.SIGINT)
         out, _ = p.communicate(timeout=20)
     assert p.returncode == 0, out
+    password = (tmp_path / "owner-password.txt").read_text().strip()
+    assert password not in out, "the banner went to a pipe (a log), not a terminal: no password in it"
     assert "HXDEMO-VIP-0001" in out and "tools.sim" in out and f"http://127.0.0.1:{http}/docs" in out
     assert (tmp_path / "qr" / "HXDEMO-VIP-0001.png").exists() and (
         tmp_path / "qr" / "HXDEMO-VIP-0001.svg"
@@ -67,6 +73,7 @@ def test_run_starts_broker_loads_demo_and_keeps_data(tmp_path: Path) -> None:
         again = httpx.post(
             url + "/api/redeem",
             json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+            headers=auth,  # the token is kept across restarts
         ).json()
         assert again["reason"] == "ALREADY_USED"  # the data survived the restart
     finally:
@@ -148,6 +155,7 @@ def test_a_killed_gateway_leaves_no_broker_in_the_way(tmp_path: Path) -> None:
         assert httpx.post(
             url + "/api/redeem",
             json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+            headers={"authorization": "Bearer " + (tmp_path / "local-token").read_text().strip()},
         ).json()["ok"]
     finally:
         p2.send_signal(signal.SIGINT)
@@ -179,6 +187,7 @@ def test_lan_broker_retires_the_demo_codes(tmp_path: Path) -> None:
         r = httpx.post(
             f"http://127.0.0.1:{http}/api/redeem",
             json={"request_id": secrets.token_hex(8), "code": "HXDEMO-ONCE-0003", "site": "demo"},
+            headers={"authorization": "Bearer " + (tmp_path / "local-token").read_text().strip()},
             timeout=10,
         )
         assert r.json()["ok"] is False and r.json()["reason"] == "CANCELLED", r.text

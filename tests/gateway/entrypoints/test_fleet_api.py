@@ -31,7 +31,7 @@ def online(doc: dict[str, Any] | None = None) -> str:
 
 
 def test_fleet_needs_a_manager(fleet_gw: FleetGateway) -> None:
-    r = fleet_gw.proc.api("POST", "/api/fleet/devices/d1/provision", json={"site": "s1"})
+    r = fleet_gw.proc.api("POST", "/api/fleet/devices/d1/provision", json={"site": "s1"}, local=False)
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "UNAUTHENTICATED"
 

@@ -46,9 +46,9 @@ def value(m: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels:
 
 def test_metrics_need_a_manager(gw: tuple[GatewayProc, dict[str, str]]) -> None:
     g, t = gw
-    anon = g.api("GET", "/metrics")
+    anon = g.api("GET", "/metrics", local=False)
     assert anon.status_code == 401 and anon.json()["error"]["code"] == "UNAUTHENTICATED"
-    low = g.api("GET", "/metrics", headers={"Authorization": f"Bearer {t['verifier']}"})
+    low = g.api("GET", "/metrics", local=False, headers={"Authorization": f"Bearer {t['verifier']}"})
     assert low.status_code == 403 and low.json()["error"]["code"] == "FORBIDDEN"
 
 

@@ -277,7 +277,7 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
         task = asyncio.create_task(ticker())
         rt = cast(Runtime, SimpleNamespace(engine=engine, service=service))
         try:
-            await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), timeout=1.0)
+            await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), "127.0.0.1", 1.0, local=True)
             return None, ticks
         except Exception as err:
             return err, ticks

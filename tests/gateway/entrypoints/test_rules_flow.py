@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.db.engine import make_engine
+from gateway.services.accounts import create_user
 from tests.conftest import GatewayProc
 from tests.gateway.mqtt_peer import Peer
 
@@ -24,6 +26,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayPro
     ).start()
     for slug in ("zoo", "park"):
         assert g.api("POST", "/api/sites", json={"slug": slug, "name": slug.title()}).status_code == 201
+    engine = make_engine(f"sqlite:///{g.db_path}")
+    for name in ("ana", "bo"):  # the verifiers who get PINs at the zoo
+        create_user(engine, name, "a-long-password", "verifier", ["zoo"])
+    engine.dispose()
     yield g, broker
     g.stop()
     broker.stop()

@@ -112,12 +112,12 @@ class VerifierPin(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user: Mapped[str] = mapped_column(String(40))
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
-    pin_digest: Mapped[str] = mapped_column(String(64))
+    # A salted slow hash (domain/passwords.py format); PINs set before migration 0007 keep their old
+    # per-site digest in `pin_digest` until their next successful sign-in rehashes them.
+    pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pin_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (
-        UniqueConstraint("site_id", "pin_digest", name="uq_pin_site"),
-        UniqueConstraint("user", "site_id", name="uq_pin_user_site"),
-    )
+    __table_args__ = (UniqueConstraint("user", "site_id", name="uq_pin_user_site"),)
 
 
 class Audit(Base):

@@ -9,11 +9,12 @@ from pydantic import Field, model_validator
 from sqlalchemy import select
 
 from gateway.adapters.db.models import Site
-from gateway.domain.errors import ValidationFailed
+from gateway.domain.errors import Forbidden, NotFound, ValidationFailed
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import LOCAL, AsManager, AsSupervisor, caller
+from gateway.entrypoints.http.auth import AsManager, AsSupervisor, require_order, require_site
 from gateway.entrypoints.http.ticket import ticket_html
 from gateway.entrypoints.runtime import Runtime
+from gateway.services.accounts import person_named
 from gateway.services.adjustments import cancel, refund, revert
 from gateway.services.auto_checkout import inside_now
 from gateway.services.catalog import (
@@ -21,12 +22,14 @@ from gateway.services.catalog import (
     create_product,
     delete_product,
     list_products,
+    product_sites,
     product_zone,
     update_product,
 )
 from gateway.services.inputs import StrictIn
 from gateway.services.orders import order_view
 from gateway.services.pins import set_pin
+from gateway.services.queries import redemption_site
 from gateway.services.sites import site_ids
 
 router = APIRouter()
@@ -52,7 +55,11 @@ class RefundIn(StrictIn):
     units: int | None = Field(default=None, ge=1, le=1_000_000_000, description="unredeemed units to refund")
     all: bool = Field(default=False, description="true: refund every unredeemed unit")
     reason: str = Field(default="", max_length=200)
-    by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,40}$")
+    by: str = Field(
+        default="api",
+        pattern=r"^[A-Za-z0-9_.@-]{1,40}$",
+        description="ignored: the audit records the caller (kept so older clients still validate)",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> RefundIn:
@@ -63,12 +70,11 @@ class RefundIn(StrictIn):
 
 class ReasonIn(StrictIn):
     reason: str = Field(min_length=1, max_length=200)
-    by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,40}$")
-
-
-def actor(who: Person, claimed: str) -> str:
-    """Signed-in people and token holders are recorded as themselves; only local calls may name someone."""
-    return claimed if who is LOCAL else who.name
+    by: str = Field(
+        default="api",
+        pattern=r"^[A-Za-z0-9_.@-]{1,40}$",
+        description="ignored: the audit records the caller (kept so older clients still validate)",
+    )
 
 
 def _sites(rt: Runtime) -> dict[str, int]:
@@ -76,69 +82,80 @@ def _sites(rt: Runtime) -> dict[str, int]:
         return site_ids(c)
 
 
-@router.get("/api/products", tags=["products"], dependencies=[Depends(caller("manager", loopback=True))])
-def products(r: RT) -> list[dict[str, Any]]:
+def _product_sites(who: Person, body: ProductIn) -> None:
+    """A product sold for some sites is theirs; one without `rules.sites` is valid everywhere (owners)."""
+    sites: list[str | None] = list(body.rules.sites or []) if body.rules is not None else []
+    for slug in sites or [None]:
+        require_site(who, slug)
+
+
+def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
+    stored = product_sites(r.engine, sku)
+    if stored is not None:
+        sites: list[str | None] = list(stored)
+        for slug in sites or [None]:
+            require_site(who, slug)
+
+
+@router.get("/api/products", tags=["products"])
+def products(r: RT, who: AsManager) -> list[dict[str, Any]]:
     return list_products(r.engine)
 
 
-@router.post(
-    "/api/products",
-    tags=["products"],
-    status_code=201,
-    dependencies=[Depends(caller("manager", loopback=True))],
-)
-def new_product(r: RT, body: ProductIn) -> dict[str, Any]:
+@router.post("/api/products", tags=["products"], status_code=201)
+def new_product(r: RT, body: ProductIn, who: AsManager) -> dict[str, Any]:
     """Naive date-times are local in the zone of the product's `rules.sites` (when they share one),
-    otherwise in the gateway's TIMEZONE."""
+    otherwise in the gateway's TIMEZONE. Managers add products for their own sites."""
+    _product_sites(who, body)
     return create_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
 
 
-@router.put(
-    "/api/products/{sku}", tags=["products"], dependencies=[Depends(caller("manager", loopback=True))]
-)
-def edit_product(r: RT, sku: SkuPath, body: ProductIn) -> dict[str, Any]:
+@router.put("/api/products/{sku}", tags=["products"])
+def edit_product(r: RT, sku: SkuPath, body: ProductIn, who: AsManager) -> dict[str, Any]:
     """Changes apply to orders sold from now on; sold orders keep the rules they were sold with."""
     if body.sku != sku:
         raise ValidationFailed("the sku in the body must match the URL", field="sku")
+    _stored_product_sites(r, who, sku)
+    _product_sites(who, body)
     return update_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
 
 
-@router.delete(
-    "/api/products/{sku}",
-    tags=["products"],
-    status_code=204,
-    dependencies=[Depends(caller("manager", loopback=True))],
-)
-def retire_product(r: RT, sku: SkuPath) -> None:
+@router.delete("/api/products/{sku}", tags=["products"], status_code=204)
+def retire_product(r: RT, sku: SkuPath, who: AsManager) -> None:
+    _stored_product_sites(r, who, sku)
     delete_product(r.engine, sku)
 
 
-@router.post(
-    "/api/orders/{code}/refund", tags=["orders"], dependencies=[Depends(caller("manager", loopback=True))]
-)
+def _order_at(r: Runtime, who: Person, code: str) -> str:
+    """The order's canonical code, once the caller may act on its site (other sites' orders: 404)."""
+    order = require_order(who, order_view(r.engine, code), code)
+    require_site(who, order["site"])
+    return str(order["code"])
+
+
+@router.post("/api/orders/{code}/refund", tags=["orders"])
 def refund_order(r: RT, code: CodePath, body: RefundIn, who: AsManager) -> dict[str, Any]:
     """Refund unredeemed units only (`{"units": N}`, or `{"all": true}` for every one of them); used
     units must be reverted first (409 otherwise)."""
     # adjust.refund reads units=None as "all": only an explicit `all` may get there.
     units = None if body.all else body.units
-    return refund(r.engine, code, units, actor(who, body.by), body.reason)
+    return refund(r.engine, _order_at(r, who, code), units, who.name, body.reason)
 
 
-@router.post(
-    "/api/orders/{code}/cancel", tags=["orders"], dependencies=[Depends(caller("manager", loopback=True))]
-)
+@router.post("/api/orders/{code}/cancel", tags=["orders"])
 def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[str, Any]:
-    return cancel(r.engine, code, actor(who, body.by), body.reason)
+    return cancel(r.engine, _order_at(r, who, code), who.name, body.reason)
 
 
-@router.post(
-    "/api/redemptions/{redemption_id}/revert",
-    tags=["redemptions"],
-    dependencies=[Depends(caller("supervisor", loopback=True))],
-)
+@router.post("/api/redemptions/{redemption_id}/revert", tags=["redemptions"])
 def revert_redemption(r: RT, redemption_id: IdPath, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
-    """A supervisor undoes a redemption with a reason; its units come back and it is audited."""
-    return revert(r.engine, redemption_id, actor(who, body.by), body.reason, default_tz=r.settings.timezone)
+    """A supervisor undoes a redemption at their site with a reason; its units come back, it is audited."""
+    found, site = redemption_site(r.engine, redemption_id)
+    if found and not who.sees_site(site):
+        raise NotFound(f"no redemption {redemption_id}")
+    if found:
+        require_site(who, site)
+    return revert(r.engine, redemption_id, who.name, body.reason, default_tz=r.settings.timezone)
 
 
 class PinIn(StrictIn):
@@ -146,26 +163,24 @@ class PinIn(StrictIn):
     pin: str = Field(pattern=r"^[0-9]{4,8}$")
 
 
-@router.put(
-    "/api/users/{name}/pin",
-    tags=["people"],
-    status_code=204,
-    dependencies=[Depends(caller("manager", loopback=True))],
-)
-def put_pin(r: RT, name: Annotated[str, Path(min_length=1, max_length=40)], body: PinIn) -> None:
-    """Give a verifier a PIN for signing in on handhelds at a site (unique among that site's verifiers)."""
+@router.put("/api/users/{name}/pin", tags=["people"], status_code=204)
+def put_pin(
+    r: RT, name: Annotated[str, Path(min_length=1, max_length=40)], body: PinIn, who: AsManager
+) -> None:
+    """Give a person a PIN for signing in on handhelds at a site (unique among that site's verifiers).
+    The caller must work at the site, and so must the person, who may not rank above the caller."""
+    require_site(who, body.site)
+    target = person_named(r.engine, name)
+    if target is None or not target.may_site(body.site) or not who.at_least(target.role):
+        raise Forbidden(f"{name!r} cannot get a PIN at {body.site!r} from you", site=body.site)
     set_pin(r.engine, name, body.site, body.pin)
 
 
-@router.get(
-    "/api/orders/{code}/ticket",
-    tags=["orders"],
-    response_class=HTMLResponse,
-    dependencies=[Depends(caller("manager", loopback=True))],
-)
-def ticket(r: RT, code: CodePath) -> HTMLResponse:
+@router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
+def ticket(r: RT, code: CodePath, who: AsManager) -> HTMLResponse:
     """A printable ticket: QR code, short manual-entry code, validity."""
-    return HTMLResponse(ticket_html(order_view(r.engine, code), r.settings.timezone))
+    order = require_order(who, order_view(r.engine, code), code)
+    return HTMLResponse(ticket_html(order, r.settings.timezone))
 
 
 @router.get("/api/inside", tags=["sites"])

@@ -28,7 +28,7 @@ def _fleet(request: Request) -> Fleet:
 F = Annotated[Fleet, Depends(_fleet)]
 # Seeing devices is for supervisors and up; anything that issues, rotates or revokes credentials or
 # sends commands is for managers and owners (a lost scanner must be locked out by someone accountable).
-# Neither trusts loopback: credentials are handed out to people who signed in or hold a token.
+# Credentials are handed out to people who signed in or hold a token (the local token is an owner).
 Viewer = Annotated[Person, Depends(caller("supervisor"))]
 Manager = Annotated[Person, Depends(caller("manager"))]
 
