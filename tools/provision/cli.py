@@ -17,6 +17,7 @@ from tools.provision.checks import broker_host as pick_broker_host
 from tools.provision.device import Device
 from tools.provision.errors import DeviceError, UsageError
 from tools.provision.gwclient import Gateway
+from tools.provision.options import GatewayCaOpt, GatewayOpt, PortOpt, TokenOpt
 from tools.provision.ports import list_serial_ports
 from tools.provision.ui import Steps, console, reporting
 
@@ -28,19 +29,6 @@ app = typer.Typer(
         "Usual order: `ports` (find the board), `flash` (once per board: MicroPython), `install` "
         "(firmware + settings + login, then checks it comes online). Secrets are never printed."
     ),
-)
-PortOpt = typer.Option(..., "--port", "-p", help="serial port of the board (see `ports`), e.g. /dev/ttyUSB0")
-GatewayOpt = typer.Option(
-    "http://127.0.0.1:8000", "--gateway", envvar="HX_GATEWAY", help="the gateway's web address"
-)
-GatewayCaOpt = typer.Option(
-    None,
-    "--gateway-ca",
-    envvar="HX_GATEWAY_CA",
-    help="the gateway's CA (VAR_DIR/ca/ca.pem) to check an https:// --gateway against",
-)
-TokenOpt = typer.Option(
-    None, "--token", envvar="HX_TOKEN", help="API token of a manager (from the console); env HX_TOKEN"
 )
 
 
