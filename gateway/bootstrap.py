@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
+from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.config import FleetSettings, Settings
@@ -83,15 +84,48 @@ def build(settings: Settings) -> Runtime:
         require_signed=settings.require_signed,
         annul_window_s=settings.annul_window_s,
     )
+    camera = make_camera(settings, service, publish)
     mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
-    bridge = MqttBridge(url, service.submit_mqtt, settings.mqtt_client_id, mqtt_user, mqtt_password)
+    bridge = MqttBridge(url, route(camera, service), settings.mqtt_client_id, mqtt_user, mqtt_password)
     holder["bridge"] = bridge
     service.start()
+    camera.start()
     bridge.start()
-    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
+    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
     reload = broker.reload if broker is not None else None
     rt.fleet = build_fleet(fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places)
     return rt
+
+
+def make_camera(
+    settings: Settings, service: RedemptionService, publish: Callable[[str, str], None]
+) -> FrameDecoder:
+    """Camera frames are decoded on their own threads; a read code is submitted like a UART scan."""
+    c = settings.camera
+    return FrameDecoder(
+        service.submit_mqtt,
+        publish,
+        workers=c.camera_workers,
+        budget_ms=c.camera_budget_ms,
+        debug=c.debug_devices(),
+        debug_keep=c.camera_debug_keep,
+        debug_s=c.camera_debug_s,
+    )
+
+
+def route(
+    camera: FrameDecoder, service: RedemptionService
+) -> Callable[[str, bytes, Callable[[], None]], None]:
+    """What the bridge hands over: frames to the decoder (QoS 0, nothing to acknowledge), the rest to
+    the redemption service."""
+
+    def on_message(topic: str, payload: bytes, ack: Callable[[], None]) -> None:
+        if topic.endswith("/frame"):
+            camera.submit(topic, payload)
+            return
+        service.submit_mqtt(topic, payload, ack)
+
+    return on_message
 
 
 # The fleet's part of the start-up: decide on device auth, write broker files, build the Fleet.

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from gateway.adapters.mqtt.contract import MAX_FRAME
 from gateway.domain.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class Mosquitto:
             "set_tcp_nodelay true",
             "max_inflight_messages 1000",
             "max_queued_messages 100000",
+            # Bounded packets: the largest is a camera frame (contract MAX_FRAME) plus its topic.
+            f"max_packet_size {MAX_FRAME + 1024}",
             "persistence true",
             f"pid_file {self.workdir / 'mosquitto.pid'}",
             f"persistence_location {self.workdir}/",

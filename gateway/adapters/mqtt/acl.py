@@ -13,6 +13,8 @@ from gateway.adapters.mqtt.contract import GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
 DEVICE_RULES = (
     f"pattern write {TOPIC_PREFIX}%u/scan",
     f"pattern write {TOPIC_PREFIX}%u/status",
+    f"pattern write {TOPIC_PREFIX}%u/frame",  # camera boards: frames in, hints out (docs/protocol.md)
+    f"pattern read {TOPIC_PREFIX}%u/hint",
     f"pattern read {TOPIC_PREFIX}%u/verdict",
     f"pattern read {TOPIC_PREFIX}%u/cmd",
     # Every device may read whether the gateway is up (retained; the gateway's last will says offline).

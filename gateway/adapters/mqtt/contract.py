@@ -28,6 +28,8 @@ MAX_PAYLOAD = 1024
 # Larger payloads are never answered: reading a sid out of them is not worth the parse.
 MAX_PARSE = 16 * 1024
 LINE_CHARS = 16
+# Camera boards: a frame is a JSON header line and the image bytes; the broker refuses bigger packets.
+MAX_FRAME = 640 * 480 + 512
 
 REASONS = (
     "OK",
@@ -126,6 +128,14 @@ def status_topic(device: str) -> str:
 
 def cmd_topic(device: str) -> str:
     return f"{TOPIC_PREFIX}{device}/cmd"
+
+
+def frame_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/frame"
+
+
+def hint_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/hint"
 
 
 def split_topic(topic: str) -> tuple[str, str] | None:
