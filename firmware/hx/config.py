@@ -37,6 +37,9 @@ def _defaults():
         "pick_ms": 20000,
         "turn_sensor": False,
         "turn_ms": 8000,
+        # Camera boards only (hx/camera.py): how attempts start and how frames are taken.
+        "camera": {"trigger": "button", "fps": 5, "burst_ms": 5000, "look_fps": 2, "motion": 12,
+                   "fmt": "jpeg", "size": "QVGA", "quality": 60},
     }
 
 
@@ -60,7 +63,7 @@ def validate(raw):
         raise ConfigError("config must be a JSON object")
     cfg = _defaults()
     for key in raw:
-        if key in ("mqtt", "wifi"):
+        if key in ("mqtt", "wifi", "camera"):
             sub = raw[key]
             if not isinstance(sub, dict):
                 raise ConfigError("%s: must be an object" % key)
@@ -104,6 +107,18 @@ def validate(raw):
     _int(cfg, "same_code_s", 0, 127)
     _int(cfg, "pick_ms", 2000, 600000)
     _int(cfg, "turn_ms", 1000, 60000)
+    c = cfg["camera"]
+    if c["trigger"] not in ("button", "motion"):
+        raise ConfigError("camera.trigger: must be 'button' or 'motion'")
+    if c["fmt"] not in ("jpeg", "gray"):
+        raise ConfigError("camera.fmt: must be 'jpeg' or 'gray'")
+    if c["size"] not in ("QVGA", "VGA"):
+        raise ConfigError("camera.size: must be 'QVGA' (320x240) or 'VGA' (640x480)")
+    _int(c, "fps", 1, 10, "camera.")
+    _int(c, "burst_ms", 500, 30000, "camera.")
+    _int(c, "look_fps", 1, 10, "camera.")
+    _int(c, "motion", 1, 255, "camera.")
+    _int(c, "quality", 10, 95, "camera.")  # JPEG quality in percent (the camera API maps it)
     for key in ("pick", "turn_sensor"):
         if not isinstance(cfg[key], bool):
             raise ConfigError("%s: must be true or false" % key)
