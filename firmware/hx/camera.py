@@ -28,6 +28,7 @@ class CameraTask:
         self.recent = []  # sids of the last attempts: their verdicts are the camera's, even late ones
         self.frames = 0
         self.unsent = 0
+        self.wake = asyncio.Event()  # an attempt started: take its first frame now, not after a nap
 
     def owns(self, sid):
         return sid in self.recent
@@ -41,6 +42,7 @@ class CameraTask:
         self.policy.start(sid, now)
         self.recent = self.recent[-3:] + [sid]
         app.apply(app.ui.looking(sid, now, self.policy.burst_ms + app.cfg["verdict_timeout_ms"]))
+        self.wake.set()
         app.board.event("camera", {"sid": sid, "attempt": "start", "trigger": self.policy.trigger})
 
     def press(self, now):
@@ -103,4 +105,8 @@ class CameraTask:
                     if p.looked(score, time.ticks_ms()):
                         self.app.board.event("motion", {"score": score})
                         self.start(time.ticks_ms())
-            await asyncio.sleep_ms(p.wait_ms(time.ticks_ms()))
+            self.wake.clear()
+            try:
+                await asyncio.wait_for_ms(self.wake.wait(), p.wait_ms(time.ticks_ms()))
+            except asyncio.TimeoutError:
+                pass

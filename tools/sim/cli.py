@@ -1,4 +1,4 @@
-"""Command line of the device simulator: ``python -m tools.sim run|scan|press|garbage|reboot|screen|screenshots``."""
+"""Command line of the device simulator: ``python -m tools.sim run|scan|show|hide|press|garbage|reboot|screen|screenshots``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,12 @@ def run(
         bool,
         typer.Option("--pick", help="Handheld: show the order and pick the quantity (:press up/ok) first."),
     ] = False,
+    camera: Annotated[
+        bool,
+        typer.Option(
+            "--camera", help="Camera boards: `show CODE` puts a rendered QR in front of the camera."
+        ),
+    ] = False,
 ) -> None:
     """Start N real firmware instances against a running gateway and scan codes interactively."""
     try:
@@ -92,6 +98,7 @@ def run(
             mode=mode,
             heap_k=heap,
             pick=pick,
+            camera=camera,
         )
     except SimError as exc:
         _fail(str(exc))
@@ -191,6 +198,23 @@ def scan(
     if wait:
         lines = resp.get("screen") or []
         console.print(Panel("\n".join(lines) or "(no change)", title=f"{device} OLED", expand=False))
+
+
+@app.command()
+def show(
+    code: Annotated[str, typer.Argument(help="The order code whose QR the camera sees.")],
+    device: DeviceOpt = "dev-1",
+    out: OutOpt = DEFAULT_OUT,
+) -> None:
+    """Hold CODE's QR in front of a simulated camera board (tilted, blurred, noisy, JPEG); then press ok."""
+    resp = _call(out, {"cmd": "show", "device": device, "code": code})
+    console.print(f"{device} sees {code} ({resp['jpeg_bytes']} byte JPEG frames)")
+
+
+@app.command()
+def hide(device: DeviceOpt = "dev-1", out: OutOpt = DEFAULT_OUT) -> None:
+    """Take the code away from a simulated camera board."""
+    _call(out, {"cmd": "hide", "device": device})
 
 
 @app.command()
