@@ -134,7 +134,10 @@ def _items(v: str) -> list[str]:
 class CameraSettings(_Section):
     camera_workers: int = Field(default=1, ge=1, le=8, description="threads decoding camera frames")
     camera_budget_ms: float = Field(
-        default=15.0, ge=0, le=1000, description="a frame's retry ladder starts no step after this long"
+        default=22.0,
+        ge=0,
+        le=1000,
+        description="a frame's retry ladder starts no step that would end after this",
     )
     camera_debug: str = Field(
         default="",

@@ -108,6 +108,8 @@ def validate(raw):
     _int(cfg, "pick_ms", 2000, 600000)
     _int(cfg, "turn_ms", 1000, 60000)
     c = cfg["camera"]
+    if "trigger" not in raw.get("camera", {}) and cfg["mode"] == "turnstile":
+        c["trigger"] = "motion"  # a turnstile's camera has nobody to press a button: it watches
     if c["trigger"] not in ("button", "motion"):
         raise ConfigError("camera.trigger: must be 'button' or 'motion'")
     if c["fmt"] not in ("jpeg", "gray"):

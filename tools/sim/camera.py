@@ -44,6 +44,10 @@ class SimCamera:
         self._write("scene.jpg", data)
         return data
 
+    def put(self, data: bytes) -> None:
+        """Show an already made JPEG frame (a scripted scene: two codes, a dark room ...)."""
+        self._write("scene.jpg", data)
+
     def hide(self) -> None:
         """Take the code away: the camera sees the empty counter."""
         (self.folder / "scene.jpg").unlink(missing_ok=True)

@@ -260,10 +260,20 @@ def screenshots(
     palette: Annotated[str, typer.Option(help="white, blue or yellow-blue.")] = "white",
     heap: Annotated[int, typer.Option(help="MicroPython heap, KiB.")] = DEFAULT_HEAP_K,
     firmware: FirmwareOpt = None,
+    camera: Annotated[bool, typer.Option("--camera", help="Only the camera board's screens.")] = False,
 ) -> None:
     """Run a scenario against a real gateway + broker and write docs/img/oled-*.png."""
     from tools.sim.screenshots import run_scenario
 
+    if camera:
+        from tools.sim.camera_screens import run_camera_screens
+
+        try:
+            for path in run_camera_screens(dest, work, palette=palette, log=console.print):
+                console.print(f"wrote {path}")
+        except SimError as exc:
+            _fail(str(exc))
+        return
     try:
         written = run_scenario(dest, work, palette=palette, log=console.print, heap_k=heap, firmware=firmware)
     except SimError as exc:

@@ -72,9 +72,7 @@ class Fleet:
                 from tools.sim.camera import SimCamera  # numpy/Pillow only for camera boards
 
                 cam = self.cameras[name] = SimCamera(self.out / name / "camera")
-                env = cam.env
-                if mode == "turnstile":
-                    cfg.extra["camera"] = {"trigger": "motion"}
+                env = cam.env  # a turnstile's camera watches for motion (the firmware's default)
             self.devices[name] = FirmwareProcess(
                 self.out / name,
                 cfg,

@@ -13,9 +13,9 @@ from PIL import Image, ImageChops, ImageFilter
 QR = zxingcpp.barcode_formats_from_str("QRCode")
 # Why nothing (or nothing usable) was read; the device shows each as two OLED lines (contract "hints").
 HINTS = ("none", "dark", "bright", "closer", "still", "one")
-SMALL_PX = 3.0
-# A further step starts only while the frame has taken less than this (the last step may overrun it).
-BUDGET_MS = 15.0  # a symbol seen at under ~3 px per module: ask to come closer rather than hold still
+SMALL_PX = 3.0  # a symbol seen at under ~3 px per module: ask to come closer rather than hold still
+# A further step starts only if it should end within this, by what it recently cost (docs/protocol.md).
+BUDGET_MS = 22.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class Decoded:
 
     texts: tuple[str, ...]
     hint: str | None
-    stage: str  # the ladder step that read it: plain, up2, up2contrast, up3, contrast ("" when none did)
+    stage: str  # the ladder step that read it: plain or a step of the ladders below ("" when none did)
     ms: float
 
 
@@ -74,21 +74,62 @@ def local_contrast(g: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-Stage = tuple[str, Callable[[np.ndarray], np.ndarray]]
-# Measured on the project's frame set (docs/benchmarks.md): at 320×240 small codes need pixels (2×,
-# then 2× of the contrast variant, then 3×); at 640×480 a 2× upscale still helps, the contrast variant
-# rarely, and anything bigger would blow the time budget.
+_GAMMA = (255 * (np.arange(256) / 255.0) ** 0.5).astype(np.uint8)
+
+
+def _gamma(g: np.ndarray) -> np.ndarray:
+    """Lifts the shadows (γ 0.5): a code on a dim screen or in a dark corner gets its contrast back."""
+    lifted: np.ndarray = np.take(_GAMMA, g)
+    return lifted
+
+
+def _sharpen(g: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(g).filter(ImageFilter.UnsharpMask(2, 150, 0)), dtype=np.uint8)
+
+
+# (name, variant of the frame, whether zxing may also look at downscaled copies of it)
+Stage = tuple[str, Callable[[np.ndarray], np.ndarray], bool]
+# Chosen on the project's frame set (docs/benchmarks.md, tuned on other seeds than the one reported):
+# at 320×240 small codes need pixels (2×, 3×, 2× of the contrast variant, 4×, 2× of the shadows
+# lifted); at 640×480 sharpening, then the contrast variant, then 2×. Upscaled variants are never
+# searched downscaled again (that only costs time).
 SMALL_LADDER: tuple[Stage, ...] = (
-    ("up2", _upscale),
-    ("up2contrast", lambda g: _upscale(local_contrast(g))),
-    ("up3", lambda g: _upscale(g, 3)),
+    ("up2", _upscale, False),
+    ("up3", lambda g: _upscale(g, 3), False),
+    ("up2contrast", lambda g: _upscale(local_contrast(g)), False),
+    ("up4", lambda g: _upscale(g, 4), False),
+    ("up2gamma", lambda g: _upscale(_gamma(g)), False),
 )
-LARGE_LADDER: tuple[Stage, ...] = (("up2", _upscale), ("contrast", local_contrast))
+LARGE_LADDER: tuple[Stage, ...] = (
+    ("sharp", _sharpen, True),
+    ("contrast", local_contrast, True),
+    ("up2", _upscale, False),
+)
 SMALL_FRAME = 400 * 300  # pixels: a QVGA frame takes the small ladder
 
 
-def _read(img: np.ndarray, errors: bool) -> list[zxingcpp.Barcode]:
-    return zxingcpp.read_barcodes(img, formats=QR, try_invert=True, return_errors=errors)
+class Costs:
+    """What each step has recently cost for a frame size (a moving average, ms): a step that would end
+    past the budget is not started, so the budget holds on a loaded machine too."""
+
+    def __init__(self) -> None:
+        self.ms: dict[tuple[str, int], float] = {}
+
+    def guess(self, stage: str, size: int) -> float:
+        return self.ms.get((stage, size), 0.0)
+
+    def seen(self, stage: str, size: int, ms: float) -> None:
+        old = self.ms.get((stage, size))
+        self.ms[(stage, size)] = ms if old is None else 0.8 * old + 0.2 * ms
+
+
+COSTS = Costs()
+
+
+def _read(img: np.ndarray, errors: bool, downscale: bool = True) -> list[zxingcpp.Barcode]:
+    return zxingcpp.read_barcodes(
+        img, formats=QR, try_invert=True, try_downscale=downscale, return_errors=errors
+    )
 
 
 def _distinct(found: list[zxingcpp.Barcode]) -> tuple[str, ...]:
@@ -120,10 +161,14 @@ def exposure_hint(g: np.ndarray) -> str | None:
 
 
 def decode(
-    g: np.ndarray, budget_ms: float = BUDGET_MS, clock: Callable[[], float] = time.perf_counter
+    g: np.ndarray,
+    budget_ms: float = BUDGET_MS,
+    clock: Callable[[], float] = time.perf_counter,
+    costs: Costs = COSTS,
 ) -> Decoded:
-    """The ladder: the frame as taken, then (each step only while the budget lasts) bigger or
-    contrast-lifted variants of it, by frame size (SMALL_LADDER, LARGE_LADDER).
+    """The ladder: the frame as taken, then (each step only if it should end within the budget, by
+    its recent cost) bigger, sharper or contrast-lifted variants of it, by frame size (SMALL_LADDER,
+    LARGE_LADDER).
 
     One step ends the ladder as soon as it reads anything: a second code seen only by a later step is
     not looked for (that costs time on every frame), several codes seen by one step are all reported.
@@ -135,10 +180,12 @@ def decode(
     broken = [b for b in found if not b.valid]
     if not texts:
         stage = ""
-        for name, fn in SMALL_LADDER if g.size <= SMALL_FRAME else LARGE_LADDER:
-            if (clock() - t0) * 1000 >= budget_ms:
+        for name, fn, down in SMALL_LADDER if g.size <= SMALL_FRAME else LARGE_LADDER:
+            t = clock()
+            if (t - t0) * 1000 + costs.guess(name, g.size) > budget_ms:
                 break
-            texts = _distinct(_read(fn(g), errors=False))
+            texts = _distinct(_read(fn(g), errors=False, downscale=down))
+            costs.seen(name, g.size, (clock() - t) * 1000)
             if texts:
                 stage = name
                 break

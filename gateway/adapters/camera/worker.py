@@ -59,7 +59,7 @@ class FrameDecoder:
         publish: Publish,
         *,
         workers: int = 1,
-        budget_ms: float = 15.0,
+        budget_ms: float = 22.0,
         debug: frozenset[str] = frozenset(),
         debug_keep: int = 5,
         debug_s: float = 600.0,

@@ -150,6 +150,18 @@ def test_camera_config_is_checked():
     cfg = validate(base)
     t.eq(cfg["camera"]["trigger"], "button")
     t.eq(validate({"device": "cam-1", "camera": {"trigger": "motion", "fps": 8}})["camera"]["fps"], 8)
+    t.eq(
+        validate({"device": "cam-1", "mode": "turnstile"})["camera"]["trigger"],
+        "motion",
+        "a turnstile watches",
+    )
+    t.eq(
+        validate({"device": "cam-1", "mode": "turnstile", "camera": {"trigger": "button"}})["camera"][
+            "trigger"
+        ],
+        "button",
+        "unless told otherwise",
+    )
     for bad in (
         {"trigger": "always"},
         {"fps": 0},
