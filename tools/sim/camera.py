@@ -13,13 +13,14 @@ from pathlib import Path
 
 from tools.camera.synth import Scene, jpeg, render
 
-# A shot a cheap camera takes at a counter: tilted, a little blurred and noisy, some glare, JPEG 30.
+# A shot a cheap camera takes at a counter (given at 320x240, scaled to the camera's resolution):
+# tilted, a little blurred and noisy, some glare, JPEG 30.
 HANDHELD = Scene(ppm=5.0, tilt=18.0, roll=-12.0, blur=0.7, noise=5.0, glare=0.25, offset=8.0, seed=7)
 QUALITY = 30
 
 
 class SimCamera:
-    def __init__(self, folder: Path, width: int = 320, height: int = 240) -> None:
+    def __init__(self, folder: Path, width: int = 640, height: int = 480) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.width, self.height = width, height
@@ -31,7 +32,16 @@ class SimCamera:
         return {"HX_CAMERA": str(self.folder)}
 
     def _scene(self, text: str, **kw: object) -> Scene:
-        return replace(HANDHELD, text=text, width=self.width, height=self.height, **kw)  # type: ignore[arg-type]
+        k = self.width / 320  # HANDHELD is given at 320x240: the same shot at this resolution
+        base = replace(
+            HANDHELD,
+            text=text,
+            width=self.width,
+            height=self.height,
+            ppm=HANDHELD.ppm * k,
+            blur=HANDHELD.blur * k,
+        )
+        return replace(base, **kw)  # type: ignore[arg-type]
 
     def _write(self, name: str, data: bytes) -> None:
         tmp = self.folder / (name + ".tmp")
