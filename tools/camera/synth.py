@@ -113,6 +113,7 @@ def render(s: Scene) -> Gray:
     rng = np.random.default_rng(s.seed)
     w, h = s.width, s.height
     frame: np.ndarray = _background(rng, w, h).astype(np.float32)
+    a: np.ndarray | float = 0.0  # where the card (paper or phone) is: the screen's moiré is only there
     if s.text:
         m = qr_matrix(s.text)
         scale = 8
@@ -128,16 +129,17 @@ def render(s: Scene) -> Gray:
         )
         a = np.asarray(mask, dtype=np.float32) / 255
         frame = frame * (1 - a) + np.asarray(warped, dtype=np.float32) * a
-    return _camera(s, frame, rng)
+    return _camera(s, frame, rng, a)
 
 
-def _camera(s: Scene, frame: np.ndarray, rng: np.random.Generator) -> Gray:
+def _camera(s: Scene, frame: np.ndarray, rng: np.random.Generator, where: np.ndarray | float = 1.0) -> Gray:
+    """The lens and sensor: moiré (on the screen, `where`), glare, exposure, blur, noise."""
     w, h = s.width, s.height
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     if s.moire > 0:
         f1, f2 = rng.uniform(0.15, 0.35), rng.uniform(0.05, 0.3)
         beat = np.sin(2 * math.pi * (xx * f1 + yy * f2)) * np.sin(2 * math.pi * (yy * 0.5 + xx * 0.02))
-        frame = frame * (1 + 0.35 * s.moire * beat)
+        frame = frame * (1 + 0.35 * s.moire * beat * where)
     if s.glare > 0:
         gx, gy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
         r = rng.uniform(0.08, 0.2) * min(w, h)

@@ -224,14 +224,16 @@ class FrameDecoder:
         while d.failures and now - d.failures[0][0] > self.debug_s:
             d.failures.popleft()
 
-    def failures(self, device: str) -> list[bytes]:
-        """The kept unread frames of a device in debug (oldest first); expired ones are gone."""
+    def failures(self, device: str) -> list[tuple[float, bytes]]:
+        """The kept unread frames of a device in debug, oldest first, as (age in seconds, frame payload);
+        expired ones are gone."""
         d = self._devices.get(device)
         if d is None:
             return []
         with self._cv:
-            self._expire(d, self.monotonic())
-            return [p for _, p in d.failures]
+            now = self.monotonic()
+            self._expire(d, now)
+            return [(now - t, p) for t, p in d.failures]
 
     def health(self) -> dict[str, Any]:
         c = self.counters

@@ -19,6 +19,7 @@ from gateway.adapters.mqtt.contract import SID_RE
 from gateway.domain.errors import HexiaoError, ValidationFailed
 from gateway.entrypoints.console import install as install_console
 from gateway.entrypoints.http.auth import LOCAL, AsSupervisor, AsVerifier, caller, require_site
+from gateway.entrypoints.http.routes.camera import router as camera_router
 from gateway.entrypoints.http.routes.catalog import router as rules_router
 from gateway.entrypoints.http.routes.fleet import router as fleet_router
 from gateway.entrypoints.http.routes.reports import router as reports_router
@@ -271,6 +272,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
     app.include_router(fleet_router)  # /api/fleet/... (gateway/fleet)
     app.include_router(webhooks_router)  # /api/webhooks/... (gateway/webhooks)
     app.include_router(reports_router)  # /api/reports/... (gateway/entrypoints/http/routes/reports.py)
+    app.include_router(camera_router)  # /api/camera/... (frames kept for support, CAMERA_DEBUG only)
     install_console(app)  # the web console (gateway/entrypoints/console) and its auth (gateway/auth)
     app.include_router(rules_router)
     return app

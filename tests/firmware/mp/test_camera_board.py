@@ -65,7 +65,11 @@ def test_camera_boards_build_their_camera_from_the_profile():
             name,
         )
         t.eq((kw["sda_pin"], kw["scl_pin"], kw["powerdown_pin"]), (p["sda"], p["scl"], p["pwdn"]), name)
-        t.eq((kw["pixel_format"], kw["frame_size"], kw["jpeg_quality"]), (4, 10, cfg["quality"]), name + " VGA JPEG")
+        t.eq(
+            (kw["pixel_format"], kw["frame_size"], kw["jpeg_quality"]),
+            (4, 10, cfg["quality"]),
+            name + " VGA JPEG",
+        )
         t.eq((cam.fmt, cam.width, cam.height), ("jpeg", 640, 480))
         frame = asyncio.run(cam.capture())
         t.eq(bytes(frame), b"\xff\xd8jpeg\xff\xd9", "waits (yielding) until a frame is there")
