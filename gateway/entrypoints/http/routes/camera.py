@@ -21,10 +21,10 @@ MEDIA = {"jpeg": "image/jpeg", "gray": "image/x-portable-graymap"}
 
 
 def _camera(request: Request) -> FrameDecoder:
-    camera: FrameDecoder | None = getattr(request.app.state.rt, "camera", None)
-    if camera is None:
-        raise Unavailable("camera decoding is not running")
-    return camera
+    camera = request.app.state.rt.camera
+    if isinstance(camera, FrameDecoder):
+        return camera
+    raise Unavailable("camera decoding is not running")
 
 
 Camera = Annotated[FrameDecoder, Depends(_camera)]
