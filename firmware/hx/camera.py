@@ -28,6 +28,7 @@ class CameraTask:
         self.recent = []  # sids of the last attempts: their verdicts are the camera's, even late ones
         self.frames = 0
         self.unsent = 0
+        self.qty = 1
         self.wake = asyncio.Event()  # an attempt started: take its first frame now, not after a nap
 
     def owns(self, sid):
@@ -39,6 +40,8 @@ class CameraTask:
             app.apply(app.ui.failure("OFFLINE", "camera needs link", now))
             return
         _, sid = app.next_sid()
+        self.qty = app.ui.qty  # a handheld's preselected quantity (up at READY) goes with the attempt
+        app.ui.qty = 1
         self.policy.start(sid, now)
         self.recent = self.recent[-3:] + [sid]
         app.apply(app.ui.looking(sid, now, self.policy.burst_ms + app.cfg["verdict_timeout_ms"]))
@@ -77,7 +80,7 @@ class CameraTask:
     async def send(self, buf, now):
         p = self.policy
         c = self.cam
-        head = capture.frame_head(p.sid, p.n, c.fmt, c.width, c.height, 1, self.app.cfg["dir"],
+        head = capture.frame_head(p.sid, p.n, c.fmt, c.width, c.height, self.qty, self.app.cfg["dir"],
                                   self.app.board.unix_time())
         ok = await self.app.mqtt.publish_frame(self.topic, head, buf)
         p.sent(now)

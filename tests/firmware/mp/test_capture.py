@@ -79,6 +79,15 @@ def test_frame_head_is_one_json_line_of_the_contract():
     )
 
 
+def test_the_contract_examples_match_what_the_board_sends_and_reads():
+    with open(t.CONTRACT + "/examples/frame_header.json") as f:
+        want = json.loads(f.read())
+    got = json.loads(C.frame_head("k3Xq9Z-1a-4", 2, "jpeg", 640, 480, 1, "in", 1795392000))
+    t.eq(got, want)
+    with open(t.CONTRACT + "/examples/hint.json") as f:
+        t.eq(C.read_hint(f.read()), ("k3Xq9Z-1a-4", "closer", "MOVE CLOSER", "code too small"))
+
+
 def test_hints_are_read_or_refused():
     ok = b'{"v":1,"sid":"s-1","n":0,"hint":"closer","l1":"MOVE CLOSER","l2":"code too small"}'
     t.eq(C.read_hint(ok), ("s-1", "closer", "MOVE CLOSER", "code too small"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
@@ -101,3 +102,21 @@ def test_the_contract_file_names_the_camera_topics_limits_and_hints(contract: An
     assert (t["max_frame"], t["max_frame_header"]) == (MAX_FRAME, MAX_HEADER)
     assert tuple(t["hints"]) == HINTS == tuple(HINT_LINES)
     assert all(len(a) <= 16 and len(b) <= 16 for a, b in HINT_LINES.values())
+
+
+def test_the_contract_examples_are_what_both_sides_speak() -> None:
+    from gateway.adapters.camera.frame import hint_payload, parse_frame
+
+    examples = Path(__file__).resolve().parents[3] / "contract" / "examples"
+    head = (examples / "frame_header.json").read_bytes().strip()
+    f = parse_frame(head + b"\n" + b"\xff\xd8")
+    assert (f.sid, f.n, f.fmt, f.width, f.height, f.qty, f.dir) == (
+        "k3Xq9Z-1a-4",
+        2,
+        "jpeg",
+        640,
+        480,
+        1,
+        "in",
+    )
+    assert json.loads(hint_payload(f, "closer")) == json.loads((examples / "hint.json").read_text())
