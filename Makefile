@@ -7,12 +7,13 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: run test bench sim lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
+.PHONY: run test bench bench-camera sim lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
 	@echo "make test   - run the whole test suite (lint, type checks, gateway, firmware on the MicroPython VM)"
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
+	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 
 # setup: what the gateway needs to run; setup-dev: also the test, lint and device tools (the
@@ -74,6 +75,10 @@ test-fast: setup-dev
 
 bench: setup-dev
 	@$(BIN)/python -m tools.loadgen all
+
+# Not part of `make test`: a few minutes of rendering and decoding (figures in docs/benchmarks.md).
+bench-camera: setup-dev
+	@$(BIN)/python -m tools.camera.bench
 
 sim: setup-dev
 	@$(BIN)/python -m tools.sim run

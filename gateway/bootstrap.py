@@ -16,6 +16,7 @@ from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
 from gateway.adapters.brokers.mosquitto_conf import TlsListener
 from gateway.adapters.brokers.run_as import RunAs, broker_identity
 from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wanted_names
+from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
@@ -118,12 +119,14 @@ def build(settings: Settings) -> Runtime:
         require_signed=settings.require_signed,
         annul_window_s=settings.annul_window_s,
     )
+    camera = make_camera(settings, service, publish)
     mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
-    bridge = MqttBridge(url, service.submit_mqtt, settings.mqtt_client_id, mqtt_user, mqtt_password)
+    bridge = MqttBridge(url, route(camera, service), settings.mqtt_client_id, mqtt_user, mqtt_password)
     holder["bridge"] = bridge
     service.start()
+    camera.start()
     bridge.start()
-    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind)
+    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
     rt.local_token = ensure_local_token(settings.var_dir)
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
     reload = broker.reload if broker is not None else None
@@ -131,6 +134,37 @@ def build(settings: Settings) -> Runtime:
         fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places, tls
     )
     return rt
+
+
+def make_camera(
+    settings: Settings, service: RedemptionService, publish: Callable[[str, str], None]
+) -> FrameDecoder:
+    """Camera frames are decoded on their own threads; a read code is submitted like a UART scan."""
+    c = settings.camera
+    return FrameDecoder(
+        service.submit_mqtt,
+        publish,
+        workers=c.camera_workers,
+        budget_ms=c.camera_budget_ms,
+        debug=c.debug_devices(),
+        debug_keep=c.camera_debug_keep,
+        debug_s=c.camera_debug_s,
+    )
+
+
+def route(
+    camera: FrameDecoder, service: RedemptionService
+) -> Callable[[str, bytes, Callable[[], None]], None]:
+    """What the bridge hands over: frames to the decoder (QoS 0, nothing to acknowledge), the rest to
+    the redemption service."""
+
+    def on_message(topic: str, payload: bytes, ack: Callable[[], None]) -> None:
+        if topic.endswith("/frame"):
+            camera.submit(topic, payload)
+            return
+        service.submit_mqtt(topic, payload, ack)
+
+    return on_message
 
 
 # The fleet's part of the start-up: decide on device auth, write broker files, build the Fleet.

@@ -151,6 +151,29 @@ def _items(v: str) -> list[str]:
     return [s.strip() for s in v.split(",") if s.strip()]
 
 
+# Camera boards: frames decoded on the gateway (docs/protocol.md, "frame").
+class CameraSettings(_Section):
+    camera_workers: int = Field(default=1, ge=1, le=8, description="threads decoding camera frames")
+    camera_budget_ms: float = Field(
+        default=22.0,
+        ge=0,
+        le=1000,
+        description="a frame's retry ladder starts no step that would end after this",
+    )
+    camera_debug: str = Field(
+        default="",
+        description=(
+            "device ids, comma-separated, whose last unread frames are kept in memory for support "
+            "(CAMERA_DEBUG_KEEP frames, CAMERA_DEBUG_S seconds); empty = no frame is ever kept"
+        ),
+    )
+    camera_debug_keep: int = Field(default=5, ge=1, le=50)
+    camera_debug_s: float = Field(default=600.0, gt=0, le=86400)
+
+    def debug_devices(self) -> frozenset[str]:
+        return frozenset(d.strip() for d in self.camera_debug.split(",") if d.strip())
+
+
 class ReportSettings(_Section):
     settle_days: int = Field(
         default=7, ge=0, le=3650, description="unredeemed units settle this many days after payment"
@@ -327,3 +350,4 @@ class Settings(_Section):
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    camera: CameraSettings = Field(default_factory=CameraSettings)

@@ -1,7 +1,7 @@
 """Type-check the firmware against the MicroPython ESP32 stubs with pyright (part of `make typecheck`).
 
 Installs micropython-esp32-stubs 1.29 + micropython-stdlib-stubs into firmware/typings (pip --target,
---no-deps) when missing, then runs pyright with firmware/pyrightconfig.json. Exit code: pyright's.
+--no-deps) when missing, adds firmware/stubs/*.pyi (modules of third-party firmware builds), then runs pyright with firmware/pyrightconfig.json. Exit code: pyright's.
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ MARKER = TYPINGS / ".hexiao-stubs"
 
 def ensure_stubs() -> None:
     want = "\n".join(STUBS)
-    if MARKER.exists() and MARKER.read_text() == want:
-        return
+    if not (MARKER.exists() and MARKER.read_text() == want):
+        install_stubs(want)
+    # Our own stubs for modules of third-party firmware builds (the camera board's `camera` module).
+    for own in (FIRMWARE / "stubs").glob("*.pyi"):
+        shutil.copy2(own, TYPINGS / own.name)
+
+
+def install_stubs(want: str) -> None:
     if TYPINGS.exists():
         shutil.rmtree(TYPINGS)
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(TYPINGS), *STUBS]

@@ -77,6 +77,7 @@ class App:
         self.mqtt.subs[self.topic_cmd] = 1
         self.mqtt.subs[protocol.GATEWAY_TOPIC] = 1
         self.gw_up = True  # until the gateway's retained status says otherwise
+        self.cam = None  # hx.camera.CameraTask on a camera board (set up in run)
 
     # ---- glue between pure core and effects ----
     def apply(self, fx):
@@ -103,6 +104,8 @@ class App:
             if sid:
                 self.annuls = self.annuls[-3:] + [sid]
                 self.apply(self.ui.annul_queued(sid, len(self.outbox), now))
+        elif kind == "look" and self.cam is not None:
+            self.cam.press(now)
         elif kind == "gave_up":
             self.gave_up = self.gave_up[1 - _KEEP:] + [arg]
         elif kind == "login" or kind == "logout":
@@ -276,6 +279,9 @@ class App:
             self.board.event("bad_verdict", {"why": e.args[0]})
             return
         sid = v["sid"]
+        if self.cam is not None and self.cam.owns(sid):
+            self.cam.on_verdict(v, now)
+            return
         direct = sid == self.direct_sid
         if direct:
             # A check / sign-in answer: nothing durable was asked, a transient one is simply shown.
@@ -385,6 +391,8 @@ class App:
                 self.on_verdict(payload, now)
             elif topic == self.topic_cmd:
                 self.on_command(payload, now)
+            elif self.cam is not None and topic == self.cam.topic_hint:
+                self.cam.on_hint(payload, now)
             elif topic == protocol.GATEWAY_TOPIC:
                 up = protocol.gateway_up(payload)
                 if up != self.gw_up:
@@ -446,6 +454,14 @@ class App:
         self.board.event("start", {"fw": VERSION, "boot": self.boot, "iid": self.iid, "device": self.cfg["device"],
                                    "mode": self.cfg["mode"], "outbox": len(self.outbox)})
         self.apply(self.ui.booted(time.ticks_ms()))
+        cam = self.board.camera(self.cfg["camera"]) if hasattr(self.board, "camera") else None
+        if cam is not None:
+            from hx.camera import CameraTask  # camera boards only: never loaded on a UART board
+
+            self.cam = CameraTask(self, cam)
+            self.mqtt.subs[self.cam.topic_hint] = 0
+            self.ui.camera = self.cam.policy.trigger == "button"
+            extra = list(extra) + [("camera", self.cam.run)]
         tasks = [("display", lambda: outputs.display(self.board, self.ui, self.cfg["gate"], self.link, self.apply,
                                                      self.redraw)),
                  ("sound", lambda: outputs.sound(self.board, self.sounds)),

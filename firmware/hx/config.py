@@ -38,6 +38,11 @@ def _defaults():
         "pick_ms": 20000,
         "turn_sensor": False,
         "turn_ms": 8000,
+        # Camera boards only (hx/camera.py): how attempts start and how frames are taken. VGA JPEG:
+        # the gateway reads 88 % of realistic 640x480 frames against 80 % at 320x240 (docs/benchmarks.md),
+        # and the OV2640 gives VGA JPEG at 25 fps with two frame buffers (8-20 KB a frame).
+        "camera": {"trigger": "button", "fps": 5, "burst_ms": 5000, "look_fps": 2, "motion": 12,
+                   "fmt": "jpeg", "size": "VGA", "quality": 60},
     }
 
 
@@ -61,7 +66,7 @@ def validate(raw):
         raise ConfigError("config must be a JSON object")
     cfg = _defaults()
     for key in raw:
-        if key in ("mqtt", "wifi"):
+        if key in ("mqtt", "wifi", "camera"):
             sub = raw[key]
             if not isinstance(sub, dict):
                 raise ConfigError("%s: must be an object" % key)
@@ -106,6 +111,20 @@ def validate(raw):
     _int(cfg, "same_code_s", 0, 127)
     _int(cfg, "pick_ms", 2000, 600000)
     _int(cfg, "turn_ms", 1000, 60000)
+    c = cfg["camera"]
+    if "trigger" not in raw.get("camera", {}) and cfg["mode"] == "turnstile":
+        c["trigger"] = "motion"  # a turnstile's camera has nobody to press a button: it watches
+    if c["trigger"] not in ("button", "motion"):
+        raise ConfigError("camera.trigger: must be 'button' or 'motion'")
+    if c["fmt"] not in ("jpeg", "gray"):
+        raise ConfigError("camera.fmt: must be 'jpeg' or 'gray'")
+    if c["size"] not in ("QVGA", "VGA"):
+        raise ConfigError("camera.size: must be 'QVGA' (320x240) or 'VGA' (640x480)")
+    _int(c, "fps", 1, 10, "camera.")
+    _int(c, "burst_ms", 500, 30000, "camera.")
+    _int(c, "look_fps", 1, 10, "camera.")
+    _int(c, "motion", 1, 255, "camera.")
+    _int(c, "quality", 10, 95, "camera.")  # JPEG quality in percent (the camera API maps it)
     for key in ("pick", "turn_sensor"):
         if not isinstance(cfg[key], bool):
             raise ConfigError("%s: must be true or false" % key)

@@ -31,7 +31,11 @@ def _s(v):
 
 
 def _packet(first, body):
-    n = len(body)
+    return _fixed(first, len(body)) + body
+
+
+def _fixed(first, n):
+    """A packet's fixed header for a remaining length of n bytes."""
     hdr = bytearray((first,))
     while True:
         d = n & 0x7F
@@ -39,7 +43,7 @@ def _packet(first, body):
         hdr.append(d | 0x80 if n else d)
         if not n:
             break
-    return bytes(hdr) + body
+    return bytes(hdr)
 
 
 async def read_packet(r):
@@ -315,6 +319,28 @@ class MQTTClient:
             lambda pid, dup: _packet(head | (_DUP if dup else 0), _s(topic) + struct.pack("!H", pid) + payload),
             timeout_ms)
         return res is not None
+
+    async def publish_frame(self, topic, head, body, chunk=2048):
+        """A QoS 0 PUBLISH of head + body, streamed from `body` (a camera's frame buffer) in chunk-sized
+        memoryview slices: the frame is never joined into one packet, so a 20-300 KB frame needs no
+        second copy on the heap (at most one chunk is buffered by the stream when the socket is full).
+        The write lock is held for the whole packet. True if written to a live connection."""
+        w = self._w
+        if not self.connected or w is None:
+            return False
+        mv = memoryview(body)
+        t = _s(topic)
+        try:
+            async with self._lock:
+                w.write(_fixed(_PUBLISH, len(t) + len(head) + len(mv)) + t + head)
+                for i in range(0, len(mv), chunk):
+                    w.write(mv[i:i + chunk])
+                    await w.drain()
+                await w.drain()
+            return True
+        except Exception as e:
+            self._drop("write: %r" % (e,))
+            return False
 
     async def subscribe(self, topic, qos=1, timeout_ms=None):
         """Remembered for every reconnect; returns True once the broker granted it."""

@@ -49,6 +49,7 @@ class UI:
         self.since = now
         self.hold_ms = 0  # how long a result screen stays (0 = until changed)
         self.version = 0  # bumped on every change, so the display task redraws only when needed
+        self.camera = False  # a camera board whose ok button starts an attempt (hx/camera.py)
 
     # ---- what the screens (here and in hx/hand.py) use to change what is shown ----
     def screen(self, state, l1, l2, now, hold_ms=0, reason=""):
@@ -157,6 +158,26 @@ class UI:
         self.screen(CHECKING, l1, code[:16], now, self.verdict_timeout)
         return []
 
+    def looking(self, sid, now, hold_ms):
+        """A camera attempt: frames of `sid` go to the gateway; its verdict is awaited like a scan's."""
+        self.waiting = sid
+        self.req = "camera"
+        self.code = None
+        self.pick = None
+        self.pin = ""
+        self.screen(CHECKING, "HOLD CODE", "to the camera", now, hold_ms)
+        return []
+
+    def hint(self, sid, l1, l2, now):
+        """The gateway could not read the attempt's last frame: say why, keep waiting (same timeout)."""
+        if self.state != CHECKING or self.waiting != sid or self.req != "camera":
+            return []
+        if (l1, l2) != (self.l1, self.l2):
+            self.l1 = l1
+            self.l2 = l2
+            self.version += 1
+        return []
+
     def annul_queued(self, sid, queued, now):
         """The turnstile did not turn: the annul of the last OK is durable in the outbox."""
         self.queued = queued
@@ -213,6 +234,8 @@ class UI:
             from hx import hand
 
             return (hand.pick_button if self.state == PICK else hand.pin_button)(self, name, now)
+        if name == "ok" and self.camera and self.state == READY:
+            return [("look", None)]
         if name == "ok":
             # Leaving a redemption's CHECKING screen by hand is giving up on it, as NO ANSWER is: its
             # verdict no longer acts, and the holder's rescan collects it (never a second redemption).
@@ -250,7 +273,8 @@ class UI:
             if self.state == CHECKING:
                 if self.req:
                     # Nothing durable was asked (check / sign-in): the holder simply tries again.
-                    self.screen(ERROR, "NO ANSWER", "rescan" if self.req == "check" else "try again", now,
+                    l1 = "NO CODE" if self.req == "camera" else "NO ANSWER"
+                    self.screen(ERROR, l1, "rescan" if self.req == "check" else "try again", now,
                               self.result_ms)
                     self.waiting = None
                     self.req = None

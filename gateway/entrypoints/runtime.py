@@ -8,6 +8,7 @@ from sqlalchemy import Engine, text
 
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.mosquitto import Mosquitto
+from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.config import Settings
 from gateway.services.fleet import Fleet
@@ -27,6 +28,7 @@ class Runtime:
     fleet: Fleet | None = None
     local_token: str = ""  # VAR_DIR/local-token: the credential of the CLI and tools on this machine
     guard: TypedGuard = field(default_factory=TypedGuard)  # abuse limits of typed codes
+    camera: FrameDecoder | None = None
 
     @property
     def mqtt_url(self) -> str:
@@ -58,12 +60,17 @@ class Runtime:
             "internal_errors": c.internal_errors,
             "queued": self.service.q.qsize(),
         }
-        return {"ok": db == "ok" and mqtt["connected"], "db": db, "mqtt": mqtt, "service": service}
+        out = {"ok": db == "ok" and mqtt["connected"], "db": db, "mqtt": mqtt, "service": service}
+        if self.camera is not None:
+            out["camera"] = self.camera.health()
+        return out
 
     def stop(self) -> None:
         if self.fleet is not None:
             self.fleet.stop()
         self.bridge.stop()
+        if self.camera is not None:
+            self.camera.stop()
         self.service.stop()
         if self.broker is not None:
             self.broker.stop()

@@ -15,6 +15,7 @@ TOP_KEYS = {
     "device", "site", "gate", "mode", "board", "dir", "mqtt", "wifi", "heartbeat_s", "dedupe_ms",
     "outbox_max", "inflight", "retry_ms", "verdict_timeout_ms", "result_ms", "relay_ms",
     "scanner_mode", "same_code_s", "pick", "pick_ms", "turn_sensor", "turn_ms",
+    "camera",  # camera boards (docs/firmware.md "Camera boards"); the firmware checks its fields
 }  # fmt: skip
 MQTT_KEYS = {"host", "port", "user", "password", "keepalive", "ca"}
 CA_FILE = "ca.der"  # the gateway's CA next to config.json: the firmware connects over TLS and pins it

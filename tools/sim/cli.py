@@ -1,4 +1,4 @@
-"""Command line of the device simulator: ``python -m tools.sim run|scan|press|garbage|reboot|screen|screenshots``."""
+"""Command line of the device simulator: ``python -m tools.sim run|scan|show|hide|press|garbage|reboot|screen|screenshots``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,12 @@ def run(
         bool,
         typer.Option("--pick", help="Handheld: show the order and pick the quantity (:press up/ok) first."),
     ] = False,
+    camera: Annotated[
+        bool,
+        typer.Option(
+            "--camera", help="Camera boards: `show CODE` puts a rendered QR in front of the camera."
+        ),
+    ] = False,
 ) -> None:
     """Start N real firmware instances against a running gateway and scan codes interactively."""
     try:
@@ -92,6 +98,7 @@ def run(
             mode=mode,
             heap_k=heap,
             pick=pick,
+            camera=camera,
         )
     except SimError as exc:
         _fail(str(exc))
@@ -194,6 +201,23 @@ def scan(
 
 
 @app.command()
+def show(
+    code: Annotated[str, typer.Argument(help="The order code whose QR the camera sees.")],
+    device: DeviceOpt = "dev-1",
+    out: OutOpt = DEFAULT_OUT,
+) -> None:
+    """Hold CODE's QR in front of a simulated camera board (tilted, blurred, noisy, JPEG); then press ok."""
+    resp = _call(out, {"cmd": "show", "device": device, "code": code})
+    console.print(f"{device} sees {code} ({resp['jpeg_bytes']} byte JPEG frames)")
+
+
+@app.command()
+def hide(device: DeviceOpt = "dev-1", out: OutOpt = DEFAULT_OUT) -> None:
+    """Take the code away from a simulated camera board."""
+    _call(out, {"cmd": "hide", "device": device})
+
+
+@app.command()
 def press(
     button: Annotated[str, typer.Argument(help="ok, up or down.")] = "ok",
     device: DeviceOpt = "dev-1",
@@ -236,10 +260,20 @@ def screenshots(
     palette: Annotated[str, typer.Option(help="white, blue or yellow-blue.")] = "white",
     heap: Annotated[int, typer.Option(help="MicroPython heap, KiB.")] = DEFAULT_HEAP_K,
     firmware: FirmwareOpt = None,
+    camera: Annotated[bool, typer.Option("--camera", help="Only the camera board's screens.")] = False,
 ) -> None:
     """Run a scenario against a real gateway + broker and write docs/img/oled-*.png."""
     from tools.sim.screenshots import run_scenario
 
+    if camera:
+        from tools.sim.camera_screens import run_camera_screens
+
+        try:
+            for path in run_camera_screens(dest, work, palette=palette, log=console.print):
+                console.print(f"wrote {path}")
+        except SimError as exc:
+            _fail(str(exc))
+        return
     try:
         written = run_scenario(dest, work, palette=palette, log=console.print, heap_k=heap, firmware=firmware)
     except SimError as exc:

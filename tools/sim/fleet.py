@@ -45,6 +45,7 @@ class Fleet:
         firmware: Path | None = None,
         pace_baud: int = 0,
         pick: bool = False,
+        camera: bool = False,
     ) -> None:
         if mode not in MODES:
             raise SimError(f"mode must be one of {', '.join(MODES)}")
@@ -54,6 +55,7 @@ class Fleet:
         self.out = Path(out).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.devices: dict[str, FirmwareProcess] = {}
+        self.cameras: dict[str, Any] = {}  # name -> tools.sim.camera.SimCamera (camera boards)
         for i, name in enumerate(names):
             cfg = DeviceConfig(
                 device=name,
@@ -65,8 +67,19 @@ class Fleet:
                 extra={"pick": True} if pick and mode == "handheld" else {},
             )
             main = (firmware / "main.py") if firmware else FIRMWARE_MAIN
+            env: dict[str, str] = {}
+            if camera:
+                from tools.sim.camera import SimCamera  # numpy/Pillow only for camera boards
+
+                cam = self.cameras[name] = SimCamera(self.out / name / "camera")
+                env = cam.env  # a turnstile's camera watches for motion (the firmware's default)
             self.devices[name] = FirmwareProcess(
-                self.out / name, cfg, heap_k=heap_k, main=main, scanner=PtyScanner(pace_baud=pace_baud)
+                self.out / name,
+                cfg,
+                heap_k=heap_k,
+                main=main,
+                scanner=PtyScanner(pace_baud=pace_baud),
+                env=env,
             )
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
@@ -147,6 +160,18 @@ class Fleet:
             if wait > 0:
                 resp.update(self._await_verdict(dev, before, wait))
             return resp
+        if cmd in ("show", "hide"):
+            cam = self.cameras.get(dev.device)
+            if cam is None:
+                raise SimError(f"{dev.device} is not a camera board (start the simulator with --camera)")
+            if cmd == "hide":
+                cam.hide()
+                return {"ok": True, "device": dev.device}
+            code = req.get("code")
+            if not isinstance(code, str) or not code or len(code) > 128:
+                raise SimError("show needs a code (1..128 characters)")
+            size = len(cam.show(code))
+            return {"ok": True, "device": dev.device, "jpeg_bytes": size}
         if cmd == "press":
             dev.press(str(req.get("button", "ok")))
             return {"ok": True, "device": dev.device}

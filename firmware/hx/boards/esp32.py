@@ -195,6 +195,19 @@ class Board:
             return machine.Pin(r["pin"], machine.Pin.OUT, value=0)
         return ActiveLow(machine.Pin(r["pin"], machine.Pin.OUT, value=1))
 
+    def camera(self, cfg):
+        """The camera of a camera board's profile (PSRAM required), or None (a UART scanner board)."""
+        pins = self.p.get("camera")
+        if not pins:
+            return None
+        from hx.boards.esp32cam import Camera  # only camera firmware has the `camera` module
+
+        try:
+            return Camera(pins, cfg)
+        except Exception as e:  # no sensor answering on SCCB, no PSRAM for the frame buffers
+            self.event("camera", {"error": repr(e)})
+            return None
+
     def buttons(self):
         if self._buttons is None:
             pins = dict(self.p.get("buttons", {}))

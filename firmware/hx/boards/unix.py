@@ -95,6 +95,29 @@ class LogPin:
         return self.v
 
 
+class FileCamera:
+    """What the camera sees is a file: HX_CAMERA/scene.jpg (or scene.gray, raw 8-bit rows) while a code
+    is shown, HX_CAMERA/none.jpg otherwise. The simulator replaces them atomically (write + rename)."""
+
+    def __init__(self, folder, cfg):
+        self.folder = folder
+        self.fmt = cfg["fmt"]
+        self.width, self.height = (320, 240) if cfg["size"] == "QVGA" else (640, 480)
+        self.ext = "jpg" if self.fmt == "jpeg" else "gray"
+        self.buf = None
+
+    async def capture(self):
+        await asyncio.sleep_ms(0)
+        for name in ("scene", "none"):
+            try:
+                with open("%s/%s.%s" % (self.folder, name, self.ext), "rb") as f:
+                    self.buf = f.read()
+                return memoryview(self.buf)
+            except OSError:
+                pass
+        return None
+
+
 class Board:
     name = "unix"
 
@@ -144,6 +167,11 @@ class Board:
 
     def display(self):
         return PbmDisplay(self.out)
+
+    def camera(self, cfg):
+        """A camera fed from image files when HX_CAMERA names a folder (the simulator's), else None."""
+        path = os.getenv("HX_CAMERA")
+        return FileCamera(path, cfg) if path else None
 
     def buzzer(self):
         return SilentPWM()

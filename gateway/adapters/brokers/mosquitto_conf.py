@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.adapters.mqtt.contract import MAX_FRAME
 from gateway.config import is_loopback
 from gateway.domain.errors import ConfigError
 
@@ -61,6 +62,8 @@ def render(conf: BrokerConf) -> str:
         "set_tcp_nodelay true",
         "max_inflight_messages 1000",
         "max_queued_messages 100000",
+        # Bounded packets: the largest is a camera frame (contract MAX_FRAME) plus its topic.
+        f"max_packet_size {MAX_FRAME + 1024}",
         "persistence true",
         f"pid_file {conf.workdir / 'mosquitto.pid'}",
         f"persistence_location {conf.workdir}/",

@@ -17,6 +17,8 @@ from gateway.domain.identifiers import DEVICE_RE
 DEVICE_RULES = (
     f"pattern write {TOPIC_PREFIX}%u/scan",
     f"pattern write {TOPIC_PREFIX}%u/status",
+    f"pattern write {TOPIC_PREFIX}%u/frame",  # camera boards: frames in, hints out (docs/protocol.md)
+    f"pattern read {TOPIC_PREFIX}%u/hint",
     f"pattern read {TOPIC_PREFIX}%u/verdict",
     f"pattern read {TOPIC_PREFIX}%u/cmd",
     # Every device may read whether the gateway is up (retained; the gateway's last will says offline).

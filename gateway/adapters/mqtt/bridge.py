@@ -16,7 +16,9 @@ from gateway.adapters.mqtt.contract import GATEWAY_OFFLINE, GATEWAY_ONLINE, GATE
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTIONS = [(TOPIC_PREFIX + "+/scan", 1), (TOPIC_PREFIX + "+/status", 1)]
+# Camera frames at QoS 0: a lost frame is only one of a burst, and none may wait in the broker for a
+# restarting gateway (a stale frame must not redeem minutes later).
+SUBSCRIPTIONS = [(TOPIC_PREFIX + "+/scan", 1), (TOPIC_PREFIX + "+/status", 1), (TOPIC_PREFIX + "+/frame", 0)]
 
 
 class MqttBridge:

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from gateway.domain.identifiers import DEVICE_RE as DEVICE_RE
-from gateway.domain.identifiers import MAX_DEVICE_TIME
+from gateway.domain.identifiers import MAX_DEVICE_TIME as MAX_DEVICE_TIME
 from gateway.domain.identifiers import RESERVED_DEVICES as RESERVED_DEVICES
 from gateway.domain.identifiers import SID_RE as SID_RE
 from gateway.domain.identifiers import reserved_device as reserved_device
@@ -38,6 +38,8 @@ GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'
 MAX_PAYLOAD = 1024
 # Larger payloads are never answered: reading a sid out of them is not worth the parse.
 MAX_PARSE = 16 * 1024
+# Camera boards: a frame is a JSON header line and the image bytes; the broker refuses bigger packets.
+MAX_FRAME = 640 * 480 + 512
 
 
 class ScanMsg(BaseModel):
@@ -88,6 +90,14 @@ def status_topic(device: str) -> str:
 
 def cmd_topic(device: str) -> str:
     return f"{TOPIC_PREFIX}{device}/cmd"
+
+
+def frame_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/frame"
+
+
+def hint_topic(device: str) -> str:
+    return f"{TOPIC_PREFIX}{device}/hint"
 
 
 def split_topic(topic: str) -> tuple[str, str] | None:

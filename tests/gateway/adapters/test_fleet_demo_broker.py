@@ -31,6 +31,12 @@ def test_rules_match_the_mosquitto_acl() -> None:
     assert not allowed("d1", gw, P + "d2/cmd", "receive")
     assert allowed(gw, gw, P + "+/scan", "subscribe") and allowed(gw, gw, P + "d2/cmd", "publish")
     assert not allowed(None, gw, P + "d1/scan", "publish")
+    # Camera boards: own frames out, own hints in, nobody else's.
+    assert allowed("d1", gw, P + "d1/frame", "publish") and allowed("d1", gw, P + "d1/hint", "subscribe")
+    assert not allowed("d1", gw, P + "d2/frame", "publish") and not allowed(
+        "d1", gw, P + "d2/hint", "receive"
+    )
+    assert not allowed("d1", gw, P + "d1/hint", "publish")
 
 
 class Demo:

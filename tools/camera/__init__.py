@@ -1,0 +1,1 @@
+"""Camera boards: synthetic frames, the benchmark."""
