@@ -49,7 +49,9 @@ async def relay(board, relays, ms):
             board.event("relay", {"error": "no relay on this board"})
             continue
         board.event("relay", {"ms": ms})
-        await pulse(pin, ms)
+        late = await pulse(pin, ms)
+        if late > 50:
+            board.event("relay", {"late_ms": late})  # the loop stalled; the board's timer kept the pulse
 
 
 async def buttons(board, ui, apply):

@@ -29,16 +29,38 @@ class NullDisplay:
         return lambda *a, **k: None
 
 
-class ActiveLow:
-    """A relay input that closes on a low level, presented as value(1) = closed."""
+class Relay:
+    """The relay output as value(1) = closed, whatever its polarity (the profile's active_high).
 
-    def __init__(self, pin):
+    close_for(ms) closes it and arms a one-shot hardware timer that opens it at the deadline: a stalled
+    event loop (a blocking call, a long GC) cannot stretch the pulse; value(0) from the relay task
+    opens it too (whichever comes first) and disarms the timer."""
+
+    def __init__(self, pin, active_high, timer_id):
         self.pin = pin
+        self.on = 1 if active_high else 0
+        self.timer_id = timer_id
+        self.timer = None
+        self.release = self.open  # bound once: the timer callback allocates nothing
 
     def value(self, v=None):
         if v is None:
-            return 1 - self.pin.value()
-        self.pin.value(0 if v else 1)
+            return 1 if self.pin.value() == self.on else 0
+        if v:
+            self.pin.value(self.on)
+        else:
+            self.open(None)
+            if self.timer is not None:
+                self.timer.deinit()
+
+    def open(self, _timer):
+        self.pin.value(1 - self.on)
+
+    def close_for(self, ms):
+        if self.timer is None:
+            self.timer = machine.Timer(self.timer_id)
+        self.pin.value(self.on)
+        self.timer.init(mode=machine.Timer.ONE_SHOT, period=ms, callback=self.release)
 
 
 _LONG = const(16)  # polls (~50 ms each): a press held 0.8 s is a long press
@@ -191,9 +213,9 @@ class Board:
         r = self.p.get("relay")
         if not r:
             return None
-        if r.get("active_high", True):
-            return machine.Pin(r["pin"], machine.Pin.OUT, value=0)
-        return ActiveLow(machine.Pin(r["pin"], machine.Pin.OUT, value=1))
+        high = r.get("active_high", True)
+        # boot.py has already driven it open; this keeps it so (value = the open level).
+        return Relay(machine.Pin(r["pin"], machine.Pin.OUT, value=0 if high else 1), high, r.get("timer", 0))
 
     def buttons(self):
         if self._buttons is None:

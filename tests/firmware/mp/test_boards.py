@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 
 import t
 
@@ -24,6 +25,7 @@ class _Pin:
         if v is None:
             return self.v
         self.v = v
+        CALLS.append(("set", self.n, v, time.ticks_ms()))
 
 
 class _UART:
@@ -52,6 +54,35 @@ class _I2C:
         self.writes.append(addr)
 
 
+class _Timer:
+    """A one-shot timer that really fires on time from another thread, like the ESP32's hardware
+    timer fires while the event loop is stuck."""
+
+    ONE_SHOT = 0
+    made = []
+
+    def __init__(self, n):
+        self.n = n
+        self.armed = 0
+        _Timer.made.append(self)
+
+    def init(self, mode=None, period=0, callback=None):
+        import _thread
+
+        self.armed += 1
+        gen = self.armed
+
+        def fire():
+            time.sleep_ms(period)
+            if self.armed == gen:
+                callback(self)
+
+        _thread.start_new_thread(fire, ())
+
+    def deinit(self):
+        self.armed += 1
+
+
 class _PWM:
     def __init__(self, pin, freq=0, duty_u16=0):
         CALLS.append(("PWM", pin.n, freq, duty_u16))
@@ -71,7 +102,7 @@ class _Mod:
 
 def _fake_modules():
     m = _Mod()
-    m.Pin, m.UART, m.I2C, m.PWM = _Pin, _UART, _I2C, _PWM
+    m.Pin, m.UART, m.I2C, m.PWM, m.Timer = _Pin, _UART, _I2C, _PWM, _Timer
     n = _Mod()
     n.WLAN = _WLAN
     n.STA_IF = 0
@@ -217,3 +248,56 @@ def test_unix_board_files():
     t.eq(b.scanner(), None, "no HX_UART")
     os.unsetenv("HX_FLASH")
     os.unsetenv("HX_OUT")
+
+
+def test_boot_py_drives_the_relay_open_first():
+    """boot.py puts the relay GPIO at its open level before main.py runs (it floats after a reset)."""
+    _fake_modules()
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    src = t.read(t.FIRMWARE + "/boot.py")
+    for high, level in ((True, 0), (False, 1)):
+        prof["relay"]["active_high"] = high
+        path = t.tmpdir() + "/board.json"
+        with open(path, "w") as f:
+            f.write(json.dumps(prof))
+        CALLS.clear()
+        exec(src, {"__name__": "boot", "BOARD_JSON": path})
+        t.eq(CALLS[0], ("Pin", prof["relay"]["pin"], _Pin.OUT, None, level), "active_high=%s" % high)
+    CALLS.clear()
+    exec(src, {"__name__": "boot", "BOARD_JSON": "/nonexistent/board.json"})  # must not raise
+    t.eq(CALLS, [], "no profile: nothing driven, no crash")
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_relay_pulse_does_not_stretch_when_the_loop_stalls():
+    """The hardware timer opens the relay at the deadline although the event loop is blocked."""
+    _fake_modules()
+    from hx import sound
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    relay = esp32.Board(prof).relay()
+    pin = prof["relay"]["pin"]
+
+    async def stall():
+        await asyncio.sleep_ms(5)
+        time.sleep_ms(300)  # a blocking call: no task runs for 300 ms
+
+    async def go():
+        CALLS.clear()
+        asyncio.create_task(stall())
+        t0 = time.ticks_ms()
+        late = await sound.pulse(relay, 40)
+        sets = [
+            (v, time.ticks_diff(at, t0)) for c, n, v, at in [c for c in CALLS if c[0] == "set"] if n == pin
+        ]
+        return late, sets
+
+    late, sets = asyncio.run(go())
+    t.true(late >= 200, "the task woke late: %d ms" % late)
+    t.eq(sets[0][0], 1, "closed first")
+    t.eq(sets[1][0], 0, "then opened")
+    t.true(sets[1][1] < 150, "opened by the timer at ~40 ms, not after the stall: %r" % (sets,))
+    del sys.modules["machine"]
+    del sys.modules["network"]
