@@ -18,7 +18,13 @@ from hx.boards import load  # noqa: E402
 
 _name = os.getenv("HX_BOARD") if hasattr(os, "getenv") else None
 _board = load(_name or "esp32")
-_app = asyncio.run(hx.start.main(_board))
-lazy.unload("hx.start")  # boot-only code leaves the heap before the app runs for days
-if _app is not None:  # None only if the config screen ever gave up waiting (it does not)
-    asyncio.run(_app.run(_board.start(_app.cfg)))
+try:
+    _app = asyncio.run(hx.start.main(_board))
+    lazy.unload("hx.start")  # boot-only code leaves the heap before the app runs for days
+    if _app is not None:  # None only if the config screen ever gave up waiting (it does not)
+        asyncio.run(_app.run(_board.start(_app.cfg, _app.healthy)))
+except KeyboardInterrupt:
+    _board.maintenance()  # Ctrl-C at the REPL (mpremote): a running watchdog must not reset mid-work
+    raise
+except Exception as _e:  # a fault as the app starts (the boot itself shows its own): show, reset
+    asyncio.run(lazy.run("hx.rescue", "fault", _board, _e))

@@ -7,7 +7,7 @@ import time
 from micropython import const
 
 import hx.ui as U
-from hx import VERSION, lazy, outputs, protocol, store
+from hx import VERSION, health, lazy, outputs, protocol, store
 from hx.codes import CodeError, Dedupe, parse
 from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
 from hx.mqtt import MQTTClient
@@ -66,10 +66,13 @@ class App:
         self.scanner_set = asyncio.Event()  # the scanner's one-off set-up code is done (and unloaded)
         self.heap_peak = 0
         self.crashes = 0
+        self.crash_log = health.Crashes()
+        self.ui_at = self.drain_at = self.t0  # health marks (ticks): display tick, outbox empty / verdict
+        self.stable = False  # this boot has run long enough (or got online) not to count as a boot loop
         m = cfg["mqtt"]
         self.mqtt = MQTTClient(dev, m["host"], m["port"], m["user"], m["password"], m["keepalive"],
                                will=(self.topic_status, protocol.OFFLINE, True), on_message=self.on_message,
-                               on_connect=self.on_connect, log=board.event, wait_net=board.wait_net,
+                               on_connect=self.on_connect, log=board.event, net_up=board.net_up,
                                retry_ms=cfg["retry_ms"])
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
         self.mqtt.subs[self.topic_verdict] = 1
@@ -111,8 +114,15 @@ class App:
                 self.ui.sent(self.direct_sid, kind, "SIGNING IN" if kind == "login" else "SIGNING OUT", "", now)
 
     def link(self):
-        """(online, queued) for the status bar: online = broker connected and the gateway up."""
+        """(online, queued) for the status bar: online = broker connected and the gateway up. Called
+        by the display task every tick, so it is also the UI's heartbeat for the watchdog."""
+        self.ui_at = time.ticks_ms()
         return self.mqtt.connected and self.gw_up, len(self.outbox)
+
+    def healthy(self):
+        """None while healthy, else why not: the board's watchdog is fed only while this is None."""
+        return health.problem(time.ticks_ms(), self.ui_at, self.mqtt.progress, self.drain_at,
+                              self.mqtt.connected, self.gw_up, len(self.outbox))
 
     def next_sid(self):
         self.seq += 1
@@ -275,6 +285,7 @@ class App:
             self.board.event("bad_verdict", {"why": e.args[0]})
             return
         sid = v["sid"]
+        self.drain_at = now  # the gateway answers: the outbox is not stuck
         direct = sid == self.direct_sid
         if direct:
             # A check / sign-in answer: nothing durable was asked, a transient one is simply shown.
@@ -395,6 +406,12 @@ class App:
         last = None
         while True:
             now = time.ticks_ms()
+            if not len(self.outbox):
+                self.drain_at = now
+            if not self.stable and (self.mqtt.connected or time.ticks_diff(now, self.t0) >= health.STABLE_MS) \
+                    and self.healthy() is None:
+                self.stable = True
+                store.boot_stable(self.board.flash)  # not a boot loop: the failed-boot count starts again
             due = last is None or time.ticks_diff(now, last) >= self.cfg["heartbeat_s"] * 1000
             if self.mqtt.connected and (self.status_now.is_set() or due):
                 self.status_now.clear()
@@ -439,6 +456,11 @@ class App:
             restarts += 1
             self.crashes += 1
             self.board.event("crash", {"task": name, "error": why, "restarts": restarts})
+            if self.crash_log.add(time.ticks_ms()):
+                # Restarting forever would hide a wedged device: a reset starts it clean (and a loop
+                # of those ends in safe mode, hx.rescue).
+                self.board.event("crash_reset", {"crashes": health.CRASH_LIMIT, "window_ms": health.CRASH_WINDOW_MS})
+                self.board.reboot()
             await asyncio.sleep_ms(min(500 * restarts, 10000))
 
     async def run(self, extra=()):

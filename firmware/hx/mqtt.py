@@ -69,7 +69,7 @@ class MQTTClient:
     """
 
     def __init__(self, client_id, host, port=1883, user=None, password=None, keepalive=30, will=None,
-                 on_message=None, on_connect=None, log=None, wait_net=None, backoff_ms=(500, 30000),
+                 on_message=None, on_connect=None, log=None, net_up=None, backoff_ms=(500, 30000),
                  retry_ms=5000, timeout_ms=5000):
         self.client_id = client_id
         self.host = host
@@ -81,7 +81,7 @@ class MQTTClient:
         self.on_message = on_message
         self.on_connect = on_connect
         self.log = log or (lambda *a: None)
-        self.wait_net = wait_net
+        self.net_up = net_up  # () -> bool: the network is up (WiFi station connected); None = always
         self.backoff = backoff_ms
         self.retry_ms = retry_ms
         self.timeout_ms = timeout_ms
@@ -97,6 +97,7 @@ class MQTTClient:
         self._stop = False
         self.last_rx = 0
         self.connects = 0
+        self.progress = time.ticks_ms()  # last sign of life of this task (for the app's watchdog rule)
 
     def _next_pid(self):
         while True:
@@ -128,8 +129,10 @@ class MQTTClient:
     async def run(self):
         delay = self.backoff[0]
         while not self._stop:
-            if self.wait_net:
-                await self.wait_net()
+            while self.net_up is not None and not self.net_up():
+                self.progress = time.ticks_ms()
+                await asyncio.sleep_ms(250)
+            self.progress = time.ticks_ms()
             try:
                 await self._connect()
             except Exception as e:  # OSError, EOFError, TimeoutError, MQTTError: all mean "try again"
@@ -198,7 +201,7 @@ class MQTTClient:
         try:
             while True:
                 first, data = await read_packet(self._r)
-                self.last_rx = time.ticks_ms()
+                self.last_rx = self.progress = time.ticks_ms()
                 await self._handle(first, data)
         except Exception as e:
             self._drop("read: %r" % (e,))

@@ -64,6 +64,28 @@ def bump_boot(flash):
     return n
 
 
+BOOT_LIMIT = 3  # boots in a row that never became stable: the next one stays in safe mode (hx.rescue)
+
+
+def boot_attempt(flash):
+    """Count this boot as one more that has not become stable yet; returns how many came before it.
+    A flash that cannot even be written counts as none (the fault is reported by what fails next)."""
+    n = _read_int(flash + "/bootfail") or 0
+    try:
+        write_atomic(flash + "/bootfail", str(n + 1).encode())
+    except OSError:
+        pass
+    return n
+
+
+def boot_stable(flash):
+    """This boot made it (the app ran healthy for a while): the failed-boot count starts again."""
+    try:
+        os.remove(flash + "/bootfail")
+    except OSError:
+        pass
+
+
 def boot_ids(flash, rand):
     """(install id, boot counter) for this boot; `rand(n) -> bytes` is the board's random source.
 

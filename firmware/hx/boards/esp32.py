@@ -17,6 +17,14 @@ _EPOCH_2000 = 946684800  # seconds from 1970 to 2000: older ESP32 builds count f
 _SET_AFTER = 1704067200  # 2024-01-01 (Unix seconds): an earlier clock was never set
 
 
+# Without a readable /board.json only the OLED of the DevKitC wiring is tried, to show BOOT FAULT; no
+# other pin is driven (on another board those GPIOs may be anything).
+_FALLBACK = {"board": "esp32-devkitc",
+             "oled": {"i2c": 0, "sda": 21, "scl": 22, "freq": 400000, "addr": 60, "width": 128, "height": 64}}
+_FAULT_MS = const(15000)  # a boot fault stays on screen this long before the reset
+_MAINT_MS = const(600000)  # the watchdog's timeout while someone works at the REPL (mpremote)
+
+
 def load_profile(path="/board.json"):
     with open(path) as f:
         return json.load(f)
@@ -114,9 +122,18 @@ class Buttons:
 class Board:
     name = "esp32-devkitc"
 
+    fault_ms = _FAULT_MS
+
     def __init__(self, profile=None):
-        self.p = profile if profile is not None else load_profile()
+        self.fault = None  # why the board cannot run the app (shown as BOOT FAULT by hx.start)
+        try:
+            self.p = profile if profile is not None else load_profile()
+        except (OSError, ValueError) as e:
+            self.p = _FALLBACK
+            self.fault = "board.json: %s" % ("missing" if isinstance(e, OSError) else "bad JSON")
         self.name = self.p.get("board", self.name)
+        self.wdt = None
+        self.health = None
         self.flash = ""  # paths like "/config.json" on the root filesystem
         self.wlan = network.WLAN(network.STA_IF)
         self._buttons = None
@@ -129,16 +146,33 @@ class Board:
             rec.update(data)
         print(json.dumps(rec))
 
-    def start(self, cfg):
+    def start(self, cfg, health=None):
+        """Board tasks; `health() -> None or why` decides whether the watchdog is fed."""
         self.wifi = cfg["wifi"]
+        self.health = health
         return [("wifi", self.wifi_task), ("watchdog", self.watchdog_task)]
 
     async def watchdog_task(self):
-        """Reset the chip if the event loop stops running for 30 s (a hang no supervisor can see)."""
-        wdt = machine.WDT(timeout=30000)
+        """Feed a 30 s hardware watchdog once a second, but only while the app's health checks pass:
+        a stalled loop, a wedged link or a stuck outbox resets the chip (hx/health.py)."""
+        self.wdt = machine.WDT(timeout=30000)
+        said = None
         while True:
-            wdt.feed()
+            why = self.health() if self.health else None
+            if why is None:
+                self.wdt.feed()
+            elif why != said:
+                self.event("unhealthy", {"why": why})
+            said = why
             await asyncio.sleep_ms(1000)
+
+    def maintenance(self):
+        """Someone interrupted the app at the REPL (mpremote, provisioning): an ESP32 watchdog cannot
+        be stopped once started, so give them _MAINT_MS before it resets the board (and runs the app
+        again). Re-creating the WDT sets its new timeout (ESP-IDF task watchdog reconfigure)."""
+        if self.wdt is not None:
+            self.wdt = machine.WDT(timeout=_MAINT_MS)
+            self.wdt.feed()
 
     async def wifi_task(self):
         """Keep the station connected: (re)connect with back-off, sync the clock once when up."""
@@ -182,9 +216,8 @@ class Board:
         except Exception:
             return False
 
-    async def wait_net(self):
-        while not self.wlan.isconnected():
-            await asyncio.sleep_ms(250)
+    def net_up(self):
+        return self.wlan.isconnected()
 
     def scanner(self):
         s = self.p["scanner"]

@@ -97,8 +97,10 @@ class LogPin:
 
 class Board:
     name = "unix"
+    fault = None  # the host always has its "pins"
 
     def __init__(self):
+        self.fault_ms = int(os.getenv("HX_FAULT_MS") or "5000")  # BOOT FAULT on screen, then exit 75
         self.flash = os.getenv("HX_FLASH") or "flash"
         self.out = os.getenv("HX_OUT") or self.flash + "/out"
         self.uart_path = os.getenv("HX_UART")
@@ -120,9 +122,13 @@ class Board:
         self._log.write(json.dumps(rec) + "\n")
         self._log.flush()
 
-    def start(self, cfg):
-        """Extra board tasks (name, coroutine function); the host has no WiFi to supervise."""
+    def start(self, cfg, health=None):
+        """Extra board tasks (name, coroutine function); the host has no WiFi to supervise and no
+        watchdog (the app's health rules are tested on the esp32 layer with a fake WDT)."""
         return []
+
+    def maintenance(self):
+        return
 
     def scanner(self):
         """(reader, writer, set_baud) for the scanner UART, or None when HX_UART is not set."""
@@ -169,8 +175,8 @@ class Board:
         self._btn_rest = lines.pop()
         return [ln.strip().decode() for ln in lines if ln.strip()]
 
-    async def wait_net(self):
-        return
+    def net_up(self):
+        return True
 
     def net_info(self):
         return "127.0.0.1", 0

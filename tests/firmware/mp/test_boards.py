@@ -83,6 +83,18 @@ class _Timer:
         self.armed += 1
 
 
+class _WDT:
+    made = []
+
+    def __init__(self, timeout=0):
+        self.timeout = timeout
+        self.feeds = 0
+        _WDT.made.append(self)
+
+    def feed(self):
+        self.feeds += 1
+
+
 class _PWM:
     def __init__(self, pin, freq=0, duty_u16=0):
         CALLS.append(("PWM", pin.n, freq, duty_u16))
@@ -102,7 +114,7 @@ class _Mod:
 
 def _fake_modules():
     m = _Mod()
-    m.Pin, m.UART, m.I2C, m.PWM, m.Timer = _Pin, _UART, _I2C, _PWM, _Timer
+    m.Pin, m.UART, m.I2C, m.PWM, m.Timer, m.WDT = _Pin, _UART, _I2C, _PWM, _Timer, _WDT
     n = _Mod()
     n.WLAN = _WLAN
     n.STA_IF = 0
@@ -244,7 +256,7 @@ def test_unix_board_files():
         f.write("wn\n")
     t.eq(b.buttons(), ["down"], "a line split across writes")
     t.eq(b.unix_time() > 1600000000, True)
-    asyncio.run(b.wait_net())
+    t.eq(b.net_up(), True)
     t.eq(b.scanner(), None, "no HX_UART")
     os.unsetenv("HX_FLASH")
     os.unsetenv("HX_OUT")
@@ -299,5 +311,53 @@ def test_relay_pulse_does_not_stretch_when_the_loop_stalls():
     t.eq(sets[0][0], 1, "closed first")
     t.eq(sets[1][0], 0, "then opened")
     t.true(sets[1][1] < 150, "opened by the timer at ~40 ms, not after the stall: %r" % (sets,))
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_esp32_watchdog_is_fed_only_while_healthy_and_spares_the_repl():
+    _fake_modules()
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    b = esp32.Board(prof)
+    b.event = lambda ev, data=None: CALLS.append((ev, data))
+    state = [None]
+    tasks = dict(b.start({"wifi": {"ssid": "", "password": ""}}, lambda: state[0]))
+
+    async def go():
+        task = asyncio.create_task(tasks["watchdog"]())
+        await asyncio.sleep_ms(50)
+        fed = b.wdt.feeds
+        state[0] = "link stalled"
+        await asyncio.sleep_ms(2100)
+        task.cancel()
+        return fed, b.wdt.feeds
+
+    CALLS.clear()
+    fed, later = asyncio.run(go())
+    t.eq((b.wdt.timeout, fed), (30000, 1), "30 s watchdog, fed while healthy")
+    t.eq(later, fed, "not fed once a health check fails")
+    t.eq([c for c in CALLS if c[0] == "unhealthy"], [("unhealthy", {"why": "link stalled"})], "said once")
+    b.maintenance()
+    t.eq((b.wdt.timeout, b.wdt.feeds), (600000, 1), "Ctrl-C at the REPL: 10 minutes before it resets")
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_esp32_board_without_profile_reports_a_fault():
+    _fake_modules()
+    from hx.boards import esp32
+
+    real = esp32.load_profile
+    esp32.load_profile = lambda: json.loads(t.read("/nonexistent/board.json"))
+    try:
+        b = esp32.Board()
+    finally:
+        esp32.load_profile = real
+    t.eq(b.fault, "board.json: missing")
+    CALLS.clear()
+    b.display()
+    t.true(("I2C", 0, 21, 22, 400000) in CALLS, "the DevKitC's OLED is tried to show the fault")
     del sys.modules["machine"]
     del sys.modules["network"]
