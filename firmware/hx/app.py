@@ -376,7 +376,8 @@ class App:
                 self.board.event("publish", {"sid": self.direct_sid, "acked": ok})
             if self.mqtt.connected:
                 for sid, payload in self.outbox.due(time.ticks_ms()):
-                    ok = await self.mqtt.publish(self.topic_scan, payload, 1, False, self.cfg["retry_ms"])
+                    # key=sid: a resend of this scan is a DUP of the same packet, not a new publish.
+                    ok = await self.mqtt.publish(self.topic_scan, payload, 1, False, self.cfg["retry_ms"], sid)
                     self.board.event("publish", {"sid": sid, "acked": ok})
                     if not ok:
                         break
@@ -396,11 +397,18 @@ class App:
             elif topic == self.topic_cmd:
                 self.on_command(payload, now)
             elif topic == protocol.GATEWAY_TOPIC:
-                up = protocol.gateway_up(payload)
-                if up != self.gw_up:
-                    self.gw_up = up
-                    self.board.event("gateway", {"up": up})
-                    self.redraw.set()
+                self.on_gateway(payload)
+
+    def on_gateway(self, payload):
+        """The gateway's presence: up or down (OFFLINE on screen), and its clock (the device's time)."""
+        up, gw_t = protocol.gateway_status(payload)
+        if protocol.clock_needs(self.board.unix_time(), gw_t):
+            self.board.set_time(gw_t)
+            self.board.event("clock", {"set": gw_t})
+        if up != self.gw_up:
+            self.gw_up = up
+            self.board.event("gateway", {"up": up})
+            self.redraw.set()
 
     async def t_health(self):
         last = None

@@ -175,16 +175,21 @@ class Board:
             self.wdt.feed()
 
     async def wifi_task(self):
-        """Keep the station connected: (re)connect with back-off, sync the clock once when up."""
+        """Keep the station connected: (re)connect with back-off. The clock comes from the gateway
+        (its presence message); NTP only if the profile names a server, in a thread of its own."""
         self.wlan.active(True)
+        if self.p.get("wifi_pm") == "none":
+            # Mains-powered reader: power save would add 100-300 ms to every verdict's arrival.
+            self.wlan.config(pm=self.wlan.PM_NONE)
         delay = 2000
-        synced = False
+        ntp = self.p.get("ntp")
         while True:
             if self.wlan.isconnected():
                 delay = 2000
-                if not synced:
-                    synced = self._ntp()
-                await asyncio.sleep_ms(1000)
+                if ntp:
+                    self._ntp_thread(ntp)
+                    ntp = None
+                await asyncio.sleep_ms(500)
                 continue
             if not self.wifi["ssid"]:
                 self.event("wifi", {"state": "no ssid configured"})
@@ -207,14 +212,30 @@ class Board:
                 await asyncio.sleep_ms(delay)
                 delay = min(delay * 2, 60000)
 
-    def _ntp(self):
-        try:
+    def _ntp_thread(self, host):
+        """NTP (DNS + a 1 s UDP wait, both blocking) in a thread of its own, every 6 h: never on the
+        event loop. Only when the profile asks ("ntp": "<server>"); the gateway's clock is the default."""
+        import _thread
+
+        def sync():
             import ntptime
 
-            ntptime.settime()
-            return True
-        except Exception:
-            return False
+            ntptime.host = host
+            while True:
+                try:
+                    ntptime.settime()
+                except Exception:
+                    pass
+                time.sleep(21600)
+
+        _thread.start_new_thread(sync, ())
+
+    def set_time(self, t):
+        """Set the RTC to Unix time `t` (from the gateway's presence message)."""
+        if time.gmtime(0)[0] == 2000:
+            t -= _EPOCH_2000
+        tm = time.gmtime(t)
+        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
 
     def net_up(self):
         return self.wlan.isconnected()

@@ -101,6 +101,7 @@ class Board:
 
     def __init__(self):
         self.fault_ms = int(os.getenv("HX_FAULT_MS") or "5000")  # BOOT FAULT on screen, then exit 75
+        self.clock_offset = 0
         self.flash = os.getenv("HX_FLASH") or "flash"
         self.out = os.getenv("HX_OUT") or self.flash + "/out"
         self.uart_path = os.getenv("HX_UART")
@@ -186,7 +187,11 @@ class Board:
         return os.urandom(n)
 
     def unix_time(self):
-        return int(time.time())
+        return int(time.time()) + self.clock_offset
+
+    def set_time(self, t):
+        # The host's clock cannot be set from here: keep the difference (the gateway's clock wins).
+        self.clock_offset = t - int(time.time())
 
     def reboot(self):
         # The VM cannot reset itself: exit with 75 and let whoever runs it (the simulator) start it again.

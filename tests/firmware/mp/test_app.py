@@ -19,8 +19,13 @@ class Board:
     def event(self, ev, data=None):
         self.events.append((ev, data or {}))
 
+    clock = 1795392000
+
     def unix_time(self):
-        return 1795392000
+        return self.clock
+
+    def set_time(self, t):
+        self.clock = t
 
     def random(self, n):
         import os
@@ -577,3 +582,21 @@ def test_hole13_rescan_after_a_late_ok_collects_it_once():
     app2.on_line(b"GATE-2", 5000)
     t.eq(app2.outbox.sids, [S(2)], "a new scan")
     t.eq(app2.relays.items, [])
+
+
+def test_clock_comes_from_the_gateways_presence():
+    app, b = _app()
+    b.clock = 0  # never set (no NTP on the device)
+    app.on_gateway(b'{"v":1,"state":"online","t":1795392000}')
+    t.eq((b.clock, app.gw_up), (1795392000, True), "set from the presence message")
+    app.on_gateway(b'{"v":1,"state":"online","t":1795391940}')
+    t.eq(b.clock, 1795392000, "a retained copy up to 60 s old never moves a set clock back")
+    app.on_gateway(b'{"v":1,"state":"online","t":1795395600}')
+    t.eq(b.clock, 1795395600, "a clock an hour off is corrected")
+    app.on_gateway(b'{"v":1,"state":"online","t":12}')
+    t.eq(b.clock, 1795395600, "an unset gateway clock is ignored")
+    app.on_gateway(b'{"v":1,"state":"offline"}')
+    t.eq(app.gw_up, False)
+    t.eq([d["set"] for d in b.evs("clock")], [1795392000, 1795395600])
+    app.on_line(b"HXDEMO-1", 10)
+    t.eq(json.loads(app.outbox.due(10)[0][1])["at"], 1795395600, "scans carry the gateway's time")

@@ -101,11 +101,23 @@ class _PWM:
 
 
 class _WLAN:
+    PM_NONE = 0
+    up = False
+
     def __init__(self, i):
         pass
 
+    def active(self, on=None):
+        CALLS.append(("WLAN.active", on))
+
+    def config(self, **kw):
+        CALLS.append(("WLAN.config", kw))
+
     def isconnected(self):
-        return False
+        return _WLAN.up
+
+    def ifconfig(self):
+        return ("10.0.0.7", "255.255.255.0", "10.0.0.1", "10.0.0.1")
 
 
 class _Mod:
@@ -359,5 +371,38 @@ def test_esp32_board_without_profile_reports_a_fault():
     CALLS.clear()
     b.display()
     t.true(("I2C", 0, 21, 22, 400000) in CALLS, "the DevKitC's OLED is tried to show the fault")
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_esp32_wifi_power_save_off_and_no_ntp_on_the_loop():
+    _fake_modules()
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    b = esp32.Board(prof)
+    b.event = lambda ev, data=None: None
+    tasks = dict(b.start({"wifi": {"ssid": "shop", "password": "pw"}}))
+    _WLAN.up = True
+    threads = []
+    b._ntp_thread = lambda host: threads.append(host)
+
+    async def go():
+        task = asyncio.create_task(tasks["wifi"]())
+        await asyncio.sleep_ms(30)
+        task.cancel()
+
+    CALLS.clear()
+    asyncio.run(go())
+    t.true(("WLAN.config", {"pm": 0}) in CALLS, "PM_NONE for a mains-powered reader (profile wifi_pm)")
+    t.eq(threads, [], "no NTP unless the profile names a server (the gateway gives the time)")
+    prof["ntp"] = "10.0.0.1"
+    b = esp32.Board(prof)
+    b.event = lambda ev, data=None: None
+    tasks = dict(b.start({"wifi": {"ssid": "shop", "password": "pw"}}))
+    b._ntp_thread = lambda host: threads.append(host)
+    asyncio.run(go())
+    t.eq(threads, ["10.0.0.1"], "NTP, when asked for, in a thread of its own")
+    _WLAN.up = False
     del sys.modules["machine"]
     del sys.modules["network"]
