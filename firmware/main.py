@@ -22,7 +22,7 @@ try:
     _app = asyncio.run(hx.start.main(_board))
     lazy.unload("hx.start")  # boot-only code leaves the heap before the app runs for days
     if _app is not None:  # None only if the config screen ever gave up waiting (it does not)
-        asyncio.run(_app.run(_board.start(_app.cfg, _app.healthy)))
+        asyncio.run(_app.run(_board.start(_app.cfg, _app.healthy, _app.on_turned)))
 except KeyboardInterrupt:
     _board.maintenance()  # Ctrl-C at the REPL (mpremote): a running watchdog must not reset mid-work
     raise

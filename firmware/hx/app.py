@@ -113,11 +113,15 @@ class App:
             else:
                 self.ui.sent(self.direct_sid, kind, "SIGNING IN" if kind == "login" else "SIGNING OUT", "", now)
 
-    def link(self):
-        """(online, queued) for the status bar: online = broker connected and the gateway up. Called
-        by the display task every tick, so it is also the UI's heartbeat for the watchdog."""
-        self.ui_at = time.ticks_ms()
-        return self.mqtt.connected and self.gw_up, len(self.outbox)
+    def link(self, now):
+        """Hand the UI the status bar's link state (online = broker connected and the gateway up, and
+        the queue length). Called by the display task every tick: also the UI's heartbeat for the
+        watchdog."""
+        self.ui_at = now
+        self.ui.link(self.mqtt.connected and self.gw_up, len(self.outbox), now)
+
+    def on_turned(self):
+        outputs.turned(self.board, self.ui, time.ticks_ms())
 
     def healthy(self):
         """None while healthy, else why not: the board's watchdog is fed only while this is None."""

@@ -123,7 +123,7 @@ class Board:
         self._log.write(json.dumps(rec) + "\n")
         self._log.flush()
 
-    def start(self, cfg, health=None):
+    def start(self, cfg, health=None, on_turn=None):
         """Extra board tasks (name, coroutine function); the host has no WiFi to supervise and no
         watchdog (the app's health rules are tested on the esp32 layer with a fake WDT)."""
         return []

@@ -600,3 +600,44 @@ def test_clock_comes_from_the_gateways_presence():
     t.eq([d["set"] for d in b.evs("clock")], [1795392000, 1795395600])
     app.on_line(b"HXDEMO-1", 10)
     t.eq(json.loads(app.outbox.due(10)[0][1])["at"], 1795395600, "scans carry the gateway's time")
+
+
+def test_display_ticks_allocate_nothing_while_the_screen_is_unchanged():
+    import asyncio
+    import gc
+
+    from hx import outputs
+
+    app, b = _app()
+    frames = []
+
+    class FB:
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+        def show(self):
+            frames.append(1)
+            return len(frames)
+
+    b.display = lambda: FB()
+    app.ui.booted(0)
+
+    async def go():
+        task = asyncio.create_task(outputs.display(b, app.ui, "G1", app.link, app.apply, app.redraw))
+        await asyncio.sleep_ms(150)  # first frame drawn, the screen settles
+        gc.collect()
+        gc.disable()
+        before = gc.mem_alloc()
+        shown = len(frames)
+        await asyncio.sleep_ms(400)  # ~4 UI ticks and ~20 looks at `redraw`
+        used = gc.mem_alloc() - before
+        gc.enable()
+        app.ui.failure("X", "Y", 0)
+        app.redraw.set()
+        await asyncio.sleep_ms(40)
+        task.cancel()
+        return used, len(frames) - shown
+
+    used, drawn = asyncio.run(go())
+    t.eq(used, 0, "quiet display ticks allocate nothing")
+    t.eq(drawn, 1, "a change is drawn at once")

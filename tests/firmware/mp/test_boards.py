@@ -27,6 +27,12 @@ class _Pin:
         self.v = v
         CALLS.append(("set", self.n, v, time.ticks_ms()))
 
+    IRQ_FALLING = 2
+
+    def irq(self, trigger=None, handler=None):
+        CALLS.append(("irq", self.n, trigger))
+        self.handler = handler
+
 
 class _UART:
     def __init__(self, n, **kw):
@@ -166,22 +172,26 @@ def test_esp32_board_uses_profile_pins():
     b.relay()
     t.eq(CALLS[0][1], prof["relay"]["pin"])
     CALLS.clear()
-    t.eq(b.buttons(), [], "no button pressed (pull-ups)")
-    want = list(prof["buttons"].values()) + [prof["turn"]["pin"]]
-    t.eq(sorted(c[1] for c in CALLS if c[0] == "Pin"), sorted(want), "buttons and the turn sensor")
-    ok = b._buttons.pins["ok"]
-    up = b._buttons.pins["up"]
+    t.eq(list(b.buttons()), [], "no button pressed (pull-ups)")
+    want = list(prof["buttons"].values())
+    t.eq(
+        sorted(c[1] for c in CALLS if c[0] == "Pin"),
+        sorted(want),
+        "the buttons (the turn sensor has its IRQ)",
+    )
+    ok = b._buttons.pin("ok")
+    up = b._buttons.pin("up")
     ok.v = 0
-    t.eq(b.buttons(), [], "one low reading may be a bounce")
+    t.eq(list(b.buttons()), [], "one low reading may be a bounce")
     ok.v = 1
-    t.eq(b.buttons(), [], "it was")
+    t.eq(list(b.buttons()), [], "it was")
     ok.v = 0
     b.buttons()
-    t.eq(b.buttons(), [], "ok counts on release (a long press must not also be a short one)")
+    t.eq(list(b.buttons()), [], "ok counts on release (a long press must not also be a short one)")
     ok.v = 1
     b.buttons()
     t.eq(b.buttons(), ["ok"], "released: a short press")
-    t.eq(b.buttons(), [], "reported once")
+    t.eq(list(b.buttons()), [], "reported once")
     ok.v = 0
     got = []
     for _ in range(20):
@@ -199,15 +209,24 @@ def test_esp32_board_uses_profile_pins():
     t.eq(got, ["up_long", "up_long"], "held 0.8 s, then every 0.4 s: x10 steps")
     up.v = 1
     b.buttons()
-    t.eq(b.buttons(), [], "release of up reports nothing")
-    turn = b._buttons.pins["turned"]
-    turn.v = 0
-    got = []
-    for _ in range(40):
-        got += b.buttons()
-    t.eq(got, ["turned"], "the rotation sensor: one event per turn, never a long press")
+    t.eq(list(b.buttons()), [], "release of up reports nothing")
+    import gc
+
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    for _ in range(50):
+        b.buttons()
+    used = gc.mem_alloc() - before
+    gc.enable()
+    t.eq(used, 0, "50 polls with nothing pressed allocate nothing")
     t.eq(b.net_info(), ("", 0), "no WiFi yet")
     t.eq([n for n, _ in b.start({"wifi": {"ssid": "", "password": ""}})], ["wifi", "watchdog"])
+    t.eq(
+        [n for n, _ in b.start({"wifi": {"ssid": "", "password": ""}}, None, lambda: 0)],
+        ["wifi", "watchdog", "turn"],
+        "with a turn sensor in the profile and a receiver for it",
+    )
     del sys.modules["machine"]
     del sys.modules["network"]
 
@@ -404,5 +423,67 @@ def test_esp32_wifi_power_save_off_and_no_ntp_on_the_loop():
     asyncio.run(go())
     t.eq(threads, ["10.0.0.1"], "NTP, when asked for, in a thread of its own")
     _WLAN.up = False
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_esp32_turn_sensor_counts_short_pulses_by_interrupt():
+    _fake_modules()
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    b = esp32.Board(prof)
+    b.event = lambda ev, data=None: None
+    turns = []
+    CALLS.clear()
+    tasks = dict(b.start({"wifi": {"ssid": "", "password": ""}}, None, lambda: turns.append(time.ticks_ms())))
+    t.true(("irq", prof["turn"]["pin"], _Pin.IRQ_FALLING) in CALLS, "falling-edge IRQ on the turn pin")
+    t.true(("Pin", prof["turn"]["pin"], _Pin.IN, _Pin.PULL_UP, None) in CALLS, "with the pull-up")
+    edge = b.turn.pin.handler
+
+    async def go():
+        task = asyncio.create_task(tasks["turn"]())
+        await asyncio.sleep_ms(10)
+        edge(b.turn.pin)  # a 5 ms pulse with contact bounce: three edges within a few ms
+        edge(b.turn.pin)
+        edge(b.turn.pin)
+        await asyncio.sleep_ms(5)
+        got = len(turns)
+        await asyncio.sleep_ms(40)
+        edge(b.turn.pin)  # the next turn, 45 ms later
+        await asyncio.sleep_ms(5)
+        task.cancel()
+        return got, len(turns)
+
+    t.eq(asyncio.run(go()), (1, 2), "one turn per pulse, however short; bounce is not a turn")
+    del sys.modules["machine"]
+    del sys.modules["network"]
+
+
+def test_esp32_events_go_to_a_ring_and_print_only_with_a_console():
+    _fake_modules()
+    from hx.boards import esp32
+
+    prof = json.loads(t.read(t.HARDWARE + "/boards/esp32-devkitc.json"))
+    b = esp32.Board(prof)
+
+    class Out:
+        text = ""
+
+        def write(self, s):
+            Out.text += s
+
+    b.out = Out()
+    attached = [False]
+    b.attached = lambda: attached[0]
+    for i in range(40):
+        b.event("scan", {"n": i})
+    t.eq(Out.text, "", "nothing printed without a console")
+    attached[0] = True
+    b.event("scan", {"n": 40})
+    lines = [json.loads(x) for x in Out.text.splitlines()]
+    t.eq([x["n"] for x in lines], list(range(9, 41)), "a console attaching gets the last 32 events first")
+    b.event("verdict", {"ok": True})
+    t.eq(json.loads(Out.text.splitlines()[-1])["ev"], "verdict", "then every event as it happens")
     del sys.modules["machine"]
     del sys.modules["network"]

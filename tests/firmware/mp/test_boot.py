@@ -192,5 +192,5 @@ def test_app_health_marks():
     t.eq(app.healthy(), None)
     app.ui_at = time.ticks_add(now, -health.UI_STALL_MS - 1000)
     t.eq(app.healthy(), "ui stalled")
-    app.link()
+    app.link(time.ticks_ms())
     t.eq(app.healthy(), None, "the display tick is the UI's heartbeat")

@@ -19,7 +19,6 @@ class Broker:
         self.closed = 0
         self.conns = 0
 
-
     async def serve(self, r, w):
         self.conns += 1
         try:
@@ -31,7 +30,7 @@ class Broker:
                     w.write(b"\x20\x02\x00\x00")
                 elif kind == 0x30 and self.ack and first & 0x06:
                     n = (body[0] << 8) | body[1]
-                    w.write(b"\x40\x02" + body[2 + n:4 + n])
+                    w.write(b"\x40\x02" + body[2 + n : 4 + n])
                 elif kind == 0x80:
                     w.write(b"\x90\x03" + body[:2] + b"\x01")
                 await w.drain()
@@ -161,7 +160,7 @@ async def test_resends_are_dups_under_the_same_packet_id():
     t.eq(await c.publish("hx/s", b"scan-1", 1, False, 2000, "sid-1"), True)
     pubs = [(f, body) for f, body in b.packets if f & 0xF0 == 0x30 and body.endswith(b"scan-1")]
     t.eq(len(pubs), 2)
-    pid = [body[2 + 4:2 + 4 + 2] for f, body in pubs]
+    pid = [body[2 + 4 : 2 + 4 + 2] for f, body in pubs]
     t.eq(pid[0], pid[1], "the same packet id")
     t.eq((pubs[0][0] & 0x08, pubs[1][0] & 0x08), (0, 0x08), "the re-send carries DUP")
     other = [body for f, body in b.packets if f & 0xF0 == 0x30 and body.endswith(b"other")]
@@ -200,4 +199,3 @@ async def test_connect_timeouts_leak_no_sockets():
         s.close()
     full.close()
     server.close()
-
