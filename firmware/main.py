@@ -12,6 +12,11 @@ if _here and _here not in sys.path:
 
 import asyncio  # noqa: E402
 
+# asyncio loads its parts (funcs, event, lock, stream) on first use: load them now, at the bottom of an
+# empty heap, instead of later when a fragmented heap may have no 640 contiguous bytes for them.
+for _part in ("wait_for_ms", "Event", "ThreadSafeFlag", "Lock", "StreamReader"):
+    getattr(asyncio, _part)
+
 import hx.start  # noqa: E402
 from hx import lazy  # noqa: E402
 from hx.boards import load  # noqa: E402
@@ -27,4 +32,6 @@ except KeyboardInterrupt:
     _board.maintenance()  # Ctrl-C at the REPL (mpremote): a running watchdog must not reset mid-work
     raise
 except Exception as _e:  # a fault as the app starts (the boot itself shows its own): show, reset
+    sys.print_exception(_e)
+    _app = None  # a MemoryError: free what the app held before the fault screen's code is loaded
     asyncio.run(lazy.run("hx.rescue", "fault", _board, _e))

@@ -55,7 +55,9 @@ class App:
         self.direct = None  # payload waiting for the uplink task
         self.direct_sid = None  # sid of the last one, whose verdict is not an outbox entry
         self.dedupe = Dedupe(cfg["dedupe_ms"])
-        self.outbox = Outbox(store.DirStore(board.flash + "/outbox"), cfg["outbox_max"], cfg["inflight"],
+        # The board caps the queue to what its RAM can index (hx/boards: outbox_cap).
+        self.outbox = Outbox(store.DirStore(board.flash + "/outbox"),
+                             min(cfg["outbox_max"], getattr(board, "outbox_cap", 1000)), cfg["inflight"],
                              cfg["retry_ms"])
         self.inbox = Queue(8, DROP_OLDEST)
         self.sounds = Queue(2, DROP_OLDEST)
@@ -477,7 +479,8 @@ class App:
 
     async def run(self, extra=()):
         self.board.event("start", {"fw": VERSION, "boot": self.boot, "iid": self.iid, "device": self.cfg["device"],
-                                   "mode": self.cfg["mode"], "outbox": len(self.outbox)})
+                                   "mode": self.cfg["mode"], "outbox": len(self.outbox),
+                                   "stray": self.outbox.stray})
         self.apply(self.ui.booted(time.ticks_ms()))
         tasks = [("display", lambda: outputs.display(self.board, self.ui, self.cfg["gate"], self.link, self.apply,
                                                      self.redraw)),

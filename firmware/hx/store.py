@@ -110,13 +110,16 @@ class DirStore:
         self.path = path
         if not _exists(path):
             os.mkdir(path)
-        for name in os.listdir(path):
+        for name in [e[0] for e in os.ilistdir(path) if e[0].endswith(".tmp")]:
             if name.endswith(".tmp"):
                 # An interrupted write: the entry was never acknowledged to the user as queued.
                 os.remove(path + "/" + name)
 
     def names(self):
-        return sorted(n for n in os.listdir(self.path) if not n.endswith(".tmp"))
+        """The entry names, in no particular order, one at a time (ilistdir: no list of them all)."""
+        for e in os.ilistdir(self.path):
+            if e[1] != 0x4000 and not e[0].endswith(".tmp"):
+                yield e[0]
 
     def write(self, name, data):
         write_atomic(self.path + "/" + name, data)

@@ -156,6 +156,7 @@ class Board:
     name = "esp32-devkitc"
 
     fault_ms = _FAULT_MS
+    outbox_cap = 500  # queued scans at most: 500 x 17 B of index (hx/outbox.py) on a 32-bit heap
 
     def __init__(self, profile=None):
         self.fault = None  # why the board cannot run the app (shown as BOOT FAULT by hx.start)

@@ -98,6 +98,7 @@ class LogPin:
 class Board:
     name = "unix"
     fault = None  # the host always has its "pins"
+    outbox_cap = 1000
 
     def __init__(self):
         self.fault_ms = int(os.getenv("HX_FAULT_MS") or "5000")  # BOOT FAULT on screen, then exit 75
