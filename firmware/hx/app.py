@@ -7,7 +7,7 @@ import time
 from micropython import const
 
 import hx.ui as U
-from hx import VERSION, lazy, outputs, protocol, store
+from hx import VERSION, health, lazy, outputs, protocol, store
 from hx.codes import CodeError, Dedupe, parse
 from hx.gm65 import MODE_COMMAND, MODE_CONTINUOUS, Scanner
 from hx.mqtt import MQTTClient, tls_context
@@ -55,7 +55,9 @@ class App:
         self.direct = None  # payload waiting for the uplink task
         self.direct_sid = None  # sid of the last one, whose verdict is not an outbox entry
         self.dedupe = Dedupe(cfg["dedupe_ms"])
-        self.outbox = Outbox(store.DirStore(board.flash + "/outbox"), cfg["outbox_max"], cfg["inflight"],
+        # The board caps the queue to what its RAM can index (hx/boards: outbox_cap).
+        self.outbox = Outbox(store.DirStore(board.flash + "/outbox"),
+                             min(cfg["outbox_max"], getattr(board, "outbox_cap", 1000)), cfg["inflight"],
                              cfg["retry_ms"])
         self.inbox = Queue(8, DROP_OLDEST)
         self.sounds = Queue(2, DROP_OLDEST)
@@ -66,10 +68,13 @@ class App:
         self.scanner_set = asyncio.Event()  # the scanner's one-off set-up code is done (and unloaded)
         self.heap_peak = 0
         self.crashes = 0
+        self.crash_log = health.Crashes()
+        self.ui_at = self.drain_at = self.t0  # health marks (ticks): display tick, outbox empty / verdict
+        self.stable = False  # this boot has run long enough (or got online) not to count as a boot loop
         m = cfg["mqtt"]
         self.mqtt = MQTTClient(dev, m["host"], m["port"], m["user"], m["password"], m["keepalive"],
                                will=(self.topic_status, protocol.OFFLINE, True), on_message=self.on_message,
-                               on_connect=self.on_connect, log=board.event, wait_net=board.wait_net,
+                               on_connect=self.on_connect, log=board.event, net_up=board.net_up,
                                retry_ms=cfg["retry_ms"],
                                ssl=tls_context(m["cadata"]) if m.get("cadata") else None)
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
@@ -114,9 +119,20 @@ class App:
             else:
                 self.ui.sent(self.direct_sid, kind, "SIGNING IN" if kind == "login" else "SIGNING OUT", "", now)
 
-    def link(self):
-        """(online, queued) for the status bar: online = broker connected and the gateway up."""
-        return self.mqtt.connected and self.gw_up, len(self.outbox)
+    def link(self, now):
+        """Hand the UI the status bar's link state (online = broker connected and the gateway up, and
+        the queue length). Called by the display task every tick: also the UI's heartbeat for the
+        watchdog."""
+        self.ui_at = now
+        self.ui.link(self.mqtt.connected and self.gw_up, len(self.outbox), now)
+
+    def on_turned(self):
+        outputs.turned(self.board, self.ui, time.ticks_ms())
+
+    def healthy(self):
+        """None while healthy, else why not: the board's watchdog is fed only while this is None."""
+        return health.problem(time.ticks_ms(), self.ui_at, self.mqtt.progress, self.drain_at,
+                              self.mqtt.connected, self.gw_up, len(self.outbox))
 
     def next_sid(self):
         self.seq += 1
@@ -279,6 +295,7 @@ class App:
             self.board.event("bad_verdict", {"why": e.args[0]})
             return
         sid = v["sid"]
+        self.drain_at = now  # the gateway answers: the outbox is not stuck
         if self.cam is not None and self.cam.owns(sid):
             self.cam.on_verdict(v, now)
             return
@@ -372,7 +389,8 @@ class App:
                 self.board.event("publish", {"sid": self.direct_sid, "acked": ok})
             if self.mqtt.connected:
                 for sid, payload in self.outbox.due(time.ticks_ms()):
-                    ok = await self.mqtt.publish(self.topic_scan, payload, 1, False, self.cfg["retry_ms"])
+                    # key=sid: a resend of this scan is a DUP of the same packet, not a new publish.
+                    ok = await self.mqtt.publish(self.topic_scan, payload, 1, False, self.cfg["retry_ms"], sid)
                     self.board.event("publish", {"sid": sid, "acked": ok})
                     if not ok:
                         break
@@ -394,16 +412,29 @@ class App:
             elif self.cam is not None and topic == self.cam.topic_hint:
                 self.cam.on_hint(payload, now)
             elif topic == protocol.GATEWAY_TOPIC:
-                up = protocol.gateway_up(payload)
-                if up != self.gw_up:
-                    self.gw_up = up
-                    self.board.event("gateway", {"up": up})
-                    self.redraw.set()
+                self.on_gateway(payload)
+
+    def on_gateway(self, payload):
+        """The gateway's presence: up or down (OFFLINE on screen), and its clock (the device's time)."""
+        up, gw_t = protocol.gateway_status(payload)
+        if protocol.clock_needs(self.board.unix_time(), gw_t):
+            self.board.set_time(gw_t)
+            self.board.event("clock", {"set": gw_t})
+        if up != self.gw_up:
+            self.gw_up = up
+            self.board.event("gateway", {"up": up})
+            self.redraw.set()
 
     async def t_health(self):
         last = None
         while True:
             now = time.ticks_ms()
+            if not len(self.outbox):
+                self.drain_at = now
+            if not self.stable and (self.mqtt.connected or time.ticks_diff(now, self.t0) >= health.STABLE_MS) \
+                    and self.healthy() is None:
+                self.stable = True
+                store.boot_stable(self.board.flash)  # not a boot loop: the failed-boot count starts again
             due = last is None or time.ticks_diff(now, last) >= self.cfg["heartbeat_s"] * 1000
             if self.mqtt.connected and (self.status_now.is_set() or due):
                 self.status_now.clear()
@@ -448,11 +479,17 @@ class App:
             restarts += 1
             self.crashes += 1
             self.board.event("crash", {"task": name, "error": why, "restarts": restarts})
+            if self.crash_log.add(time.ticks_ms()):
+                # Restarting forever would hide a wedged device: a reset starts it clean (and a loop
+                # of those ends in safe mode, hx.rescue).
+                self.board.event("crash_reset", {"crashes": health.CRASH_LIMIT, "window_ms": health.CRASH_WINDOW_MS})
+                self.board.reboot()
             await asyncio.sleep_ms(min(500 * restarts, 10000))
 
     async def run(self, extra=()):
         self.board.event("start", {"fw": VERSION, "boot": self.boot, "iid": self.iid, "device": self.cfg["device"],
-                                   "mode": self.cfg["mode"], "outbox": len(self.outbox)})
+                                   "mode": self.cfg["mode"], "outbox": len(self.outbox),
+                                   "stray": self.outbox.stray})
         self.apply(self.ui.booted(time.ticks_ms()))
         cam = self.board.camera(self.cfg["camera"]) if hasattr(self.board, "camera") else None
         if cam is not None:

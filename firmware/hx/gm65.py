@@ -28,43 +28,92 @@ def parse_reply(buf):
     return buf[i + 2], bytes(buf[i + 4:i + 4 + n]), buf[end:]
 
 
+def _eol(buf, start):
+    """Index of the first CR or LF in buf at or after start, or -1 (a C-level search, not a loop)."""
+    i = buf.find(b"\n", start)
+    j = buf.find(b"\r", start)
+    return j if i < 0 else (i if j < 0 or i < j else j)
+
+
 class LineSplitter:
-    """Splits scanner bytes into lines on CR and/or LF; an over-long line is discarded, not truncated."""
+    """Splits scanner bytes into lines on CR and/or LF; an over-long line is discarded, not truncated.
+
+    The line is gathered in one fixed buffer (MAX_LINE): feeding a chunk allocates nothing but the
+    lines it completes (at 9600 baud a UART read often brings one byte)."""
 
     def __init__(self):
-        self.buf = b""
+        self.buf = bytearray(MAX_LINE)
+        self.n = 0
         self.overflow = False
 
+    def _take(self, data, a, b):
+        if self.overflow:
+            return  # the rest of an over-long line: dropped up to its end
+        k = b - a
+        if self.n + k > MAX_LINE:
+            self.n = 0
+            self.overflow = True
+        elif k == 1:
+            self.buf[self.n] = data[a]
+            self.n += 1
+        else:
+            self.buf[self.n:self.n + k] = data if k == len(data) else memoryview(data)[a:b]
+            self.n += k
+
     def feed(self, data):
-        out = []
-        self.buf += data
+        """The lines `data` completes: a list, or () when none (None = a garbage line dropped)."""
+        out = None
+        a = 0
         while True:
-            i = -1
-            for j in range(len(self.buf)):
-                if self.buf[j] in (10, 13):
-                    i = j
-                    break
-            if i < 0:
-                break
-            line = self.buf[:i]
-            self.buf = self.buf[i + 1:]
+            e = _eol(data, a)
+            b = len(data) if e < 0 else e
+            if b > a:
+                self._take(data, a, b)
+            if e < 0:
+                return out or ()
+            a = e + 1
             if self.overflow:
                 self.overflow = False
-                out.append(None)  # None = "garbage line dropped"
-            elif line:
-                out.append(line)
-        if len(self.buf) > MAX_LINE:
-            self.buf = b""
-            self.overflow = True
-        return out
+                line = None
+            elif self.n:
+                line = bytes(memoryview(self.buf)[0:self.n])
+            else:
+                continue  # CR LF: the LF ends an empty line
+            self.n = 0
+            if out is None:
+                out = []
+            out.append(line)
+
+    def pending(self):
+        return self.n > 0
 
     def flush(self):
         """Line idle: a module without a tail ends a code by going quiet."""
-        line, self.buf = self.buf, b""
+        line = bytes(memoryview(self.buf)[0:self.n]) if self.n else None
+        self.n = 0
         if self.overflow:
             self.overflow = False
             return None
-        return line or None
+        return line
+
+
+def strip_reply(chunk, held):
+    """(code bytes, held): module replies (02 00 ...) taken out of a chunk of the code stream, wherever
+    they are (a reply to a trigger can come glued to the end of a code). An incomplete reply at the
+    end is held back for the next chunk. A code never contains 0x02 (control bytes are not codes)."""
+    if held:
+        chunk = held + chunk
+        held = b""
+    while True:
+        i = chunk.find(b"\x02\x00")
+        if i < 0:
+            return chunk, held
+        rep = parse_reply(chunk[i:])
+        if rep is None:
+            if len(chunk) - i < 64:
+                return chunk[:i], chunk[i:]
+            return chunk, held  # too long to be a reply still coming: leave it to the line reader
+        chunk = chunk[:i] + rep[2]
 
 
 class Scanner:
@@ -87,6 +136,7 @@ class Scanner:
         self.idle_ms = idle_ms
         self.lines = LineSplitter()
         self._pending = []  # complete lines not yet handed out by readline()
+        self.held = b""  # the start of a module reply split across reads
         self.gm = False
         self.baud = None
         self.version = None
@@ -148,19 +198,19 @@ class Scanner:
     async def readline(self):
         """The next raw line (bytes, tail stripped) or None for a dropped garbage line."""
         while not self._pending:
-            if self.lines.buf:
+            if self.lines.pending() or self.held:
                 chunk = await self._read(self.idle_ms)
                 if not chunk:
-                    line = self.lines.flush()
-                    return line
+                    self.held = b""  # a reply that never completed: noise, not a code
+                    if self.lines.pending():
+                        return self.lines.flush()
+                    continue
             else:
                 chunk = await self.r.read(64)
                 if not chunk:
                     await asyncio.sleep_ms(20)  # a non-blocking port with nothing to read
                     continue
-            if chunk.startswith(b"\x02\x00"):
-                rep = parse_reply(chunk)  # a late command reply (e.g. to a trigger) is not a code
-                if rep:
-                    chunk = rep[2]
+            # A late command reply (e.g. to a trigger), even glued to a code, is not part of a code.
+            chunk, self.held = strip_reply(chunk, self.held)
             self._pending.extend(self.lines.feed(chunk))
         return self._pending.pop(0)

@@ -4,6 +4,7 @@
 from micropython import const
 
 ZONE_SETTINGS = const(0x0000)
+ZONE_INTERFACE = const(0x000D)
 ZONE_SAME_CODE = const(0x0013)
 ZONE_TAIL = const(0x0060)
 ZONE_VERSION = const(0x00E2)
@@ -39,6 +40,17 @@ def write_zone(addr, value):
 SAVE = frame(0x09, 0x0000, (0x00,))  # 7E 00 09 01 00 00 00 DE C8: persist zones to the module's EEPROM
 
 
+async def _ensure(sc, zone, want):
+    """Read `zone`, write want(value) if that differs (an unreadable zone is written); 1 if written."""
+    rep = await sc.command(read_zone(zone))
+    cur = rep[1][0] if rep and rep[0] == 0 and rep[1] else None
+    new = want(cur or 0)
+    if cur == new:
+        return 0
+    await sc.command(write_zone(zone, new))
+    return 1
+
+
 async def start(sc, mode, same_code_s):
     """Probe at 9600 then 115200; configure a module that answers (see docs/firmware.md).
 
@@ -55,14 +67,13 @@ async def start(sc, mode, same_code_s):
         sc.switch_baud(BAUDS[0])
         sc.log("scanner", {"probe": "no answer", "driver": "line"})
         return None
-    rep = await sc.command(read_zone(ZONE_SETTINGS))
-    settings = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
-    await sc.command(write_zone(ZONE_SETTINGS, (settings & 0xFC) | mode))
-    delay = 0x80 | same_code_s if same_code_s else 0
-    await sc.command(write_zone(ZONE_SAME_CODE, delay))
-    rep = await sc.command(read_zone(ZONE_TAIL))
-    tail = rep[1][0] if rep and rep[0] == 0 and rep[1] else 0
-    await sc.command(write_zone(ZONE_TAIL, (tail & 0x9F) | (TAIL_CRLF << 5)))
-    await sc.command(SAVE)
-    sc.log("scanner", {"probe": "gm", "baud": found[0], "version": found[1]})
+    # Each zone is read and written only if it differs; the EEPROM is saved only when something
+    # changed (a boot loop must not wear it out: it is saved at most once per change).
+    changed = await _ensure(sc, ZONE_INTERFACE, lambda v: v & 0xFC)  # bits 1:0 = 00: serial (TTL) output
+    changed += await _ensure(sc, ZONE_SETTINGS, lambda v: (v & 0xFC) | mode)
+    changed += await _ensure(sc, ZONE_SAME_CODE, lambda v: 0x80 | same_code_s if same_code_s else 0)
+    changed += await _ensure(sc, ZONE_TAIL, lambda v: (v & 0x9F) | (TAIL_CRLF << 5))
+    if changed:
+        await sc.command(SAVE)
+    sc.log("scanner", {"probe": "gm", "baud": found[0], "version": found[1], "saved": changed > 0})
     return found

@@ -3,6 +3,7 @@
 # would wait for the network) and do not recover reliably from WiFi loss; no resilient asyncio client
 # is installable from a package registry for MicroPython. So we keep a minimal one we can test.
 import asyncio
+import errno
 import random
 import socket
 import struct
@@ -19,6 +20,8 @@ _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
 _DISCONNECT = const(0xE0)
 _DUP = const(0x08)
+MAX_PACKET = const(2048)  # incoming packets beyond this are skipped unread (the contract's max is 1 KB)
+_KEYED = const(16)  # publishes remembered by key for DUP re-sends under their first packet id
 
 
 class MQTTError(Exception):
@@ -46,8 +49,9 @@ def _fixed(first, n):
     return bytes(hdr)
 
 
-async def read_packet(r):
-    """(first byte, body) of the next packet; EOFError/OSError when the connection ends."""
+async def read_packet(r, limit=MAX_PACKET):
+    """(first byte, body) of the next packet, body None for one longer than `limit` (read past, not
+    kept: a peer cannot make us allocate what it likes); EOFError/OSError when the connection ends."""
     first = (await r.readexactly(1))[0]
     n = 0
     shift = 0
@@ -59,6 +63,10 @@ async def read_packet(r):
             break
         if shift > 21:
             raise MQTTError("bad remaining length")
+    if n > limit:
+        while n:
+            n -= len(await r.readexactly(min(n, 256)))
+        return first, None
     return first, ((await r.readexactly(n)) if n else b"")
 
 
@@ -73,6 +81,28 @@ def tls_context(cadata):
     return ctx
 
 
+def backoff_ms(attempt, base, cap):
+    """Full jitter: a random wait in [0, min(cap, base * 2**attempt)], so a fleet that lost its broker
+    at once does not come back in step."""
+    top = min(cap, base << min(attempt, 16))
+    return random.getrandbits(24) % (top + 1)
+
+
+def close_stream(w):
+    """Really close a stream's socket: MicroPython's Stream.close() does nothing (only wait_closed()
+    closes), and a socket left to the collector keeps its lwIP buffers until then."""
+    s = getattr(w, "s", None)
+    try:
+        (s or w).close()
+    except Exception:
+        pass
+
+
+def _is_ip(host):
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
 class MQTTClient:
     """run() keeps one connection up forever; publish() returns once the broker has the message.
 
@@ -80,11 +110,15 @@ class MQTTClient:
       are sent again with DUP set; a publish also retransmits after `retry_ms` without PUBACK.
     - liveness: PINGREQ every keepalive/2; no packet from the broker for 1.5 x keepalive = dead link
       (what a WiFi drop looks like: the socket itself may never report an error).
-    - back-off between failed connects doubles from backoff_ms[0] to backoff_ms[1], with jitter.
+    - back-off between failed connects: full jitter over a ceiling that doubles from backoff_ms[0] to
+      backoff_ms[1] (backoff_ms()).
+    - writes wait at most timeout_ms for the socket (then the link is dropped); incoming packets are
+      bounded (MAX_PACKET); the link is dropped as soon as net_up() says the network went away.
+    - publish(..., key=k) again for the same k re-sends under the first packet id with DUP set.
     """
 
     def __init__(self, client_id, host, port=1883, user=None, password=None, keepalive=30, will=None,
-                 on_message=None, on_connect=None, log=None, wait_net=None, backoff_ms=(500, 30000),
+                 on_message=None, on_connect=None, log=None, net_up=None, backoff_ms=(500, 30000),
                  retry_ms=5000, timeout_ms=5000, ssl=None):
         self.client_id = client_id
         self.host = host
@@ -96,7 +130,7 @@ class MQTTClient:
         self.on_message = on_message
         self.on_connect = on_connect
         self.log = log or (lambda *a: None)
-        self.wait_net = wait_net
+        self.net_up = net_up  # () -> bool: the network is up (WiFi station connected); None = always
         self.backoff = backoff_ms
         self.retry_ms = retry_ms
         self.timeout_ms = timeout_ms
@@ -104,6 +138,13 @@ class MQTTClient:
         self.subs = {}
         self.pending = {}  # packet id -> [Event, acked, result]
         self.pid = 0
+        # Keyed publishes not yet acknowledged: key and packet id per slot (fixed size, reused in turn:
+        # nothing is allocated per publish).
+        self.kkeys = [None] * _KEYED
+        self.kpids = [0] * _KEYED
+        self.knext = 0
+        self.addr = None  # the broker's address, resolved once (a DNS lookup blocks the loop)
+        self.fails = 0
         self.connected = False
         self.up = asyncio.Event()
         self._dead = asyncio.Event()
@@ -113,12 +154,38 @@ class MQTTClient:
         self._stop = False
         self.last_rx = 0
         self.connects = 0
+        self.progress = time.ticks_ms()  # last sign of life of this task (for the app's watchdog rule)
 
     def _next_pid(self):
         while True:
             self.pid = self.pid % 65535 + 1
-            if self.pid not in self.pending:
+            if self.pid not in self.pending and not self._key_of(self.pid):
                 return self.pid
+
+    def _key_of(self, pid):
+        for i in range(_KEYED):
+            if self.kpids[i] == pid and self.kkeys[i] is not None:
+                return self.kkeys[i]
+        return None
+
+    def _keyed_pid(self, key):
+        """(packet id, dup) for a keyed publish: the id of its first attempt if still remembered."""
+        for i in range(_KEYED):
+            if self.kkeys[i] == key:
+                if self.kpids[i] not in self.pending:
+                    return self.kpids[i], True
+                self.kkeys[i] = None  # that id is busy (a concurrent publish): this one gets a new id
+        pid = self._next_pid()
+        i = self.knext
+        self.knext = (i + 1) % _KEYED
+        self.kkeys[i] = key
+        self.kpids[i] = pid
+        return pid, False
+
+    def _acked(self, pid):
+        for i in range(_KEYED):
+            if self.kpids[i] == pid:
+                self.kkeys[i] = None
 
     async def _send(self, pkt):
         w = self._w
@@ -126,7 +193,8 @@ class MQTTClient:
             raise OSError(-1)
         async with self._lock:  # one writer at a time: concurrent drains on one socket are not allowed
             w.write(pkt)
-            await w.drain()
+            # Bounded: a dead link must not hold the lock (keepalive, the next CONNECT) for minutes.
+            await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
 
     def _drop(self, why):
         if self.connected:
@@ -136,36 +204,75 @@ class MQTTClient:
         self._dead.set()
         w, self._w, self._r = self._w, None, None
         if w is not None:
-            try:
-                w.close()
-            except Exception:
-                pass
+            close_stream(w)
 
     async def run(self):
-        delay = self.backoff[0]
+        attempt = 0
         while not self._stop:
-            if self.wait_net:
-                await self.wait_net()
+            while self.net_up is not None and not self.net_up():
+                self.progress = time.ticks_ms()
+                await asyncio.sleep_ms(250)
+            self.progress = time.ticks_ms()
             try:
                 await self._connect()
             except Exception as e:  # OSError, EOFError, TimeoutError, MQTTError: all mean "try again"
                 self._drop("connect: %r" % (e,))
-                self.log("mqtt", {"state": "retry", "in_ms": delay, "why": repr(e)})
-                await asyncio.sleep_ms(delay + random.getrandbits(8))
-                delay = min(delay * 2, self.backoff[1])
+                self.fails += 1
+                if self.fails % 8 == 0:
+                    self.addr = None  # the broker may have moved: resolve its name again
+                wait = backoff_ms(attempt, self.backoff[0], self.backoff[1])
+                attempt += 1
+                self.log("mqtt", {"state": "retry", "in_ms": wait, "why": repr(e)})
+                await asyncio.sleep_ms(wait)
                 continue
-            delay = self.backoff[0]
+            attempt = 0
+            self.fails = 0
             await self._session()
             if not self._stop:
                 await asyncio.sleep_ms(self.backoff[0])
 
+    def _resolve(self):
+        """The broker's IP, looked up once (the lookup blocks; provisioning should give an address)."""
+        if self.addr is None:
+            if _is_ip(self.host):
+                self.addr = self.host
+            else:
+                try:
+                    a = socket.getaddrinfo(self.host, self.port)[0][-1]
+                    # ESP32: ("10.0.0.2", 1883); unix port: a raw sockaddr_in (bytes 4..7 = the IPv4)
+                    self.addr = a[0] if isinstance(a, tuple) else "%d.%d.%d.%d" % (a[4], a[5], a[6], a[7])
+                except Exception:
+                    self.addr = self.host  # let open_connection try (and fail) with the name
+        return self.addr
+
+    async def _open(self):
+        """A stream on a non-blocking socket this client holds. asyncio.open_connection keeps its socket
+        to itself, so a connect that times out or is cancelled in there leaks it (the unix port never
+        closes it, the ESP32 only at some later GC). The TCP connect completes in the first drain (the
+        CONNECT, bounded by timeout_ms); any failure from here on reaches _drop, which closes it."""
+        ai = socket.getaddrinfo(self._resolve(), self.port, 0, socket.SOCK_STREAM)[0]  # an IP: no DNS
+        s = socket.socket(ai[0], ai[1], ai[2])
+        s.setblocking(False)
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.errno != errno.EINPROGRESS:
+                s.close()
+                raise
+        if self.ssl is not None:
+            # The handshake runs in the first reads and writes of the non-blocking socket (as asyncio's
+            # own open_connection does it); the certificate is checked for the name we were given.
+            try:
+                s = self.ssl.wrap_socket(s, server_hostname=self.host, do_handshake_on_connect=False)
+            except Exception:
+                s.close()
+                raise
+            s.setblocking(False)
+        return asyncio.StreamReader(s), asyncio.StreamWriter(s, {})
+
     async def _connect(self):
         self._dead = asyncio.Event()
-        if self.ssl is None:
-            opening = asyncio.open_connection(self.host, self.port)
-        else:
-            opening = asyncio.open_connection(self.host, self.port, ssl=self.ssl, server_hostname=self.host)
-        r, w = await asyncio.wait_for_ms(opening, self.timeout_ms)
+        r, w = await self._open()
         self._r, self._w = r, w
         sock = getattr(w, "s", None)
         if sock is not None:
@@ -188,7 +295,7 @@ class MQTTClient:
         body = _s("MQTT") + bytes((4, flags)) + struct.pack("!H", self.keepalive) + tail
         await self._send(_packet(_CONNECT, body))
         first, data = await asyncio.wait_for_ms(read_packet(r), self.timeout_ms)
-        if first != _CONNACK or len(data) < 2:
+        if first != _CONNACK or data is None or len(data) < 2:
             raise MQTTError("no CONNACK")
         if data[1]:
             raise MQTTError("connection refused, code %d" % data[1])
@@ -210,7 +317,11 @@ class MQTTClient:
     async def _session(self):
         reader = asyncio.create_task(self._reader())
         pinger = asyncio.create_task(self._pinger())
-        await self._dead.wait()
+        while not self._dead.is_set():
+            if self.net_up is not None and not self.net_up():
+                self._drop("network down")  # WiFi lost: say so now, not at the keepalive timeout
+                break
+            await asyncio.sleep_ms(250)
         reader.cancel()
         pinger.cancel()
 
@@ -218,7 +329,7 @@ class MQTTClient:
         try:
             while True:
                 first, data = await read_packet(self._r)
-                self.last_rx = time.ticks_ms()
+                self.last_rx = self.progress = time.ticks_ms()
                 await self._handle(first, data)
         except Exception as e:
             self._drop("read: %r" % (e,))
@@ -236,6 +347,9 @@ class MQTTClient:
 
     async def _handle(self, first, data):
         kind = first & 0xF0
+        if data is None:
+            self.log("mqtt", {"error": "packet over %d bytes skipped" % MAX_PACKET})
+            return
         if kind == _PUBLISH:
             qos = (first >> 1) & 3
             n = (data[0] << 8) | data[1]
@@ -255,6 +369,8 @@ class MQTTClient:
         elif kind in (_PUBACK, _SUBACK):
             pid = (data[0] << 8) | data[1]
             p = self.pending.get(pid)
+            if kind == _PUBACK:
+                self._acked(pid)
             if kind == _SUBACK and 0x80 in data[2:]:
                 self.log("mqtt", {"error": "subscription refused"})
             if p:
@@ -263,13 +379,15 @@ class MQTTClient:
                 p[0].set()
         # _PINGRESP and anything else: last_rx is already updated, nothing more to do.
 
-    async def _request(self, make, timeout_ms):
+    async def _request(self, make, timeout_ms, key=None):
         # make(pid, dup) -> packet bytes. Shared by QoS 1 PUBLISH and SUBSCRIBE.
-        pid = self._next_pid()
+        if key is None:
+            pid, sent = self._next_pid(), False
+        else:
+            pid, sent = self._keyed_pid(key)
         entry = [asyncio.Event(), False, None]
         self.pending[pid] = entry
         t0 = time.ticks_ms()
-        sent = False
         try:
             while True:
                 left = self.retry_ms
@@ -300,8 +418,9 @@ class MQTTClient:
         finally:
             del self.pending[pid]
 
-    async def publish(self, topic, payload, qos=1, retain=False, timeout_ms=None):
-        """QoS 1: True once PUBACKed (retransmitting meanwhile), False if timeout_ms passed first.
+    async def publish(self, topic, payload, qos=1, retain=False, timeout_ms=None, key=None):
+        """QoS 1: True once PUBACKed (retransmitting meanwhile), False if timeout_ms passed first; a
+        later publish with the same `key` (e.g. a scan id) is a DUP re-send under the same packet id.
         QoS 0: True if written to a live connection."""
         head = _PUBLISH | (qos << 1) | (1 if retain else 0)
         if isinstance(payload, str):
@@ -317,7 +436,7 @@ class MQTTClient:
                 return False
         res = await self._request(
             lambda pid, dup: _packet(head | (_DUP if dup else 0), _s(topic) + struct.pack("!H", pid) + payload),
-            timeout_ms)
+            timeout_ms, key)
         return res is not None
 
     async def publish_frame(self, topic, head, body, chunk=2048):

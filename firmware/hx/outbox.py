@@ -1,10 +1,37 @@
 # The durable outbox policy: bounded, in scan order, each scan resent until a final verdict arrives.
 import json
 import time
+from array import array
 from micropython import const
 
 BACKOFF_MAX_MS = const(60000)  # transient answers double the resend interval up to this
-_UNREAD = const(-1)  # a code hash not known yet (hash() never returns -1)
+_UNREAD = const(-1)  # a code hash not known yet (code hashes are kept to 30 bits, never -1)
+_NEVER = const(-1)  # not sent yet (ticks_ms() is never negative)
+_HEX = "0123456789abcdef"
+
+
+def parse_name(name):
+    """(boot, seq, iid) of an entry file name, or None for a file that is not an entry (a stray file
+    in the folder must never stop the device from booting)."""
+    if len(name) < 16 or len(name) > 16 + 8:
+        return None
+    for ch in name[:16]:
+        if ch not in _HEX:
+            return None
+    iid = name[16:]
+    for ch in iid:
+        if not ("0" <= ch <= "9" or "A" <= ch <= "Z" or "a" <= ch <= "z"):
+            return None
+    return int(name[:8], 16), int(name[8:16], 16), iid
+
+
+def _cut(a, i, j):
+    """Remove items i..j-1 of an array or bytearray in place."""
+    a[i:j] = a[0:0]
+
+
+def code_key(code):
+    return hash(code or "") & 0x3FFFFFFF
 
 
 def entry_name(iid, boot, seq):
@@ -28,8 +55,10 @@ class OutboxFull(Exception):
 
 
 class Outbox:
-    """Scans waiting for a final verdict. Payloads live in the store (flash); RAM holds names, send
-    times and a small hash of each scan's code.
+    """Scans waiting for a final verdict. Payloads live in the store (flash); RAM holds a compact index
+    in scan order: boot and seq (array "I"), which install id (a byte into `iids`, normally one),
+    the last send (array "i", ticks) and a 30-bit hash of each scan's code (array "i"): 17 bytes per
+    entry instead of two strings, so a full outbox costs KBs, not the heap (docs/firmware.md).
 
     - add(): durable before it returns; raises OutboxFull when `limit` scans wait (never drops one).
     - due(now): the oldest scans first, at most `window` in flight (plus the one rushed for a rescan);
@@ -39,6 +68,7 @@ class Outbox:
     - retry(sid, now): a transient answer (nothing was decided): the scan stays and the resend interval
       doubles, from `retry_ms` up to BACKOFF_MAX_MS; a final verdict or a reconnect resets it.
     - find(code, match) / rush(sid): a rescan of a code still waiting rejoins its queued scan.
+    Files in the folder that are not entries are skipped (counted in `stray`).
     """
 
     def __init__(self, store, limit, window, retry_ms):
@@ -47,78 +77,172 @@ class Outbox:
         self.window = window
         self.retry_ms = retry_ms
         self.delay = retry_ms  # the current resend interval (grows with transient answers)
-        self.names = store.names()
-        self.sids = [name_sid(n) for n in self.names]
-        self.sent = [None] * len(self.names)
-        self.keys = [_UNREAD] * len(self.names)  # hash of each entry's code, _UNREAD until read from flash
+        self.iids = []
         self.rushed = None  # sid of a rescanned entry: published now even outside the window
         self.full_count = 0
+        self.stray = 0
+        self._load()
+
+    def _load(self):
+        """Index the entries on flash in two passes over the folder (an iterator: no list of names):
+        count, then fill arrays made at their final size (growing five arrays entry by entry would
+        leave the heap full of the holes of their earlier sizes), then sort them in place."""
+        n = 0
+        for name in self.store.names():
+            if parse_name(name) is None:
+                self.stray += 1
+            else:
+                n += 1
+        self.boots = array("I", range(n))
+        self.seqs = array("I", range(n))
+        self.who = bytearray(n)
+        self.sent = array("i", range(n))
+        self.keys = array("i", range(n))
+        k = 0
+        for name in self.store.names():
+            e = parse_name(name)
+            if e is None or k >= n or (len(self.iids) >= 255 and e[2] not in self.iids):
+                continue
+            if e[2] not in self.iids:
+                self.iids.append(e[2])
+            self.boots[k] = e[0]
+            self.seqs[k] = e[1]
+            self.who[k] = self.iids.index(e[2])
+            self.sent[k] = _NEVER
+            self.keys[k] = _UNREAD
+            k += 1
+        for a in (self.boots, self.seqs, self.who, self.sent, self.keys):
+            _cut(a, k, n)  # entries that vanished between the passes
+        self._sort()
+
+    def _sort(self):
+        """Shell sort of the index by (boot, seq, install id), in place: a sorted listing (LittleFS)
+        costs one pass, a hashed one (a host filesystem) ~n^1.3 swaps."""
+        n = len(self.boots)
+        for gap in (701, 301, 132, 57, 23, 10, 4, 1):
+            for i in range(gap, n):
+                j = i
+                while j >= gap and not self._before(j - gap, self.boots[j], self.seqs[j], self.iids[self.who[j]]):
+                    for a in (self.boots, self.seqs, self.who, self.sent, self.keys):
+                        a[j], a[j - gap] = a[j - gap], a[j]
+                    j -= gap
 
     def __len__(self):
-        return len(self.names)
+        return len(self.boots)
+
+    @property
+    def sids(self):
+        return [self.sid(i) for i in range(len(self))]
+
+    def sid(self, i):
+        iid = self.iids[self.who[i]]
+        if iid:
+            return "%s-%x-%x" % (iid, self.boots[i], self.seqs[i])
+        return "%x-%x" % (self.boots[i], self.seqs[i])
+
+    def name(self, i):
+        return entry_name(self.iids[self.who[i]], self.boots[i], self.seqs[i])
+
+    def _before(self, i, boot, seq, iid):
+        b = self.boots[i]
+        if b != boot:
+            return b < boot
+        q = self.seqs[i]
+        return q < seq if q != seq else self.iids[self.who[i]] < iid
+
+    def _insert(self, boot, seq, iid, key):
+        if iid not in self.iids:
+            self.iids.append(iid)
+        w = self.iids.index(iid)
+        n = len(self.boots)
+        i = n
+        while i > 0 and not self._before(i - 1, boot, seq, iid):
+            i -= 1  # files mostly come in order (LittleFS lists sorted): this rarely moves
+        if i == n:
+            self.boots.append(boot)
+            self.seqs.append(seq)
+            self.who.append(w)
+            self.sent.append(_NEVER)
+            self.keys.append(key)
+        else:
+            self.boots[i:i] = array("I", (boot,))
+            self.seqs[i:i] = array("I", (seq,))
+            self.who[i:i] = bytes((w,))
+            self.sent[i:i] = array("i", (_NEVER,))
+            self.keys[i:i] = array("i", (key,))
+        return i
+
+    def index(self, sid):
+        """Index of the entry with scan id `sid`, or -1."""
+        parts = sid.split("-")
+        try:
+            if len(parts) == 3:
+                iid, boot, seq = parts[0], int(parts[1], 16), int(parts[2], 16)
+            else:
+                iid, boot, seq = "", int(parts[0], 16), int(parts[1], 16)
+        except (ValueError, IndexError):
+            return -1
+        if iid not in self.iids:
+            return -1
+        w = self.iids.index(iid)
+        for i in range(len(self.boots)):
+            if self.seqs[i] == seq and self.boots[i] == boot and self.who[i] == w:
+                return i
+        return -1
 
     def add(self, iid, boot, seq, payload, code=None):
-        if len(self.names) >= self.limit:
+        if len(self) >= self.limit:
             self.full_count += 1
             raise OutboxFull()
-        name = entry_name(iid, boot, seq)
-        self.store.write(name, payload)
-        self.names.append(name)
-        self.sids.append(name_sid(name))
-        self.sent.append(None)
-        self.keys.append(hash(code or ""))
-        return self.sids[-1]
+        self.store.write(entry_name(iid, boot, seq), payload)
+        return self.sid(self._insert(boot, seq, iid, code_key(code)))
 
     def _drop(self, i):
-        self.store.remove(self.names[i])
-        if self.sids[i] == self.rushed:
+        self.store.remove(self.name(i))
+        if self.rushed is not None and self.sid(i) == self.rushed:
             self.rushed = None
-        del self.names[i]
-        del self.sids[i]
-        del self.sent[i]
-        del self.keys[i]
+        for a in (self.boots, self.seqs, self.who, self.sent, self.keys):
+            _cut(a, i, i + 1)
 
     def _is_due(self, i, now):
         t = self.sent[i]
-        return t is None or time.ticks_diff(now, t) >= self.delay
+        return t == _NEVER or time.ticks_diff(now, t) >= self.delay
 
     def _wait(self, i, now):
         t = self.sent[i]
-        return 0 if t is None else max(0, self.delay - time.ticks_diff(now, t))
+        return 0 if t == _NEVER else max(0, self.delay - time.ticks_diff(now, t))
 
     def _rushed_index(self):
         # The rushed entry when it lies beyond the window (inside it, it is sent anyway).
         if self.rushed is None:
             return -1
-        try:
-            i = self.sids.index(self.rushed)
-        except ValueError:
+        i = self.index(self.rushed)
+        if i < 0:
             self.rushed = None
-            return -1
         return i if i >= self.window else -1
 
     def due(self, now):
         """[(sid, payload)] to publish now, oldest first; marks them sent at `now`."""
         out = []
-        n = min(self.window, len(self.names))
+        n = min(self.window, len(self))
         r = self._rushed_index()
         for i in list(range(n)) + ([r] if r >= 0 else []):
             if self._is_due(i, now):
                 try:
-                    payload = self.store.read(self.names[i])
+                    payload = self.store.read(self.name(i))
                 except OSError:
                     # The entry file vanished (flash trouble): forget it rather than wedge the queue.
                     self._drop(i)
                     return out + self.due(now)
                 self.sent[i] = now
-                out.append((self.sids[i], payload))
+                out.append((self.sid(i), payload))
         return out
 
     def next_due_ms(self, now):
         """ms until due() would return something (0 = now), or None when nothing waits."""
         best = None
         r = self._rushed_index()
-        for i in list(range(min(self.window, len(self.names)))) + ([r] if r >= 0 else []):
+        for i in list(range(min(self.window, len(self)))) + ([r] if r >= 0 else []):
             d = self._wait(i, now)
             if best is None or d < best:
                 best = d
@@ -128,12 +252,11 @@ class Outbox:
         """After a reconnect everything in flight is resent at once, at the normal interval again."""
         self.delay = self.retry_ms
         for i in range(len(self.sent)):
-            self.sent[i] = None
+            self.sent[i] = _NEVER
 
     def ack(self, sid):
-        try:
-            i = self.sids.index(sid)
-        except ValueError:
+        i = self.index(sid)
+        if i < 0:
             return False
         self._drop(i)
         self.delay = self.retry_ms  # the gateway decides again: back to the normal interval
@@ -141,9 +264,8 @@ class Outbox:
 
     def retry(self, sid, now):
         """A transient answer for `sid`: keep it, resend after the (doubled) interval. False if unknown."""
-        try:
-            i = self.sids.index(sid)
-        except ValueError:
+        i = self.index(sid)
+        if i < 0:
             return False
         self.sent[i] = now
         self.delay = min(self.delay * 2, max(BACKOFF_MAX_MS, self.retry_ms))
@@ -153,50 +275,47 @@ class Outbox:
         """sid of the oldest waiting scan of `code` whose payload (a dict) `match` accepts, else None.
 
         Only entries whose code hash matches are read from flash (and those loaded at boot, once)."""
-        h = hash(code)
-        for i in range(len(self.names)):
+        h = code_key(code)
+        for i in range(len(self)):
             k = self.keys[i]
             if k != _UNREAD and k != h:
                 continue
             try:
-                obj = json.loads(self.store.read(self.names[i]))
+                obj = json.loads(self.store.read(self.name(i)))
             except (OSError, ValueError):
                 continue
             c = obj.get("code") if isinstance(obj, dict) else None
-            self.keys[i] = hash(c if isinstance(c, str) else "")
+            self.keys[i] = code_key(c if isinstance(c, str) else "")
             if c == code and match(obj):
-                return self.sids[i]
+                return self.sid(i)
         return None
 
     def entry(self, sid):
         """(name, payload) of a waiting scan, or None."""
+        i = self.index(sid)
+        if i < 0:
+            return None
         try:
-            i = self.sids.index(sid)
-            return self.names[i], self.store.read(self.names[i])
-        except (ValueError, OSError):
+            return self.name(i), self.store.read(self.name(i))
+        except OSError:
             return None
 
     def restore(self, name, payload, code):
         """Put an answered scan back (durable, in its place by name); its sid again. Raises OutboxFull."""
-        if len(self.names) >= self.limit:
+        if len(self) >= self.limit:
             self.full_count += 1
             raise OutboxFull()
+        e = parse_name(name)
+        if e is None:
+            raise OSError("bad entry name")
         self.store.write(name, payload)
-        i = 0
-        while i < len(self.names) and self.names[i] < name:
-            i += 1
-        self.names.insert(i, name)
-        self.sids.insert(i, name_sid(name))
-        self.sent.insert(i, None)
-        self.keys.insert(i, hash(code))
-        return self.sids[i]
+        return self.sid(self._insert(e[0], e[1], e[2], code_key(code)))
 
     def rush(self, sid):
         """Publish `sid` at the next due(), even beyond the window (the holder is rescanning it)."""
-        try:
-            i = self.sids.index(sid)
-        except ValueError:
+        i = self.index(sid)
+        if i < 0:
             return False
-        self.sent[i] = None
+        self.sent[i] = _NEVER
         self.rushed = sid
         return True

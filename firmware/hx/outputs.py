@@ -9,26 +9,34 @@ from hx.sound import PATTERNS, pattern_ms, play, pulse
 # UI object (its public methods), its queue or event, and `apply` (the app's effect runner).
 
 
+_POLL_MS = 20  # the display task looks every 20 ms whether `redraw` was set
+_TICK_MS = 100  # and drives the UI's timeouts every 100 ms
+
+
 async def display(board, ui, gate, link, apply, redraw):
-    """Draw the UI whenever it changed, and drive its timeouts. link() -> (online, queued) for the bar;
-    `redraw` (an Event) wakes it early."""
+    """Draw the UI whenever it changed, and drive its timeouts. link(now) hands the UI the link state
+    (and marks it alive); `redraw` (an Event) brings the next look forward.
+
+    A quiet tick allocates nothing: a plain sleep (no wait_for task per tick), ui.tick() returns ()
+    when nothing is due, and a frame is drawn only when ui.version changed."""
     fb = board.display()
     shown = -1
+    last = time.ticks_add(time.ticks_ms(), -_TICK_MS)
     while True:
         now = time.ticks_ms()
-        online, queued = link()
-        ui.link(online, queued, now)
-        apply(ui.tick(now))  # e.g. the annul of an OK the turnstile never turned for
-        if ui.version != shown:
-            shown = ui.version
-            draw(fb, ui, gate)
-            frame = fb.show()
-            board.event("screen", {"state": ui.state, "l1": ui.l1, "l2": ui.l2, "frame": frame})
-        redraw.clear()
-        try:
-            await asyncio.wait_for_ms(redraw.wait(), 100)
-        except asyncio.TimeoutError:
-            pass
+        if redraw.is_set() or time.ticks_diff(now, last) >= _TICK_MS:
+            redraw.clear()
+            last = now
+            link(now)
+            fx = ui.tick(now)  # e.g. the annul of an OK the turnstile never turned for
+            if fx:
+                apply(fx)
+            if ui.version != shown:
+                shown = ui.version
+                draw(fb, ui, gate)
+                frame = fb.show()
+                board.event("screen", {"state": ui.state, "l1": ui.l1, "l2": ui.l2, "frame": frame})
+        await asyncio.sleep_ms(_POLL_MS)
 
 
 async def sound(board, sounds):
@@ -49,18 +57,25 @@ async def relay(board, relays, ms):
             board.event("relay", {"error": "no relay on this board"})
             continue
         board.event("relay", {"ms": ms})
-        await pulse(pin, ms)
+        late = await pulse(pin, ms)
+        if late > 50:
+            board.event("relay", {"late_ms": late})  # the loop stalled; the board's timer kept the pulse
+
+
+def turned(board, ui, now):
+    """The turnstile's rotation sensor fired (unix: a `turned` line; esp32: the "turn" input's IRQ)."""
+    board.event("turned", {"watching": ui.watch is not None})
+    ui.turned(now)
 
 
 async def buttons(board, ui, apply):
-    """Board button presses -> the UI; its effects go to `apply`."""
+    """Board button presses -> the UI; its effects go to `apply`. board.buttons() returns () when
+    nothing was pressed, so the 50 ms poll allocates nothing."""
     while True:
         for name in board.buttons():
             now = time.ticks_ms()
             if name == "turned":
-                # The turnstile's rotation sensor (unix: a `turned` line; esp32: the "turn" input).
-                board.event("turned", {"watching": ui.watch is not None})
-                ui.turned(now)
+                turned(board, ui, now)
                 continue
             # While a PIN is typed the presses would spell it out: log that a button was pressed, not which.
             board.event("button", {"name": "*" if ui.state == "PIN" else name})

@@ -17,12 +17,28 @@ OFFLINE = b'{"v": 1, "state": "offline"}'
 GATEWAY_TOPIC = "hx/v1/gateway/status"
 
 
-def gateway_up(payload):
-    """False only for the gateway's own offline message; anything else (or nothing yet) counts as up."""
+_T_MIN = 1704067200  # 2024-01-01: a gateway clock before that is not set
+_T_MAX = 4102444800  # 2100-01-01 (the contract's max_device_time)
+CLOCK_SLACK_S = 90  # a retained presence is at most 60 s old: only a larger error moves a set clock
+
+
+def gateway_status(payload):
+    """(up, t): up is False only for the gateway's own offline message (anything else, or nothing
+    yet, counts as up); t is the gateway's Unix time from an online message, or None."""
     try:
-        return json.loads(payload).get("state") != "offline"
+        obj = json.loads(payload)
+        up = obj.get("state") != "offline"
     except (ValueError, AttributeError):
-        return True
+        return True, None
+    t = obj.get("t")
+    if not up or not is_int(t) or not _T_MIN <= t <= _T_MAX:
+        t = None
+    return up, t
+
+
+def clock_needs(now, t):
+    """Whether a device clock reading `now` (0 = never set) should be set to the gateway's `t`."""
+    return t is not None and (not now or abs(now - t) > CLOCK_SLACK_S)
 
 
 class ProtocolError(Exception):

@@ -1,5 +1,6 @@
 # Buzzer patterns per sound class and the relay pulse; both drive a PWM-/Pin-like object passed in.
 import asyncio
+import time
 from micropython import const
 
 _DUTY_ON = const(32768)  # 50 %: loudest for a passive piezo
@@ -35,10 +36,17 @@ async def play(pwm, name):
 
 async def pulse(pin, ms):
     """Close the relay for `ms` (turnstile: one entry), always releasing it, even if cancelled.
+    Returns by how many ms the task woke late (a stalled loop): the pulse itself did not stretch if
+    the board's relay has `close_for(ms)` (a hardware one-shot timer opens it at the deadline).
 
     `pin.value(1)` means closed: the board layer hands out an active-low relay already inverted."""
-    pin.value(1)
+    t0 = time.ticks_ms()
+    if hasattr(pin, "close_for"):
+        pin.close_for(ms)
+    else:
+        pin.value(1)
     try:
         await asyncio.sleep_ms(ms)
     finally:
         pin.value(0)
+    return time.ticks_diff(time.ticks_ms(), t0) - ms

@@ -1,4 +1,5 @@
-# Boot sequence: read the config (or show why not), install id + boot counter, make the app.
+# Boot sequence: read the config (or show why not), install id + boot counter, make the app; any
+# fault on the way is shown and resets the board, and a loop of such boots stops in safe mode.
 import asyncio
 import time
 
@@ -30,12 +31,25 @@ def read_config(board):
 
 async def main(board):
     """Boot: config (or CONFIG ERROR, forever), boot counter. Returns the App for main.py to run, so
-    that this module (boot-only code) can be unloaded before the app's long life begins."""
-    board.event("boot", {"fw": VERSION, "board": board.name})
-    cfg, err = read_config(board)
-    if cfg is None:
-        await config_failed(board, err)
-        return None
-    iid, boot = store.boot_ids(board.flash, board.random)
-    return App(board, cfg, boot, iid)
+    that this module (boot-only code) can be unloaded before the app's long life begins.
 
+    Any exception on the way (no /board.json, a flash error, MemoryError building the outbox index)
+    is shown as BOOT FAULT and resets the board after a delay (hx.rescue.fault, which does not
+    return); after store.BOOT_LIMIT boots in a row that never became stable, safe mode instead."""
+    board.event("boot", {"fw": VERSION, "board": board.name})
+    failed = store.boot_attempt(board.flash)
+    if failed >= store.BOOT_LIMIT:
+        await lazy.run("hx.rescue", "safe_mode", board, failed)
+        return None
+    try:
+        if getattr(board, "fault", None):
+            raise OSError(board.fault)
+        cfg, err = read_config(board)
+        if cfg is None:
+            await config_failed(board, err)
+            return None
+        iid, boot = store.boot_ids(board.flash, board.random)
+        return App(board, cfg, boot, iid)
+    except Exception as e:
+        await lazy.run("hx.rescue", "fault", board, e)
+        return None

@@ -64,6 +64,28 @@ def bump_boot(flash):
     return n
 
 
+BOOT_LIMIT = 3  # boots in a row that never became stable: the next one stays in safe mode (hx.rescue)
+
+
+def boot_attempt(flash):
+    """Count this boot as one more that has not become stable yet; returns how many came before it.
+    A flash that cannot even be written counts as none (the fault is reported by what fails next)."""
+    n = _read_int(flash + "/bootfail") or 0
+    try:
+        write_atomic(flash + "/bootfail", str(n + 1).encode())
+    except OSError:
+        pass
+    return n
+
+
+def boot_stable(flash):
+    """This boot made it (the app ran healthy for a while): the failed-boot count starts again."""
+    try:
+        os.remove(flash + "/bootfail")
+    except OSError:
+        pass
+
+
 def boot_ids(flash, rand):
     """(install id, boot counter) for this boot; `rand(n) -> bytes` is the board's random source.
 
@@ -88,13 +110,16 @@ class DirStore:
         self.path = path
         if not _exists(path):
             os.mkdir(path)
-        for name in os.listdir(path):
+        for name in [e[0] for e in os.ilistdir(path) if e[0].endswith(".tmp")]:
             if name.endswith(".tmp"):
                 # An interrupted write: the entry was never acknowledged to the user as queued.
                 os.remove(path + "/" + name)
 
     def names(self):
-        return sorted(n for n in os.listdir(self.path) if not n.endswith(".tmp"))
+        """The entry names, in no particular order, one at a time (ilistdir: no list of them all)."""
+        for e in os.ilistdir(self.path):
+            if e[1] != 0x4000 and not e[0].endswith(".tmp"):
+                yield e[0]
 
     def write(self, name, data):
         write_atomic(self.path + "/" + name, data)

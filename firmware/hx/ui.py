@@ -92,15 +92,15 @@ class UI:
         return []
 
     def link(self, online, queued, now):
+        """Called every display tick with the link state; returns nothing (allocates nothing)."""
         self.queued = queued
         if online == self.online:
-            return []
+            return
         self.online = online
         if self.state in (READY, OFFLINE, BOOTING):
             self.back_to_idle(now)
         else:
             self.version += 1  # status bar changes
-        return []
 
     def outbox_len(self, queued):
         if queued != self.queued:
@@ -264,11 +264,13 @@ class UI:
         self.watch = None
 
     def tick(self, now):
-        fx = []
+        """Timeouts due at `now`: their effects, or () (called every display tick: allocates nothing
+        when nothing is due)."""
+        fx = ()
         w = self.watch
         if w and time.ticks_diff(now, w[1]) >= self.turn_ms:
             self.watch = None
-            fx.append(("annul", w[0]))
+            fx = [("annul", w[0])]
         if self.hold_ms and time.ticks_diff(now, self.since) >= self.hold_ms:
             if self.state == CHECKING:
                 if self.req:
@@ -278,13 +280,13 @@ class UI:
                               self.result_ms)
                     self.waiting = None
                     self.req = None
-                    return fx + [("sound", "attention")]
+                    return list(fx) + [("sound", "attention")]
                 # No verdict in time: the scan stays queued and is retried, but its verdict will no
                 # longer open anything (whoever stands there later is not this holder). A rescan of the
                 # same code rejoins the queued scan and shows its verdict.
                 gave_up = self.waiting
                 self.screen(ERROR, "NO ANSWER", "please rescan", now, self.result_ms)
                 self.waiting = None
-                return fx + [("sound", "attention"), ("gave_up", gave_up)]
+                return list(fx) + [("sound", "attention"), ("gave_up", gave_up)]
             self.back_to_idle(now)
         return fx

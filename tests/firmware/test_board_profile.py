@@ -64,3 +64,23 @@ def test_wiring_table_matches_profile() -> None:
     if p.get("turn"):
         expect["turn sensor"] = p["turn"]["pin"]
     assert rows == expect
+
+
+# Pins other modules reserve: ESP32-WROVER wires GPIO16/17 to its PSRAM; the ESP32-S3 uses 26-32 for
+# its SPI flash/PSRAM. A profile that uses them must not be sold as working on those modules.
+RESERVED_ON = {"WROVER": {16, 17}, "ESP32-S3": set(range(26, 33))}
+
+
+def test_bom_does_not_claim_modules_whose_reserved_pins_the_profile_uses() -> None:
+    p = json.loads(PROFILE.read_text())
+    used = set(pins(p).values())
+    bom = (ROOT / "hardware" / "bom.md").read_text()
+    for module, reserved in RESERVED_ON.items():
+        clash = used & reserved
+        assert clash, f"the profile avoids {module}'s reserved pins: this check would need updating"
+        says = [ln for ln in bom.replace("\n  ", " ").splitlines() if module in ln]
+        assert says and all(f"{module} boards do not work" in ln for ln in says), (
+            module,
+            sorted(clash),
+            says,
+        )

@@ -20,6 +20,8 @@ def profile_pins() -> dict[str, int]:
     if p.get("relay"):
         pins["relay"] = p["relay"]["pin"]
     pins.update({f"button {k}": v for k, v in p.get("buttons", {}).items()})
+    if p.get("turn"):
+        pins["turn sensor"] = p["turn"]["pin"]
     return pins
 
 

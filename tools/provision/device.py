@@ -20,7 +20,9 @@ INFO = (
 )
 
 # Removes the old firmware package so no stale .py shadows a new .mpy (MicroPython prefers .py).
-# The outbox and the boot counter stay: re-provisioning must never lose a scan still waiting.
+# The outbox and the boot counter stay: re-provisioning must never lose a scan still waiting. The
+# failed-boot count goes (a board in safe mode boots normally again once provisioned). A running
+# watchdog needs nothing here: the firmware gives the REPL 10 minutes when mpremote interrupts it.
 REMOVE_APP = (
     "import os\n"
     "def _rm(p):\n"
@@ -36,6 +38,7 @@ REMOVE_APP = (
     "        os.remove(p)\n"
     "_rm('/hx')\n"
     "_rm('/main.py')\n"
+    "_rm('/bootfail')\n"
 )
 
 

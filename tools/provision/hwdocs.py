@@ -48,11 +48,25 @@ def rows(p: dict[str, Any]) -> list[Row]:
     ]
     relay = p.get("relay")
     if relay:
-        level = "active high" if relay.get("active_high", True) else "active low"
-        out.append(("relay module", "IN", relay["pin"], "relay IN", f"{level}; turnstile mode only"))
+        high = relay.get("active_high", True)
+        # The GPIO floats from reset until boot.py drives it: the resistor holds the relay open meanwhile.
+        pull = "10 kΩ pull-down to GND" if high else "10 kΩ pull-up to 3V3"
+        level = "active high" if high else "active low"
+        out.append(("relay module", "IN", relay["pin"], "relay IN", f"{level}, {pull}; turnstile mode only"))
         out.append(("relay module", "power", None, "5V and GND", "module with driver transistor and diode"))
     for name, pin in p.get("buttons", {}).items():
         out.append((f"button {name}", "input", pin, "push button to GND", "internal pull-up"))
+    turn = p.get("turn")
+    if turn:
+        out.append(
+            (
+                "turn sensor",
+                "input",
+                turn["pin"],
+                "microswitch / reed / opto to GND",
+                "internal pull-up; cables over ~1 m: add 4.7 kΩ to 3V3 + 100 nF to GND",
+            )
+        )
     return out
 
 

@@ -120,8 +120,12 @@ class FileCamera:
 
 class Board:
     name = "unix"
+    fault = None  # the host always has its "pins"
+    outbox_cap = 1000
 
     def __init__(self):
+        self.fault_ms = int(os.getenv("HX_FAULT_MS") or "5000")  # BOOT FAULT on screen, then exit 75
+        self.clock_offset = 0
         self.flash = os.getenv("HX_FLASH") or "flash"
         self.out = os.getenv("HX_OUT") or self.flash + "/out"
         self.uart_path = os.getenv("HX_UART")
@@ -143,9 +147,13 @@ class Board:
         self._log.write(json.dumps(rec) + "\n")
         self._log.flush()
 
-    def start(self, cfg):
-        """Extra board tasks (name, coroutine function); the host has no WiFi to supervise."""
+    def start(self, cfg, health=None, on_turn=None):
+        """Extra board tasks (name, coroutine function); the host has no WiFi to supervise and no
+        watchdog (the app's health rules are tested on the esp32 layer with a fake WDT)."""
         return []
+
+    def maintenance(self):
+        return
 
     def scanner(self):
         """(reader, writer, set_baud) for the scanner UART, or None when HX_UART is not set."""
@@ -197,8 +205,8 @@ class Board:
         self._btn_rest = lines.pop()
         return [ln.strip().decode() for ln in lines if ln.strip()]
 
-    async def wait_net(self):
-        return
+    def net_up(self):
+        return True
 
     def net_info(self):
         return "127.0.0.1", 0
@@ -208,7 +216,11 @@ class Board:
         return os.urandom(n)
 
     def unix_time(self):
-        return int(time.time())
+        return int(time.time()) + self.clock_offset
+
+    def set_time(self, t):
+        # The host's clock cannot be set from here: keep the difference (the gateway's clock wins).
+        self.clock_offset = t - int(time.time())
 
     def reboot(self):
         # The VM cannot reset itself: exit with 75 and let whoever runs it (the simulator) start it again.

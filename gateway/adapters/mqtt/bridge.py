@@ -5,6 +5,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +13,13 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.adapters.mqtt.contract import GATEWAY_OFFLINE, GATEWAY_ONLINE, GATEWAY_STATUS_TOPIC, TOPIC_PREFIX
+from gateway.adapters.mqtt.contract import (
+    GATEWAY_OFFLINE,
+    GATEWAY_STATUS_TOPIC,
+    PRESENCE_EVERY_S,
+    TOPIC_PREFIX,
+    gateway_online,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ class MqttBridge:
         self.port = parts.port or 1883
         self.handler = on_message
         self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._presence: threading.Thread | None = None
         self.connects = 0
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -86,8 +95,18 @@ class MqttBridge:
             log.error("broker refused the gateway's subscriptions: %s", reasons)
             return
         # Only now can scans be answered: tell the devices (retained; the will says offline).
-        client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_ONLINE, qos=1, retain=True)
+        self._announce()
         self.connected.set()
+
+    def _announce(self) -> None:
+        # Retained, so a device connecting later gets it; refreshed every PRESENCE_EVERY_S so that its
+        # `t` (the devices' clock: they have no NTP of their own) is never older than that.
+        self.client.publish(GATEWAY_STATUS_TOPIC, gateway_online(time.time()), qos=1, retain=True)
+
+    def _refresh_presence(self) -> None:
+        while not self._stopping.wait(PRESENCE_EVERY_S):
+            if self.connected.is_set():
+                self._announce()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
@@ -108,8 +127,14 @@ class MqttBridge:
     def start(self) -> None:
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
+        self._stopping.clear()
+        self._presence = threading.Thread(target=self._refresh_presence, name="mqtt-presence", daemon=True)
+        self._presence.start()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._presence is not None:
+            self._presence.join(5)
         # A clean DISCONNECT suppresses the will, so say "offline" ourselves before leaving.
         if self.connected.is_set():
             info = self.client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)

@@ -33,7 +33,14 @@ TOPIC_PREFIX = "hx/v1/dev/"
 # Retained, with the offline message as the gateway's last will: devices tell "broker up but gateway
 # down" from "all fine" and show OFFLINE instead of waiting for verdicts that cannot come.
 GATEWAY_STATUS_TOPIC = "hx/v1/gateway/status"
-GATEWAY_ONLINE = '{"v":1,"state":"online"}'
+PRESENCE_EVERY_S = 60  # the retained "online" is refreshed this often: its `t` is the devices' clock
+
+
+def gateway_online(now: float) -> str:
+    """The gateway's retained presence: online, with the Unix time `now` (devices set their clock)."""
+    return json.dumps({"v": SCHEMA_VERSION, "state": "online", "t": int(now)}, separators=(",", ":"))
+
+
 GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'
 MAX_PAYLOAD = 1024
 # Larger payloads are never answered: reading a sid out of them is not worth the parse.

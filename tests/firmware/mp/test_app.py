@@ -19,16 +19,21 @@ class Board:
     def event(self, ev, data=None):
         self.events.append((ev, data or {}))
 
+    clock = 1795392000
+
     def unix_time(self):
-        return 1795392000
+        return self.clock
+
+    def set_time(self, t):
+        self.clock = t
 
     def random(self, n):
         import os
 
         return os.urandom(n)
 
-    async def wait_net(self):
-        return
+    def net_up(self):
+        return True
 
     def net_info(self):
         return "10.0.0.9", -50
@@ -577,3 +582,62 @@ def test_hole13_rescan_after_a_late_ok_collects_it_once():
     app2.on_line(b"GATE-2", 5000)
     t.eq(app2.outbox.sids, [S(2)], "a new scan")
     t.eq(app2.relays.items, [])
+
+
+def test_clock_comes_from_the_gateways_presence():
+    app, b = _app()
+    b.clock = 0  # never set (no NTP on the device)
+    app.on_gateway(b'{"v":1,"state":"online","t":1795392000}')
+    t.eq((b.clock, app.gw_up), (1795392000, True), "set from the presence message")
+    app.on_gateway(b'{"v":1,"state":"online","t":1795391940}')
+    t.eq(b.clock, 1795392000, "a retained copy up to 60 s old never moves a set clock back")
+    app.on_gateway(b'{"v":1,"state":"online","t":1795395600}')
+    t.eq(b.clock, 1795395600, "a clock an hour off is corrected")
+    app.on_gateway(b'{"v":1,"state":"online","t":12}')
+    t.eq(b.clock, 1795395600, "an unset gateway clock is ignored")
+    app.on_gateway(b'{"v":1,"state":"offline"}')
+    t.eq(app.gw_up, False)
+    t.eq([d["set"] for d in b.evs("clock")], [1795392000, 1795395600])
+    app.on_line(b"HXDEMO-1", 10)
+    t.eq(json.loads(app.outbox.due(10)[0][1])["at"], 1795395600, "scans carry the gateway's time")
+
+
+def test_display_ticks_allocate_nothing_while_the_screen_is_unchanged():
+    import asyncio
+    import gc
+
+    from hx import outputs
+
+    app, b = _app()
+    frames = []
+
+    class FB:
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+        def show(self):
+            frames.append(1)
+            return len(frames)
+
+    b.display = lambda: FB()
+    app.ui.booted(0)
+
+    async def go():
+        task = asyncio.create_task(outputs.display(b, app.ui, "G1", app.link, app.apply, app.redraw))
+        await asyncio.sleep_ms(150)  # first frame drawn, the screen settles
+        gc.collect()
+        gc.disable()
+        before = gc.mem_alloc()
+        shown = len(frames)
+        await asyncio.sleep_ms(400)  # ~4 UI ticks and ~20 looks at `redraw`
+        used = gc.mem_alloc() - before
+        gc.enable()
+        app.ui.failure("X", "Y", 0)
+        app.redraw.set()
+        await asyncio.sleep_ms(40)
+        task.cancel()
+        return used, len(frames) - shown
+
+    used, drawn = asyncio.run(go())
+    t.eq(used, 0, "quiet display ticks allocate nothing")
+    t.eq(drawn, 1, "a change is drawn at once")

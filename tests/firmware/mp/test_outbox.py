@@ -206,3 +206,43 @@ def test_hole13_find_and_rush_a_queued_scan():
         t.eq(o.rush(S(1, 1)), True)
         t.eq([s for s, _ in o.due(3)], [S(1, 1)], "rushed while in flight")
     t.eq(ob.rush("nope"), False)
+
+
+def test_stray_files_in_the_outbox_folder_are_skipped():
+    d = t.tmpdir()
+    ob = Outbox(DirStore(d + "/outbox"), 8, 4, 1000)
+    _add(ob, 1, 1, b"a")
+    with open(d + "/outbox/notes.txt", "w") as f:
+        f.write("hello")
+    with open(d + "/outbox/0000000100000002" + "x" * 20, "w") as f:
+        f.write("too long a name")
+    os.mkdir(d + "/outbox/0000000100000003" + IID)
+    _add(ob, 1, 4, b"b")
+    ob2 = Outbox(DirStore(d + "/outbox"), 8, 4, 1000)
+    t.eq(ob2.sids, [S(1, 1), S(1, 4)], "entries only, in order")
+    t.eq(ob2.stray, 2, "the two stray files are counted (the folder is no entry)")
+
+
+def test_index_is_compact_and_sorted_from_any_listing_order():
+    import gc
+
+    st = MemStore()
+    for seq in range(1, 401):
+        st.write(entry_name(IID, 3, seq), b"{}")
+
+    class Shuffled:
+        def names(self):
+            names = st.names()
+            return names[1::2] + names[0::2]
+
+        def read(self, n):
+            return st.read(n)
+
+    gc.collect()
+    before = gc.mem_alloc()
+    ob = Outbox(Shuffled(), 1000, 4, 1000)
+    gc.collect()
+    per = (gc.mem_alloc() - before) / 400
+    t.eq(ob.sids[:3], [S(3, 1), S(3, 2), S(3, 3)], "sorted")
+    t.eq(ob.sids[-1], S(3, 400))
+    t.true(per < 40, "%.1f bytes of RAM per queued scan" % per)

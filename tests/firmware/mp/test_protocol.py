@@ -197,3 +197,16 @@ def test_decode_check_verdict_extras():
     t.eq((v["max"], v["kind"], v["title"], v["bal"]), (1, "ticket", "", 500))
     v = P.decode_verdict(json.dumps({"v": 1, "sid": "1-1", "ok": True, "reason": "OK", "check": 1}))
     t.true("check" not in v, "only check: true opens the picker")
+
+
+def test_gateway_status_and_its_clock():
+    ex = _ex("gateway_online")
+    t.eq(P.gateway_status(ex), (True, 1795392000))
+    t.eq(P.gateway_status(b'{"v":1,"state":"offline"}'), (False, None))
+    t.eq(P.gateway_status(b'{"v":1,"state":"online"}'), (True, None), "an older gateway: no clock")
+    t.eq(P.gateway_status(b'{"v":1,"state":"online","t":"soon"}'), (True, None))
+    t.eq(P.gateway_status(b"garbage"), (True, None))
+    t.eq(P.clock_needs(0, 1795392000), True)
+    t.eq(P.clock_needs(1795392000, 1795392060), False)
+    t.eq(P.clock_needs(1795392000, 1795392200), True)
+    t.eq(P.clock_needs(1795392000, None), False)

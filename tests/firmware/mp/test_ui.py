@@ -41,7 +41,7 @@ def test_scan_ok_then_back_to_ready():
     fx = ui.verdict(_v("1-1", True, "OK", "ok", "OK  VIP"), 200)
     t.eq(fx, [("sound", "ok"), ("relay", 1)])
     t.eq((ui.state, ui.l1), (U.OK, "OK  VIP"))
-    t.eq(ui.tick(3100), [])
+    t.eq(list(ui.tick(3100)), [])
     t.eq(ui.state, U.OK)
     ui.tick(3200)
     t.eq(ui.state, U.READY)
@@ -247,9 +247,9 @@ def test_pick_small_balance_starts_at_balance():
 def test_pick_timeout_and_cancel_redeem_nothing():
     ui = _picking(10)
     ui.button("up", 1000)
-    t.eq(ui.tick(20999), [])
+    t.eq(list(ui.tick(20999)), [])
     t.eq(ui.state, U.PICK, "each press restarts the 20 s")
-    t.eq(ui.tick(21000), [])
+    t.eq(list(ui.tick(21000)), [])
     t.eq((ui.state, ui.pick), (U.READY, None))
     ui = _picking(10)
     t.eq(ui.button("ok_long", 20), [], "hold ok cancels")
@@ -371,9 +371,9 @@ def test_turnstile_annul_when_not_turned():
     ui = _turnstile()
     ui.scan_queued("1-1", "C", 1, 0)
     t.eq(ui.verdict(_v("1-1", True, "OK", "ok"), 100), [("sound", "ok"), ("relay", 1)])
-    t.eq(ui.tick(8099), [])
+    t.eq(list(ui.tick(8099)), [])
     t.eq(ui.tick(8100), [("annul", "1-1")])
-    t.eq(ui.tick(8200), [], "annulled once")
+    t.eq(list(ui.tick(8200)), [], "annulled once")
     t.eq(ui.annul_queued("1-2", 1, 8100), [("sound", "attention")])
     t.eq((ui.state, ui.l1, ui.l2), (U.DENIED, "NOT PASSED", "annulling..."))
     fx = ui.verdict(_v("1-2", True, "OK", "ok", "ANNULLED", ""), 8200)
@@ -386,8 +386,8 @@ def test_turnstile_turn_seen_no_annul():
     ui.scan_queued("1-1", "C", 1, 0)
     ui.verdict(_v("1-1", True, "OK", "ok"), 100)
     ui.turned(2000)
-    t.eq(ui.tick(9000), [])
-    t.eq(ui.tick(60000), [])
+    t.eq(list(ui.tick(9000)), [])
+    t.eq(list(ui.tick(60000)), [])
 
 
 def test_turnstile_annul_refused_shown():
@@ -405,7 +405,7 @@ def test_no_sensor_never_annuls():
     ui.scan_queued("1-1", "C", 1, 0)
     ui.verdict(_v("1-1", True, "OK", "ok"), 100)
     t.eq(ui.watch, None)
-    t.eq(ui.tick(600000), [])
+    t.eq(list(ui.tick(600000)), [])
 
 
 def test_annul_does_not_steal_the_next_scan():

@@ -213,6 +213,9 @@ def test_gateway_presence_is_retained_with_a_last_will(gateway: GatewayProc, mos
     c.loop_start()
     try:
         wait_for(lambda: seen and seen[-1]["state"] == "online", 15, "retained online")
+        assert abs(seen[-1]["t"] - time.time()) < 120, (
+            "the devices' clock: Unix seconds, refreshed every 60 s"
+        )
         gateway.stop(hard=True)  # a crash: the broker publishes the will
         wait_for(lambda: seen[-1]["state"] == "offline", 60, "last will says offline")
         gateway.start()
