@@ -15,6 +15,7 @@ from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
+from tests.gateway.mqtt_peer import Peer
 
 TOK: dict[str, str] = {}
 PW = "a-long-password-1"
@@ -67,8 +68,106 @@ def test_a_check_at_my_site_tells_another_sites_order_exists(gw: GatewayProc) ->
     """Invariant 3 (and docs: another site's order answers like an unknown code, no existence oracle):
     an east verifier's `check` of a west code says WRONG_SITE, not UNKNOWN_CODE, and leaves no miss."""
     order(gw, "HX-WEST-ORACLE-1", "west")
-    known = api(gw, "v-east", "POST", "/api/redeem", json={"code": "HX-WEST-ORACLE-1", "site": "east", "op": "check"})
-    unknown = api(gw, "v-east", "POST", "/api/redeem", json={"code": "HX-WEST-NOPE-1", "site": "east", "op": "check"})
+    known = api(
+        gw, "v-east", "POST", "/api/redeem", json={"code": "HX-WEST-ORACLE-1", "site": "east", "op": "check"}
+    )
+    unknown = api(
+        gw, "v-east", "POST", "/api/redeem", json={"code": "HX-WEST-NOPE-1", "site": "east", "op": "check"}
+    )
     assert known.status_code == unknown.status_code == 200, (known.text, unknown.text)
     assert unknown.json()["reason"] == "UNKNOWN_CODE"
     assert known.json()["reason"] == unknown.json()["reason"], known.json()
+
+
+def test_a_manager_takes_an_unplaced_device_through_provision(gw: GatewayProc) -> None:
+    """Invariant 3: moving a device between sites needs its current site (unplaced: owners only, as
+    POST /api/devices enforces). /api/fleet/devices/{id}/provision skips that check for an unplaced
+    device: east's manager takes a scanner that is already in use and rotates its login."""
+    peer = Peer(gw.mqtt_url, "lobby-1")
+    try:
+        peer.scan("s1", "HX-NOTHING-1")
+        peer.wait_verdict("s1")
+    finally:
+        peer.close()
+    listed = api(gw, "boss", "GET", "/api/devices").json()
+    assert any(d["device"] == "lobby-1" and d["site"] is None for d in listed), listed
+    moved = api(gw, "m-east", "POST", "/api/devices", json={"device": "lobby-1", "site": "east"})
+    assert moved.status_code == 403, moved.text  # the plain route refuses
+    took = api(gw, "m-east", "POST", "/api/fleet/devices/lobby-1/provision", json={"site": "east"})
+    assert took.status_code == 403, took.text
+
+
+def test_a_managers_pin_conflict_reveals_the_owners_pin(gw: GatewayProc) -> None:
+    """Invariant 3 / 5: a manager may not set (or learn) the PIN of someone above them. Setting their
+    own PIN answers 409 exactly when another person at the site already has it, with no limit on
+    tries: walking 0000-9999 finds the owner's handheld PIN, and then scans sign in as `boss`."""
+    r = api(gw, "boss", "PUT", "/api/users/boss/pin", json={"site": "east", "pin": "4821"})
+    assert r.status_code == 204, r.text
+    answers = {}
+    for pin in ("4819", "4820", "4821", "4822"):
+        answers[pin] = api(gw, "m-east", "PUT", "/api/users/m-east/pin", json={"site": "east", "pin": pin})
+    codes = {pin: a.status_code for pin, a in answers.items()}
+    assert len(set(codes.values())) == 1, f"the answer tells the owner's PIN: {codes}"
+
+
+def _login(gw: GatewayProc, name: str, password: str, source: str) -> int:
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=gw.http, transport=transport, timeout=10) as c:
+        page = c.get("/console/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token, page.text[:500]
+        r = c.post("/console/login", data={"name": name, "password": password, "csrf": token.group(1)})
+        return r.status_code
+
+
+def test_owner_password_guessing_is_unbounded_from_rotating_addresses(gw: GatewayProc) -> None:
+    """Invariant 6: sign-in back-off. It is per name@address and per address only, so a stranger
+    on the shop LAN who takes a new address every 5 tries (DHCP, static IPs, IPv6 privacy addresses)
+    guesses the owner's password without ever being slowed down: 60 tries from 12 addresses, no 429."""
+    seen = [_login(gw, "boss", f"guess-{i}", f"127.0.0.{10 + i // 5}") for i in range(60)]
+    assert seen.count(401) == 60, seen  # all answered "wrong password", none refused
+    # What a bound per name (across addresses) would do: refuse or slow the 60th try.
+    assert 429 in seen, "no limit on guesses at one name across addresses"
+
+
+def test_order_codes_lie_in_readable_qr_files(gw: GatewayProc) -> None:
+    """Invariant 5 (order codes are bearer credentials; secrets 0600): each QR fetched is written to
+    VAR_DIR/qr/<code>.png|svg with the umask's mode, so the file names list live codes to anyone who
+    can list the folder, and the files are world-readable."""
+    order(gw, "HX-QR-SECRET-1", "east")
+    assert api(gw, "m-east", "GET", "/api/orders/HX-QR-SECRET-1/qr.png").status_code == 200
+    qr = gw.var_dir / "qr"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in qr.iterdir()}
+    dirs = [stat.S_IMODE(d.stat().st_mode) for d in (gw.var_dir, qr)]
+    readable = {n: oct(m) for n, m in modes.items() if m & 0o077}
+    open_dirs = [oct(m) for m in dirs if m & 0o005]
+    assert not (readable and open_dirs == [oct(m) for m in dirs]), (readable, open_dirs, os.getuid())
+
+
+def test_guessing_alarms_of_one_site_are_shown_to_another_sites_manager(gw: GatewayProc) -> None:
+    """Invariant 3: the fleet's alarms are scoped by site. A guessing alarm is filed under the device
+    `web-<caller>`, which has no site, so every manager of every site sees east's people's alarms."""
+    for i in range(25):
+        r = api(
+            gw, "v-east", "POST", "/api/redeem", json={"code": f"HX-GUESS-{i}", "site": "east", "op": "check"}
+        )
+        if r.status_code == 429:
+            break
+    mine = [a["device"] for a in api(gw, "boss", "GET", "/api/fleet/alarms").json()]
+    assert "web-v-east" in mine, mine  # the alarm is there
+    west = [a["device"] for a in api(gw, "m-west", "GET", "/api/fleet/alarms").json()]
+    assert "web-v-east" not in west, west
+
+
+def test_first_owner_password_reaches_a_log_with_force_color(tmp_path: Path, gateway_factory: Any) -> None:
+    """Invariant 5: the banner shows the owner password only on a TTY. FORCE_COLOR=1 (Docker images,
+    CI, many systemd units to keep colours) makes rich call the pipe a terminal: the password is in the log."""
+    broker = Mosquitto(workdir=tmp_path / "broker")
+    broker.start()
+    try:
+        g = gateway_factory(broker.url, tmp_path / "fc.db", {"FORCE_COLOR": "1"})
+        password = (g.var_dir / "owner-password.txt").read_text().strip().split()[-1]
+        g.stop()
+        assert password and password not in g.log_path.read_text(errors="replace")
+    finally:
+        broker.stop()
