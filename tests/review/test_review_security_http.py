@@ -171,3 +171,25 @@ def test_first_owner_password_reaches_a_log_with_force_color(tmp_path: Path, gat
         assert password and password not in g.log_path.read_text(errors="replace")
     finally:
         broker.stop()
+
+
+def test_fleet_commands_over_rest_are_audited_as_api_not_the_caller(gw: GatewayProc) -> None:
+    """Invariant 5: the audit names the authenticated principal. A reboot sent over REST by east's
+    manager is logged with source `api` (the console logs `console:<name>`): who rebooted the gate?"""
+    r = api(gw, "boss", "POST", "/api/devices", json={"device": "gate-east-9", "site": "east"})
+    assert r.status_code == 201, r.text
+    sent = api(gw, "m-east", "POST", "/api/fleet/devices/gate-east-9/commands", json={"cmd": "reboot"})
+    assert sent.status_code == 200, sent.text
+    history = api(gw, "boss", "GET", "/api/fleet/devices/gate-east-9").json()["commands"]
+    assert history[0]["cmd"] == "reboot"
+    assert "m-east" in str(history[0]["source"]), history[0]
+
+
+def test_the_console_tells_another_sites_order_from_an_unknown_code(gw: GatewayProc) -> None:
+    """Invariant 3 (docs: another site's order answers like an unknown code): the REST API answers
+    404 for both, the console's order page answers 403 for west's order and 404 for a made-up code."""
+    order(gw, "HX-WEST-PAGE-1", "west")
+    west = api(gw, "m-east", "GET", "/console/orders/HX-WEST-PAGE-1")
+    unknown = api(gw, "m-east", "GET", "/console/orders/HX-WEST-NOPE-9")
+    assert unknown.status_code == 404
+    assert west.status_code == unknown.status_code, (west.status_code, unknown.status_code)
