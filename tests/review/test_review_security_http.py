@@ -1,9 +1,12 @@
 # Review: attacks on the HTTP security claims (site scope, abuse limits, secrets) against a real gateway.
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +196,28 @@ def test_the_console_tells_another_sites_order_from_an_unknown_code(gw: GatewayP
     unknown = api(gw, "m-east", "GET", "/console/orders/HX-WEST-NOPE-9")
     assert unknown.status_code == 404
     assert west.status_code == unknown.status_code, (west.status_code, unknown.status_code)
+
+
+def test_the_live_feed_shows_another_sites_typed_codes(gw: GatewayProc) -> None:
+    """Invariant 3: the live feed is scoped by site. Typed redemptions and checks are enriched by the
+    ledger key `idem_key(device, sid)`, which is not the key typed redemptions are stored under, so
+    they arrive with site null, which every manager sees: east's manager reads west's order codes
+    (bearer credentials) as west's staff type them."""
+    order(gw, "HX-W-LIVE-1", "west")
+    got: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        headers = {"authorization": TOK["m-east"]}
+        with httpx.stream("GET", gw.http + "/console/live/events", headers=headers, timeout=20) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    got.append(json.loads(line[5:]))
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    time.sleep(1.0)  # subscribed
+    body = {"code": "HX-W-LIVE-1", "site": "west", "request_id": "live-w-1"}
+    assert api(gw, "m-west", "POST", "/api/redeem", json=body).json()["ok"] is True
+    time.sleep(2.0)
+    leaked = [(e["code"], e["site"]) for e in got if e.get("code") == "HX-W-LIVE-1"]
+    assert leaked == [], leaked
