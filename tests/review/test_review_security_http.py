@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import stat
 import threading
 import time
@@ -221,3 +222,28 @@ def test_the_live_feed_shows_another_sites_typed_codes(gw: GatewayProc) -> None:
     time.sleep(2.0)
     leaked = [(e["code"], e["site"]) for e in got if e.get("code") == "HX-W-LIVE-1"]
     assert leaked == [], leaked
+
+
+def _misses(gw: GatewayProc, actor: str) -> int:
+    with sqlite3.connect(gw.db_path) as c:
+        row = c.execute("SELECT count(*) FROM audit WHERE action = 'code_miss' AND actor = ?", (actor,))
+        return int(row.fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    "who,path",
+    [
+        ("s-east", "/console/orders/{code}"),
+        ("s-east", "/console/orders/{code}/qr.png"),
+        ("m-east", "/api/orders/{code}/ticket"),
+        ("m-east", "/api/orders/{code}/qr.svg"),
+    ],
+)
+def test_code_lookups_that_are_neither_audited_nor_limited(gw: GatewayProc, who: str, path: str) -> None:
+    """Invariant 6 (docs: every unknown code is a miss, "whether from a redemption, a check or a look-up
+    by code", and GUESS_LIMIT=20 misses a minute pause the caller): these look-ups by code answer 404
+    for an unknown code and 200 for a real one, 40 times in a row, with no audit row and no pause."""
+    before = _misses(gw, who)
+    tag = path.split("/")[1] + str(abs(hash(path)) % 1000)
+    answers = [api(gw, who, "GET", path.format(code=f"HX-GUESS-{tag}-{i}")).status_code for i in range(40)]
+    assert 429 in answers or _misses(gw, who) > before, (answers.count(404), _misses(gw, who) - before)
