@@ -20,6 +20,7 @@ from gateway.adapters.db.engine import make_engine
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 from tests.gateway.mqtt_peer import Peer
+from tests.helpers import wait_for
 
 TOK: dict[str, str] = {}
 PW = "a-long-password-1"
@@ -247,3 +248,27 @@ def test_code_lookups_that_are_neither_audited_nor_limited(gw: GatewayProc, who:
     tag = path.split("/")[1] + str(abs(hash(path)) % 1000)
     answers = [api(gw, who, "GET", path.format(code=f"HX-GUESS-{tag}-{i}")).status_code for i in range(40)]
     assert 429 in answers or _misses(gw, who) > before, (answers.count(404), _misses(gw, who) - before)
+
+
+def test_metrics_show_another_sites_devices_to_a_manager(gw: GatewayProc) -> None:
+    """Invariant 3: /metrics is a manager's route, not scoped: east's manager reads west's device ids
+    (with their outboxes) and how many of west's scanners are online."""
+    assert (
+        api(gw, "boss", "POST", "/api/devices", json={"device": "west-gate-7", "site": "west"}).status_code
+        == 201
+    )
+    peer = Peer(gw.mqtt_url, "west-gate-7")
+    try:
+        peer.publish("status", json.dumps({"v": 1, "state": "online", "outbox": 3}), retain=True)
+
+        def shown() -> bool:
+            return "west-gate-7" in api(gw, "boss", "GET", "/metrics").text
+
+        wait_for(shown, 10, "the device in the owner's metrics")
+        text = api(gw, "m-east", "GET", "/metrics").text
+    finally:
+        peer.publish("status", "", retain=True)
+        peer.close()
+    assert "west-gate-7" not in text and 'site="west"' not in text, [
+        line for line in text.splitlines() if "west" in line
+    ]
