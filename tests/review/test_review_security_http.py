@@ -272,3 +272,25 @@ def test_metrics_show_another_sites_devices_to_a_manager(gw: GatewayProc) -> Non
     assert "west-gate-7" not in text and 'site="west"' not in text, [
         line for line in text.splitlines() if "west" in line
     ]
+
+
+@pytest.mark.parametrize("how", ["rules", "product"])
+def test_an_east_manager_makes_orders_that_open_wests_gates(gw: GatewayProc, how: str) -> None:
+    """Invariant 3 (docs: nobody creates or imports orders for another site): POST /api/orders checks
+    only the order's `site`, but a redemption obeys `rules.sites` first (domain/decisions.py). East's
+    manager sells an order "for east" whose rules (given, or copied from a west-only product) make it
+    valid at west and not at east: free entries at the other site."""
+    code = f"HX-EAST-FOR-WEST-{how}"
+    line: dict[str, Any] = {"code": code, "title": "T", "quantity": 2, "site": "east"}
+    if how == "rules":
+        line["rules"] = {"sites": ["west"]}
+    else:
+        body = {"sku": "west-vip", "title": "West VIP", "quantity": 2, "rules": {"sites": ["west"]}}
+        assert api(gw, "boss", "POST", "/api/products", json=body).status_code in (201, 409)
+        line["product"] = "west-vip"
+    made = api(gw, "m-east", "POST", "/api/orders", json={"orders": [line]})
+    if made.status_code in (403, 422):
+        return  # refused: the right answer
+    assert made.status_code == 201, made.text
+    at_west = api(gw, "m-west", "POST", "/api/redeem", json={"code": code, "site": "west", "request_id": how})
+    assert at_west.json()["reason"] != "OK", at_west.json()
