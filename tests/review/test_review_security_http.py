@@ -274,7 +274,7 @@ def test_metrics_show_another_sites_devices_to_a_manager(gw: GatewayProc) -> Non
     ]
 
 
-@pytest.mark.parametrize("how", ["rules", "product"])
+@pytest.mark.parametrize("how", ["rules", "product", "import"])
 def test_an_east_manager_makes_orders_that_open_wests_gates(gw: GatewayProc, how: str) -> None:
     """Invariant 3 (docs: nobody creates or imports orders for another site): POST /api/orders checks
     only the order's `site`, but a redemption obeys `rules.sites` first (domain/decisions.py). East's
@@ -284,13 +284,49 @@ def test_an_east_manager_makes_orders_that_open_wests_gates(gw: GatewayProc, how
     line: dict[str, Any] = {"code": code, "title": "T", "quantity": 2, "site": "east"}
     if how == "rules":
         line["rules"] = {"sites": ["west"]}
-    else:
+    if how != "rules":
         body = {"sku": "west-vip", "title": "West VIP", "quantity": 2, "rules": {"sites": ["west"]}}
         assert api(gw, "boss", "POST", "/api/products", json=body).status_code in (201, 409)
         line["product"] = "west-vip"
-    made = api(gw, "m-east", "POST", "/api/orders", json={"orders": [line]})
-    if made.status_code in (403, 422):
+    if how == "import":
+        csv = f"code,title,quantity,site,product\n{code},T,2,east,west-vip\n".encode()
+        made = api(
+            gw, "m-east", "POST", "/api/orders/import", content=csv, headers={"content-type": "text/csv"}
+        )
+        refused = made.status_code in (403, 422) or made.json().get("created") == 0
+    else:
+        made = api(gw, "m-east", "POST", "/api/orders", json={"orders": [line]})
+        refused = made.status_code in (403, 422)
+    if refused:
         return  # refused: the right answer
-    assert made.status_code == 201, made.text
+    assert made.status_code in (200, 201), made.text
     at_west = api(gw, "m-west", "POST", "/api/redeem", json={"code": code, "site": "west", "request_id": how})
     assert at_west.json()["reason"] != "OK", at_west.json()
+
+
+def test_order_creation_tells_a_manager_which_codes_exist_at_other_sites(gw: GatewayProc) -> None:
+    """Invariants 3 and 6: no existence oracle for another site's codes, and guesses are limited and
+    audited. Creating or importing orders answers "already exists" for a code of any site: east's
+    manager tests any number of guesses per request, no miss recorded, no pause."""
+    order(gw, "HX-WEST-EXISTS-1", "west")
+    guesses = [f"HX-WEST-EXISTS-{i}" for i in range(2, 40)] + ["HX-WEST-EXISTS-1"]
+    csv = "code,title,site\n" + "".join(f"{c},T,east\n" for c in guesses)
+    r = api(
+        gw, "m-east", "POST", "/api/orders/import", content=csv.encode(), headers={"content-type": "text/csv"}
+    )
+    assert r.status_code == 200, r.text
+    one = api(
+        gw,
+        "m-east",
+        "POST",
+        "/api/orders",
+        json={"orders": [{"code": "HX-WEST-EXISTS-1", "title": "T", "site": "east"}]},
+    )
+    new = api(
+        gw,
+        "m-east",
+        "POST",
+        "/api/orders",
+        json={"orders": [{"code": "HX-WEST-FRESH-1", "title": "T", "site": "east"}]},
+    )
+    assert (r.json()["already_existed"], one.status_code) == (0, new.status_code), (r.json(), one.text)
