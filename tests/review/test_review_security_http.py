@@ -330,3 +330,19 @@ def test_order_creation_tells_a_manager_which_codes_exist_at_other_sites(gw: Gat
         json={"orders": [{"code": "HX-WEST-FRESH-1", "title": "T", "site": "east"}]},
     )
     assert (r.json()["already_existed"], one.status_code) == (0, new.status_code), (r.json(), one.text)
+
+
+def test_a_manager_reboots_an_unplaced_device_from_the_console(gw: GatewayProc) -> None:
+    """Invariant 3: fleet commands need the device's site (REST: an unplaced device is owners' only,
+    403). The console's device page and its buttons let any site's manager reboot it."""
+    peer = Peer(gw.mqtt_url, "lobby-2")
+    try:
+        peer.scan("s1", "HX-NOTHING-2")
+        peer.wait_verdict("s1")
+    finally:
+        peer.close()
+    rest = api(gw, "m-east", "POST", "/api/fleet/devices/lobby-2/commands", json={"cmd": "reboot"})
+    assert rest.status_code == 403, rest.text
+    page = api(gw, "m-east", "GET", "/console/devices/lobby-2")
+    button = api(gw, "m-east", "POST", "/console/devices/lobby-2/cmd", data={"cmd": "reboot"})
+    assert (page.status_code, button.status_code) == (403, 403), (page.status_code, button.status_code)
