@@ -89,8 +89,8 @@ def build(settings: Settings) -> Runtime:
     engine = make_engine(settings.db_url)
     migrate(engine)
     demo_codes: list[str] = []
-    if settings.lan_broker:
-        retire_demo(engine)  # demo codes are valid only while the broker serves this machine alone
+    if not settings.demo_codes_valid:
+        retire_demo(engine)  # demo codes are valid only while our broker serves this machine alone
     elif settings.demo and is_empty(engine):
         demo_codes = load_demo(engine, settings.timezone)
     broker: Mosquitto | DemoBroker | None = None

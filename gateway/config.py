@@ -314,6 +314,12 @@ class Settings(_Section):
         return not self.mqtt_url and not is_loopback(self.broker_bind)
 
     @property
+    def demo_codes_valid(self) -> bool:
+        """Demo codes are printed in the docs: valid only while our own broker serves this machine alone.
+        An external broker (MQTT_URL) may be reachable by anyone; the gateway cannot tell, so not there."""
+        return not self.mqtt_url and not self.lan_broker
+
+    @property
     def http_url(self) -> str:
         return f"{'https' if self.https else 'http'}://{self.http_host}:{self.http_port}"
 
@@ -323,6 +329,14 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _no_open_lan_broker(self) -> Settings:
+        host = urlsplit(self.mqtt_url).hostname or "" if self.mqtt_url else ""
+        if host and not is_loopback(host):
+            raise ValueError(
+                f"MQTT_URL points at {host}, a broker on the network, and the gateway speaks plaintext MQTT: "
+                "logins, PINs and verdicts would cross the WiFi in clear. Run that broker on this machine "
+                "(MQTT_URL=mqtt://127.0.0.1:PORT), or leave MQTT_URL empty and let the gateway run its own "
+                "(BROKER_BIND=0.0.0.0 gives scanners TLS with the gateway's CA)"
+            )
         if self.lan_broker and self.fleet.device_auth == "false":
             raise ValueError(
                 f"BROKER_BIND={self.broker_bind} puts the broker on the network, where per-device logins are "

@@ -38,3 +38,15 @@ def test_lan_broker_without_logins_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("DEVICE_AUTH")
     with pytest.raises(ValidationError, match="BROKER_TLS_PORT must differ"):
         settings(broker_bind="0.0.0.0", broker_port=8883)
+
+
+def test_plaintext_external_broker_on_the_network_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plaintext MQTT only on loopback: the gateway speaks plaintext, so an external broker must be local."""
+    for var in ("DEVICE_AUTH", "BROKER_BIND", "MQTT_URL", "DEMO"):
+        monkeypatch.delenv(var, raising=False)
+    for url in ("mqtt://192.168.1.20:1883", "mqtt://broker.shop.lan:1883", "tcp://10.0.0.5"):
+        with pytest.raises(ValidationError, match="a broker on the network"):
+            settings(mqtt_url=url)
+    local = settings(mqtt_url="mqtt://127.0.0.1:1883", demo=True)
+    assert not local.demo_codes_valid  # an external broker: who reaches it is not ours to know
+    assert settings(demo=True).demo_codes_valid and not settings(broker_bind="0.0.0.0").demo_codes_valid

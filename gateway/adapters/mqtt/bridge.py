@@ -25,7 +25,13 @@ log = logging.getLogger(__name__)
 
 # Camera frames at QoS 0: a lost frame is only one of a burst, and none may wait in the broker for a
 # restarting gateway (a stale frame must not redeem minutes later).
-SUBSCRIPTIONS = [(TOPIC_PREFIX + "+/scan", 1), (TOPIC_PREFIX + "+/status", 1), (TOPIC_PREFIX + "+/frame", 0)]
+SUBSCRIPTIONS = [
+    (TOPIC_PREFIX + "+/scan", 1),
+    (TOPIC_PREFIX + "+/status", 1),
+    (TOPIC_PREFIX + "+/frame", 0),
+    # Only to find retained commands and clear them (see _on_message); our own commands echo back too.
+    (TOPIC_PREFIX + "+/cmd", 0),
+]
 
 
 class MqttBridge:
@@ -119,6 +125,14 @@ class MqttBridge:
             if qos:
                 client.ack(mid, qos)
 
+        if msg.topic.endswith("/cmd"):
+            if msg.retain and msg.payload:
+                # Commands are never retained: one that is was planted (e.g. on an older, anonymous
+                # broker whose persistence we kept) and would reboot its device at every connect.
+                log.warning("cleared a retained command on %s", msg.topic)
+                client.publish(msg.topic, b"", qos=1, retain=True)
+            ack()
+            return
         self.handler(msg.topic, msg.payload, ack)
 
     def publish(self, topic: str, payload: str, retain: bool = False) -> None:

@@ -125,6 +125,6 @@ def _registry(request: Request) -> CollectorRegistry:
 
 
 @router.get("/metrics")
-def metrics(request: Request, who: Annotated[Person, Depends(caller("manager"))]) -> Response:
-    """Prometheus scrape target: a manager's API token (`authorization: Bearer …` in the scrape config)."""
+def metrics(request: Request, who: Annotated[Person, Depends(caller("owner"))]) -> Response:
+    """Prometheus scrape target: an owner's API token (`authorization: Bearer …` in the scrape config)."""
     return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)

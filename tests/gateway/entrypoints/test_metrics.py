@@ -44,7 +44,7 @@ def value(m: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels:
     return sum(v for lab, v in m.get(name, []) if all(lab.get(k) == x for k, x in labels.items()))
 
 
-def test_metrics_need_a_manager(gw: tuple[GatewayProc, dict[str, str]]) -> None:
+def test_metrics_need_the_owner(gw: tuple[GatewayProc, dict[str, str]]) -> None:
     g, t = gw
     anon = g.api("GET", "/metrics", local=False)
     assert anon.status_code == 401 and anon.json()["error"]["code"] == "UNAUTHENTICATED"

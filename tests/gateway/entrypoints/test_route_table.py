@@ -248,7 +248,7 @@ TABLE: dict[tuple[str, str], list[Rule]] = {
         True,
     ),
     ("GET", "/api/webhooks/outbound"): R("manager", get("/api/webhooks/outbound")),
-    ("GET", "/metrics"): R("manager", get("/metrics")),
+    ("GET", "/metrics"): R("owner", get("/metrics")),
     ("GET", "/api/camera/{device}/failures"): R(
         "owner", lambda w, s: Req("GET", f"/api/camera/{w.device(s)}/failures")
     ),
