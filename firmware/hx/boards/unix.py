@@ -104,15 +104,20 @@ class FileCamera:
         self.fmt = cfg["fmt"]
         self.width, self.height = (320, 240) if cfg["size"] == "QVGA" else (640, 480)
         self.ext = "jpg" if self.fmt == "jpeg" else "gray"
-        self.buf = None
+        self.buf = bytearray(0)  # one frame buffer, reused (the ESP32's lives in the driver's PSRAM)
 
     async def capture(self):
         await asyncio.sleep_ms(0)
         for name in ("scene", "none"):
+            path = "%s/%s.%s" % (self.folder, name, self.ext)
             try:
-                with open("%s/%s.%s" % (self.folder, name, self.ext), "rb") as f:
-                    self.buf = f.read()
-                return memoryview(self.buf)
+                size = os.stat(path)[6]
+                if size > len(self.buf):
+                    self.buf = bytearray(0)  # drop the old one first: never two buffers at once
+                    self.buf = bytearray(size + 4096)
+                with open(path, "rb") as f:
+                    n = f.readinto(self.buf)
+                return memoryview(self.buf)[:n]
             except OSError:
                 pass
         return None
