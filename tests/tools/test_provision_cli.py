@@ -184,3 +184,14 @@ def test_builds_for_both_boards(tmp_path: Path) -> None:
     assert not any(n.startswith("hx/") and n.endswith(".py") for n in names)
     host = build(tmp_path / "host", board="unix")
     assert (host.staging / "hx" / "app.mpy").exists() and not (host.staging / "board.json").exists()
+
+
+@pytest.mark.parametrize("board", ["esp32-cam-aithinker", "xiao-esp32s3-sense"])
+def test_camera_boards_build_like_any_other(tmp_path: Path, board: str) -> None:
+    """A camera board is provisioned like any other: the same build stages its profile and the camera
+    modules (the capture policy and the board's camera driver) as .mpy."""
+    cam = build(tmp_path / board, board=board)
+    names = {str(p.relative_to(cam.staging)) for p in cam.staging.rglob("*") if p.is_file()}
+    assert {"main.py", "boot.py", "board.json", "hx/app.mpy", "hx/capture.mpy", "hx/camera.mpy"} <= names
+    profile = json.loads((cam.staging / "board.json").read_text())
+    assert profile["board"] == board and profile["camera"] and profile["psram"] and "scanner" not in profile
