@@ -67,9 +67,7 @@ class PlaceCache:
     Why drop it after a failed batch: a registration made in a rolled-back transaction is gone too.
     """
 
-    def __init__(
-        self, auto_site: str, default_tz: str, per_minute: float = 0.0, burst: float = 20.0
-    ) -> None:
+    def __init__(self, auto_site: str, default_tz: str, per_minute: float = 0.0, burst: float = 20.0) -> None:
         self.auto_site = auto_site
         self.default_tz = default_tz
         self._places: dict[str, Place] = {}
