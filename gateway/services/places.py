@@ -67,13 +67,12 @@ class PlaceCache:
     Why drop it after a failed batch: a registration made in a rolled-back transaction is gone too.
     """
 
-    def __init__(
-        self, auto_site: str, default_tz: str, per_minute: float = 10.0, burst: float = 20.0
-    ) -> None:
+    def __init__(self, auto_site: str, default_tz: str, per_minute: float = 0.0, burst: float = 20.0) -> None:
         self.auto_site = auto_site
         self.default_tz = default_tz
         self._places: dict[str, Place] = {}
-        self._new = TokenBuckets(per_minute / 60, max(burst, per_minute * 2))  # one bucket for all devices
+        # New devices, one bucket for all (per_minute 0: no limit; the gateway's setting gives one).
+        self._new = TokenBuckets(per_minute / 60, max(burst, per_minute * 2))
 
     def _may_register(self) -> bool:
         return self._new.allow("new", time.monotonic())

@@ -53,7 +53,7 @@ class RedemptionService:
         transport: Transport,
         *,
         auto_register_site: str = "demo",
-        auto_register_per_min: float = 10.0,
+        auto_register_per_min: float = 0.0,
         default_tz: str = "Asia/Shanghai",
         batch_max: int = 256,
         rate_limit_per_s: float = 0.0,

@@ -47,7 +47,11 @@ class RedeemIn(StrictIn):
         description="idempotency key, required for op=redeem (or the Idempotency-Key header): "
         "the same id never redeems twice",
     )
-    by: str = Field(default="api", pattern=r"^[A-Za-z0-9_.@-]{1,30}$", description="who redeems")
+    by: str = Field(
+        default="api",
+        pattern=r"^[A-Za-z0-9_.@-]{1,30}$",
+        description="ignored over REST: the ledger records the caller (kept so older clients validate)",
+    )
 
 
 def _site(engine: Engine, slug: str) -> tuple[int, str] | None:

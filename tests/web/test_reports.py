@@ -10,16 +10,28 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import expect
 
+from gateway.services.accounts import create_user, issue_api_token
 from tests.web.conftest import OWNER_PASSWORD, Console, Shot
 
 
 def _redeem(console: Console, code: str, site: str, qty: int = 1) -> None:
+    # The ledger names the caller: the front desk's own API token.
+    token = DESK.get(console.http) or DESK.setdefault(console.http, _desk(console))
     r = console.gw.api(
         "POST",
         "/api/redeem",
-        json={"request_id": secrets.token_hex(8), "code": code, "site": site, "qty": qty, "by": "desk"},
+        json={"request_id": secrets.token_hex(8), "code": code, "site": site, "qty": qty},
+        headers={"authorization": f"Bearer {token}"},
     )
     assert r.status_code == 200, r.text
+
+
+DESK: dict[str, str] = {}
+
+
+def _desk(console: Console) -> str:
+    create_user(console.engine, "desk", "desk-password-1", "verifier", ["s1", "s2"])
+    return issue_api_token(console.engine, "desk")
 
 
 def test_reports_and_csv_export(console: Console, shot: Shot) -> None:

@@ -137,4 +137,3 @@ def require_order(person: Person, order: dict[str, Any], asked: str) -> dict[str
 AsVerifier = Annotated[Person, Depends(caller("verifier"))]
 AsSupervisor = Annotated[Person, Depends(caller("supervisor"))]
 AsManager = Annotated[Person, Depends(caller("manager"))]
-AsOwner = Annotated[Person, Depends(caller("owner"))]

@@ -20,6 +20,7 @@ from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.errors import Unavailable
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.accounts import create_user, issue_api_token
+from gateway.services.guessing import TypedGuard
 from gateway.services.redeem import RedemptionService
 from gateway.services.sites import SiteIn, create_site
 from gateway.services.typed_redeem import RedeemIn, redeem_typed
@@ -275,9 +276,9 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
 
         task = asyncio.create_task(ticker())
-        rt = cast(Runtime, SimpleNamespace(engine=engine, service=service))
+        rt = cast(Runtime, SimpleNamespace(engine=engine, service=service, guard=TypedGuard()))
         try:
-            await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), "127.0.0.1", 1.0, local=True)
+            await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), "127.0.0.1", timeout=1.0)
             return None, ticks
         except Exception as err:
             return err, ticks

@@ -46,12 +46,16 @@ class World:
     cookie: str = ""
     csrf: str = ""
     n: Iterator[int] = field(default_factory=itertools.count)
+    # One connection for all calls (a client per call costs more than the call); cookies cleared each time.
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15, follow_redirects=False))
 
     def uniq(self, prefix: str) -> str:
         return f"{prefix}{next(self.n)}"
 
     def ok(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.g.api(method, path, **kw)
+        self.http.cookies.clear()
+        auth = {"authorization": f"Bearer {self.tokens['local']}"}
+        r = self.http.request(method, self.g.http + path, headers=auth, **kw)
         assert r.status_code < 300, f"set-up {method} {path}: {r.status_code} {r.text}"
         return r.json() if r.content and "json" in r.headers.get("content-type", "") else None
 
@@ -371,7 +375,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         create_user(e, f"verifier-{slug}", PASSWORD, "verifier", [slug])
     session = create_session(e, boss)
     e.dispose()
-    yield World(g, tokens, session.cookie, session.csrf)
+    w = World(g, tokens, session.cookie, session.csrf)
+    yield w
+    w.http.close()
     g.stop()
     broker.stop()
 
@@ -392,11 +398,14 @@ def send(
     kw = dict(req.kw)
     hdrs = {**headers, **kw.pop("headers", {})}
     url = w.g.http + req.path
-    with httpx.Client(timeout=15, follow_redirects=False, cookies=cookies) as client:
-        if req.stream:
-            with client.stream(req.method, url, headers=hdrs, **kw) as r:
-                return r  # the status and headers are enough; the live stream is closed here
-        return client.request(req.method, url, headers=hdrs, **kw)
+    client = w.http
+    client.cookies.clear()
+    for name, value in (cookies or {}).items():
+        client.cookies.set(name, value)
+    if req.stream:
+        with client.stream(req.method, url, headers=hdrs, **kw) as r:
+            return r  # the status and headers are enough; the live stream is closed here
+    return client.request(req.method, url, headers=hdrs, **kw)
 
 
 def denial_problem(r: httpx.Response, path: str, who: str) -> str | None:
