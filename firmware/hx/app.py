@@ -426,6 +426,8 @@ class App:
                     and self.healthy() is None:
                 self.stable = True
                 store.boot_stable(self.board.flash)  # not a boot loop: the failed-boot count starts again
+                if lazy.run("slots", "confirm", self.board.flash):
+                    self.board.event("ota", {"state": "kept", "fw": VERSION})  # the update on trial made it
             due = last is None or time.ticks_diff(now, last) >= self.cfg["heartbeat_s"] * 1000
             if self.mqtt.connected and (self.status_now.is_set() or due):
                 self.status_now.clear()

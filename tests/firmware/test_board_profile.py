@@ -79,4 +79,8 @@ def test_bom_does_not_claim_modules_whose_reserved_pins_the_profile_uses() -> No
         clash = used & reserved
         assert clash, f"the profile avoids {module}'s reserved pins: this check would need updating"
         says = [ln for ln in bom.replace("\n  ", " ").splitlines() if module in ln]
-        assert says and all(f"{module} boards do not work" in ln for ln in says), (module, sorted(clash), says)
+        assert says and all(f"{module} boards do not work" in ln for ln in says), (
+            module,
+            sorted(clash),
+            says,
+        )
