@@ -296,6 +296,9 @@ class MQTTClient:
             if self.net_up is not None and not self.net_up():
                 self._drop("network down")  # WiFi lost: say so now, not at the keepalive timeout
                 break
+            # The session is watched (keepalive: the pinger drops a silent link), so it is progress
+            # whatever the keepalive: a long one must not look like a stalled link to the watchdog.
+            self.progress = time.ticks_ms()
             await asyncio.sleep_ms(250)
         reader.cancel()
         pinger.cancel()
