@@ -187,6 +187,8 @@ class App:
         self.redraw.set()
 
     def on_line(self, raw, now):
+        if not self.ui.online and self.mqtt.connected and self.gw_up:
+            self.link(now)  # the link came up since the display's last tick: this scan is online
         if raw is None:
             self.board.event("bad_code", {"why": "line too long"})
             self.apply(self.ui.bad_code(now))
