@@ -237,11 +237,11 @@ class App:
             return qty is None or (obj.get("qty", 1) == qty and obj.get("amt") is None)
 
         try:
-            sid = self.outbox.find(code, same)
             # Only a scan the holder saw on screen (still checking, or given up on) is theirs to rejoin:
-            # one queued offline may have been let in by hand already — a rescan is a new scan.
-            if sid is not None and sid != self.ui.waiting and sid not in self.gave_up:
-                sid = None
+            # one queued offline may have been let in by hand already — a rescan is a new scan. So only
+            # those are looked up (no flash reads for the rest of a long queue).
+            seen = self.gave_up + ([self.ui.waiting] if self.ui.waiting else [])
+            sid = self.outbox.find(code, same, seen) if seen else None
             sid = sid or self.collect_late_ok(code, same, now)
         except MemoryError:
             sid = None
