@@ -254,7 +254,9 @@ def test_find_among_reads_only_those_entries():
     real = st.read
     st.read = lambda n: reads.append(n) or real(n)
     for seq in range(1, 301):
-        st.write(entry_name(IID, 1, seq), json.dumps({"v": 1, "sid": S(1, seq), "code": "Q%d" % seq}).encode())
+        st.write(
+            entry_name(IID, 1, seq), json.dumps({"v": 1, "sid": S(1, seq), "code": "Q%d" % seq}).encode()
+        )
     ob = Outbox(st, 400, 4, 1000)  # queued before this boot: no code known in RAM
     _add(ob, 2, 1, json.dumps({"v": 1, "sid": S(2, 1), "code": "Q7"}).encode(), "Q7")
     t.eq(ob.find("Q7", lambda obj: True, [S(2, 1)]), S(2, 1), "the scan seen on screen this boot")
