@@ -17,11 +17,31 @@ import asyncio  # noqa: E402
 for _part in ("wait_for_ms", "Event", "ThreadSafeFlag", "Lock", "StreamReader"):
     getattr(asyncio, _part)
 
-import hx.start  # noqa: E402
+import slots  # noqa: E402
+
+_name = os.getenv("HX_BOARD") if hasattr(os, "getenv") else None
+_flash = (os.getenv("HX_FLASH") or "flash") if _name == "unix" else ""
+_slot = slots.select(_flash)  # an over-the-air update, if one is installed (on trial or kept)
+if _slot:
+    sys.path.insert(0, _slot)
+try:
+    import hx.start  # noqa: E402
+except Exception as _e:  # an update that does not even import: back to the previous firmware now
+    if not _slot:
+        raise
+    sys.print_exception(_e)
+    slots.rollback(_flash, None, "import: %r" % (_e,))
+    slots.forget_hx()
+    sys.path.remove(_slot)
+    _slot = slots.select(_flash)
+    if _slot:
+        sys.path.insert(0, _slot)
+    import hx.start  # noqa: E402
 from hx import lazy  # noqa: E402
 from hx.boards import load  # noqa: E402
 
-_name = os.getenv("HX_BOARD") if hasattr(os, "getenv") else None
+slots = None  # boot-only: the app loads it again (hx.lazy) for the one call it needs
+lazy.unload("slots")
 _board = load(_name or "esp32")
 try:
     _app = asyncio.run(hx.start.main(_board))

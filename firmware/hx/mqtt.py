@@ -5,6 +5,7 @@
 import asyncio
 import errno
 import random
+import select
 import socket
 import struct
 import time
@@ -254,11 +255,15 @@ class MQTTClient:
         s = socket.socket(ai[0], ai[1], ai[2])
         s.setblocking(False)
         try:
-            s.connect(ai[-1])
-        except OSError as e:
-            if e.errno != errno.EINPROGRESS:
-                s.close()
-                raise
+            try:
+                s.connect(ai[-1])
+            except OSError as e:
+                if e.errno != errno.EINPROGRESS:
+                    raise
+            await self._writable(s)
+        except BaseException:
+            s.close()  # also when this connect is cancelled: the socket is ours to close
+            raise
         if self.ssl is not None:
             # The handshake runs in the first reads and writes of the non-blocking socket (as asyncio's
             # own open_connection does it); the certificate is checked for the name we were given.
@@ -269,6 +274,22 @@ class MQTTClient:
                 raise
             s.setblocking(False)
         return asyncio.StreamReader(s), asyncio.StreamWriter(s, {})
+
+    async def _writable(self, s):
+        """Wait (polling, bounded by timeout_ms) until the TCP connect completed: lwIP refuses writes
+        on a socket still connecting, and a refused connect shows as an error/hang-up event."""
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        t0 = time.ticks_ms()
+        while True:
+            ev = p.poll(0)
+            if ev:
+                if ev[0][1] & (select.POLLERR | select.POLLHUP):
+                    raise OSError(errno.ECONNREFUSED)
+                return
+            if time.ticks_diff(time.ticks_ms(), t0) > self.timeout_ms:
+                raise OSError(errno.ETIMEDOUT)
+            await asyncio.sleep_ms(20)
 
     async def _connect(self):
         self._dead = asyncio.Event()
@@ -321,6 +342,9 @@ class MQTTClient:
             if self.net_up is not None and not self.net_up():
                 self._drop("network down")  # WiFi lost: say so now, not at the keepalive timeout
                 break
+            # The session is watched (keepalive: the pinger drops a silent link), so it is progress
+            # whatever the keepalive: a long one must not look like a stalled link to the watchdog.
+            self.progress = time.ticks_ms()
             await asyncio.sleep_ms(250)
         reader.cancel()
         pinger.cancel()

@@ -271,12 +271,18 @@ class Outbox:
         self.delay = min(self.delay * 2, max(BACKOFF_MAX_MS, self.retry_ms))
         return True
 
-    def find(self, code, match):
-        """sid of the oldest waiting scan of `code` whose payload (a dict) `match` accepts, else None.
+    def find(self, code, match, among=None):
+        """sid of the oldest waiting scan of `code` whose payload (a dict) `match` accepts, else None;
+        with `among` (sids), only those scans are looked at.
 
-        Only entries whose code hash matches are read from flash (and those loaded at boot, once)."""
+        Only entries whose code hash matches are read from flash (and those loaded at boot, once):
+        `among` keeps a rescan from reading hundreds of entries queued offline before this boot."""
         h = code_key(code)
-        for i in range(len(self)):
+        if among is None:
+            where = range(len(self))
+        else:
+            where = sorted(i for i in (self.index(s) for s in among) if i >= 0)
+        for i in where:
             k = self.keys[i]
             if k != _UNREAD and k != h:
                 continue

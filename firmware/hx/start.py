@@ -37,6 +37,10 @@ async def main(board):
     is shown as BOOT FAULT and resets the board after a delay (hx.rescue.fault, which does not
     return); after store.BOOT_LIMIT boots in a row that never became stable, safe mode instead."""
     board.event("boot", {"fw": VERSION, "board": board.name})
+    st = lazy.run("slots", "read", board.flash)
+    if st.get("rolled_back") or st.get("trial"):
+        board.event("ota", {"state": "rolled_back" if st.get("rolled_back") else "trial", "slot": st.get("active"),
+                            "detail": st.get("rolled_back") or st.get("trial")})
     failed = store.boot_attempt(board.flash)
     if failed >= store.BOOT_LIMIT:
         await lazy.run("hx.rescue", "safe_mode", board, failed)

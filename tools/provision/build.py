@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 # Entry points stay .py: the board runs boot.py and main.py by name. Package markers stay .py too; they
 # are tiny and every MicroPython version imports them.
-KEEP_SOURCE = {"main.py", "boot.py", "__init__.py"}
+KEEP_SOURCE = {"main.py", "boot.py", "slots.py", "__init__.py"}
+ENTRY = ("main.py", "boot.py", "slots.py")  # slots.py picks the firmware (an update's slot) at boot
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def mpy_cross() -> str:
 
 
 def build(staging: Path, firmware: Path = FIRMWARE, board: str = "esp32-devkitc") -> Build:
-    """Stage main.py, boot.py, the `hx` package compiled to .mpy and, for real boards, /board.json."""
+    """Stage main.py, boot.py, slots.py, the `hx` package compiled to .mpy and, for real boards, /board.json."""
     if not (firmware / "main.py").is_file() or not (firmware / "hx").is_dir():
         raise FirmwareError(f"no firmware in {firmware}", "run the tool from the Hexiao source folder")
     if firmware == FIRMWARE and board != "unix":
@@ -61,7 +62,7 @@ def _compile(staging: Path, firmware: Path) -> None:
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     compiler = mpy_cross()
-    for name in ("main.py", "boot.py"):
+    for name in ENTRY:
         if (firmware / name).is_file():
             shutil.copy2(firmware / name, staging / name)
     for src in sorted((firmware / "hx").rglob("*")):

@@ -21,7 +21,8 @@ INFO = (
 
 # Removes the old firmware package so no stale .py shadows a new .mpy (MicroPython prefers .py).
 # The outbox and the boot counter stay: re-provisioning must never lose a scan still waiting. The
-# failed-boot count goes (a board in safe mode boots normally again once provisioned). A running
+# failed-boot count goes (a board in safe mode boots normally again once provisioned), and so do
+# over-the-air update slots (they would shadow the firmware just installed). A running
 # watchdog needs nothing here: the firmware gives the REPL 10 minutes when mpremote interrupts it.
 REMOVE_APP = (
     "import os\n"
@@ -39,6 +40,7 @@ REMOVE_APP = (
     "_rm('/hx')\n"
     "_rm('/main.py')\n"
     "_rm('/bootfail')\n"
+    "_rm('/slots')\n"
 )
 
 

@@ -148,7 +148,9 @@ class TurnSensor:
         self.last = now
 
     def take(self):
+        state = machine.disable_irq()  # read and clear as one step: an edge in between is not lost
         n, self.turns = self.turns, 0
+        machine.enable_irq(state)
         return n
 
 

@@ -133,6 +133,8 @@ class _Mod:
 def _fake_modules():
     m = _Mod()
     m.Pin, m.UART, m.I2C, m.PWM, m.Timer, m.WDT = _Pin, _UART, _I2C, _PWM, _Timer, _WDT
+    m.disable_irq = lambda: 1
+    m.enable_irq = lambda state: None
     n = _Mod()
     n.WLAN = _WLAN
     n.STA_IF = 0

@@ -194,3 +194,26 @@ def test_app_health_marks():
     t.eq(app.healthy(), "ui stalled")
     app.link(time.ticks_ms())
     t.eq(app.healthy(), None, "the display tick is the UI's heartbeat")
+
+
+def test_an_update_on_trial_is_rolled_back_after_unstable_boots():
+    import slots
+
+    flash = t.tmpdir()
+    t.eq(slots.select(flash), None, "factory firmware")
+    st = slots.read(flash)
+    st["active"] = "b"
+    st["trial"] = {"slot": "b", "prev": "a", "boots": 0}
+    slots.write(flash, st)
+    for _ in range(slots.TRIAL_BOOTS):
+        t.eq(slots.select(flash), flash + "/slots/b", "on trial")
+    t.eq(slots.select(flash), flash + "/slots/a", "never stable: back to the previous slot")
+    st = slots.read(flash)
+    t.eq((st["active"], st["trial"], st["rolled_back"]["slot"]), ("a", None, "b"))
+    st["active"] = "b"
+    st["trial"] = {"slot": "b", "prev": "a", "boots": 0}
+    slots.write(flash, st)
+    slots.select(flash)
+    t.eq(slots.confirm(flash), True, "a stable boot keeps it")
+    t.eq(slots.select(flash), flash + "/slots/b")
+    t.eq(slots.confirm(flash), False)

@@ -246,3 +246,20 @@ def test_index_is_compact_and_sorted_from_any_listing_order():
     t.eq(ob.sids[:3], [S(3, 1), S(3, 2), S(3, 3)], "sorted")
     t.eq(ob.sids[-1], S(3, 400))
     t.true(per < 40, "%.1f bytes of RAM per queued scan" % per)
+
+
+def test_find_among_reads_only_those_entries():
+    st = MemStore()
+    reads = []
+    real = st.read
+    st.read = lambda n: reads.append(n) or real(n)
+    for seq in range(1, 301):
+        st.write(
+            entry_name(IID, 1, seq), json.dumps({"v": 1, "sid": S(1, seq), "code": "Q%d" % seq}).encode()
+        )
+    ob = Outbox(st, 400, 4, 1000)  # queued before this boot: no code known in RAM
+    _add(ob, 2, 1, json.dumps({"v": 1, "sid": S(2, 1), "code": "Q7"}).encode(), "Q7")
+    t.eq(ob.find("Q7", lambda obj: True, [S(2, 1)]), S(2, 1), "the scan seen on screen this boot")
+    t.eq(len(reads), 1, "one flash read, not 301")
+    t.eq(ob.find("Q7", lambda obj: True, ["nope-1-1"]), None)
+    t.eq(ob.find("Q7", lambda obj: True), S(1, 7), "without `among`: the oldest of all")
