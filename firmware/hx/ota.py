@@ -56,7 +56,7 @@ def check_manifest(raw, sig_hex, key):
     return m
 
 
-def _rmtree(path):
+def rmtree(path):
     try:
         names = os.listdir(path)
     except OSError:
@@ -64,7 +64,7 @@ def _rmtree(path):
     for n in names:
         p = path + "/" + n
         if os.stat(p)[0] & 0x4000:
-            _rmtree(p)
+            rmtree(p)
         else:
             os.remove(p)
     os.rmdir(path)
@@ -90,7 +90,7 @@ async def install(flash, raw, sig_hex, key, fetch):
     cur = st.get("active")
     slot = "b" if cur == "a" else "a"
     root = flash + "/slots/" + slot
-    _rmtree(root)
+    rmtree(root)
     files = m["files"]
     for path in sorted(files):
         info = files[path]

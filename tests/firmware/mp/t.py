@@ -8,6 +8,8 @@ ROOT = _here + "/../../.."
 FIRMWARE = os.getenv("HX_FIRMWARE") or ROOT + "/firmware"
 if FIRMWARE not in sys.path:
     sys.path.insert(0, FIRMWARE)
+
+from hx.ota import rmtree  # noqa: E402  (one tree removal: the firmware's own)
 CONTRACT = ROOT + "/contract"
 HARDWARE = ROOT + "/hardware"
 
@@ -41,18 +43,6 @@ def read(path):
         return f.read()
 
 
-def rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for n in names:
-        p = path + "/" + n
-        if os.stat(p)[0] & 0x4000:
-            rmtree(p)
-        else:
-            os.remove(p)
-    os.rmdir(path)
 
 
 def tmpdir():
