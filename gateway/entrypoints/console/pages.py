@@ -18,7 +18,7 @@ from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.live import LiveHub
 from gateway.entrypoints.console.render import lang_of, page, tz_of
-from gateway.entrypoints.http.auth import caller
+from gateway.entrypoints.http.auth import LOCAL, caller, source_of
 from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
@@ -26,7 +26,7 @@ from gateway.services import reports as ledger_reports
 from gateway.services import settlement as settlement_report
 from gateway.services.commands import CommandIn
 from gateway.services.devices import list_devices
-from gateway.services.orders import order_view
+from gateway.services.guessing import RateLimited, looked_up
 from gateway.services.redemption_log import RedemptionFilter, export_csv
 
 router = APIRouter()
@@ -93,7 +93,8 @@ def orders(
 
 
 def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
-    order = order_view(rt_of(request).engine, code)
+    rt = rt_of(request)  # a code in the URL is a typed code too: misses count as guesses
+    order = looked_up(rt.guard, rt.engine, person.name, source_of(request), code, limited=person is not LOCAL)
     if not person.sees_site(order["site"]):
         raise PageForbidden()
     return order
@@ -112,6 +113,8 @@ def _order_page(request: Request, person: Person, code: str, status: int = 200, 
     except NotFound:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("No order has this code."))
+    except RateLimited as err:
+        return page(request, "error.html", person, 429, heading="429", message=err.message)
     history = queries.history(rt_of(request).engine, order["code"])
     ctx.setdefault("done", "")
     ctx.setdefault("error", "")

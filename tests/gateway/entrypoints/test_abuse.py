@@ -103,6 +103,9 @@ def test_unknown_codes_are_audited_and_a_burst_raises_the_alarm(
     alarms = [a for a in g.api("GET", "/api/fleet/alarms").json() if a["kind"] == "guessing"]
     assert [a["device"] for a in alarms] == ["web-ve"]
     assert sum(1 for actor, _, _ in audit(g) if actor == "ve") == 3
+    # A code in a console URL is a typed code too (the local token's misses are audited, not limited).
+    assert g.api("GET", "/console/orders/CONSOLE-NOPE").status_code == 404
+    assert ("local", "code_miss", "lookup from 127.0.0.1: CONSOLE-NOPE") in audit(g)
 
 
 def sign_in(c: httpx.Client, g: GatewayProc, name: str, password: str, **headers: str) -> httpx.Response:
