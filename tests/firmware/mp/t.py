@@ -10,6 +10,7 @@ if FIRMWARE not in sys.path:
     sys.path.insert(0, FIRMWARE)
 
 from hx.ota import rmtree  # noqa: E402  (one tree removal: the firmware's own)
+
 CONTRACT = ROOT + "/contract"
 HARDWARE = ROOT + "/hardware"
 
@@ -41,8 +42,6 @@ def raises(exc, fn, *args):
 def read(path):
     with open(path) as f:
         return f.read()
-
-
 
 
 def tmpdir():
