@@ -29,7 +29,7 @@ from gateway.services.demo import is_empty, load_demo, retire_demo
 from gateway.services.device_auth import Credentials
 from gateway.services.fleet import Fleet
 from gateway.services.guessing import TypedGuard
-from gateway.services.local_access import ensure_local_token
+from gateway.services.local_access import ensure_local_token, ensure_pin_key
 from gateway.services.redeem import RedemptionService
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def build(settings: Settings) -> Runtime:
     def publish(topic: str, payload: str) -> None:
         holder["bridge"].publish(topic, payload)
 
+    pin_key = ensure_pin_key(settings.var_dir)
     service = RedemptionService(
         engine,
         mqtt_transport(publish),
@@ -118,6 +119,7 @@ def build(settings: Settings) -> Runtime:
         signing_key=settings.key,
         require_signed=settings.require_signed,
         annul_window_s=settings.annul_window_s,
+        pin_key=pin_key,
     )
     camera = make_camera(settings, service, publish)
     mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
@@ -128,6 +130,7 @@ def build(settings: Settings) -> Runtime:
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
     rt.local_token = ensure_local_token(settings.var_dir)
+    rt.pin_key = pin_key
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
     reload = broker.reload if broker is not None else None
     rt.fleet = build_fleet(

@@ -27,6 +27,7 @@ class Runtime:
     broker_kind: str = "external"
     fleet: Fleet | None = None
     local_token: str = ""  # VAR_DIR/local-token: the credential of the CLI and tools on this machine
+    pin_key: bytes = b""  # VAR_DIR/pin-key: the PIN look-up index's key (services/pins.py)
     guard: TypedGuard = field(default_factory=TypedGuard)  # abuse limits of typed codes
     camera: FrameDecoder | None = None
 

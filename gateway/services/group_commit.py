@@ -65,6 +65,7 @@ class Gate:
     require_signed: bool
     limits: TokenBuckets  # scans per device
     pin_limits: TokenBuckets  # wrong PINs per device
+    pin_key: bytes = b""  # the PIN look-up index's key (VAR_DIR/pin-key; services/pins.py)
 
 
 class GroupCommit:
@@ -193,7 +194,8 @@ class GroupCommit:
         seen = stored_verdicts(conn, keyed)
         for p, place in placed:
             if p.request.op in ("login", "logout"):
-                signed = sign(conn, p.request, place, self.places, self.gate.pin_limits, mono)
+                g = self.gate
+                signed = sign(conn, p.request, place, self.places, g.pin_limits, mono, g.pin_key)
                 early.append((p, self.render(p.request.sid, signed)))
                 continue
             if p.request.op == "check" or p.request.idem not in seen:

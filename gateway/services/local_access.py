@@ -7,6 +7,7 @@ from pathlib import Path
 
 LOCAL_PREFIX = "hxl_"
 LOCAL_TOKEN_FILE = "local-token"
+PIN_KEY_FILE = "pin-key"
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -56,3 +57,18 @@ def read_local_token(var_dir: Path) -> str | None:
     except OSError:
         return None
     return token if token.startswith(LOCAL_PREFIX) else None
+
+
+def ensure_pin_key(var_dir: Path) -> bytes:
+    """VAR_DIR/pin-key (0600, kept across restarts): the key of the PIN look-up index. It lives outside
+    the database, so a copied database alone gives no cheap way to test PINs (services/pins.py)."""
+    path = Path(var_dir) / PIN_KEY_FILE
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        key = b""
+    if len(key) != 32:
+        key = secrets.token_bytes(32)
+        write_secret(path, key.hex() + "\n")
+    tighten(path)
+    return key

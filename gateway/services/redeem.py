@@ -63,6 +63,7 @@ class RedemptionService:
         signing_key: bytes | None = None,
         require_signed: bool = False,
         annul_window_s: float = 120.0,
+        pin_key: bytes = b"",
     ) -> None:
         self.engine = engine
         self.transport = transport
@@ -79,7 +80,11 @@ class RedemptionService:
         self._places = PlaceCache(auto_register_site, default_tz, auto_register_per_min)
         # Wrong PINs: 5 tries, then one a minute — a 4-digit PIN can't be walked through by a script.
         gate = Gate(
-            signing_key, require_signed, TokenBuckets(rate_limit_per_s), TokenBuckets(1 / 60, burst=5)
+            signing_key,
+            require_signed,
+            TokenBuckets(rate_limit_per_s),
+            TokenBuckets(1 / 60, burst=5),
+            pin_key,
         )
         self._commit = GroupCommit(
             engine, self._places, gate, self.counters, annul_window_s, monotonic, transport.render

@@ -116,6 +116,8 @@ class VerifierPin(Base):
     # per-site digest in `pin_digest` until their next successful sign-in rehashes them.
     pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     pin_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # HMAC of (site, PIN) under VAR_DIR/pin-key (0008): finds the one row to check with the slow hash.
+    pin_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
     __table_args__ = (UniqueConstraint("user", "site_id", name="uq_pin_user_site"),)
 

@@ -173,7 +173,7 @@ def put_pin(
     target = person_named(r.engine, name)
     if target is None or not target.may_site(body.site) or not who.at_least(target.role):
         raise Forbidden(f"{name!r} cannot get a PIN at {body.site!r} from you", site=body.site)
-    set_pin(r.engine, name, body.site, body.pin)
+    set_pin(r.engine, name, body.site, body.pin, r.pin_key)
 
 
 @router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
