@@ -72,12 +72,16 @@ class Fleet:
         self._thread: threading.Thread | None = None
 
     # -- provisioning -------------------------------------------------------------------------------
-    def provision(self, device: str, site: str, gate: str, mode: str, board: str) -> dict[str, Any]:
-        """Register (or re-register) a device and issue it a fresh MQTT secret, returned only here."""
+    def provision(
+        self, device: str, site: str, gate: str, mode: str, board: str, by: str = "api"
+    ) -> dict[str, Any]:
+        """Register (or re-register) a device and issue it a fresh MQTT secret, returned only here.
+        Audited under `by` (the authenticated caller), like every command."""
         self.credentials.check_name(device)
         upsert_device(self.engine, DeviceIn(device=device, site=site, gate=gate, mode=mode))
         self.forget_places()
         secret, generation, rotated = self.credentials.issue(device, board)
+        self._log(device, "provision", {"site": site, "gate": gate, "mode": mode, "board": board}, by)
         return {
             "device": device,
             "site": site,
@@ -100,7 +104,7 @@ class Fleet:
         self._device_row(device)
         return self._apply(device, body.cmd, args, source)
 
-    def site_command(self, slug: str, body: CommandIn) -> dict[str, Any]:
+    def site_command(self, slug: str, body: CommandIn, source: str = "api") -> dict[str, Any]:
         args = check_command(body)
         with self.engine.connect() as c:
             site_id = c.execute(select(Site.id).where(Site.slug == slug)).scalar()
@@ -114,7 +118,7 @@ class Fleet:
                     .order_by(Device.device_id)
                 ).scalars()
             )
-        results = [self._apply(d, body.cmd, args, f"site:{slug}") for d in devices]
+        results = [self._apply(d, body.cmd, args, f"site:{slug} {source}"[:64]) for d in devices]
         return {"site": slug, "cmd": body.cmd, "devices": results}
 
     def _apply(self, device: str, cmd: str, args: dict[str, Any], source: str) -> dict[str, Any]:
@@ -132,14 +136,16 @@ class Fleet:
                 self.forget_places()
             self.link.command(device, encode(cmd, args))
             out = {"device": device, "cmd": cmd, "args": args, "sent": True}
-        logged_args = None if cmd in BROKER_ACTIONS else args
+        self._log(device, cmd, None if cmd in BROKER_ACTIONS else args, source)
+        return out
+
+    def _log(self, device: str, cmd: str, args: dict[str, Any] | None, source: str) -> None:
         with self.engine.connect() as c, writer(c).begin():
             c.execute(
                 insert(DeviceCommand).values(
-                    device_id=device, cmd=cmd, args=logged_args, source=source, sent_at=self.clock()
+                    device_id=device, cmd=cmd, args=args, source=source[:64], sent_at=self.clock()
                 )
             )
-        return out
 
     def history(self, device: str, limit: int = 50) -> list[dict[str, Any]]:
         with self.engine.connect() as c:

@@ -114,18 +114,39 @@ def _row(
     }
 
 
+def _check_sites(
+    check_site: Callable[[str | None], None] | None, o: OrderIn, row: dict[str, Any], sites: dict[str, int]
+) -> None:
+    """Every site where the order will be valid: its own and those of its rules (given or copied from a
+    product), since a decision obeys `rules.sites` first. `check_site` raises for one the caller may
+    not act on."""
+    if check_site is None:
+        return
+    check_site(o.site)
+    slugs = {i: slug for slug, i in sites.items()}
+    for site_id in (row["rules"] or {}).get("sites") or []:
+        check_site(slugs.get(site_id))
+
+
 def create_orders(
-    engine: Engine, orders: list[OrderIn], key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
+    engine: Engine,
+    orders: list[OrderIn],
+    key: bytes | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+    check_site: Callable[[str | None], None] | None = None,
 ) -> list[str]:
     """All or nothing: returns the codes, or raises with the first problem and creates none.
 
-    `tz` is the gateway's TIMEZONE: naive date-times of orders without a site are read in it."""
+    `tz` is the gateway's TIMEZONE: naive date-times of orders without a site are read in it.
+    `check_site` raises for a site the caller may not act on (the order's own or one of its rules)."""
     now = time.time()
     with engine.connect() as c, writer(c).begin():
         sites = site_ids(c)
         zones = site_zones(c)
         products = products_by_sku(c, {o.product for o in orders if o.product})
         rows = [_row(o, sites, products, now, key, zones.get(o.site or "", tz)) for o in orders]
+        for o, row in zip(orders, rows, strict=True):
+            _check_sites(check_site, o, row, sites)
         codes = [r["code"] for r in rows]
         if len(set(codes)) != len(codes):
             raise Conflict("the same code appears twice in the request")
@@ -214,8 +235,9 @@ def import_csv(
                     {"line": line, "field": str(err.details.get("field", "")), "error": err.message}
                 )
                 continue
-            if check_site is not None:
-                check_site(o.site)  # raises: the transaction is rolled back, nothing imported
+            _check_sites(
+                check_site, o, row, sites
+            )  # raises: the transaction is rolled back, nothing imported
             if row["code"] in seen:
                 errors.append({"line": line, "field": "code", "error": "duplicate code in file"})
                 continue

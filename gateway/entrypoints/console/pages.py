@@ -191,6 +191,8 @@ def device_detail(
     if not found:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
+    if not person.may_site(found[0]["site"]):  # acting on a device needs its site (unplaced: owners)
+        raise PageForbidden()
     scans = queries.recent(rt.engine, person, 50, device=device)
     screen = (scans[0]["l1"], scans[0]["l2"]) if scans else ("", "")
     return page(
@@ -220,7 +222,8 @@ async def device_cmd(
     form = await request.form()
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
-    if cmd is None or not list_devices(rt.engine, person, device=device):
+    found = list_devices(rt.engine, person, device=device)
+    if cmd is None or not found or not person.may_site(found[0]["site"]):
         raise PageForbidden()
     if rt.fleet is None:
         raise Unavailable("the fleet is not running")

@@ -212,7 +212,13 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         """Orders for the caller's sites (an order without a site is valid everywhere: owners only)."""
         for o in body.orders:
             require_site(who, o.site)
-        codes = create_orders(r.engine, body.orders, r.settings.key, r.settings.timezone)
+        codes = create_orders(
+            r.engine,
+            body.orders,
+            r.settings.key,
+            r.settings.timezone,
+            check_site=lambda s: require_site(who, s),
+        )
         return {"created": len(codes), "codes": codes}
 
     @app.post("/api/orders/import", tags=["orders"])

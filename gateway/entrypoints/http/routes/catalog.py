@@ -99,7 +99,14 @@ def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
 
 @router.get("/api/products", tags=["products"])
 def products(r: RT, who: AsManager) -> list[dict[str, Any]]:
-    return list_products(r.engine)
+    """The products of the caller's sites (a product without `rules.sites` is sold everywhere)."""
+    slugs = {i: slug for slug, i in _sites(r).items()}
+    return [p for p in list_products(r.engine) if _sold_at_mine(who, p, slugs)]
+
+
+def _sold_at_mine(who: Person, product: dict[str, Any], slugs: dict[int, str]) -> bool:
+    ids = (product.get("rules") or {}).get("sites") or []
+    return who.all_sites or not ids or any(who.sees_site(slugs.get(i)) for i in ids)
 
 
 @router.post("/api/products", tags=["products"], status_code=201)
