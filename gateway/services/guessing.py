@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -113,14 +114,25 @@ def clear_quiet(conn: Connection, now: float) -> None:
 
 
 def looked_up(
-    guard: TypedGuard, engine: Engine, caller: str, source: str, code: str, *, limited: bool = True
+    guard: TypedGuard,
+    engine: Engine,
+    caller: str,
+    source: str,
+    code: str,
+    *,
+    limited: bool = True,
+    sees: Callable[[str | None], bool] | None = None,
 ) -> dict[str, Any]:
     """An order looked up by a typed code: a miss is a possible guess, counted and audited like one
-    (`limited` False: audited only, for the local token)."""
+    (`limited` False: audited only, for the local token). An order whose site the caller may not see
+    (`sees` False) is answered and counted exactly like an unknown code: no existence oracle."""
     if limited:
         guard.admit(caller, source, time.monotonic(), costs=False)
     try:
-        return order_view(engine, code)
+        order = order_view(engine, code)
+        if sees is not None and not sees(order["site"]):
+            raise NotFound(f"no order with code {code!r}", code=code)
+        return order
     except NotFound:
         guard.missed(engine, caller, source, "lookup", code, counts=limited)
         raise

@@ -18,7 +18,7 @@ from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.live import LiveHub
 from gateway.entrypoints.console.render import lang_of, page, tz_of
-from gateway.entrypoints.http.auth import caller
+from gateway.entrypoints.http.auth import caller, order_looked_up
 from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
@@ -26,7 +26,6 @@ from gateway.services import reports as ledger_reports
 from gateway.services import settlement as settlement_report
 from gateway.services.commands import CommandIn
 from gateway.services.devices import list_devices
-from gateway.services.orders import order_view
 from gateway.services.redemption_log import RedemptionFilter, export_csv
 
 router = APIRouter()
@@ -93,10 +92,8 @@ def orders(
 
 
 def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
-    order = order_view(rt_of(request).engine, code)
-    if not person.sees_site(order["site"]):
-        raise PageForbidden()
-    return order
+    rt = rt_of(request)  # another site's order is a 404 and a recorded miss, like an unknown code
+    return order_looked_up(rt.guard, rt.engine, person, request, code, console=True)
 
 
 @router.get("/console/orders/{code}", include_in_schema=False)

@@ -24,7 +24,7 @@ from gateway.entrypoints.http.auth import (
     AsSupervisor,
     AsVerifier,
     caller,
-    require_order,
+    order_looked_up,
     require_site,
     source_of,
 )
@@ -38,7 +38,6 @@ from gateway.entrypoints.http.routes.webhooks import router as webhooks_router
 from gateway.entrypoints.qr import write_qr
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.devices import DeviceIn, device_site, list_devices, upsert_device
-from gateway.services.guessing import looked_up
 from gateway.services.inputs import StrictIn
 from gateway.services.orders import (
     OrderIn,
@@ -47,7 +46,6 @@ from gateway.services.orders import (
     create_site,
     import_csv,
     list_sites,
-    order_view,
 )
 from gateway.services.redemption_log import RedemptionFilter, export_csv, list_redemptions
 from gateway.services.typed_redeem import RedeemIn, redeem_typed
@@ -241,14 +239,13 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
     def get_order(r: RT, code: CodePath, who: AsVerifier, request: Request) -> dict[str, Any]:
         """Another site's order answers 404, like an unknown code. Unknown codes count as guesses
         (audited; too many in a minute pause the caller's look-ups, 429)."""
-        found = looked_up(r.guard, r.engine, who.name, source_of(request), code, limited=who is not LOCAL)
-        return require_order(who, found, code)
+        return order_looked_up(r.guard, r.engine, who, request, code)
 
     @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"])
-    def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager) -> Response:
+    def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager, request: Request) -> Response:
         if fmt not in ("png", "svg"):
             raise ValidationFailed("format must be png or svg", field="fmt")
-        require_order(who, order_view(r.engine, code), code)  # 404 for unknown and other sites' codes
+        order_looked_up(r.guard, r.engine, who, request, code)  # 404 for unknown and other sites' codes
         png, svg = write_qr(code, r.settings.var_dir / "qr")
         path = png if fmt == "png" else svg
         return Response(path.read_bytes(), media_type="image/png" if fmt == "png" else "image/svg+xml")
@@ -271,7 +268,9 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             "request_id": _idempotency_key(idempotency_key, body.request_id),
             "by": who.name,
         }
-        v = await redeem_typed(r, body.model_copy(update=update), source_of(request), local=who is LOCAL)
+        v = await redeem_typed(
+            r, body.model_copy(update=update), source_of(request), local=who is LOCAL, sees=who.sees_order
+        )
         return v.to_dict()
 
     @app.get("/api/redemptions", tags=["redemptions"])

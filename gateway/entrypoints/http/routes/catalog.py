@@ -11,7 +11,13 @@ from sqlalchemy import select
 from gateway.adapters.db.models import Site
 from gateway.domain.errors import Forbidden, NotFound, ValidationFailed
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import AsManager, AsSupervisor, require_order, require_site
+from gateway.entrypoints.http.auth import (
+    AsManager,
+    AsSupervisor,
+    order_looked_up,
+    require_order,
+    require_site,
+)
 from gateway.entrypoints.http.ticket import ticket_html
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.accounts import person_named
@@ -184,9 +190,9 @@ def put_pin(
 
 
 @router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
-def ticket(r: RT, code: CodePath, who: AsManager) -> HTMLResponse:
+def ticket(r: RT, code: CodePath, who: AsManager, request: Request) -> HTMLResponse:
     """A printable ticket: QR code, short manual-entry code, validity."""
-    order = require_order(who, order_view(r.engine, code), code)
+    order = order_looked_up(r.guard, r.engine, who, request, code)
     return HTMLResponse(ticket_html(order, r.settings.timezone))
 
 
