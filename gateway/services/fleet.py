@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
+from gateway.adapters.db.models import Audit, Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
 from gateway.config import FleetSettings
 from gateway.domain.errors import NotFound
 from gateway.services.commands import BROKER_ACTIONS, CommandIn, check_command, encode
@@ -81,7 +81,9 @@ class Fleet:
         upsert_device(self.engine, DeviceIn(device=device, site=site, gate=gate, mode=mode))
         self.forget_places()
         secret, generation, rotated = self.credentials.issue(device, board)
-        self._log(device, "provision", {"site": site, "gate": gate, "mode": mode, "board": board}, by)
+        with self.engine.connect() as c, writer(c).begin():
+            reason = f"device {device} at {site}/{gate or device} ({mode}, {board}), credential {generation}"
+            c.execute(insert(Audit).values(at=self.clock(), actor=by[:64], action="provision", reason=reason))
         return {
             "device": device,
             "site": site,
@@ -136,16 +138,14 @@ class Fleet:
                 self.forget_places()
             self.link.command(device, encode(cmd, args))
             out = {"device": device, "cmd": cmd, "args": args, "sent": True}
-        self._log(device, cmd, None if cmd in BROKER_ACTIONS else args, source)
-        return out
-
-    def _log(self, device: str, cmd: str, args: dict[str, Any] | None, source: str) -> None:
+        logged_args = None if cmd in BROKER_ACTIONS else args
         with self.engine.connect() as c, writer(c).begin():
             c.execute(
                 insert(DeviceCommand).values(
-                    device_id=device, cmd=cmd, args=args, source=source[:64], sent_at=self.clock()
+                    device_id=device, cmd=cmd, args=logged_args, source=source[:64], sent_at=self.clock()
                 )
             )
+        return out
 
     def history(self, device: str, limit: int = 50) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
