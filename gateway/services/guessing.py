@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -136,3 +137,27 @@ def looked_up(
     except NotFound:
         guard.missed(engine, caller, source, "lookup", code, counts=limited)
         raise
+
+
+@contextmanager
+def creating(
+    guard: TypedGuard,
+    engine: Engine,
+    caller: str,
+    source: str,
+    sees: Callable[[str | None], bool],
+    *,
+    limited: bool = True,
+) -> Iterator[dict[str, str | None]]:
+    """Around a creation or import of orders with chosen codes: yields the dict the service fills with
+    codes it found already taken (code -> the order's site). "Already exists" tells that a code of a
+    site the caller may not see exists, so each such code is a miss, and a paused caller may not try."""
+    if limited:
+        guard.admit(caller, source, time.monotonic(), costs=False)
+    taken: dict[str, str | None] = {}
+    try:
+        yield taken
+    finally:
+        for code, site in taken.items():
+            if not sees(site):
+                guard.missed(engine, caller, source, "create", code, counts=limited)

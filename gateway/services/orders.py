@@ -128,12 +128,21 @@ def _check_sites(
         check_site(slugs.get(site_id))
 
 
+def _taken(c: Connection, codes: list[str]) -> dict[str, str | None]:
+    """Which of `codes` already name an order, each with that order's site."""
+    rows = c.execute(
+        select(Order.code, Site.slug).outerjoin(Site, Site.id == Order.site_id).where(Order.code.in_(codes))
+    )
+    return {code: slug for code, slug in rows}
+
+
 def create_orders(
     engine: Engine,
     orders: list[OrderIn],
     key: bytes | None = None,
     tz: str = DEFAULT_TIMEZONE,
     check_site: Callable[[str | None], None] | None = None,
+    taken: dict[str, str | None] | None = None,
 ) -> list[str]:
     """All or nothing: returns the codes, or raises with the first problem and creates none.
 
@@ -150,9 +159,12 @@ def create_orders(
         codes = [r["code"] for r in rows]
         if len(set(codes)) != len(codes):
             raise Conflict("the same code appears twice in the request")
-        clash = c.execute(select(Order.code).where(Order.code.in_(codes))).first()
-        if clash is not None:
-            raise Conflict(f"order code {clash.code!r} already exists", code=clash.code)
+        clash = _taken(c, codes)
+        if clash:
+            if taken is not None:
+                taken.update(clash)
+            first = sorted(clash)[0]
+            raise Conflict(f"order code {first!r} already exists", code=first)
         for i in range(0, len(rows), 500):
             c.execute(insert(Order), rows[i : i + 500])
     return codes
@@ -192,6 +204,7 @@ def import_csv(
     key: bytes | None = None,
     tz: str = DEFAULT_TIMEZONE,
     check_site: Callable[[str | None], None] | None = None,
+    taken: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Import what is valid, report every bad row (line number, field, message); creates nothing twice.
 
@@ -243,9 +256,9 @@ def import_csv(
                 continue
             seen.add(row["code"])
             good.append(row)
-        existing = (
-            {r[0] for r in c.execute(select(Order.code).where(Order.code.in_(list(seen))))} if seen else set()
-        )
+        existing = _taken(c, list(seen)) if seen else {}
+        if taken is not None:
+            taken.update(existing)
         fresh = [r for r in good if r["code"] not in existing]
         skipped = len(good) - len(fresh)
         for i in range(0, len(fresh), 500):
