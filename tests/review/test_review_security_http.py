@@ -43,6 +43,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
         ("s-east", "supervisor", ["east"]),
         ("v-east", "verifier", ["east"]),
         ("m-west", "manager", ["west"]),
+        ("s-east-guesser", "supervisor", ["east"]),  # the guessing tests' own people (see `api`)
+        ("m-east-guesser", "manager", ["east"]),
     ):
         create_user(engine, name, PW, role, sites)
         TOK[name] = "Bearer " + issue_api_token(engine, name)
@@ -54,8 +56,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
 
 def api(gw: GatewayProc, who: str, method: str, path: str, source: str = "", **kw: Any) -> httpx.Response:
     """A call as `who`; `source`: from that loopback address. Tests that guess codes on purpose come
-    from an address of their own: the per-source pause they trigger (GUESS_LIMIT misses a minute)
-    would otherwise refuse every later test's typed codes from 127.0.0.1 for a minute."""
+    from an address of their own, as people of their own: the pause they trigger (GUESS_LIMIT misses a
+    minute, per caller and per address) would otherwise refuse later tests' codes for a minute."""
     headers = {"authorization": TOK[who], **kw.pop("headers", {})}
     if not source:
         return gw.api(method, path, headers=headers, **kw)
@@ -229,10 +231,10 @@ def _misses(gw: GatewayProc, actor: str) -> int:
 @pytest.mark.parametrize(
     "who,path",
     [
-        ("s-east", "/console/orders/{code}"),
-        ("s-east", "/console/orders/{code}/qr.png"),
-        ("m-east", "/api/orders/{code}/ticket"),
-        ("m-east", "/api/orders/{code}/qr.svg"),
+        ("s-east-guesser", "/console/orders/{code}"),
+        ("s-east-guesser", "/console/orders/{code}/qr.png"),
+        ("m-east-guesser", "/api/orders/{code}/ticket"),
+        ("m-east-guesser", "/api/orders/{code}/qr.svg"),
     ],
 )
 def test_code_lookups_that_are_neither_audited_nor_limited(gw: GatewayProc, who: str, path: str) -> None:
