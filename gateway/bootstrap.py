@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,9 +84,18 @@ def start_broker(
     return demo, "demo (in-process)", None
 
 
+def _private_dir(var: Path) -> None:
+    """VAR_DIR holds the database, keys, tokens and QR files: the gateway user's alone (0700). A
+    Mosquitto that runs as its own user gets group traversal (0710) right after, from
+    adapters/brokers/run_as.py, and nothing more."""
+    var.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(var.stat().st_mode) & 0o077:
+        var.chmod(0o700)
+
+
 def build(settings: Settings) -> Runtime:
     """Start everything; the caller owns stop(). Nothing is built at import time."""
-    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    _private_dir(Path(settings.var_dir))
     engine = make_engine(settings.db_url)
     migrate(engine)
     demo_codes: list[str] = []

@@ -126,6 +126,11 @@ def tracks_inside(order: OrderView) -> bool:
     return order.kind != "value" and bool(rules.get("passback") or rules.get("reentry"))
 
 
+def unknown_code() -> Decision:
+    """The answer for a code that names no order (also what a person gets for an order they may not see)."""
+    return _deny("UNKNOWN_CODE", "UNKNOWN CODE", "not an order", "no order has this code", None)
+
+
 def decide(
     order: OrderView | None, ask: Ask, site_id: int | None, gate: str, now: float, tz: tzinfo
 ) -> Decision:
@@ -134,7 +139,7 @@ def decide(
     `Decision.inside` is the change to the order's count of units inside (+ entered, - left).
     """
     if order is None:
-        return _deny("UNKNOWN_CODE", "UNKNOWN CODE", "not an order", "no order has this code", None)
+        return unknown_code()
     rules = order.rules or {}
     left = order.left
     kind_extra: dict[str, Any] = {"kind": order.kind}

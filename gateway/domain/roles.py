@@ -35,6 +35,10 @@ class Person:
             return True
         return slug is not None and slug in self.sites
 
+    def sees_order(self, slug: str | None) -> bool:
+        """May see an order of site `slug`: orders valid everywhere (None) are everyone's to look up."""
+        return slug is None or self.sees_site(slug)
+
     def sees_site(self, slug: str | None) -> bool:
         """May see records of site `slug`; records without a site are visible to managers and up."""
         if self.all_sites:

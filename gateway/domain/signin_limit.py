@@ -1,25 +1,36 @@
-# Sign-in back-off: a pure sliding window of failures per name *and address*, and per address (`now` injected).
+# Sign-in back-off: pure sliding windows of failures per name@address, per address and per name (`now` injected).
 from __future__ import annotations
 
 import threading
 
 from gateway.domain.ratelimit import SlidingWindow
 
+NAME_FACTOR = 10  # failures of one name from all addresses together, in max_failures
+KNOWN_PER_NAME = 16  # addresses remembered per name as ones it signed in from
+
 
 class LoginLimiter:
     """At most `max_failures` failed sign-ins per `window` seconds for one name from one client address,
-    and 4× that for one address (so one guesser cannot sweep many names). A name is never locked for
-    everyone: a stranger who fails as `owner` from their address locks out only themselves, the owner
-    signs in from theirs. Success clears that name at that address, not the address's own count.
+    4× that for one address (so one guesser cannot sweep many names), and 10× that for one name from
+    all addresses together (so a guesser who changes address every few tries is still slowed down).
+
+    A name is never locked for everyone: the name-wide bound does not apply at an address where that
+    name signed in before, so a stranger guessing `owner` from many addresses does not keep the owner
+    out of the desk they always sign in from. Success clears that name at that address only.
     """
 
     def __init__(self, max_failures: int = 5, window: float = 300.0) -> None:
         self.max_failures = max_failures
         self._fails = SlidingWindow(window)
+        self._known: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     def _keys(self, name: str, addr: str) -> list[tuple[str, int]]:
-        return [(f"n:{name.lower()}@{addr}", self.max_failures), ("a:" + addr, self.max_failures * 4)]
+        n = name.lower()
+        keys = [(f"n:{n}@{addr}", self.max_failures), ("a:" + addr, self.max_failures * 4)]
+        if addr not in self._known.get(n, ()):
+            keys.append(("N:" + n, self.max_failures * NAME_FACTOR))
+        return keys
 
     def retry_after(self, name: str, addr: str, now: float) -> float:
         """0 when a sign-in may be tried now, else the seconds to wait."""
@@ -28,9 +39,14 @@ class LoginLimiter:
 
     def failed(self, name: str, addr: str, now: float) -> None:
         with self._lock:
-            for key, _ in self._keys(name, addr):
+            for key in (f"n:{name.lower()}@{addr}", "a:" + addr, "N:" + name.lower()):
                 self._fails.add(key, now)
 
     def succeeded(self, name: str, addr: str) -> None:
         with self._lock:
-            self._fails.forget(self._keys(name, addr)[0][0])
+            n = name.lower()
+            self._fails.forget(f"n:{n}@{addr}")
+            known = self._known.setdefault(n, [])
+            if addr not in known:
+                known.append(addr)
+                del known[:-KNOWN_PER_NAME]

@@ -40,12 +40,18 @@ def main() -> None:
     """Hexiao gateway."""
 
 
+def _at_a_terminal() -> bool:
+    """Both output streams are a real terminal. Not rich's `is_terminal`, which FORCE_COLOR (Docker,
+    CI, systemd units that keep colours) turns on for a pipe into a log file."""
+    return all(f is not None and f.isatty() for f in (sys.stdout, sys.stderr))
+
+
 def banner(rt: Runtime, owner_password: str | None) -> None:
     s = rt.settings
     http = s.http_url
     console.rule("[bold]Hexiao gateway")
     console.print(f"  Web console         [bold cyan]{http}/console[/]")
-    if owner_password and console.is_terminal:
+    if owner_password and _at_a_terminal():
         # Only to a person at a terminal: a banner that lands in a log file must not carry the password.
         console.print(
             f"    first start: sign in as [bold]owner[/] with password [bold]{owner_password}[/]"

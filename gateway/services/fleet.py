@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
+from gateway.adapters.db.models import Audit, Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
 from gateway.config import FleetSettings
 from gateway.domain.errors import NotFound
 from gateway.services.commands import BROKER_ACTIONS, CommandIn, check_command, encode
@@ -72,12 +72,18 @@ class Fleet:
         self._thread: threading.Thread | None = None
 
     # -- provisioning -------------------------------------------------------------------------------
-    def provision(self, device: str, site: str, gate: str, mode: str, board: str) -> dict[str, Any]:
-        """Register (or re-register) a device and issue it a fresh MQTT secret, returned only here."""
+    def provision(
+        self, device: str, site: str, gate: str, mode: str, board: str, by: str = "api"
+    ) -> dict[str, Any]:
+        """Register (or re-register) a device and issue it a fresh MQTT secret, returned only here.
+        Audited under `by` (the authenticated caller), like every command."""
         self.credentials.check_name(device)
         upsert_device(self.engine, DeviceIn(device=device, site=site, gate=gate, mode=mode))
         self.forget_places()
         secret, generation, rotated = self.credentials.issue(device, board)
+        with self.engine.connect() as c, writer(c).begin():
+            reason = f"device {device} at {site}/{gate or device} ({mode}, {board}), credential {generation}"
+            c.execute(insert(Audit).values(at=self.clock(), actor=by[:64], action="provision", reason=reason))
         return {
             "device": device,
             "site": site,
@@ -100,7 +106,7 @@ class Fleet:
         self._device_row(device)
         return self._apply(device, body.cmd, args, source)
 
-    def site_command(self, slug: str, body: CommandIn) -> dict[str, Any]:
+    def site_command(self, slug: str, body: CommandIn, source: str = "api") -> dict[str, Any]:
         args = check_command(body)
         with self.engine.connect() as c:
             site_id = c.execute(select(Site.id).where(Site.slug == slug)).scalar()
@@ -114,7 +120,7 @@ class Fleet:
                     .order_by(Device.device_id)
                 ).scalars()
             )
-        results = [self._apply(d, body.cmd, args, f"site:{slug}") for d in devices]
+        results = [self._apply(d, body.cmd, args, f"site:{slug} {source}"[:64]) for d in devices]
         return {"site": slug, "cmd": body.cmd, "devices": results}
 
     def _apply(self, device: str, cmd: str, args: dict[str, Any], source: str) -> dict[str, Any]:
@@ -136,7 +142,7 @@ class Fleet:
         with self.engine.connect() as c, writer(c).begin():
             c.execute(
                 insert(DeviceCommand).values(
-                    device_id=device, cmd=cmd, args=logged_args, source=source, sent_at=self.clock()
+                    device_id=device, cmd=cmd, args=logged_args, source=source[:64], sent_at=self.clock()
                 )
             )
         return out

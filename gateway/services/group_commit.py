@@ -228,7 +228,15 @@ class GroupCommit:
         if not self.listeners:
             return
         for p, v in zip(answer, verdicts, strict=True):
-            event = {"t": now, "device": p.request.device, "code": p.request.code, "verdict": v.to_dict()}
+            event = {
+                "t": now,
+                "device": p.request.device,
+                "code": p.request.code,
+                "verdict": v.to_dict(),
+                "key": p.request.idem,  # the ledger key the decision is stored under (scan or person)
+                "site_id": p.place.site_id if p.place is not None else None,  # typed: the asked site
+                "typed": p.place is not None,
+            }
             for fn in list(self.listeners):
                 try:
                     fn(event)

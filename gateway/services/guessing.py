@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -113,14 +115,49 @@ def clear_quiet(conn: Connection, now: float) -> None:
 
 
 def looked_up(
-    guard: TypedGuard, engine: Engine, caller: str, source: str, code: str, *, limited: bool = True
+    guard: TypedGuard,
+    engine: Engine,
+    caller: str,
+    source: str,
+    code: str,
+    *,
+    limited: bool = True,
+    sees: Callable[[str | None], bool] | None = None,
 ) -> dict[str, Any]:
     """An order looked up by a typed code: a miss is a possible guess, counted and audited like one
-    (`limited` False: audited only, for the local token)."""
+    (`limited` False: audited only, for the local token). An order whose site the caller may not see
+    (`sees` False) is answered and counted exactly like an unknown code: no existence oracle."""
     if limited:
         guard.admit(caller, source, time.monotonic(), costs=False)
     try:
-        return order_view(engine, code)
+        order = order_view(engine, code)
+        if sees is not None and not sees(order["site"]):
+            raise NotFound(f"no order with code {code!r}", code=code)
+        return order
     except NotFound:
         guard.missed(engine, caller, source, "lookup", code, counts=limited)
         raise
+
+
+@contextmanager
+def creating(
+    guard: TypedGuard,
+    engine: Engine,
+    caller: str,
+    source: str,
+    sees: Callable[[str | None], bool],
+    *,
+    limited: bool = True,
+) -> Iterator[dict[str, str | None]]:
+    """Around a creation or import of orders with chosen codes: yields the dict the service fills with
+    codes it found already taken (code -> the order's site). "Already exists" tells that a code of a
+    site the caller may not see exists, so each such code is a miss, and a paused caller may not try."""
+    if limited:
+        guard.admit(caller, source, time.monotonic(), costs=False)
+    taken: dict[str, str | None] = {}
+    try:
+        yield taken
+    finally:
+        for code, site in taken.items():
+            if not sees(site):
+                guard.missed(engine, caller, source, "create", code, counts=limited)

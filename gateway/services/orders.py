@@ -114,24 +114,57 @@ def _row(
     }
 
 
+def _check_sites(
+    check_site: Callable[[str | None], None] | None, o: OrderIn, row: dict[str, Any], sites: dict[str, int]
+) -> None:
+    """Every site where the order will be valid: its own and those of its rules (given or copied from a
+    product), since a decision obeys `rules.sites` first. `check_site` raises for one the caller may
+    not act on."""
+    if check_site is None:
+        return
+    check_site(o.site)
+    slugs = {i: slug for slug, i in sites.items()}
+    for site_id in (row["rules"] or {}).get("sites") or []:
+        check_site(slugs.get(site_id))
+
+
+def _taken(c: Connection, codes: list[str]) -> dict[str, str | None]:
+    """Which of `codes` already name an order, each with that order's site."""
+    rows = c.execute(
+        select(Order.code, Site.slug).outerjoin(Site, Site.id == Order.site_id).where(Order.code.in_(codes))
+    )
+    return {code: slug for code, slug in rows}
+
+
 def create_orders(
-    engine: Engine, orders: list[OrderIn], key: bytes | None = None, tz: str = DEFAULT_TIMEZONE
+    engine: Engine,
+    orders: list[OrderIn],
+    key: bytes | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+    check_site: Callable[[str | None], None] | None = None,
+    taken: dict[str, str | None] | None = None,
 ) -> list[str]:
     """All or nothing: returns the codes, or raises with the first problem and creates none.
 
-    `tz` is the gateway's TIMEZONE: naive date-times of orders without a site are read in it."""
+    `tz` is the gateway's TIMEZONE: naive date-times of orders without a site are read in it.
+    `check_site` raises for a site the caller may not act on (the order's own or one of its rules)."""
     now = time.time()
     with engine.connect() as c, writer(c).begin():
         sites = site_ids(c)
         zones = site_zones(c)
         products = products_by_sku(c, {o.product for o in orders if o.product})
         rows = [_row(o, sites, products, now, key, zones.get(o.site or "", tz)) for o in orders]
+        for o, row in zip(orders, rows, strict=True):
+            _check_sites(check_site, o, row, sites)
         codes = [r["code"] for r in rows]
         if len(set(codes)) != len(codes):
             raise Conflict("the same code appears twice in the request")
-        clash = c.execute(select(Order.code).where(Order.code.in_(codes))).first()
-        if clash is not None:
-            raise Conflict(f"order code {clash.code!r} already exists", code=clash.code)
+        clash = _taken(c, codes)
+        if clash:
+            if taken is not None:
+                taken.update(clash)
+            first = sorted(clash)[0]
+            raise Conflict(f"order code {first!r} already exists", code=first)
         for i in range(0, len(rows), 500):
             c.execute(insert(Order), rows[i : i + 500])
     return codes
@@ -171,6 +204,7 @@ def import_csv(
     key: bytes | None = None,
     tz: str = DEFAULT_TIMEZONE,
     check_site: Callable[[str | None], None] | None = None,
+    taken: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Import what is valid, report every bad row (line number, field, message); creates nothing twice.
 
@@ -214,16 +248,17 @@ def import_csv(
                     {"line": line, "field": str(err.details.get("field", "")), "error": err.message}
                 )
                 continue
-            if check_site is not None:
-                check_site(o.site)  # raises: the transaction is rolled back, nothing imported
+            _check_sites(
+                check_site, o, row, sites
+            )  # raises: the transaction is rolled back, nothing imported
             if row["code"] in seen:
                 errors.append({"line": line, "field": "code", "error": "duplicate code in file"})
                 continue
             seen.add(row["code"])
             good.append(row)
-        existing = (
-            {r[0] for r in c.execute(select(Order.code).where(Order.code.in_(list(seen))))} if seen else set()
-        )
+        existing = _taken(c, list(seen)) if seen else {}
+        if taken is not None:
+            taken.update(existing)
         fresh = [r for r in good if r["code"] not in existing]
         skipped = len(good) - len(fresh)
         for i in range(0, len(fresh), 500):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from pydantic import Field
@@ -11,11 +12,13 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from gateway.adapters.db.models import Site
-from gateway.domain.errors import Unavailable, ValidationFailed
+from gateway.domain.decisions import unknown_code
+from gateway.domain.errors import NotFound, Unavailable, ValidationFailed
 from gateway.domain.requests import Request, local_key
 from gateway.domain.verdict import Verdict
 from gateway.services.guessing import TypedGuard
 from gateway.services.inputs import Code, Sid, StrictIn
+from gateway.services.orders import order_view
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
 
 MISSES = ("UNKNOWN_CODE", "FORGED")  # what a code guesser mostly gets
@@ -60,13 +63,32 @@ def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
     return None if row is None else (row.id, row.timezone)
 
 
+def _hidden(engine: Engine, code: str, sees: Callable[[str | None], bool]) -> bool:
+    """Whether the order named by `code` belongs to a site the caller may not see."""
+    try:
+        return not sees(order_view(engine, code)["site"])
+    except NotFound:
+        return False
+
+
 async def redeem_typed(
-    rt: Gateway, body: RedeemIn, source: str, timeout: float = 10.0, *, local: bool = False
+    rt: Gateway,
+    body: RedeemIn,
+    source: str,
+    timeout: float = 10.0,
+    *,
+    local: bool = False,
+    sees: Callable[[str | None], bool] | None = None,
 ) -> Verdict:
     """Decide one typed redemption for `body.by` (the caller) from client address `source`. A redemption
     must carry its idempotency key (`request_id`): after a time-out the caller retries with the same key
     and can never redeem twice. A `check` may go without (it changes nothing in the ledger), and then
-    gets a one-off id. Both are rate-limited, and unknown codes are audited (services/guessing.py)."""
+    gets a one-off id. Both are rate-limited, and unknown codes are audited (services/guessing.py).
+
+    `sees`: the sites the caller may see. Another site's order they may not see is answered exactly like
+    an unknown code (and counted as a miss): a person's WRONG_SITE would tell that the code exists.
+    Devices keep WRONG_SITE (their screens say it); the stored verdict stays what the ledger decided,
+    so a retry maps the same stored verdict the same way."""
     if body.request_id is None and body.op == "redeem":
         raise ValidationFailed(
             "request_id: a redemption needs an idempotency key (request_id or the Idempotency-Key header)",
@@ -106,6 +128,12 @@ async def redeem_typed(
             "the redemption service did not answer in time; retry with the same request_id",
             retry=True,
         ) from err
+    if (
+        sees is not None
+        and verdict.reason == "WRONG_SITE"
+        and await run_in_threadpool(_hidden, rt.engine, body.code.strip(), sees)
+    ):
+        verdict = rt.service.transport.render(verdict.sid, unknown_code())
     if verdict.reason in MISSES:
         await run_in_threadpool(
             lambda: rt.guard.missed(rt.engine, body.by, source, body.op, body.code, counts=not local)

@@ -77,6 +77,18 @@ def test_login_limiter_window() -> None:
     assert lim.retry_after("someone-else", "9.9.9.9", 201) > 0  # one address sweeping many names
 
 
+def test_signin_backoff_per_name_across_addresses_spares_known_addresses() -> None:
+    lim = LoginLimiter(max_failures=3, window=60)
+    lim.succeeded("owner", "10.0.0.1")  # the owner's own desk
+    for i in range(30):  # 3 × 10 failures, from a new address every 2 tries
+        addr = f"10.9.{i // 2}.1"
+        assert lim.retry_after("owner", addr, 100) == 0, i
+        lim.failed("owner", addr, 100)
+    assert lim.retry_after("owner", "10.9.99.1", 101) > 0  # a fresh address is slowed down too
+    assert lim.retry_after("owner", "10.0.0.1", 101) == 0  # the owner still signs in where they did
+    assert lim.retry_after("ann", "10.9.99.1", 101) == 0  # other names are not affected
+
+
 def test_users_sessions_and_tokens(engine: Engine) -> None:
     create_user(engine, "ann", "pass-word-1", "manager", ["s1"])
     with pytest.raises(Conflict):

@@ -69,10 +69,10 @@ def test_each_role_sees_only_its_pages(console: Console, who: str) -> None:
 
 def test_verifier_sees_no_personal_data_or_other_sites(console: Console) -> None:
     page = console.as_user("verifier")
-    # Another site's order: "not here", no title, no units.
+    # Another site's order reads like an unknown code (no existence oracle): no title, no units.
     page.get_by_label("Code").fill("HX-TEST-TOUR-S2")
     page.get_by_label("Code").press("Enter")
-    expect(page.get_by_test_id("error")).to_have_text("This order belongs to another site.")
+    expect(page.get_by_test_id("error")).to_have_text("No order has this code.")
     expect(page.get_by_text("Old Town Walk")).to_have_count(0)
     # Only their own site is offered; posting another site is refused and redeems nothing.
     csrf = page.locator('meta[name="csrf"]').get_attribute("content")
@@ -97,7 +97,8 @@ def test_manager_sees_only_own_sites_orders(console: Console) -> None:
     codes = set(page.locator("tbody td.mono").all_inner_texts())
     # s1 orders and orders valid everywhere, never s2's.
     assert codes == {"HX-TEST-FAMILY-5", "HX-TEST-SINGLE", "HX-TEST-ANYWHERE", "HX-TEST-VOUCHER"}
-    assert page.goto("/console/orders/HX-TEST-TOUR-S2").status == 403  # type: ignore[union-attr]
+    # Another site's order reads like an unknown code (404), not "forbidden" (no existence oracle).
+    assert page.goto("/console/orders/HX-TEST-TOUR-S2").status == 404  # type: ignore[union-attr]
     page.goto("/console/orders?q=family")
     expect(page.locator("tbody td.mono")).to_have_text(["HX-TEST-FAMILY-5"])
     expect(page.get_by_role("link", name=re.compile("HX-TEST-FAMILY-5"))).to_be_visible()

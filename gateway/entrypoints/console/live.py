@@ -104,8 +104,13 @@ class LiveHub:
                     s.dropped += 1  # a stalled browser loses events rather than holding memory
 
     def _enrich(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        keys = {idem_key(e["device"], e["verdict"]["sid"]) for e in batch}
+        keys = {_key(e) for e in batch}
+        site_ids = {e["site_id"] for e in batch if e.get("site_id") is not None}
         with self.engine.connect() as c:
+            sites = {
+                s.id: s
+                for s in c.execute(select(Site.id, Site.slug, Site.timezone).where(Site.id.in_(site_ids)))
+            }
             rows = c.execute(
                 select(
                     Redemption.idem_key,
@@ -126,8 +131,10 @@ class LiveHub:
         extra = {r.idem_key: r for r in rows}
         out = []
         for e in batch:
-            r = extra.get(idem_key(e["device"], e["verdict"]["sid"]))
-            info = (
+            r = extra.get(_key(e))
+            asked = sites.get(e.get("site_id"))
+            info: dict[str, Any] = {"site": asked.slug, "tz": asked.timezone} if asked is not None else {}
+            info.update(
                 {
                     "site": r.slug,
                     "tz": r.timezone,  # the feed shows the time in the zone of the scan's site
@@ -141,6 +148,8 @@ class LiveHub:
                 if r is not None
                 else {}
             )
+            if asked is not None:
+                info["site"] = asked.slug  # a typed request is where it was asked, whatever the row says
             out.append(_flat(e, info))
         return out
 
@@ -206,12 +215,19 @@ def _flat(e: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         "title": None,
         "op": "redeem",
         "user": None,
+        "typed": bool(e.get("typed")),
     }
     out.update(info)
     return out
 
 
+def _key(e: dict[str, Any]) -> str:
+    return str(e.get("key") or idem_key(e["device"], e["verdict"]["sid"]))
+
+
 def _visible(s: Subscriber, e: dict[str, Any]) -> bool:
     if s.device is not None and e["device"] != s.device:
         return False
+    if e.get("site") is None and e.get("typed"):
+        return s.person.all_sites  # a typed code whose site is unknown is shown to all-sites people only
     return s.person.sees_site(e.get("site"))

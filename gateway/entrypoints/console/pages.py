@@ -18,7 +18,7 @@ from gateway.entrypoints.console.guard import CONSOLE, PageForbidden, rt_of
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.live import LiveHub
 from gateway.entrypoints.console.render import lang_of, page, tz_of
-from gateway.entrypoints.http.auth import LOCAL, caller, source_of
+from gateway.entrypoints.http.auth import caller, order_looked_up
 from gateway.entrypoints.qr import write_qr
 from gateway.services import adjustments as adjust
 from gateway.services import queries
@@ -26,7 +26,7 @@ from gateway.services import reports as ledger_reports
 from gateway.services import settlement as settlement_report
 from gateway.services.commands import CommandIn
 from gateway.services.devices import list_devices
-from gateway.services.guessing import RateLimited, looked_up
+from gateway.services.guessing import RateLimited
 from gateway.services.redemption_log import RedemptionFilter, export_csv
 
 router = APIRouter()
@@ -93,11 +93,8 @@ def orders(
 
 
 def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
-    rt = rt_of(request)  # a code in the URL is a typed code too: misses count as guesses
-    order = looked_up(rt.guard, rt.engine, person.name, source_of(request), code, limited=person is not LOCAL)
-    if not person.sees_site(order["site"]):
-        raise PageForbidden()
-    return order
+    rt = rt_of(request)  # another site's order is a 404 and a recorded miss, like an unknown code
+    return order_looked_up(rt.guard, rt.engine, person, request, code, console=True)
 
 
 @router.get("/console/orders/{code}", include_in_schema=False)
@@ -194,6 +191,8 @@ def device_detail(
     if not found:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
+    if not person.may_site(found[0]["site"]):  # acting on a device needs its site (unplaced: owners)
+        raise PageForbidden()
     scans = queries.recent(rt.engine, person, 50, device=device)
     screen = (scans[0]["l1"], scans[0]["l2"]) if scans else ("", "")
     return page(
@@ -223,7 +222,8 @@ async def device_cmd(
     form = await request.form()
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
-    if cmd is None or not list_devices(rt.engine, person, device=device):
+    found = list_devices(rt.engine, person, device=device)
+    if cmd is None or not found or not person.may_site(found[0]["site"]):
         raise PageForbidden()
     if rt.fleet is None:
         raise Unavailable("the fleet is not running")

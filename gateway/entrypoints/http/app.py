@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import __version__
 from gateway.domain.errors import HexiaoError, ValidationFailed
 from gateway.domain.identifiers import SID_RE
+from gateway.domain.roles import Person
 from gateway.entrypoints.console import install as install_console
 from gateway.entrypoints.http.auth import (
     LOCAL,
@@ -24,7 +25,7 @@ from gateway.entrypoints.http.auth import (
     AsSupervisor,
     AsVerifier,
     caller,
-    require_order,
+    order_looked_up,
     require_site,
     source_of,
 )
@@ -38,7 +39,7 @@ from gateway.entrypoints.http.routes.webhooks import router as webhooks_router
 from gateway.entrypoints.qr import write_qr
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.devices import DeviceIn, device_site, list_devices, upsert_device
-from gateway.services.guessing import looked_up
+from gateway.services.guessing import creating
 from gateway.services.inputs import StrictIn
 from gateway.services.orders import (
     OrderIn,
@@ -47,7 +48,6 @@ from gateway.services.orders import (
     create_site,
     import_csv,
     list_sites,
-    order_view,
 )
 from gateway.services.redemption_log import RedemptionFilter, export_csv, list_redemptions
 from gateway.services.typed_redeem import RedeemIn, redeem_typed
@@ -88,6 +88,11 @@ def _problem(e: Any) -> dict[str, str]:
         if kind in ("model_attributes_type", "model_type", "dict_type"):
             return {"field": field, "error": "expected a JSON object (Content-Type: application/json)"}
     return {"field": field or where, "error": str(e.get("msg", "invalid"))}
+
+
+def _creating(r: Runtime, who: Person, request: Request) -> AbstractContextManager[dict[str, str | None]]:
+    limited = who is not LOCAL
+    return creating(r.guard, r.engine, who.name, source_of(request), who.sees_order, limited=limited)
 
 
 def _idempotency_key(header: str | None, body_key: str | None) -> str | None:
@@ -208,11 +213,20 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
         return out
 
     @app.post("/api/orders", tags=["orders"], status_code=201)
-    def new_orders(r: RT, body: OrdersIn, who: AsManager) -> dict[str, Any]:
-        """Orders for the caller's sites (an order without a site is valid everywhere: owners only)."""
+    def new_orders(r: RT, body: OrdersIn, who: AsManager, request: Request) -> dict[str, Any]:
+        """Orders for the caller's sites (an order without a site is valid everywhere: owners only).
+        A chosen code that another site's order has counts as a miss (services/guessing.py)."""
         for o in body.orders:
             require_site(who, o.site)
-        codes = create_orders(r.engine, body.orders, r.settings.key, r.settings.timezone)
+        with _creating(r, who, request) as taken:
+            codes = create_orders(
+                r.engine,
+                body.orders,
+                r.settings.key,
+                r.settings.timezone,
+                lambda s: require_site(who, s),
+                taken,
+            )
         return {"created": len(codes), "codes": codes}
 
     @app.post("/api/orders/import", tags=["orders"])
@@ -225,24 +239,26 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise ValidationFailed("the CSV is not UTF-8") from err
-        return await run_in_threadpool(
-            lambda: import_csv(
-                r.engine, text, r.settings.key, r.settings.timezone, check_site=lambda s: require_site(who, s)
-            )
-        )
+
+        def run() -> dict[str, Any]:
+            with _creating(r, who, request) as taken:
+                return import_csv(
+                    r.engine, text, r.settings.key, r.settings.timezone, lambda s: require_site(who, s), taken
+                )
+
+        return await run_in_threadpool(run)
 
     @app.get("/api/orders/{code}", tags=["orders"])
     def get_order(r: RT, code: CodePath, who: AsVerifier, request: Request) -> dict[str, Any]:
         """Another site's order answers 404, like an unknown code. Unknown codes count as guesses
         (audited; too many in a minute pause the caller's look-ups, 429)."""
-        found = looked_up(r.guard, r.engine, who.name, source_of(request), code, limited=who is not LOCAL)
-        return require_order(who, found, code)
+        return order_looked_up(r.guard, r.engine, who, request, code)
 
     @app.get("/api/orders/{code}/qr.{fmt}", tags=["orders"])
-    def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager) -> Response:
+    def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager, request: Request) -> Response:
         if fmt not in ("png", "svg"):
             raise ValidationFailed("format must be png or svg", field="fmt")
-        require_order(who, order_view(r.engine, code), code)  # 404 for unknown and other sites' codes
+        order_looked_up(r.guard, r.engine, who, request, code)  # 404 for unknown and other sites' codes
         png, svg = write_qr(code, r.settings.var_dir / "qr")
         path = png if fmt == "png" else svg
         return Response(path.read_bytes(), media_type="image/png" if fmt == "png" else "image/svg+xml")
@@ -265,7 +281,9 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
             "request_id": _idempotency_key(idempotency_key, body.request_id),
             "by": who.name,
         }
-        v = await redeem_typed(r, body.model_copy(update=update), source_of(request), local=who is LOCAL)
+        v = await redeem_typed(
+            r, body.model_copy(update=update), source_of(request), local=who is LOCAL, sees=who.sees_order
+        )
         return v.to_dict()
 
     @app.get("/api/redemptions", tags=["redemptions"])

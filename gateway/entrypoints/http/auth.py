@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.domain.errors import Forbidden, NotAuthenticated, NotFound
 from gateway.domain.roles import LOCAL_NAME, ROLES, Person
 from gateway.services.accounts import session_person, token_person
+from gateway.services.guessing import TypedGuard, looked_up
 from gateway.services.local_access import LOCAL_PREFIX
 
 SESSION_COOKIE = "hx_session"
@@ -131,6 +132,17 @@ def require_order(person: Person, order: dict[str, Any], asked: str) -> dict[str
     if site is not None and not person.sees_site(site):
         raise NotFound(f"no order with code {asked!r}", code=asked)
     return order
+
+
+def order_looked_up(
+    guard: TypedGuard, engine: Engine, who: Person, request: Request, code: str, *, console: bool = False
+) -> dict[str, Any]:
+    """Every look-up of an order by its code (REST and console): unknown codes and orders of sites the
+    caller may not see are one answer (404) and one recorded miss, limited like typed guesses."""
+
+    sees = who.sees_site if console else who.sees_order
+    limited = who is not LOCAL
+    return looked_up(guard, engine, who.name, source_of(request), code, limited=limited, sees=sees)
 
 
 # Type aliases for routes that need the caller: `who: AsSupervisor` both checks the role and hands it over.

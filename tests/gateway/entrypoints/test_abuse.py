@@ -150,3 +150,25 @@ def test_auto_registration_is_off_without_demo_and_bounded(tmp_path: Path) -> No
     with e.connect() as c:
         got = [places.get(c, f"mint-{i}", 0.0) for i in range(4)]
     assert [p is not None for p in got] == [True, True, False, False]  # minted ids stop after the burst
+
+
+def test_chosen_codes_taken_at_another_site_are_misses(gw: tuple[GatewayProc, dict[str, str]]) -> None:
+    """An "already exists" answer tells that a code of another site exists: each such code is audited
+    as a miss, and after GUESS_LIMIT the creator is paused like any guesser."""
+    g, _ = gw
+    assert g.api("POST", "/api/sites", json={"slug": "s9", "name": "S9"}).status_code in (201, 409)
+    mine = [{"code": f"AB-TAKEN-{i}", "title": "T", "site": "s1"} for i in range(3)]
+    assert g.api("POST", "/api/orders", json={"orders": mine}).status_code == 201
+    e = make_engine(f"sqlite:///{g.db_path}")
+    create_user(e, "m9", PASSWORD, "manager", ["s9"])
+    auth = {"authorization": "Bearer " + issue_api_token(e, "m9")}
+    e.dispose()
+    with client("127.0.0.79") as c:
+        one = {"orders": [{"code": "AB-TAKEN-0", "title": "T", "site": "s9"}]}
+        assert c.post(g.http + "/api/orders", json=one, headers=auth).status_code == 409
+        assert sum(a[0] == "m9" for a in audit(g)) == 1
+        csv = "code,title,site\nAB-TAKEN-1,T,s9\nAB-TAKEN-2,T,s9\nAB-FRESH-9,T,s9\n"
+        r = c.post(g.http + "/api/orders/import", content=csv, headers={**auth, "content-type": "text/csv"})
+        assert r.json()["already_existed"] == 2 and sum(a[0] == "m9" for a in audit(g)) == 3, r.text
+        fresh = {"orders": [{"code": "AB-FRESH-10", "title": "T", "site": "s9"}]}
+        assert c.post(g.http + "/api/orders", json=fresh, headers=auth).status_code == 429  # paused

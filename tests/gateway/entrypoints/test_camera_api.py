@@ -63,5 +63,5 @@ def test_only_the_debug_devices_last_unread_frames_are_kept_and_only_owners_see_
     assert (other["debug"], other["items"]) == (False, [])  # never kept for a device not in debug
     manager = {"Authorization": f"Bearer {t['manager']}"}
     assert g.api("GET", "/api/camera/cam-9/failures", headers=manager).status_code == 403
-    assert g.api("GET", "/api/camera/cam-9/failures", local=False).status_code == 401
+    assert g.api("GET", "/api/camera/cam-9/failures", local=False).status_code == 401  # anonymous
     assert g.api("GET", "/api/health").json()["camera"]["kept_for_debug"] == 2

@@ -11,7 +11,13 @@ from sqlalchemy import select
 from gateway.adapters.db.models import Site
 from gateway.domain.errors import Forbidden, NotFound, ValidationFailed
 from gateway.domain.roles import Person
-from gateway.entrypoints.http.auth import AsManager, AsSupervisor, require_order, require_site
+from gateway.entrypoints.http.auth import (
+    AsManager,
+    AsSupervisor,
+    order_looked_up,
+    require_order,
+    require_site,
+)
 from gateway.entrypoints.http.ticket import ticket_html
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.accounts import person_named
@@ -99,7 +105,14 @@ def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
 
 @router.get("/api/products", tags=["products"])
 def products(r: RT, who: AsManager) -> list[dict[str, Any]]:
-    return list_products(r.engine)
+    """The products of the caller's sites (a product without `rules.sites` is sold everywhere)."""
+    slugs = {i: slug for slug, i in _sites(r).items()}
+    return [p for p in list_products(r.engine) if _sold_at_mine(who, p, slugs)]
+
+
+def _sold_at_mine(who: Person, product: dict[str, Any], slugs: dict[int, str]) -> bool:
+    ids = (product.get("rules") or {}).get("sites") or []
+    return who.all_sites or not ids or any(who.sees_site(slugs.get(i)) for i in ids)
 
 
 @router.post("/api/products", tags=["products"], status_code=201)
@@ -177,9 +190,9 @@ def put_pin(
 
 
 @router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
-def ticket(r: RT, code: CodePath, who: AsManager) -> HTMLResponse:
+def ticket(r: RT, code: CodePath, who: AsManager, request: Request) -> HTMLResponse:
     """A printable ticket: QR code, short manual-entry code, validity."""
-    order = require_order(who, order_view(r.engine, code), code)
+    order = order_looked_up(r.guard, r.engine, who, request, code)
     return HTMLResponse(ticket_html(order, r.settings.timezone))
 
 

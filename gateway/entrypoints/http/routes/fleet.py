@@ -9,6 +9,7 @@ from pydantic import Field
 from gateway.domain.errors import Unavailable
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import caller, require_site
+from gateway.services.accounts import person_named
 from gateway.services.commands import CommandIn
 from gateway.services.fleet import Fleet
 from gateway.services.inputs import StrictIn
@@ -44,6 +45,11 @@ class ProvisionIn(StrictIn):
     board: str = Field(default="esp32-devkitc", pattern=r"^[a-z0-9_-]{1,32}$")
 
 
+def _source(who: Person) -> str:
+    """What the command log records: the authenticated caller, never just "api"."""
+    return f"api:{who.name}"
+
+
 def _site_of(fleet: Fleet, device: str) -> str | None:
     found = fleet.devices(device=device)
     return found[0]["site"] if found else None
@@ -77,35 +83,46 @@ def provision(fleet: F, who: Manager, device: DevicePath, body: ProvisionIn) -> 
     """Register the device and issue a fresh MQTT secret (rotating any old one). The secret appears in
     this response only; the gateway keeps a PBKDF2 hash."""
     require_site(who, body.site)
-    old_site = _site_of(fleet, device)
-    if old_site is not None:
-        require_site(who, old_site)
-    return fleet.provision(device, body.site, body.gate, body.mode, body.board)
+    found = fleet.devices(device=device)
+    if found:  # a known device needs its current site; an unplaced one (None): owners / all-sites only
+        require_site(who, found[0]["site"])
+    return fleet.provision(device, body.site, body.gate, body.mode, body.board, by=_source(who))
 
 
 @router.post("/devices/{device}/commands")
 def command(fleet: F, who: Manager, device: DevicePath, body: CommandIn) -> dict[str, Any]:
     """beep {sound}, show {l1, l2, secs}, reboot, status, set_mode {mode}, rotate, revoke."""
     require_site(who, _site_of(fleet, device))
-    return fleet.command(device, body)
+    return fleet.command(device, body, source=_source(who))
 
 
 @router.post("/devices/{device}/revoke")
 def revoke(fleet: F, who: Manager, device: DevicePath) -> dict[str, Any]:
     """Lock the device out at once: the broker drops its connection and refuses its login."""
     require_site(who, _site_of(fleet, device))
-    return fleet.command(device, CommandIn(cmd="revoke"))
+    return fleet.command(device, CommandIn(cmd="revoke"), source=_source(who))
 
 
 @router.post("/sites/{site}/commands")
 def site_command(fleet: F, who: Manager, site: SitePath, body: CommandIn) -> dict[str, Any]:
     """The same command for every (non-revoked) device of a site."""
     require_site(who, site)
-    return fleet.site_command(site, body)
+    return fleet.site_command(site, body, source=_source(who))
 
 
 @router.get("/alarms")
 def alarms(fleet: F, who: Viewer, all: bool = False) -> list[dict[str, Any]]:
     """Open inactivity alarms (devices silent longer than FLEET_SILENCE_S); `all=true` adds cleared ones."""
     sites = {d["device"]: d["site"] for d in fleet.devices()}
-    return [a for a in fleet.alarms(include_cleared=all) if who.sees_site(sites.get(a["device"]))]
+    return [a for a in fleet.alarms(include_cleared=all) if _sees_alarm(fleet, who, sites, a["device"])]
+
+
+def _sees_alarm(fleet: Fleet, who: Person, sites: dict[str, str | None], device: str) -> bool:
+    """A device's alarm goes with the device's site. A guessing alarm (`web-<name>`, no device) goes
+    with the sites of the person who guessed: shared sites, or all-sites people for everyone else."""
+    if device in sites or not device.startswith("web-"):
+        return who.sees_site(sites.get(device))
+    if who.all_sites:
+        return True
+    guesser = person_named(fleet.engine, device.removeprefix("web-"))
+    return guesser is not None and not guesser.all_sites and bool(guesser.sites & who.sites)
