@@ -203,23 +203,28 @@ def test_the_live_feed_shows_another_sites_typed_codes(gw: GatewayProc) -> None:
     they arrive with site null, which every manager sees: east's manager reads west's order codes
     (bearer credentials) as west's staff type them."""
     order(gw, "HX-W-LIVE-1", "west")
-    got: list[dict[str, Any]] = []
-
-    def listen() -> None:
-        headers = {"authorization": TOK["m-east"]}
-        with httpx.stream("GET", gw.http + "/console/live/events", headers=headers, timeout=20) as r:
-            for line in r.iter_lines():
-                if line.startswith("data:"):
-                    got.append(json.loads(line[5:]))
-
-    t = threading.Thread(target=listen, daemon=True)
-    t.start()
-    time.sleep(1.0)  # subscribed
+    got = _watch_live(gw, "m-east")
     body = {"code": "HX-W-LIVE-1", "site": "west", "request_id": "live-w-1"}
     assert api(gw, "m-west", "POST", "/api/redeem", json=body).json()["ok"] is True
     time.sleep(2.0)
     leaked = [(e["code"], e["site"]) for e in got if e.get("code") == "HX-W-LIVE-1"]
     assert leaked == [], leaked
+
+
+def _watch_live(gw: GatewayProc, who: str) -> list[dict[str, Any]]:
+    """The live feed's events as `who` receives them, collected by a thread (subscribed on return)."""
+    got: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        headers = {"authorization": TOK[who]}
+        with httpx.stream("GET", gw.http + "/console/live/events", headers=headers, timeout=20) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    got.append(json.loads(line[5:]))
+
+    threading.Thread(target=listen, daemon=True).start()
+    time.sleep(1.0)  # subscribed
+    return got
 
 
 def _misses(gw: GatewayProc, actor: str) -> int:
@@ -319,3 +324,18 @@ def test_a_manager_reboots_an_unplaced_device_from_the_console(gw: GatewayProc) 
     page = api(gw, "m-east", "GET", "/console/devices/lobby-2")
     button = api(gw, "m-east", "POST", "/console/devices/lobby-2/cmd", data={"cmd": "reboot"})
     assert (page.status_code, button.status_code) == (403, 403), (page.status_code, button.status_code)
+
+
+def test_the_live_feed_shows_a_typed_check_of_another_sites_order_as_unknown(gw: GatewayProc) -> None:
+    """The live feed follows the typed answer: an east person's check of a west code reads
+    UNKNOWN_CODE to east's manager, like the answer the person got, not WRONG_SITE."""
+    order(gw, "HX-W-LIVE-2", "west")
+    got = _watch_live(gw, "m-east")
+    body = {"code": "HX-W-LIVE-2", "site": "east", "op": "check"}
+    answer = api(gw, "s-east", "POST", "/api/redeem", source="127.0.0.90", json=body).json()
+    assert answer["reason"] == "UNKNOWN_CODE", answer
+    wait_for(lambda: any(e.get("code") == "HX-W-LIVE-2" for e in got), 10, "the check in the feed")
+    seen = [
+        (e["reason"], e["l1"], e["title"], "order_site" in e) for e in got if e.get("code") == "HX-W-LIVE-2"
+    ]
+    assert seen == [("UNKNOWN_CODE", answer["l1"], None, False)], seen

@@ -118,7 +118,7 @@ def install(app: FastAPI) -> None:
                     rt.settings.http_port,
                     rt.settings.var_dir / "owner-password.txt",
                 )
-            hub = LiveHub(rt.engine, asyncio.get_running_loop())
+            hub = LiveHub(rt.engine, asyncio.get_running_loop(), rt.service.transport.render)
             hub.start()
             a.state.live_hub = hub
             rt.service.listeners.append(hub.listener)

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Order, Redemption, Site
+from gateway.domain.decisions import unknown_code
 from gateway.domain.roles import Person
 from gateway.services.ledger import idem_key
+from gateway.services.messages import Render
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,9 @@ class LiveHub:
     watches, a listener call is a single length check.
     """
 
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, render: Render | None = None) -> None:
         self.engine = engine
+        self.render = render  # how an unknown code's verdict reads, for typed codes of hidden orders
         self.loop = loop
         self.subs: set[Subscriber] = set()
         self._inbox: deque[dict[str, Any]] = deque(maxlen=5000)  # overflow: oldest events are dropped
@@ -99,18 +102,47 @@ class LiveHub:
         for s in list(self.subs):
             if _visible(s, e):
                 try:
-                    s.q.put_nowait(e)
+                    s.q.put_nowait(self._as_seen(s, e))
                 except asyncio.QueueFull:
                     s.dropped += 1  # a stalled browser loses events rather than holding memory
 
+    def _as_seen(self, s: Subscriber, e: dict[str, Any]) -> dict[str, Any]:
+        """A typed code of an order the watcher may not see reads as an unknown code (as it did for the
+        person who typed it): WRONG_SITE would tell the watcher that the code exists elsewhere."""
+        if "order_site" not in e:
+            return e
+        shown = {k: v for k, v in e.items() if k != "order_site"}  # never sent as such
+        if s.person.sees_order(e["order_site"]) or self.render is None:
+            return shown
+        v = self.render(str(e.get("sid") or ""), unknown_code()).to_dict()
+        return {
+            **shown,
+            **{k: v.get(k) for k in ("ok", "reason", "l1", "l2", "detail", "sound", "left")},
+            "title": None,
+        }
+
     def _enrich(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         keys = {_key(e) for e in batch}
+        typed_wrong = {
+            e["code"] for e in batch if e.get("typed") and e["verdict"].get("reason") == "WRONG_SITE"
+        }
         site_ids = {e["site_id"] for e in batch if e.get("site_id") is not None}
         with self.engine.connect() as c:
             sites = {
                 s.id: s
                 for s in c.execute(select(Site.id, Site.slug, Site.timezone).where(Site.id.in_(site_ids)))
             }
+            owners = (
+                dict(
+                    c.execute(
+                        select(Order.code, Site.slug)
+                        .outerjoin(Site, Site.id == Order.site_id)
+                        .where(Order.code.in_(typed_wrong))
+                    ).all()
+                )
+                if typed_wrong
+                else {}
+            )
             rows = c.execute(
                 select(
                     Redemption.idem_key,
@@ -150,6 +182,8 @@ class LiveHub:
             )
             if asked is not None:
                 info["site"] = asked.slug  # a typed request is where it was asked, whatever the row says
+            if e["code"] in owners and e.get("typed") and e["verdict"].get("reason") == "WRONG_SITE":
+                info["order_site"] = owners[e["code"]]  # used by _as_seen, never sent as such
             out.append(_flat(e, info))
         return out
 
@@ -170,7 +204,7 @@ class LiveHub:
         if last_id is not None:
             for e in self.recent:
                 if e["id"] > last_id and _visible(s, e):
-                    s.q.put_nowait(e)
+                    s.q.put_nowait(self._as_seen(s, e))
         self.subs.add(s)
         return s
 

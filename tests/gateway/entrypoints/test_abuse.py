@@ -172,3 +172,23 @@ def test_chosen_codes_taken_at_another_site_are_misses(gw: tuple[GatewayProc, di
         assert r.json()["already_existed"] == 2 and sum(a[0] == "m9" for a in audit(g)) == 3, r.text
         fresh = {"orders": [{"code": "AB-FRESH-10", "title": "T", "site": "s9"}]}
         assert c.post(g.http + "/api/orders", json=fresh, headers=auth).status_code == 429  # paused
+
+
+def test_pin_conflicts_are_audited_and_bounded(gw: tuple[GatewayProc, dict[str, str]]) -> None:
+    """A 409 on setting a PIN tells that someone at the site has it: each is a miss (without the PIN
+    in the audit), and after GUESS_LIMIT the caller may not try PINs for the rest of the minute."""
+    g, _ = gw
+    assert g.api("PUT", "/api/users/va/pin", json={"site": "s1", "pin": "4821"}).status_code == 204
+    e = make_engine(f"sqlite:///{g.db_path}")
+    create_user(e, "mp", PASSWORD, "manager", ["s1"])
+    auth = {"authorization": "Bearer " + issue_api_token(e, "mp")}
+    e.dispose()
+    with client("127.0.0.81") as c:
+
+        def put(pin: str) -> httpx.Response:
+            return c.put(g.http + "/api/users/mp/pin", json={"site": "s1", "pin": pin}, headers=auth)
+
+        assert [put("4821").status_code for _ in range(3)] == [409, 409, 409]
+        assert put("7777").status_code == 429  # paused: no more PIN tries this minute
+    rows = [a for a in audit(g) if a[0] == "mp"]
+    assert len(rows) == 3 and all("4821" not in a[2] and "PIN in use at s1" in a[2] for a in rows), rows

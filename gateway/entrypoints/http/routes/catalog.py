@@ -1,6 +1,7 @@
 # REST routes for the catalog and after-the-fact changes: products, refunds, cancellations, reverts, inside counts.
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -9,14 +10,16 @@ from pydantic import Field, model_validator
 from sqlalchemy import select
 
 from gateway.adapters.db.models import Site
-from gateway.domain.errors import Forbidden, NotFound, ValidationFailed
+from gateway.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import (
+    LOCAL,
     AsManager,
     AsSupervisor,
     order_looked_up,
     require_order,
     require_site,
+    source_of,
 )
 from gateway.entrypoints.http.ticket import ticket_html
 from gateway.entrypoints.runtime import Runtime
@@ -178,15 +181,28 @@ class PinIn(StrictIn):
 
 @router.put("/api/users/{name}/pin", tags=["people"], status_code=204)
 def put_pin(
-    r: RT, name: Annotated[str, Path(min_length=1, max_length=40)], body: PinIn, who: AsManager
+    r: RT,
+    name: Annotated[str, Path(min_length=1, max_length=40)],
+    body: PinIn,
+    who: AsManager,
+    request: Request,
 ) -> None:
     """Give a person a PIN for signing in on handhelds at a site (unique among that site's verifiers).
-    The caller must work at the site, and so must the person, who may not rank above the caller."""
+    The caller must work at the site, and so must the person, who may not rank above the caller.
+    A 409 (someone there has that PIN) tells that the PIN is in use: each is audited as a miss (the
+    PIN itself is not logged) and the caller is paused after GUESS_LIMIT of them, like a code guesser."""
     require_site(who, body.site)
     target = person_named(r.engine, name)
     if target is None or not target.may_site(body.site) or not who.at_least(target.role):
         raise Forbidden(f"{name!r} cannot get a PIN at {body.site!r} from you", site=body.site)
-    set_pin(r.engine, name, body.site, body.pin, r.pin_key)
+    source, limited = source_of(request), who is not LOCAL
+    if limited:
+        r.guard.admit(who.name, source, time.monotonic(), costs=False)
+    try:
+        set_pin(r.engine, name, body.site, body.pin, r.pin_key)
+    except Conflict:
+        r.guard.missed(r.engine, who.name, source, "pin", f"PIN in use at {body.site}", counts=limited)
+        raise
 
 
 @router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
