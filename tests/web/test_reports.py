@@ -49,8 +49,8 @@ def test_reports_and_csv_export(console: Console, shot: Shot) -> None:
     expect(page.locator(".chart svg rect").first).to_be_attached()
     per_verifier = page.locator("section", has=page.get_by_role("heading", name="Per verifier"))
     expect(per_verifier.locator("tbody tr")).to_have_count(1)
-    # The audit names the caller (here the local token), never the body's `by` (docs/security.md).
-    expect(per_verifier.locator("tbody tr td")).to_have_text(["local", "2", "4", "0", "1"])
+    # The ledger names the caller (here the front desk's own token), never a body's `by` (docs/security.md).
+    expect(per_verifier.locator("tbody tr td")).to_have_text(["desk", "2", "4", "0", "1"])
     settlement = page.locator("section", has=page.get_by_role("heading", name="Settlement"))
     expect(settlement.locator("tbody tr").first).to_contain_text("ticket")
     # The other exports (the gateway's report API) answer the signed-in manager, for their site only.
