@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field, model_validator
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from gateway.entrypoints.http.auth import (
     require_site,
     source_of,
 )
+from gateway.entrypoints.http.deps import RT, CodePath
 from gateway.entrypoints.http.ticket import ticket_html
 from gateway.entrypoints.runtime import Runtime
 from gateway.services.accounts import person_named
@@ -44,15 +45,6 @@ from gateway.services.sites import site_ids
 router = APIRouter()
 
 
-def _runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.rt
-    return rt
-
-
-RT = Annotated[Runtime, Depends(_runtime)]
-
-
-CodePath = Annotated[str, Path(min_length=1, max_length=128)]
 SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 # Ids are database integers: anything beyond 2**53 cannot name a row (and overflows SQLite's driver).
 IdPath = Annotated[int, Path(ge=1, le=2**53)]
