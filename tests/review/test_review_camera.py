@@ -5,12 +5,20 @@ UART scan, crafted headers and images, debug frames bounded and owner-only (see 
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
+
+from gateway.adapters.brokers.mosquitto import Mosquitto
+from tests.conftest import GatewayProc
+from tests.gateway.adapters.test_camera_flow import CameraPeer
+from tests.gateway.adapters.test_mqtt_flow import make_order
+from tests.helpers import wait_for
 
 
 def run_decode(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,3 +48,47 @@ def test_hexiao_decode_answers_a_huge_image_with_a_clear_error_line_not_a_python
     assert all(line.startswith("hexiao-decode: ") for line in err), err
     assert any(str(huge) in line for line in err), err
     assert r.returncode == 2
+
+
+def _hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_250_kb_jpeg_of_64_mpx_is_dropped_not_decoded_at_300_mb(
+    gateway: GatewayProc, mosquitto: Mosquitto
+) -> None:
+    """Invariant 2/3: the header's w/h are bounded (MAX_SIDE 1600) but the JPEG's own size is not: a
+    uniform 8000x8000 progressive JPEG is 250 kB (under max_frame) and the gateway decodes all 64 Mpx
+    (plus the ladder's copies) in its own process."""
+    make_order(gateway, "HXO-REV-BOMB")
+    b = io.BytesIO()
+    Image.new("L", (8000, 8000), 128).save(b, "JPEG", quality=1, progressive=True, optimize=True)
+    bomb = b.getvalue()
+    cams = [CameraPeer(mosquitto.url, f"rev-bomb-{i}") for i in range(2)]
+    uart = CameraPeer(mosquitto.url, "rev-bomb-uart")
+    assert gateway.proc is not None
+    before = _hwm_mb(gateway.proc.pid)
+    try:
+        for k in range(8):
+            cams[k % 2].frame(f"bomb-{k}", k, bomb, w=640, h=480)  # the header claims VGA
+        t0 = time.monotonic()
+        uart.scan("uart-during-bombs", "HXO-REV-BOMB")
+        assert uart.wait_verdict("uart-during-bombs", timeout=30)["reason"] == "OK"
+        print(f"UART verdict during bomb frames after {time.monotonic() - t0:.3f}s")
+
+        def settled() -> dict[str, int] | None:
+            h: dict[str, int] = gateway.api("GET", "/api/health").json()["camera"]
+            done = h["bad"] + h["hints"] + h["dropped_old"] + h["decoded"]
+            return h if h["frames"] == 8 and h["waiting"] == 0 and done >= 8 else None
+
+        health = wait_for(settled, 60, "the bomb frames handled")
+    finally:
+        for c in [*cams, uart]:
+            c.close()
+    grown = _hwm_mb(gateway.proc.pid) - before
+    print(f"camera health {health}; gateway peak RSS grew by {grown:.0f} MB")
+    assert health["hints"] == 0, "a 64 Mpx frame was decoded (hinted) instead of dropped as bad"
+    assert grown < 100, f"one 250 kB frame grew the gateway's peak memory by {grown:.0f} MB"
