@@ -19,6 +19,7 @@ from tests.conftest import GatewayProc
 from tests.gateway.adapters.test_camera_flow import CameraPeer
 from tests.gateway.adapters.test_mqtt_flow import make_order
 from tests.helpers import wait_for
+from tools.camera.synth import Scene, jpeg, render
 
 
 def run_decode(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -92,3 +93,79 @@ def test_a_250_kb_jpeg_of_64_mpx_is_dropped_not_decoded_at_300_mb(
     print(f"camera health {health}; gateway peak RSS grew by {grown:.0f} MB")
     assert health["hints"] == 0, "a 64 Mpx frame was decoded (hinted) instead of dropped as bad"
     assert grown < 100, f"one 250 kB frame grew the gateway's peak memory by {grown:.0f} MB"
+
+
+def _ladder_only_frames(want: int) -> list[bytes]:
+    """Realistic 640x480 frames the gateway reads only at the last ladder step (up2), fresh costs."""
+    import numpy as np
+
+    from gateway.adapters.camera.decode import Costs, decode, gray_from_bytes
+    from tools.camera.synth import realistic
+
+    rng = np.random.default_rng(7)
+    out: list[bytes] = []
+    for _ in range(400):
+        s, q = realistic(rng, 640, 480, "HXO-REV-LAD")
+        data = jpeg(render(s), q)
+        if decode(gray_from_bytes(data, "jpeg"), costs=Costs()).stage == "up2":
+            out.append(data)
+            if len(out) == want:
+                break
+    assert len(out) == want
+    return out
+
+
+def test_one_hiccup_during_a_ladder_step_disables_the_ladder_for_good(
+    gateway: GatewayProc, mosquitto: Mosquitto
+) -> None:
+    """Decode quality: Costs keeps a step's moving average only when the step runs, and a step whose
+    guess is over the budget is never run again (and `break` skips every later step too). One pause
+    of the gateway (steal time, swap, a GC) during a step at 640x480 therefore turns off the whole
+    retry ladder at that size until restart: frames that the fresh gateway reads now get hints."""
+    import os
+    import signal
+    import threading
+
+    make_order(gateway, "HXO-REV-LAD", quantity=50)
+    frames = _ladder_only_frames(4)
+    cam = CameraPeer(mosquitto.url, "rev-lad-1")
+    noise = CameraPeer(mosquitto.url, "rev-lad-noise")
+    assert gateway.proc is not None
+    pid = gateway.proc.pid
+    try:
+        cam.frame("lad-ctl", 0, frames[0], w=640, h=480)  # the fresh gateway reads it
+        assert cam.wait_verdict("lad-ctl", timeout=15)["reason"] == "OK"
+        empty = jpeg(render(Scene(text="", width=640, height=480, noise=6)), 40)
+        stop = threading.Event()
+
+        def flood() -> None:
+            k = 0
+            while not stop.is_set():
+                noise.frame(f"nz-{k}", k % 60000, empty, w=640, h=480)
+                k += 1
+                time.sleep(0.02)
+
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        for _ in range(15):  # bounded: 15 pauses of 150 ms (a machine hiccup), 3 s in all
+            time.sleep(0.05)
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.15)
+            os.kill(pid, signal.SIGCONT)
+        stop.set()
+        t.join(5)
+        time.sleep(2.0)  # the queue drains; the machine is quiet again
+        for i, f in enumerate(frames):
+            cam.frame(f"lad-after-{i}", 0, f, w=640, h=480)
+            time.sleep(0.5)
+        time.sleep(2.0)
+        got = {i: [v["reason"] for v in cam.verdicts_for(f"lad-after-{i}")] for i in range(len(frames))}
+        hints = {
+            i: [h["hint"] for h in cam.hints if h["sid"] == f"lad-after-{i}"] for i in range(len(frames))
+        }
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        cam.close()
+        noise.close()
+    print("after the hiccups: verdicts", got, "hints", hints)
+    assert all(got[i] for i in got), f"frames read before the hiccups now get hints: {hints}"
