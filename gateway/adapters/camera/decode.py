@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ HINTS = ("none", "dark", "bright", "closer", "still", "one")
 SMALL_PX = 3.0  # a symbol seen at under ~3 px per module: ask to come closer rather than hold still
 # A further step starts only if it should end within this, by what it recently cost (docs/protocol.md).
 BUDGET_MS = 22.0
+MAX_FRAME_SIDE = 1600  # pixels: a camera frame's real size may not exceed what its header may say
+MAX_FILE_PIXELS = 40_000_000  # hexiao-decode: a phone photo fits; a decompression bomb does not
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +42,40 @@ def gray_from_bytes(data: bytes | memoryview, fmt: str, width: int = 0, height: 
             raise BadFrame(f"gray frame of {len(data)} bytes is not {width}x{height}")
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width)
     if fmt == "jpeg":
-        try:
-            with Image.open(io.BytesIO(bytes(data)), formats=["JPEG"]) as img:
-                return np.asarray(img.convert("L"), dtype=np.uint8)
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise BadFrame(f"not a readable JPEG: {e}") from e
+        img = _open(io.BytesIO(bytes(data)), "not a readable JPEG", ["JPEG"])
+        with img:
+            # The header's size is checked against MAX_SIDE; the JPEG's own is checked here, before any
+            # pixel is decoded (a tiny file can hold a huge uniform image: a decompression bomb).
+            if max(img.size) > MAX_FRAME_SIDE:
+                raise BadFrame(f"JPEG of {img.size[0]}x{img.size[1]} is larger than any camera frame")
+            return _luma(img, "not a readable JPEG")
     raise BadFrame(f"unknown frame format {fmt!r}")
 
 
 def gray_from_file(path: str) -> np.ndarray:
-    """Any image file Pillow reads (PNG, JPEG, PGM ...) as luma."""
+    """Any image file Pillow reads (PNG, JPEG, PGM ...) as luma; BadFrame names the file and why not."""
+    img = _open(path, f"{path}: not a readable image")
+    with img:
+        if img.size[0] * img.size[1] > MAX_FILE_PIXELS:  # checked before decoding a pixel
+            raise BadFrame(f"{path}: image of {img.size[0]}x{img.size[1]} is too large (over 40 Mpx)")
+        return _luma(img, f"{path}: not a readable image")
+
+
+def _open(src: str | io.BytesIO, why: str, formats: list[str] | None = None) -> Image.Image:
+    # Pillow only warns about a decompression bomb: here it is an error like any unreadable image.
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L"), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise BadFrame(f"{path}: not a readable image: {e}") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(src, formats=formats)
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise BadFrame(f"{why}: {e}") from e
+
+
+def _luma(img: Image.Image, why: str) -> np.ndarray:
+    try:
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+    except (OSError, ValueError) as e:
+        raise BadFrame(f"{why}: {e}") from e
 
 
 def _upscale(g: np.ndarray, k: int = 2) -> np.ndarray:
@@ -110,17 +132,23 @@ SMALL_FRAME = 400 * 300  # pixels: a QVGA frame takes the small ladder
 
 class Costs:
     """What each step has recently cost for a frame size (a moving average, ms): a step that would end
-    past the budget is not started, so the budget holds on a loaded machine too."""
+    past the budget is not started, so the budget holds on a loaded machine too. A guess older than
+    STALE_S is forgotten and the step measured afresh: one slow moment (a paused process, a busy core)
+    must not keep a step off for good, since a skipped step is never measured."""
+
+    STALE_S = 1.0
 
     def __init__(self) -> None:
-        self.ms: dict[tuple[str, int], float] = {}
+        self.ms: dict[tuple[str, int], tuple[float, float]] = {}  # (ms, when measured, on `clock`)
 
-    def guess(self, stage: str, size: int) -> float:
-        return self.ms.get((stage, size), 0.0)
+    def guess(self, stage: str, size: int, now: float) -> float:
+        ms, at = self.ms.get((stage, size), (0.0, now))
+        return 0.0 if now - at > self.STALE_S else ms
 
-    def seen(self, stage: str, size: int, ms: float) -> None:
+    def seen(self, stage: str, size: int, ms: float, now: float) -> None:
         old = self.ms.get((stage, size))
-        self.ms[(stage, size)] = ms if old is None else 0.8 * old + 0.2 * ms
+        fresh = old is None or now - old[1] > self.STALE_S
+        self.ms[(stage, size)] = (ms if fresh else 0.8 * old[0] + 0.2 * ms, now)  # type: ignore[index]
 
 
 COSTS = Costs()
@@ -182,10 +210,11 @@ def decode(
         stage = ""
         for name, fn, down in SMALL_LADDER if g.size <= SMALL_FRAME else LARGE_LADDER:
             t = clock()
-            if (t - t0) * 1000 + costs.guess(name, g.size) > budget_ms:
-                break
+            if (t - t0) * 1000 + costs.guess(name, g.size, t) > budget_ms:
+                continue  # a later, cheaper step may still fit
             texts = _distinct(_read(fn(g), errors=False, downscale=down))
-            costs.seen(name, g.size, (clock() - t) * 1000)
+            done = clock()
+            costs.seen(name, g.size, (done - t) * 1000, done)
             if texts:
                 stage = name
                 break
