@@ -50,7 +50,7 @@ $(STAMP_DEV): pyproject.toml
 	@$(MAKE) -s venv
 	@echo ">> installing Python packages (gateway, device tools, tests) into $(VENV) (first run takes a minute)"
 	@$(BIN)/python -m pip install -q --upgrade pip || echo "!! could not upgrade pip; going on with $$($(BIN)/python -m pip --version)" >&2
-	@$(BIN)/python -m pip install -q -e '.[dev,device]' || { echo "!! pip could not install the packages (its errors are above)" >&2; exit 1; }
+	@$(BIN)/python -m pip install -q -e '.[dev,device,reader]' || { echo "!! pip could not install the packages (its errors are above)" >&2; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@ $(STAMP_RUN)
 
 run: setup

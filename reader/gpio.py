@@ -1,0 +1,135 @@
+# Relay, buzzer, buttons and the turn sensor on GPIO lines through libgpiod v2 (the `gpiod` bindings).
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from gpiod import LineSettings
+from gpiod.line import Bias, Direction, Edge, Value
+
+CONSUMER = "hexiao-reader"
+_LONG = 16  # polls (~50 ms each, outputs.buttons): a press held 0.8 s is a long press
+_REPEAT = 8  # then up/down repeat their long step every 0.4 s while held
+
+
+def output(api: Any, chip: str, line: int, active_high: bool = True) -> Any:
+    """One output line, requested inactive: the relay stays open from the first instant the reader
+    holds it (the wiring's pull-down holds it before that, hardware/wiring.md)."""
+    settings = LineSettings(direction=Direction.OUTPUT, output_value=Value.INACTIVE, active_low=not active_high)
+    return api.request_lines(chip, consumer=CONSUMER, config={line: settings})
+
+
+class Relay:
+    """The relay as value(1) = closed whatever its polarity (the kernel applies active_low)."""
+
+    def __init__(self, req: Any, line: int) -> None:
+        self.req = req
+        self.line = line
+        self.on = 0
+
+    def value(self, v: int | None = None) -> int:
+        if v is not None:
+            self.on = 1 if v else 0
+            self.req.set_value(self.line, Value.ACTIVE if self.on else Value.INACTIVE)
+        return self.on
+
+    def release(self) -> None:
+        """Open the relay and hand the line back (at exit: never leave a gate open)."""
+        try:
+            self.value(0)
+        finally:
+            self.req.release()
+
+
+class Buzzer:
+    """An active buzzer on one line: hx.sound's PWM calls (freq, duty) become on/off. A Linux GPIO line
+    has no hardware PWM through libgpiod, and a buzzer with its own oscillator needs none."""
+
+    def __init__(self, req: Any, line: int) -> None:
+        self.req = req
+        self.line = line
+        self.f = 0
+        self.duty = 0
+
+    def freq(self, f: int | None = None) -> int:
+        if f is not None:
+            self.f = f
+        return self.f
+
+    def duty_u16(self, d: int | None = None) -> int:
+        if d is not None:
+            self.duty = d
+            self.req.set_value(self.line, Value.ACTIVE if d else Value.INACTIVE)
+        return self.duty
+
+    def release(self) -> None:
+        try:
+            self.duty_u16(0)
+        finally:
+            self.req.release()
+
+
+class Buttons:
+    """Buttons to ground with the SoC's pull-ups, polled by the app's buttons task (every ~50 ms), with
+    the ESP32 board's rules (hx/boards/esp32.py): a level counts once read twice in a row; up/down are
+    reported when pressed and, held, add "<name>_long" every 0.4 s; ok is reported on release, or as
+    "ok_long" once held 0.8 s, so a long press never also counts as a short one."""
+
+    def __init__(self, api: Any, chip: str, lines: dict[str, int]) -> None:
+        self.names = list(lines)
+        self.lines = [lines[n] for n in self.names]
+        settings = LineSettings(direction=Direction.INPUT, bias=Bias.PULL_UP, active_low=True)
+        self.req = api.request_lines(chip, consumer=CONSUMER, config={tuple(self.lines): settings})
+        k = len(self.names)
+        self.state = [0] * k
+        self.count = [0] * k
+        self.held = [0] * k
+
+    def poll(self) -> list[str]:
+        out: list[str] = []
+        for i, name in enumerate(self.names):
+            down = 1 if self.req.get_value(self.lines[i]) == Value.ACTIVE else 0
+            if down == self.state[i]:
+                self.count[i] = 0
+                if down:
+                    h = self.held[i] = self.held[i] + 1
+                    ok = name == "ok"
+                    if (ok and h == _LONG) or (not ok and h >= _LONG and (h - _LONG) % _REPEAT == 0):
+                        out.append(name + "_long")
+                continue
+            self.count[i] += 1
+            if self.count[i] >= 2:
+                self.state[i], self.count[i] = down, 0
+                if down:
+                    self.held[i] = 0
+                    if name != "ok":
+                        out.append(name)
+                elif name == "ok" and self.held[i] < _LONG:
+                    out.append("ok")
+        return out
+
+    def release(self) -> None:
+        self.req.release()
+
+
+async def turns(api: Any, chip: str, line: int, on_turn: Callable[[], None]) -> None:
+    """The turnstile's rotation sensor (to ground, pull-up): each falling edge is one turn. The kernel
+    timestamps and debounces the edges (30 ms), so a pulse of a few ms between two loop turns still
+    counts, as the ESP32's interrupt does."""
+    settings = LineSettings(direction=Direction.INPUT, bias=Bias.PULL_UP, edge_detection=Edge.FALLING,
+                            debounce_period=timedelta(milliseconds=30))
+    req = api.request_lines(chip, consumer=CONSUMER, config={line: settings})
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Event()
+    loop.add_reader(req.fd, ready.set)
+    try:
+        while True:
+            await ready.wait()
+            ready.clear()
+            for _ in req.read_edge_events():
+                on_turn()
+    finally:
+        loop.remove_reader(req.fd)
+        req.release()
