@@ -15,6 +15,7 @@ def notify(state: str) -> bool:
         addr = "\0" + addr[1:]  # an abstract socket
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            s.setblocking(False)  # never stall the event loop on a listener that does not read
             s.connect(addr)
             s.sendall(state.encode())
         return True

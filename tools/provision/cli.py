@@ -307,3 +307,9 @@ def restore(
         console.print(
             f"[green]✓[/] restored the settings of {doc['device']!r}" + (" and restarted" if reset else "")
         )
+
+
+# -- linux ----------------------------------------------------------------------------------------------
+from tools.provision.linux import linux as _linux  # noqa: E402  (its own module: this one is long enough)
+
+app.command("linux")(_linux)

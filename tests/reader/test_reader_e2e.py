@@ -1,0 +1,145 @@
+# End to end: the real Linux reader process (python -m reader) against the real gateway and its TLS broker,
+# provisioned by `tools.provision linux`, with only the hardware simulated (reader/sim.py): keystrokes
+# of a keyboard-wedge scanner, the OLED's I2C writes by Adafruit's driver, the relay's GPIO line.
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_lan_broker import lan_gw  # noqa: F401  (the gateway with its TLS broker)
+from tests.gateway.fleet_client import FleetGateway
+from tests.helpers import wait_for
+from tests.reader.process import RELAY, ROOT, TIMEOUT, ReaderProcess
+from tools.sim.png import render_png
+
+pytestmark = pytest.mark.slow  # a gateway, its Mosquitto and the reader
+
+
+def provision(g: FleetGateway, folder: Path, device: str) -> None:
+    """`python -m tools.provision linux`, as an installer runs it, against the running gateway."""
+    broker = g.api("GET", "/api/fleet/broker").json()
+    cmd = [sys.executable, "-m", "tools.provision", "linux", "--device", device, "--site", "s1", "--gate", "G1",
+           "--mode", "turnstile", "--out", str(folder), "--gateway", g.proc.http, "--broker-host", "127.0.0.1",
+           "--broker-port", str(broker["port"])]
+    env = {"HX_TOKEN": g.headers["authorization"].split()[1], "PATH": "/usr/bin:/bin"}
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["mqtt"]["ca"] == "ca.der" and cfg["mqtt"]["user"] == device and cfg["board"] == "linux"
+    assert (folder / "config.json").stat().st_mode & 0o077 == 0
+    cfg["dedupe_ms"] = 300  # the repeat scan below comes sooner than the 3 s a real queue would take
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[socket.socket]:
+    """A stand-in for systemd's $NOTIFY_SOCKET."""
+    path = tmp_path / "notify.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(TIMEOUT)
+    yield s
+    s.close()
+
+
+def notified(s: socket.socket, want: str) -> None:
+    while True:
+        if want in s.recv(4096).decode().split("\n"):
+            return
+
+
+def verdict_screen(r: ReaderProcess, after: int, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    v = r.wait_event(lambda e: e.get("ev") == "verdict" and e.get("sid") == sid, after, f"verdict {sid}")
+    shown = r.wait_event(lambda e: e.get("ev") == "screen" and e.get("state") in ("OK", "DENIED"), after, "result")
+    return v, shown
+
+
+def redemptions(g: FleetGateway, device: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = g.api("GET", f"/api/redemptions?device={device}&limit=100").json()["items"]
+    return items
+
+
+def test_wedge_scan_redeems_over_tls_repeat_is_used_and_offline_scans_survive_a_restart(
+    lan_gw: tuple[FleetGateway, Path],  # noqa: F811
+    tmp_path: Path,
+    notify: socket.socket,
+) -> None:
+    g, _ = lan_gw
+    for code in ("HX-PI-1", "HX-PI-2"):
+        r = g.api("POST", "/api/orders", json={"orders": [{"code": code, "title": "Day pass", "quantity": 1}]})
+        assert r.status_code == 201, r.text
+    folder = tmp_path / "reader"
+    provision(g, folder, "pi-1")
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "3000000"}
+    rd = ReaderProcess(folder, env)
+    rd.simulate()
+    rd.start()
+    up = rd.wait_event(lambda e: e.get("ev") == "mqtt" and e.get("state") == "up", what="TLS up")
+    assert up["tls"] is True
+    rd.wait_event(lambda e: e.get("ev") == "screen" and e.get("state") == "READY", what="READY")
+    notified(notify, "READY=1")
+    notified(notify, "WATCHDOG=1")
+    assert rd.levels(RELAY)[:1] == [0], "the relay line is driven inactive first"
+    shots = tmp_path / "shots"
+    shots.mkdir()
+
+    # 1. A keyboard-wedge scan redeems: OK on the OLED (Adafruit's driver's pixels), one relay pulse.
+    mark = rd.mark()
+    rd.type("HX-PI-1")
+    scan = rd.wait_event(lambda e: e.get("ev") == "scan", mark, "the scan")
+    assert scan["code"] == "HX-PI-1"
+    v, shown = verdict_screen(rd, mark, scan["sid"])
+    assert v["ok"] is True and v["reason"] == "OK" and shown["state"] == "OK"
+    frame = rd.frame(shown["frame"])
+    assert frame.contains_text("** OK **") and frame.contains_text(shown["l1"]), frame.text_lines()
+    render_png(frame, shots / "reader-ok.png", palette="yellow-blue")
+    wait_for(lambda: rd.pulses() == 1 and rd.levels(RELAY)[-1] == 0, TIMEOUT, "one relay pulse, then open")
+
+    # 2. The same code again: the gateway's "already used" answer, DENIED on screen, the relay stays shut.
+    mark = rd.mark()
+    rd.type("HX-PI-1")
+    scan = rd.wait_event(lambda e: e.get("ev") == "scan", mark, "the repeat scan")
+    v, shown = verdict_screen(rd, mark, scan["sid"])
+    assert v["ok"] is False and v["reason"] == "ALREADY_USED" and shown["state"] == "DENIED", v
+    frame = rd.frame(shown["frame"])
+    assert frame.contains_text("DENIED") and frame.contains_text(shown["l1"]), frame.text_lines()
+    render_png(frame, shots / "reader-used.png", palette="yellow-blue")
+
+    # 3. The broker goes away (the gateway stops, and its broker with it): a scan queues on disk, the
+    # reader is restarted (systemd, a power cut), the broker returns: the scan is uploaded and redeemed
+    # once, and its late OK opens nothing (nobody saw it on screen).
+    g.proc.stop()
+    rd.wait_event(lambda e: e.get("ev") == "mqtt" and e.get("state") == "down", mark, "link down")
+    mark = rd.mark()
+    rd.type("HX-PI-2")
+    scan = rd.wait_event(lambda e: e.get("ev") == "scan", mark, "the offline scan")
+    sid = scan["sid"]
+    queued = rd.wait_event(lambda e: e.get("ev") == "screen" and e.get("l2") == "queued: 1", mark, "queued")
+    frame = rd.frame(queued["frame"])
+    render_png(frame, shots / "reader-queued.png", palette="yellow-blue")
+    assert frame.contains_text("OFF q1") and frame.contains_text("queued: 1"), frame.text_lines()
+    assert rd.stop() == 0
+    assert rd.levels(RELAY)[-1] == 0, "the relay is left open at exit"
+    assert len(list((folder / "outbox").iterdir())) == 1, "the scan waits on disk"
+    mark = rd.mark()
+    rd.start()
+    start = rd.wait_event(lambda e: e.get("ev") == "start", mark, "restart")
+    assert start["outbox"] == 1 and start["boot"] == 2
+    g.proc.start()
+    late = rd.wait_event(lambda e: e.get("ev") == "late_verdict" and e.get("sid") == sid, mark, "the late OK")
+    assert late["ok"] is True and late["reason"] == "OK"
+    rd.settle()
+    assert rd.pulses() == 1, "only the OK on screen ever pulsed the relay"
+    assert not list((folder / "outbox").iterdir())
+    rows = redemptions(g, "pi-1")
+    assert sorted((x["code"], x["reason"]) for x in rows) == [
+        ("HX-PI-1", "ALREADY_USED"), ("HX-PI-1", "OK"), ("HX-PI-2", "OK")], rows
+    assert [x["scan_id"] for x in rows if x["code"] == "HX-PI-2"] == [sid]
+    assert rd.stop() == 0
