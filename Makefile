@@ -7,7 +7,7 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: run test bench bench-camera sim heap32 lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
+.PHONY: setup-reader run test bench bench-camera sim heap32 lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -22,6 +22,11 @@ help:
 setup: system-deps $(STAMP_RUN)
 setup-dev: system-deps $(STAMP_DEV)
 setup-test: system-deps-test $(STAMP_DEV)
+
+# setup-reader: a Linux reader (docs/reader.md): paho-mqtt and the `reader` extra only, no gateway packages.
+setup-reader:
+	@$(MAKE) -s venv
+	@$(BIN)/python -m pip install -q $$($(BIN)/python -m reader.deps) || { echo "!! pip could not install the reader's packages (its errors are above)" >&2; exit 1; }
 
 # Debian packages, installed only when missing and we are root: what running needs (mosquitto) ...
 system-deps:
@@ -60,8 +65,8 @@ firmware: setup-dev
 	@$(BIN)/python -m tools.build_firmware
 
 lint: setup-dev
-	@$(BIN)/ruff check gateway tools tests
-	@$(BIN)/ruff format --check gateway tools tests
+	@$(BIN)/ruff check gateway tools tests reader
+	@$(BIN)/ruff format --check gateway tools tests reader
 	@$(BIN)/lint-imports --no-logo --no-cache  # the layers' dependency rule (pyproject.toml, docs/architecture.md)
 
 typecheck: setup-dev

@@ -37,8 +37,11 @@ async def boot(board: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reader", description="The Hexiao Linux reader.")
-    ap.add_argument("--dir", default="/var/lib/hexiao-reader",
-                    help="state folder: config.json, ca.der, board.json, the outbox (default: %(default)s)")
+    ap.add_argument(
+        "--dir",
+        default="/var/lib/hexiao-reader",
+        help="state folder: config.json, ca.der, board.json, the outbox (default: %(default)s)",
+    )
     args = ap.parse_args(argv)
     compat.install()
     from reader.board import Board, BoardError

@@ -18,7 +18,7 @@ class ReaderApp(App):  # type: ignore[misc]
 
     def __init__(self, board: Any, cfg: dict[str, Any], boot: int, iid: str) -> None:
         super().__init__(board, cfg, boot, iid)
-        self.mqtt = PahoLink(self.mqtt)
+        self.mqtt: PahoLink = PahoLink(self.mqtt)
 
     async def t_scanner(self) -> None:
         wedges = [self._wedge(w) for w in self.board.wedges()]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -36,9 +37,12 @@ def load_profile(path: str) -> dict[str, Any]:
     except OSError:
         return dict(DEFAULTS)
     except ValueError as e:
-        raise BoardError("board.json: not valid JSON (%s)" % e) from e
-    if not isinstance(raw, dict) or set(raw) - set(DEFAULTS):
-        raise BoardError("board.json: unknown keys %s" % ", ".join(sorted(set(raw) - set(DEFAULTS))))
+        raise BoardError(f"board.json: not valid JSON ({e})") from e
+    if not isinstance(raw, dict):
+        raise BoardError("board.json: must be a JSON object")
+    unknown = set(raw) - set(DEFAULTS)
+    if unknown:
+        raise BoardError(f"board.json: unknown keys {', '.join(sorted(unknown))}")
     return {**DEFAULTS, **raw}
 
 
@@ -116,18 +120,21 @@ class Board:
             if s.get("type") == "serial":
                 from reader.serialport import SerialStream
 
-                self._serial = SerialStream(s["port"], int(s.get("baud", 9600)))
-                return self._serial.streams()
+                stream = SerialStream(s["port"], int(s.get("baud", 9600)))
+                self._serial = stream
+                return stream.streams()
         return None
 
     def wedges(self) -> list[Callable[[], AsyncIterator[bytes | None]]]:
         """Keyboard-wedge scanners: for each, a function giving its code lines (None = a bad line)."""
-        out = []
+        out: list[Callable[[], AsyncIterator[bytes | None]]] = []
         for s in self.p["scanners"]:
             if s.get("type") == "hid":
-                src = hid.fifo_events if self.p["sim"] else hid.device_events
-                out.append(lambda path=s["device"], src=src: hid.lines(src(path)))
+                out.append(functools.partial(self._wedge_lines, str(s["device"])))
         return out
+
+    def _wedge_lines(self, path: str) -> AsyncIterator[bytes | None]:
+        return hid.lines(hid.fifo_events(path) if self.p["sim"] else hid.device_events(path))
 
     def display(self) -> Any:
         if self._display is None:
@@ -165,7 +172,9 @@ class Board:
         r = self.p["relay"]
         if self._relay is None and r:
             line = int(r["line"])
-            self._relay = gpio.Relay(gpio.output(self.gpio, self.p["gpio"], line, r.get("active_high", True)), line)
+            self._relay = gpio.Relay(
+                gpio.output(self.gpio, self.p["gpio"], line, r.get("active_high", True)), line
+            )
         return self._relay
 
     def open_relay(self) -> None:
@@ -176,7 +185,9 @@ class Board:
         if self._buttons is None:
             if not self.p["buttons"]:
                 return []
-            self._buttons = gpio.Buttons(self.gpio, self.p["gpio"], {k: int(v) for k, v in self.p["buttons"].items()})
+            self._buttons = gpio.Buttons(
+                self.gpio, self.p["gpio"], {k: int(v) for k, v in self.p["buttons"].items()}
+            )
         return self._buttons.poll()
 
     def net_up(self) -> bool:

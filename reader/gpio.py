@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -17,23 +18,49 @@ _REPEAT = 8  # then up/down repeat their long step every 0.4 s while held
 def output(api: Any, chip: str, line: int, active_high: bool = True) -> Any:
     """One output line, requested inactive: the relay stays open from the first instant the reader
     holds it (the wiring's pull-down holds it before that, hardware/wiring.md)."""
-    settings = LineSettings(direction=Direction.OUTPUT, output_value=Value.INACTIVE, active_low=not active_high)
+    settings = LineSettings(
+        direction=Direction.OUTPUT, output_value=Value.INACTIVE, active_low=not active_high
+    )
     return api.request_lines(chip, consumer=CONSUMER, config={line: settings})
 
 
 class Relay:
-    """The relay as value(1) = closed whatever its polarity (the kernel applies active_low)."""
+    """The relay as value(1) = closed whatever its polarity (the kernel applies active_low).
+
+    close_for(ms) closes it and arms a timer thread that opens it at the deadline, as the ESP32's
+    hardware timer does (hx/sound.py pulse): a stalled event loop cannot hold the gate open longer."""
 
     def __init__(self, req: Any, line: int) -> None:
         self.req = req
         self.line = line
         self.on = 0
+        self.timer: threading.Timer | None = None
+        self.lock = threading.Lock()
 
     def value(self, v: int | None = None) -> int:
         if v is not None:
-            self.on = 1 if v else 0
-            self.req.set_value(self.line, Value.ACTIVE if self.on else Value.INACTIVE)
+            with self.lock:
+                if not v and self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                self.on = 1 if v else 0
+                self.req.set_value(self.line, Value.ACTIVE if self.on else Value.INACTIVE)
         return self.on
+
+    def close_for(self, ms: int) -> None:
+        self.value(1)
+        t = threading.Timer(ms / 1000, self._deadline)
+        t.daemon = True
+        with self.lock:
+            self.timer = t
+        t.start()
+
+    def _deadline(self) -> None:
+        with self.lock:
+            self.timer = None
+            if self.on:
+                self.on = 0
+                self.req.set_value(self.line, Value.INACTIVE)
 
     def release(self) -> None:
         """Open the relay and hand the line back (at exit: never leave a gate open)."""
@@ -118,8 +145,12 @@ async def turns(api: Any, chip: str, line: int, on_turn: Callable[[], None]) -> 
     """The turnstile's rotation sensor (to ground, pull-up): each falling edge is one turn. The kernel
     timestamps and debounces the edges (30 ms), so a pulse of a few ms between two loop turns still
     counts, as the ESP32's interrupt does."""
-    settings = LineSettings(direction=Direction.INPUT, bias=Bias.PULL_UP, edge_detection=Edge.FALLING,
-                            debounce_period=timedelta(milliseconds=30))
+    settings = LineSettings(
+        direction=Direction.INPUT,
+        bias=Bias.PULL_UP,
+        edge_detection=Edge.FALLING,
+        debounce_period=timedelta(milliseconds=30),
+    )
     req = api.request_lines(chip, consumer=CONSUMER, config={line: settings})
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()

@@ -12,9 +12,12 @@ from evdev import InputEvent, ecodes
 MAX_LINE = 600  # as the GM65 line reader (hx/gm65.py): a longer line is dropped, never truncated
 _ROWS = (
     ("1234567890", "!@#$%^&*()", "KEY_1 KEY_2 KEY_3 KEY_4 KEY_5 KEY_6 KEY_7 KEY_8 KEY_9 KEY_0"),
-    ("-=[]\\;'`,./ ", '_+{}|:"~<>? ',
-     "KEY_MINUS KEY_EQUAL KEY_LEFTBRACE KEY_RIGHTBRACE KEY_BACKSLASH KEY_SEMICOLON KEY_APOSTROPHE "
-     "KEY_GRAVE KEY_COMMA KEY_DOT KEY_SLASH KEY_SPACE"),
+    (
+        "-=[]\\;'`,./ ",
+        '_+{}|:"~<>? ',
+        "KEY_MINUS KEY_EQUAL KEY_LEFTBRACE KEY_RIGHTBRACE KEY_BACKSLASH KEY_SEMICOLON KEY_APOSTROPHE "
+        "KEY_GRAVE KEY_COMMA KEY_DOT KEY_SLASH KEY_SPACE",
+    ),
 )
 
 
@@ -28,8 +31,13 @@ def _keymap() -> dict[int, tuple[str, str]]:
             keys[ecodes.ecodes[name]] = (p, s)
     for d in "0123456789":  # the keypad: some scanners send digits there (no shifted form)
         keys[ecodes.ecodes["KEY_KP" + d]] = (d, d)
-    for name, ch in (("KEY_KPMINUS", "-"), ("KEY_KPPLUS", "+"), ("KEY_KPDOT", "."), ("KEY_KPSLASH", "/"),
-                     ("KEY_KPASTERISK", "*")):
+    for name, ch in (
+        ("KEY_KPMINUS", "-"),
+        ("KEY_KPPLUS", "+"),
+        ("KEY_KPDOT", "."),
+        ("KEY_KPSLASH", "/"),
+        ("KEY_KPASTERISK", "*"),
+    ):
         keys[ecodes.ecodes[name]] = (ch, ch)
     return keys
 

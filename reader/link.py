@@ -32,8 +32,9 @@ class PahoLink:
         self.connected = False
         self.progress = time.ticks_ms()  # type: ignore[attr-defined]
         self.loop: asyncio.AbstractEventLoop | None = None
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
-                        protocol=mqtt.MQTTv311)
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True, protocol=mqtt.MQTTv311
+        )
         if like.user is not None:
             c.username_pw_set(like.user, like.password)
         if like.will:
@@ -70,7 +71,7 @@ class PahoLink:
     # -- the loop's side ---------------------------------------------------------------------------
     def _up(self) -> None:
         self.connected = True
-        self.log("mqtt", {"state": "up", "broker": "%s:%d" % (self.host, self.port), "tls": self.tls})
+        self.log("mqtt", {"state": "up", "broker": f"{self.host}:{self.port}", "tls": self.tls})
         if self.on_connect:
             self.on_connect()
 
@@ -93,8 +94,15 @@ class PahoLink:
             self.c.disconnect()
             self.c.loop_stop()
 
-    async def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False,
-                      timeout_ms: int | None = None, key: Any = None) -> bool:
+    async def publish(
+        self,
+        topic: str,
+        payload: Any,
+        qos: int = 1,
+        retain: bool = False,
+        timeout_ms: int | None = None,
+        key: Any = None,
+    ) -> bool:
         """QoS 1: True once PUBACKed, False when not connected or timeout_ms passed first; QoS 0: True
         when handed to a live connection."""
         if not self.connected:

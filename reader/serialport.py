@@ -8,6 +8,11 @@ from typing import Any
 import serial
 
 
+def _wake(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
+
+
 class SerialStream:
     """read() waits until bytes arrive (the event loop watches the port's fd), write() + drain() send."""
 
@@ -20,9 +25,9 @@ class SerialStream:
             if data:
                 return data
             loop = asyncio.get_running_loop()
-            ready = loop.create_future()
+            ready: asyncio.Future[None] = loop.create_future()
             fd = self.s.fileno()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            loop.add_reader(fd, _wake, ready)
             try:
                 await ready
             finally:

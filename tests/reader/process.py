@@ -40,7 +40,9 @@ def keystrokes(text: str) -> bytes:
         out += pack_event(ecodes.EV_KEY, code, 0)
         if shift:
             out += pack_event(ecodes.EV_KEY, ecodes.KEY_LEFTSHIFT, 0)
-    return out + pack_event(ecodes.EV_KEY, ecodes.KEY_ENTER, 1) + pack_event(ecodes.EV_KEY, ecodes.KEY_ENTER, 0)
+    return (
+        out + pack_event(ecodes.EV_KEY, ecodes.KEY_ENTER, 1) + pack_event(ecodes.EV_KEY, ecodes.KEY_ENTER, 0)
+    )
 
 
 class ReaderProcess:
@@ -55,15 +57,26 @@ class ReaderProcess:
         """board.json for simulated hardware: a wedge scanner, the OLED, relay, buzzer, an ok button."""
         if not self.fifo.exists():
             os.mkfifo(self.fifo)
-        board = {"sim": True, "scanners": [{"type": "hid", "device": str(self.fifo)}], "relay": {"line": RELAY},
-                 "buzzer": {"line": BUZZER}, "buttons": {"ok": 5}, **extra}
+        board = {
+            "sim": True,
+            "scanners": [{"type": "hid", "device": str(self.fifo)}],
+            "relay": {"line": RELAY},
+            "buzzer": {"line": BUZZER},
+            "buttons": {"ok": 5},
+            **extra,
+        }
         (self.dir / "board.json").write_text(json.dumps(board))
 
     def start(self) -> ReaderProcess:
         (self.out / "i2c.log").unlink(missing_ok=True)  # a new process is a power cycle: frames from 0
         log = open(self.dir / "reader.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen([sys.executable, "-m", "reader", "--dir", str(self.dir)], cwd=ROOT,
-                                     env=self.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reader", "--dir", str(self.dir)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         return self
 

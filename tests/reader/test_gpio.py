@@ -27,6 +27,19 @@ def test_the_relay_is_open_from_its_request_to_its_release_whatever_its_polarity
     assert levels(tmp_path, 22) == [1, 0, 1, 0, 1], "active-low: open is the high level"
 
 
+def test_a_pulse_ends_at_its_deadline_even_if_nobody_opens_the_relay(tmp_path: Path) -> None:
+    r = gpio.Relay(gpio.output(Gpio(str(tmp_path)), "/dev/gpiochip0", 17), 17)
+    r.close_for(50)  # the event loop stalls: its value(0) never comes
+    t = r.timer
+    assert t is not None
+    t.join(10)
+    assert levels(tmp_path, 17) == [0, 1, 0] and r.value() == 0
+    r.close_for(5000)
+    r.value(0)  # the relay task opens it first: the timer is disarmed
+    assert r.timer is None and levels(tmp_path, 17) == [0, 1, 0, 1, 0]
+    r.release()
+
+
 def test_buttons_short_long_and_repeat(tmp_path: Path) -> None:
     b = gpio.Buttons(Gpio(str(tmp_path)), "/dev/gpiochip0", {"ok": 5, "up": 6})
 

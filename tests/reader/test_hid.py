@@ -29,15 +29,31 @@ def tap(code: int) -> list[InputEvent]:
 
 
 def test_shifted_and_plain_characters_make_one_line_per_enter() -> None:
-    events = [ev(ecodes.KEY_LEFTSHIFT, 1), *tap(ecodes.KEY_H), *tap(ecodes.KEY_X), ev(ecodes.KEY_LEFTSHIFT, 0)]
+    events = [
+        ev(ecodes.KEY_LEFTSHIFT, 1),
+        *tap(ecodes.KEY_H),
+        *tap(ecodes.KEY_X),
+        ev(ecodes.KEY_LEFTSHIFT, 0),
+    ]
     events += tap(ecodes.KEY_MINUS) + tap(ecodes.KEY_A) + tap(ecodes.KEY_7)
-    events += [ev(ecodes.KEY_RIGHTSHIFT, 1), *tap(ecodes.KEY_1), *tap(ecodes.KEY_SLASH), ev(ecodes.KEY_RIGHTSHIFT, 0)]
+    events += [
+        ev(ecodes.KEY_RIGHTSHIFT, 1),
+        *tap(ecodes.KEY_1),
+        *tap(ecodes.KEY_SLASH),
+        ev(ecodes.KEY_RIGHTSHIFT, 0),
+    ]
     events += tap(ecodes.KEY_ENTER) + tap(ecodes.KEY_KP4) + tap(ecodes.KEY_KPENTER)
     assert feed_all(KeyLines(), events) == [b"HX-a7!?", b"4"]
 
 
 def test_tab_ends_a_line_and_autorepeat_and_empty_lines_are_ignored() -> None:
-    events = [ev(ecodes.KEY_B, 1), ev(ecodes.KEY_B, 2), ev(ecodes.KEY_B, 0), *tap(ecodes.KEY_TAB), *tap(ecodes.KEY_ENTER)]
+    events = [
+        ev(ecodes.KEY_B, 1),
+        ev(ecodes.KEY_B, 2),
+        ev(ecodes.KEY_B, 0),
+        *tap(ecodes.KEY_TAB),
+        *tap(ecodes.KEY_ENTER),
+    ]
     assert feed_all(KeyLines(), events) == [b"b"]
 
 

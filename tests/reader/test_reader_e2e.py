@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,28 @@ pytestmark = pytest.mark.slow  # a gateway, its Mosquitto and the reader
 def provision(g: FleetGateway, folder: Path, device: str) -> None:
     """`python -m tools.provision linux`, as an installer runs it, against the running gateway."""
     broker = g.api("GET", "/api/fleet/broker").json()
-    cmd = [sys.executable, "-m", "tools.provision", "linux", "--device", device, "--site", "s1", "--gate", "G1",
-           "--mode", "turnstile", "--out", str(folder), "--gateway", g.proc.http, "--broker-host", "127.0.0.1",
-           "--broker-port", str(broker["port"])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tools.provision",
+        "linux",
+        "--device",
+        device,
+        "--site",
+        "s1",
+        "--gate",
+        "G1",
+        "--mode",
+        "turnstile",
+        "--out",
+        str(folder),
+        "--gateway",
+        g.proc.http,
+        "--broker-host",
+        "127.0.0.1",
+        "--broker-port",
+        str(broker["port"]),
+    ]
     env = {"HX_TOKEN": g.headers["authorization"].split()[1], "PATH": "/usr/bin:/bin"}
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -36,6 +56,16 @@ def provision(g: FleetGateway, folder: Path, device: str) -> None:
     assert (folder / "config.json").stat().st_mode & 0o077 == 0
     cfg["dedupe_ms"] = 300  # the repeat scan below comes sooner than the 3 s a real queue would take
     (folder / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.fixture
+def readers() -> Iterator[list[ReaderProcess]]:
+    """Reader processes of a test, stopped at its end whatever happened."""
+    made: list[ReaderProcess] = []
+    yield made
+    for r in made:
+        if r.proc is not None:
+            r.stop()
 
 
 @pytest.fixture
@@ -50,14 +80,18 @@ def notify(tmp_path: Path) -> Iterator[socket.socket]:
 
 
 def notified(s: socket.socket, want: str) -> None:
-    while True:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
         if want in s.recv(4096).decode().split("\n"):
             return
+    raise AssertionError(f"systemd was never told {want}")
 
 
 def verdict_screen(r: ReaderProcess, after: int, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     v = r.wait_event(lambda e: e.get("ev") == "verdict" and e.get("sid") == sid, after, f"verdict {sid}")
-    shown = r.wait_event(lambda e: e.get("ev") == "screen" and e.get("state") in ("OK", "DENIED"), after, "result")
+    shown = r.wait_event(
+        lambda e: e.get("ev") == "screen" and e.get("state") in ("OK", "DENIED"), after, "result"
+    )
     return v, shown
 
 
@@ -70,15 +104,19 @@ def test_wedge_scan_redeems_over_tls_repeat_is_used_and_offline_scans_survive_a_
     lan_gw: tuple[FleetGateway, Path],  # noqa: F811
     tmp_path: Path,
     notify: socket.socket,
+    readers: list[ReaderProcess],
 ) -> None:
     g, _ = lan_gw
     for code in ("HX-PI-1", "HX-PI-2"):
-        r = g.api("POST", "/api/orders", json={"orders": [{"code": code, "title": "Day pass", "quantity": 1}]})
+        r = g.api(
+            "POST", "/api/orders", json={"orders": [{"code": code, "title": "Day pass", "quantity": 1}]}
+        )
         assert r.status_code == 201, r.text
     folder = tmp_path / "reader"
     provision(g, folder, "pi-1")
     env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "3000000"}
     rd = ReaderProcess(folder, env)
+    readers.append(rd)
     rd.simulate()
     rd.start()
     up = rd.wait_event(lambda e: e.get("ev") == "mqtt" and e.get("state") == "up", what="TLS up")
@@ -140,6 +178,9 @@ def test_wedge_scan_redeems_over_tls_repeat_is_used_and_offline_scans_survive_a_
     assert not list((folder / "outbox").iterdir())
     rows = redemptions(g, "pi-1")
     assert sorted((x["code"], x["reason"]) for x in rows) == [
-        ("HX-PI-1", "ALREADY_USED"), ("HX-PI-1", "OK"), ("HX-PI-2", "OK")], rows
+        ("HX-PI-1", "ALREADY_USED"),
+        ("HX-PI-1", "OK"),
+        ("HX-PI-2", "OK"),
+    ], rows
     assert [x["scan_id"] for x in rows if x["code"] == "HX-PI-2"] == [sid]
     assert rd.stop() == 0

@@ -22,7 +22,9 @@ def test_notify_sends_the_state_and_never_blocks_on_a_full_socket(
         assert sent[0] and not sent[-1], "a full queue drops the ping instead of stalling the loop"
 
 
-def test_without_systemd_nothing_is_sent_and_the_watchdog_is_ours_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_systemd_nothing_is_sent_and_the_watchdog_is_ours_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     assert systemd.notify("READY=1") is False
     monkeypatch.setenv("WATCHDOG_USEC", "30000000")

@@ -45,7 +45,9 @@ def linux(
     gateway: str = GatewayOpt,
     gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
-    broker_host: str = typer.Option(None, help="address the reader uses for MQTT (default: from the gateway)"),
+    broker_host: str = typer.Option(
+        None, help="address the reader uses for MQTT (default: from the gateway)"
+    ),
     broker_port: int = typer.Option(None, help="MQTT port for the reader (default: from the gateway)"),
 ) -> None:
     """Register a Linux reader at the gateway (a fresh login) and write config.json, ca.der and board.json
@@ -64,7 +66,9 @@ def linux(
         finally:
             gw.close()
         m = creds["mqtt"]
-        cfg = devconfig.build_config(placement, host, port, m["username"], m["password"], "", "", tls=bool(ca))
+        cfg = devconfig.build_config(
+            placement, host, port, m["username"], m["password"], "", "", tls=bool(ca)
+        )
         out.mkdir(parents=True, exist_ok=True)
         os.chmod(out, 0o700)
         if ca:

@@ -7,7 +7,20 @@ from __future__ import annotations
 from tools.sim.oled import Frame
 
 WIDTH, HEIGHT = 128, 64
-_ARGS = {0x20: 1, 0x21: 2, 0x22: 2, 0x81: 1, 0x8D: 1, 0xA8: 1, 0xD3: 1, 0xD5: 1, 0xD9: 1, 0xDA: 1, 0xDB: 1, 0xAD: 1}
+_ARGS = {
+    0x20: 1,
+    0x21: 2,
+    0x22: 2,
+    0x81: 1,
+    0x8D: 1,
+    0xA8: 1,
+    0xD3: 1,
+    0xD5: 1,
+    0xD9: 1,
+    0xDA: 1,
+    0xDB: 1,
+    0xAD: 1,
+}
 
 
 class Panel:
@@ -43,7 +56,8 @@ class Panel:
 
     def frame(self) -> Frame:
         rows = tuple(
-            bytes((self.ram[(y >> 3) * WIDTH + x] >> (y & 7)) & 1 for x in range(WIDTH)) for y in range(HEIGHT)
+            bytes((self.ram[(y >> 3) * WIDTH + x] >> (y & 7)) & 1 for x in range(WIDTH))
+            for y in range(HEIGHT)
         )
         return Frame(WIDTH, HEIGHT, rows)
 
