@@ -120,6 +120,8 @@ class Board:
             if s.get("type") == "serial":
                 from reader.serialport import SerialStream
 
+                if self._serial is not None:
+                    self._serial.close()  # opened again after an error: the old handle goes
                 stream = SerialStream(s["port"], int(s.get("baud", 9600)))
                 self._serial = stream
                 return stream.streams()
@@ -219,6 +221,8 @@ class Board:
                     part.release()
                 except OSError:
                     pass
+        if self._serial is not None:
+            self._serial.close()
         if self._relay is not None:
             self.event("relay_pin", {"on": 0, "released": True})
         systemd.notify("STOPPING=1")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,14 +136,3 @@ class ReaderProcess:
 
     def log(self) -> str:
         return (self.dir / "reader.log").read_text(errors="replace")
-
-    def settle(self, quiet: float = 1.0) -> None:
-        last = [self.mark(), time.monotonic()]
-
-        def calm() -> bool:
-            n = self.mark()
-            if n != last[0]:
-                last[0], last[1] = n, time.monotonic()
-            return time.monotonic() - last[1] >= quiet
-
-        wait_for(calm, TIMEOUT, "the reader to settle")
