@@ -47,6 +47,7 @@ def keystrokes(text: str) -> bytes:
 class ReaderProcess:
     def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.dir = folder
+        self.device = folder.name  # for the e2e helpers' messages
         self.out = folder / "out"
         self.fifo = folder / "wedge.fifo"
         self.env = {**os.environ, **(env or {})}
