@@ -132,8 +132,12 @@ class ReaderProcess:
 
     def frame(self, n: int) -> Frame:
         """Frame `n` (a `screen` event's number) as the panel showed it, from the I2C writes."""
-        shown = frames(read_i2c_log(str(self.out / "i2c.log")))
-        return shown[n]
+        return frames(read_i2c_log(str(self.out / "i2c.log")))[n]
+
+    def frames(self) -> int:
+        """How many frames the panel has shown since this process started."""
+        path = self.out / "i2c.log"
+        return len(frames(read_i2c_log(str(path)))) if path.exists() else 0
 
     def log(self) -> str:
         return (self.dir / "reader.log").read_text(errors="replace")
