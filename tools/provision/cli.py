@@ -17,7 +17,7 @@ from tools.provision.checks import broker_host as pick_broker_host
 from tools.provision.device import Device
 from tools.provision.errors import DeviceError, UsageError
 from tools.provision.gwclient import Gateway
-from tools.provision.options import GatewayCaOpt, GatewayOpt, PortOpt, TokenOpt
+from tools.provision.options import BrokerHostOpt, BrokerPortOpt, GatewayCaOpt, GatewayOpt, PortOpt, TokenOpt
 from tools.provision.ports import list_serial_ports
 from tools.provision.ui import Steps, console, reporting
 
@@ -115,10 +115,8 @@ def install(
     gateway: str = GatewayOpt,
     gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
-    broker_host: str = typer.Option(
-        None, help="address the device uses for MQTT (default: from the gateway)"
-    ),
-    broker_port: int = typer.Option(None, help="MQTT port for the device (default: from the gateway)"),
+    broker_host: str = BrokerHostOpt,
+    broker_port: int = BrokerPortOpt,
     firmware_dir: Path = typer.Option(FIRMWARE, help="firmware source folder"),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="wait until the device is online"),
     timeout: float = typer.Option(90.0, help="seconds to wait for the device to come online"),

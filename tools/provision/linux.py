@@ -11,7 +11,7 @@ from tools.provision import devconfig
 from tools.provision.build import ROOT
 from tools.provision.checks import broker_host as pick_broker_host
 from tools.provision.gwclient import Gateway
-from tools.provision.options import GatewayCaOpt, GatewayOpt, TokenOpt
+from tools.provision.options import BrokerHostOpt, BrokerPortOpt, GatewayCaOpt, GatewayOpt, TokenOpt
 from tools.provision.ui import console, reporting
 
 BOARD = "linux"
@@ -45,10 +45,8 @@ def linux(
     gateway: str = GatewayOpt,
     gateway_ca: Path = GatewayCaOpt,
     token: str = TokenOpt,
-    broker_host: str = typer.Option(
-        None, help="address the reader uses for MQTT (default: from the gateway)"
-    ),
-    broker_port: int = typer.Option(None, help="MQTT port for the reader (default: from the gateway)"),
+    broker_host: str = BrokerHostOpt,
+    broker_port: int = BrokerPortOpt,
 ) -> None:
     """Register a Linux reader at the gateway (a fresh login) and write config.json, ca.der and board.json
     into --out: run it on the reader itself, or elsewhere and copy the folder over SSH (docs/reader.md).

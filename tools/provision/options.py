@@ -16,3 +16,5 @@ GatewayCaOpt = typer.Option(
 TokenOpt = typer.Option(
     None, "--token", envvar="HX_TOKEN", help="API token of a manager (from the console); env HX_TOKEN"
 )
+BrokerHostOpt = typer.Option(None, help="address the device uses for MQTT (default: from the gateway)")
+BrokerPortOpt = typer.Option(None, help="MQTT port for the device (default: from the gateway)")
