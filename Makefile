@@ -26,7 +26,8 @@ setup-test: system-deps-test $(STAMP_DEV)
 # setup-reader: a Linux reader (docs/reader.md): paho-mqtt and the `reader` extra only, no gateway packages.
 setup-reader:
 	@$(MAKE) -s venv
-	@$(BIN)/python -m pip install -q $$($(BIN)/python -m reader.deps) || { echo "!! pip could not install the reader's packages (its errors are above)" >&2; exit 1; }
+	@$(BIN)/python -m reader.deps > $(VENV)/reader-requirements.txt
+	@$(BIN)/python -m pip install -q -r $(VENV)/reader-requirements.txt || { echo "!! pip could not install the reader's packages (its errors are above)" >&2; exit 1; }
 
 # Debian packages, installed only when missing and we are root: what running needs (mosquitto) ...
 system-deps:

@@ -1,5 +1,6 @@
 # `python -m reader.deps`: the reader's pinned packages (paho-mqtt and the `reader` extra of pyproject.toml),
-# one a line, for `make setup-reader`: a reader needs none of the gateway's packages.
+# as a requirements file (environment markers kept), for `make setup-reader`: a reader needs none of the
+# gateway's packages.
 from __future__ import annotations
 
 import tomllib
