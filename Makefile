@@ -15,6 +15,7 @@ help:
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
 	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
+	@echo "make setup-reader - a Linux reader's packages only (Raspberry Pi; docs/reader.md)"
 	@echo "make heap32 - firmware heap figures on 32 bits (WebAssembly port, Node.js) and on the 64-bit VM"
 
 # setup: what the gateway needs to run; setup-dev: also the test, lint and device tools (the
