@@ -2,6 +2,8 @@
 import time
 from micropython import const
 
+from hx.protocol import printable_utf8
+
 MAX_CODE = const(128)
 _DEDUPE_SLOTS = const(8)
 
@@ -20,17 +22,14 @@ def parse(raw):
         raise CodeError("empty")
     if len(raw) > MAX_CODE * 4:
         raise CodeError("too long")
-    for b in raw:
-        # Control bytes are line noise or a binary payload, never part of an order code.
-        if b < 32 or b == 127:
-            raise CodeError("control characters")
+    # Control bytes (C0, DEL, C1) are line noise or a binary payload, never part of an order code.
+    # Checked on the bytes: iterating the str would intern each of its characters (protocol.py).
+    if not printable_utf8(raw):
+        raise CodeError("control characters")
     try:
         code = raw.decode("utf-8")
     except UnicodeError:
         raise CodeError("not UTF-8")
-    for ch in code:
-        if 127 <= ord(ch) < 160:
-            raise CodeError("control characters")
     if len(code) > MAX_CODE:
         raise CodeError("too long")
     return code

@@ -7,7 +7,6 @@ from micropython import const
 BACKOFF_MAX_MS = const(60000)  # transient answers double the resend interval up to this
 _UNREAD = const(-1)  # a code hash not known yet (code hashes are kept to 30 bits, never -1)
 _NEVER = const(-1)  # not sent yet (ticks_ms() is never negative)
-_HEX = "0123456789abcdef"
 
 
 def parse_name(name):
@@ -15,14 +14,12 @@ def parse_name(name):
     in the folder must never stop the device from booting)."""
     if len(name) < 16 or len(name) > 16 + 8:
         return None
-    for ch in name[:16]:
-        if ch not in _HEX:
+    k = 0
+    for b in name.encode():  # bytes, not characters (iterating a str interns them: protocol.py)
+        if not (48 <= b <= 57 or 97 <= b <= 102 or (k >= 16 and (65 <= b <= 90 or 103 <= b <= 122))):
             return None
-    iid = name[16:]
-    for ch in iid:
-        if not ("0" <= ch <= "9" or "A" <= ch <= "Z" or "a" <= ch <= "z"):
-            return None
-    return int(name[:8], 16), int(name[8:16], 16), iid
+        k += 1
+    return int(name[:8], 16), int(name[8:16], 16), name[16:]
 
 
 def _cut(a, i, j):

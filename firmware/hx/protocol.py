@@ -45,12 +45,17 @@ class ProtocolError(Exception):
     pass
 
 
+# Text is checked byte by byte (s.encode()), never character by character: MicroPython interns every
+# character a str yields when iterated or indexed, for good, so a verdict line or a code in another
+# script would grow the heap by a qstr per new character (and a whole new qstr pool now and then).
+
+
 def valid_id(s, maxlen):
     # [A-Za-z0-9_-]{1,maxlen}: the device id and scan id alphabet of the contract.
     if not isinstance(s, str) or not 0 < len(s) <= maxlen:
         return False
-    for ch in s:
-        if not (ch.isalpha() or ch.isdigit() or ch in "_-") or ord(ch) > 127:
+    for b in s.encode():
+        if not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b == 95 or b == 45):
             return False
     return True
 
@@ -68,10 +73,17 @@ def make_sid(iid, boot, seq):
 
 def printable(s):
     """True when s has no control characters (C0, DEL, C1)."""
-    for ch in s:
-        o = ord(ch)
-        if o < 32 or 127 <= o < 160:
+    return printable_utf8(s.encode())
+
+
+def printable_utf8(b):
+    """True when the UTF-8 bytes b hold no control character: C0, DEL, or C1 (U+0080..U+009F, which
+    UTF-8 writes as C2 80..C2 9F)."""
+    c2 = False
+    for o in b:
+        if o < 32 or o == 127 or (c2 and o < 0xA0):
             return False
+        c2 = o == 0xC2
     return True
 
 
@@ -161,10 +173,14 @@ def line(obj, key):
     s = obj.get(key)
     if not isinstance(s, str):
         return ""
-    out = ""
-    for ch in s[:16]:
-        out += ch if 32 <= ord(ch) < 127 else "?"
-    return out
+    out = bytearray()
+    for b in s.encode():
+        if 0x80 <= b < 0xC0:
+            continue  # the rest of a character already shown as "?"
+        out.append(b if 32 <= b < 127 else 63)
+        if len(out) == 16:
+            break
+    return out.decode()
 
 
 def decode_verdict(payload):
