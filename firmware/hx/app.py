@@ -161,7 +161,7 @@ class App:
             self.apply(self.ui.failure("CANNOT SEND", e.args[0][:16], now))
             return None
         try:
-            self.outbox.add(self.iid, self.boot, seq, payload, code)
+            self.outbox.add(self.iid, self.boot, seq, payload)
         except OutboxFull:
             if code:
                 self.dedupe.forget(code)
@@ -273,7 +273,7 @@ class App:
                 if not same(obj):
                     return None
                 try:
-                    return self.outbox.restore(e[1], e[2], code)
+                    return self.outbox.restore(e[1], e[2])
                 except (OutboxFull, OSError):
                     return None
         return None
