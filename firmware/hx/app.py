@@ -75,7 +75,7 @@ class App:
         self.mqtt = MQTTClient(dev, m["host"], m["port"], m["user"], m["password"], m["keepalive"],
                                will=(self.topic_status, protocol.OFFLINE, True), on_message=self.on_message,
                                on_connect=self.on_connect, log=board.event, net_up=board.net_up,
-                               retry_ms=cfg["retry_ms"],
+                               retry_ms=cfg["retry_ms"], addr=m.get("addr"), idle=self.link_idle,
                                ssl=tls_context(m["cadata"]) if m.get("cadata") else None)
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
         self.mqtt.subs[self.topic_verdict] = 1
@@ -179,6 +179,11 @@ class App:
                                   "outbox": len(self.outbox)})
         self.kick.set()
         return sid
+
+    def link_idle(self):
+        """No scan on screen waits for its verdict and no request is pending: the MQTT client may make
+        its one blocking DNS lookup now (only with the link down; see MQTTClient._lookup)."""
+        return self.ui.waiting is None and self.direct_sid is None
 
     def on_message(self, topic, payload):
         if not self.inbox.put((topic, payload)):

@@ -3,6 +3,7 @@
 import asyncio
 import os
 import socket
+import time
 
 from hx import mqtt
 
@@ -199,3 +200,75 @@ async def test_connect_timeouts_leak_no_sockets():
         s.close()
     full.close()
     server.close()
+
+
+class _Lookups:
+    """The real socket module, with an eye on name lookups (every call still goes to the real one)."""
+
+    def __init__(self):
+        self.names = []
+
+    def __getattr__(self, name):
+        return getattr(socket, name)
+
+    def getaddrinfo(self, host, *args):
+        if not mqtt._is_ip(host):
+            self.names.append(host)
+        return socket.getaddrinfo(host, *args)
+
+
+async def _until(cond, ms):
+    for _ in range(ms // 10):
+        if cond():
+            return True
+        await asyncio.sleep_ms(10)
+    return cond()
+
+
+async def test_a_provisioned_address_means_no_dns_ever():
+    seen = mqtt.socket = _Lookups()
+    try:
+        # Nothing listens on this port: every connect fails, and after 8 failures a name would be
+        # looked up again. With the address given at provisioning, it never is.
+        s, port = _listen_full()
+        s.close()
+        c = mqtt.MQTTClient("d", "broker.invalid", port, addr="127.0.0.1", backoff_ms=(5, 10), timeout_ms=200)
+        task = asyncio.create_task(c.run())
+        t.true(await _until(lambda: c.fails >= 9, 3000), "failed connects: %d" % c.fails)
+        task.cancel()
+        t.eq((seen.names, c.lookups), ([], 0), "no DNS lookup")
+        b = Broker()
+        server, port = await _serve(b.serve)
+        c = mqtt.MQTTClient("d", "broker.invalid", port, addr="127.0.0.1")
+        task = asyncio.create_task(c.run())
+        t.true(await _until(lambda: c.connected, 2000), "connected to the provisioned address")
+        t.eq(seen.names, [], "no DNS lookup")
+        task.cancel()
+        server.close()
+    finally:
+        mqtt.socket = socket
+
+
+async def test_a_host_name_is_looked_up_once_and_only_when_idle():
+    seen = mqtt.socket = _Lookups()
+    log = []
+    try:
+        b = Broker()
+        server, port = await _serve(b.serve)
+        idle = [False]  # a scan on screen waits for its verdict
+        c = mqtt.MQTTClient("d", "localhost", port, idle=lambda: idle[0], log=lambda *a: log.append(a))
+        task = asyncio.create_task(c.run())
+        await asyncio.sleep_ms(600)
+        t.eq((seen.names, c.connected), ([], False), "no lookup while a scan waits")
+        t.true(time.ticks_diff(time.ticks_ms(), c.progress) < 600, "the task shows progress (watchdog)")
+        idle[0] = True
+        t.true(await _until(lambda: c.connected, 2000), "connected once idle")
+        t.eq(seen.names, ["localhost"], "looked up once")
+        t.eq([e[1]["addr"] for e in log if e[1].get("state") == "dns"], ["127.0.0.1"], "dns logged")
+        c._drop("test")  # a reconnect uses the address found
+        t.true(await _until(lambda: c.connected, 2000), "reconnected")
+        t.eq(seen.names, ["localhost"], "not looked up again")
+        task.cancel()
+        server.close()
+    finally:
+        mqtt.socket = socket
