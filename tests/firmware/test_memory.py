@@ -22,9 +22,12 @@ from gateway.domain.device_secrets import hash_secret, new_secret
 from tests.firmware.test_app_host import DEV, Device, FakeGateway
 from tools.build_firmware import build
 
-# Budget: measured need + headroom (docs/firmware.md "Memory"): ~105 KB live at the high-water mark in
-# normal use, ~123 KB with 1000 scans queued (the unix board's cap), on this 64-bit VM.
+# Heap given to the VM: measured need + headroom for fragmentation (docs/firmware.md "Memory").
 HEAP_K = int(os.environ.get("HX_TEST_HEAP_K", "152"))
+# Live-heap bounds that catch a regression (a memory figure is deterministic up to a few KB of timing:
+# what is in flight when the health task samples). Measured on this 64-bit VM with the .mpy build:
+# ~110 KB (13 scans), ~115 KB (TLS), ~120 KB (1000 queued; 127 KB before the 9-byte outbox index).
+LIVE_MAX = 124 * 1024
 # HX_TEST_FROZEN=1 with HX_MICROPYTHON = a VM built with `hx` frozen in (docs/firmware.md "Memory"): the
 # build keeps only main.py, boot.py, slots.py and board.json, so the frozen package is what runs.
 FROZEN = os.environ.get("HX_TEST_FROZEN") == "1"
@@ -104,7 +107,7 @@ def test_mpy_build_runs_in_budget(tmp_path: Path, link: Link) -> None:
         assert ups and all(e["tls"] is (link.ca is not None) for e in ups)
         peak = max(e["live_peak"] for e in dev.events("heap"))
         print(f"live heap high-water ({'TLS' if link.ca else 'plaintext'}): {peak} bytes (heap {HEAP_K} KiB)")
-        assert peak < HEAP_K * 1024
+        assert peak < (HEAP_K * 1024 if FROZEN else LIVE_MAX)
     finally:
         dev.kill()
         gw.close()
@@ -133,26 +136,34 @@ def test_boot_with_a_full_outbox_runs_in_budget(tmp_path: Path, mosquitto: Mosqu
         assert not dev.events("crash"), [e.get("error") for e in dev.events("crash")]
         peak = max(e["live_peak"] for e in dev.events("heap"))
         print(f"full outbox: live heap high-water {peak} bytes (heap {HEAP_K} KiB)")
-        assert peak < HEAP_K * 1024
+        assert peak < (HEAP_K * 1024 if FROZEN else LIVE_MAX)
     finally:
         dev.kill()
         gw.close()
 
 
-def test_heap_probe_runs_a_burst_into_a_full_outbox(tmp_path: Path) -> None:
-    """tools/heap32/burst.py (the 32-bit figure's probe, `make heap32`) on this VM: the burst fills the
-    outbox to its cap, the extra scans are refused, the verdicts drain it again."""
+def test_heap_probe_bounds_a_burst_into_a_full_outbox(tmp_path: Path) -> None:
+    """tools/heap32/burst.py (the probe of `make heap32`) on the .mpy build: the App boots on an outbox of
+    480 scans (the ESP32's cap is 500), a burst fills it, the extra scans are refused, the verdicts drain
+    it again. Bounds from the figures in docs/firmware.md, 64-bit VM: modules 62.6 KB, the App with its
+    480 queued scans +13.8 KB (+17.7 KB with the 17-byte index before), the burst +1 KB more (+8 KB
+    when verdict lines still interned their characters)."""
     import subprocess
 
     from tests.firmware.mpvm import MICROPYTHON, ROOT
 
+    out = tmp_path / "fw"
+    build(out)
     res = subprocess.run(
-        [str(MICROPYTHON), "tools/heap32/burst.py", "firmware", str(tmp_path / "flash"), "60"],
+        [str(MICROPYTHON), "tools/heap32/burst.py", str(out), str(tmp_path / "flash"), "500"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         cwd=ROOT,
     )
     fig = json.loads(res.stdout.strip().splitlines()[-1])
-    assert (fig["outbox_full"], fig["refused"], fig["left"]) == (60, 5, 20)
-    assert fig["modules"] < fig["app_with_outbox"] <= fig["peak"] < HEAP_K * 1024
+    print("heap probe:", fig)
+    assert (fig["outbox_full"], fig["refused"], fig["left"]) == (500, 5, 460)
+    assert fig["modules"] < 68 * 1024, "resident code grew (something imported eagerly?)"
+    assert fig["app_with_outbox"] - fig["modules"] < 16 * 1024, "the App or the outbox index grew"
+    assert fig["peak"] - fig["app_with_outbox"] < 4 * 1024, "a scan burst leaves more behind"
