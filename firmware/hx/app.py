@@ -180,10 +180,12 @@ class App:
         self.kick.set()
         return sid
 
-    def link_idle(self):
-        """No scan on screen waits for its verdict and no request is pending: the MQTT client may make
-        its one blocking DNS lookup now (only with the link down; see MQTTClient._lookup)."""
-        return self.ui.waiting is None and self.direct_sid is None
+    def link_idle(self, now=None):
+        """Nothing on screen waits for an answer (a scan, a check or sign-in, a camera attempt; UI.awaits
+        also checks the clock): the MQTT client may make its one blocking DNS lookup now (only with the
+        link down; see MQTTClient._lookup)."""
+        w = self.ui.waiting
+        return w is None or not self.ui.awaits(w, time.ticks_ms() if now is None else now)
 
     def on_message(self, topic, payload):
         if not self.inbox.put((topic, payload)):
