@@ -263,7 +263,10 @@ class MQTTClient:
         to itself, so a connect that times out or is cancelled in there leaks it (the unix port never
         closes it, the ESP32 only at some later GC). The TCP connect completes in the first drain (the
         CONNECT, bounded by timeout_ms); any failure from here on reaches _drop, which closes it."""
-        ai = socket.getaddrinfo(self.addr, self.port, 0, socket.SOCK_STREAM)[0]  # an IP: no DNS
+        addr = self.addr
+        if addr is None:  # run() looks a name up first; never here, on the way to a connect
+            raise OSError("no broker address")
+        ai = socket.getaddrinfo(addr, self.port, 0, socket.SOCK_STREAM)[0]  # an IP: no DNS
         s = socket.socket(ai[0], ai[1], ai[2])
         s.setblocking(False)
         try:
