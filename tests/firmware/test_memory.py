@@ -33,10 +33,14 @@ LIVE_MAX = 124 * 1024
 FROZEN = os.environ.get("HX_TEST_FROZEN") == "1"
 
 
-def _build(out: Path) -> None:
+@pytest.fixture(scope="module")
+def fw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The .mpy build, made once for this module's runs (they only read it)."""
+    out = tmp_path_factory.mktemp("fw") / "fw"
     build(out)
     if FROZEN:
         shutil.rmtree(out / "hx")
+    return out
 
 
 class Link:
@@ -81,11 +85,10 @@ def link(request: pytest.FixtureRequest, tmp_path: Path, mosquitto: Mosquitto) -
         lk.broker.stop()
 
 
-def test_mpy_build_runs_in_budget(tmp_path: Path, link: Link) -> None:
-    out = tmp_path / "fw"
+def test_mpy_build_runs_in_budget(tmp_path: Path, link: Link, fw: Path) -> None:
+    out = fw
     if FROZEN and link.ca is not None:
         pytest.skip("the frozen measurement VM is built without TLS")
-    _build(out)
     assert FROZEN or ((out / "hx" / "app.mpy").exists() and not (out / "hx" / "app.py").exists())
     assert json.loads((out / "board.json").read_text())["board"] == "esp32-devkitc"
     gw = FakeGateway(link.broker, link.login)
@@ -113,10 +116,9 @@ def test_mpy_build_runs_in_budget(tmp_path: Path, link: Link) -> None:
         gw.close()
 
 
-def test_boot_with_a_full_outbox_runs_in_budget(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_boot_with_a_full_outbox_runs_in_budget(tmp_path: Path, mosquitto: Mosquitto, fw: Path) -> None:
     """A device that queued 1000 scans offline boots inside the same heap and starts uploading."""
-    out = tmp_path / "fw"
-    _build(out)
+    out = fw
     gw = FakeGateway(mosquitto)
     dev = Device(tmp_path / "dev", mosquitto, main=out / "main.py", heap_k=HEAP_K, outbox_max=1000)
     iid = "Ab3xYz"
@@ -142,7 +144,7 @@ def test_boot_with_a_full_outbox_runs_in_budget(tmp_path: Path, mosquitto: Mosqu
         gw.close()
 
 
-def test_heap_probe_bounds_a_burst_into_a_full_outbox(tmp_path: Path) -> None:
+def test_heap_probe_bounds_a_burst_into_a_full_outbox(tmp_path: Path, fw: Path) -> None:
     """tools/heap32/burst.py (the probe of `make heap32`) on the .mpy build: the App boots on an outbox of
     480 scans (the ESP32's cap is 500), a burst fills it, the extra scans are refused, the verdicts drain
     it again. Bounds from the figures in docs/firmware.md, 64-bit VM: modules 62.6 KB, the App with its
@@ -152,10 +154,10 @@ def test_heap_probe_bounds_a_burst_into_a_full_outbox(tmp_path: Path) -> None:
 
     from tests.firmware.mpvm import MICROPYTHON, ROOT
 
-    out = tmp_path / "fw"
-    build(out)
+    if FROZEN:
+        pytest.skip("make heap-frozen runs the probe on the frozen VMs itself")
     res = subprocess.run(
-        [str(MICROPYTHON), "tools/heap32/burst.py", str(out), str(tmp_path / "flash"), "500"],
+        [str(MICROPYTHON), "tools/heap32/burst.py", str(fw), str(tmp_path / "flash"), "500"],
         capture_output=True,
         text=True,
         timeout=120,
