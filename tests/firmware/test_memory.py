@@ -147,9 +147,11 @@ def test_boot_with_a_full_outbox_runs_in_budget(tmp_path: Path, mosquitto: Mosqu
 def test_heap_probe_bounds_a_burst_into_a_full_outbox(tmp_path: Path, fw: Path) -> None:
     """tools/heap32/burst.py (the probe of `make heap32`) on the .mpy build: the App boots on an outbox of
     480 scans (the ESP32's cap is 500), a burst fills it, the extra scans are refused, the verdicts drain
-    it again. Bounds from the figures in docs/firmware.md, 64-bit VM: modules 62.6 KB, the App with its
-    480 queued scans +13.8 KB (+17.7 KB with the 17-byte index before), the burst +1 KB more (+8 KB
-    when verdict lines still interned their characters)."""
+    it again. Bounds from the figures in docs/firmware.md, 64-bit VM: modules ~63 KB, the App with its
+    480 queued scans +14 KB, the burst +1 KB more (+8.3 KB when verdict lines still interned their
+    characters). The first two leave room for a qstr pool doubling (~7 KB at once on this VM: loading a
+    module's .mpy interns its names for good), so that new code alone does not trip them; the outbox
+    index's own bound is per entry (mp/test_outbox.py)."""
     import subprocess
 
     from tests.firmware.mpvm import MICROPYTHON, ROOT
@@ -166,6 +168,6 @@ def test_heap_probe_bounds_a_burst_into_a_full_outbox(tmp_path: Path, fw: Path) 
     fig = json.loads(res.stdout.strip().splitlines()[-1])
     print("heap probe:", fig)
     assert (fig["outbox_full"], fig["refused"], fig["left"]) == (500, 5, 460)
-    assert fig["modules"] < 68 * 1024, "resident code grew (something imported eagerly?)"
-    assert fig["app_with_outbox"] - fig["modules"] < 16 * 1024, "the App or the outbox index grew"
+    assert fig["modules"] < 72 * 1024, "resident code grew (something imported eagerly?)"
+    assert fig["app_with_outbox"] - fig["modules"] < 22 * 1024, "the App or the outbox index grew"
     assert fig["peak"] - fig["app_with_outbox"] < 4 * 1024, "a scan burst leaves more behind"
