@@ -242,7 +242,7 @@ class MQTTClient:
 
     async def _lookup(self):
         """Look the broker's name up: it blocks, so only with the link down (no verdict can be awaited
-        then) and once `idle()` holds (no scan on screen, no request pending); an OSError if the name
+        then) and once `idle()` holds (nothing on screen waits for an answer); an OSError if the name
         does not resolve (the caller backs off and tries again)."""
         while self.idle is not None and not self.idle():
             self.progress = time.ticks_ms()
