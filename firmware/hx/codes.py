@@ -2,7 +2,7 @@
 import time
 from micropython import const
 
-from hx.protocol import printable_utf8
+from hx.protocol import code_points
 
 MAX_CODE = const(128)
 _DEDUPE_SLOTS = const(8)
@@ -22,14 +22,19 @@ def parse(raw):
         raise CodeError("empty")
     if len(raw) > MAX_CODE * 4:
         raise CodeError("too long")
-    # Control bytes (C0, DEL, C1) are line noise or a binary payload, never part of an order code.
-    # Checked on the bytes: iterating the str would intern each of its characters (protocol.py).
-    if not printable_utf8(raw):
-        raise CodeError("control characters")
+    for b in raw:
+        # Control bytes are line noise or a binary payload, never part of an order code.
+        if b < 32 or b == 127:
+            raise CodeError("control characters")
     try:
         code = raw.decode("utf-8")
     except UnicodeError:
         raise CodeError("not UTF-8")
+    # C1 and DEL by code point, from the bytes: iterating the str would intern each of its characters
+    # (protocol.py); an overlong form (C1 BF, E0 82 85) decodes to one too.
+    for o in code_points(raw):
+        if 127 <= o < 160:
+            raise CodeError("control characters")
     if len(code) > MAX_CODE:
         raise CodeError("too long")
     return code

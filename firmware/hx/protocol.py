@@ -76,14 +76,34 @@ def printable(s):
     return printable_utf8(s.encode())
 
 
-def printable_utf8(b):
-    """True when the UTF-8 bytes b hold no control character: C0, DEL, or C1 (U+0080..U+009F, which
-    UTF-8 writes as C2 80..C2 9F)."""
-    c2 = False
+def code_points(b):
+    """The code points of UTF-8 bytes b, read the way MicroPython's str reads them: a lead byte's bits,
+    then those of every continuation byte after it. MicroPython's decoder (bytes.decode, json.loads)
+    takes overlong forms, so C1 BF is U+007F and E0 82 85 is U+0085: a check of the byte pattern alone
+    (C2 80..C2 9F) would let such a control character through where the character check caught it.
+    Ints only: nothing is interned."""
+    cp = -1
     for o in b:
-        if o < 32 or o == 127 or (c2 and o < 0xA0):
+        if 0x80 <= o < 0xC0 and cp >= 0:
+            cp = ((cp << 6) | (o & 0x3F)) & 0x3FFFFFF  # bounded: a small int even on junk bytes
+            continue
+        if cp >= 0:
+            yield cp
+        # A lead byte's bits without its length bits, exactly as MicroPython's utf8_get_char takes them.
+        cp = o & 0x7F
+        m = 0x40 if o >= 0x80 else 0
+        while cp & m:
+            cp &= ~m
+            m >>= 1
+    if cp >= 0:
+        yield cp
+
+
+def printable_utf8(b):
+    """True when the UTF-8 bytes b hold no control character: C0, DEL, or C1 (U+0080..U+009F)."""
+    for o in code_points(b):
+        if o < 32 or 127 <= o < 160:
             return False
-        c2 = o == 0xC2
     return True
 
 
@@ -174,10 +194,8 @@ def line(obj, key):
     if not isinstance(s, str):
         return ""
     out = bytearray()
-    for b in s.encode():
-        if 0x80 <= b < 0xC0:
-            continue  # the rest of a character already shown as "?"
-        out.append(b if 32 <= b < 127 else 63)
+    for o in code_points(s.encode()):  # one "?" per character outside printable ASCII
+        out.append(o if 32 <= o < 127 else 63)
         if len(out) == 16:
             break
     return out.decode()
@@ -207,8 +225,16 @@ def decode_verdict(payload):
     if not is_int(left):
         left = None
     detail = obj.get("detail")
-    v = {"sid": sid, "ok": ok, "reason": reason, "l1": line(obj, "l1"), "l2": line(obj, "l2"),
-         "sound": sound, "left": left, "detail": detail if isinstance(detail, str) else ""}
+    v = {
+        "sid": sid,
+        "ok": ok,
+        "reason": reason,
+        "l1": line(obj, "l1"),
+        "l2": line(obj, "l2"),
+        "sound": sound,
+        "left": left,
+        "detail": detail if isinstance(detail, str) else "",
+    }
     if obj.get("check") is True:
         # A `check` answer: what may be redeemed now. Only these keys drive the quantity picker.
         mx = obj.get("max")
@@ -224,8 +250,18 @@ def decode_verdict(payload):
 
 
 def encode_status(fw, board, ip, rssi, heap, outbox, up, mode, late=0, reused=0):
-    obj = {"v": V, "state": "online", "fw": fw, "board": board, "ip": ip, "rssi": rssi, "heap": heap,
-           "outbox": outbox, "up": up, "mode": mode}
+    obj = {
+        "v": V,
+        "state": "online",
+        "fw": fw,
+        "board": board,
+        "ip": ip,
+        "rssi": rssi,
+        "heap": heap,
+        "outbox": outbox,
+        "up": up,
+        "mode": mode,
+    }
     # Counters of verdicts not acted on, only when there were any: late ones (the screen had moved
     # on) and SID_REUSED refusals. A healthy device's status stays as small as before.
     if late:
