@@ -87,6 +87,12 @@ def test_a_broker_name_is_resolved_at_provisioning_time() -> None:
     assert "IP address" in err.value.hint
     with pytest.raises(UsageError, match="mqtt.addr"):
         devconfig.check_config({**cfg, "mqtt": {**cfg["mqtt"], "addr": "broker.lan"}})
+    # What the firmware refuses at boot (mqtt.addr: a string or null) is refused here too, e.g. in a
+    # `restore` file: an int or bytes would pass ipaddress but leave the board with a config it rejects.
+    for bad in (3232235786, 1, True):
+        with pytest.raises(UsageError, match="mqtt.addr"):
+            devconfig.check_config({**cfg, "mqtt": {**cfg["mqtt"], "addr": bad}})
+    devconfig.check_config({**cfg, "mqtt": {**cfg["mqtt"], "addr": None}})  # the firmware's default
 
 
 @pytest.mark.parametrize(

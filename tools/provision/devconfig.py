@@ -120,8 +120,10 @@ def check_config(cfg: Any) -> None:
         raise UsageError("config.mqtt: an object with host, port, user, password, keepalive")
     if not isinstance(mqtt.get("host"), str) or not mqtt["host"]:
         raise UsageError("config.mqtt.host: required")
-    if "addr" in mqtt:
+    if mqtt.get("addr") is not None:  # null is the firmware's default (no address given)
         try:
+            if not isinstance(mqtt["addr"], str):  # ipaddress also takes an int: the firmware does not
+                raise ValueError(mqtt["addr"])
             ipaddress.IPv4Address(mqtt["addr"])
         except ValueError as err:
             raise UsageError("config.mqtt.addr: an IPv4 address (the broker's, when host is a name)") from err
