@@ -98,8 +98,9 @@ def validate(raw):
     _str(m, "user", 64, "mqtt.", True)
     _str(m, "password", 128, "mqtt.", True)
     _str(m, "ca", 32, "mqtt.", True)  # a DER file next to config.json: TLS, the broker verified against it
-    # The broker's IPv4 address when `host` is a name (provisioning looks it up): the device then never
-    # makes a DNS lookup, which would block its event loop. `host` stays the name the TLS check uses.
+    # The broker's IPv4 address when `host` is a name (provisioning looks it up): the device then makes
+    # no DNS lookup (it would block the event loop) while that address connects; after 8 failed connects
+    # it looks the name up once, when idle (hx/mqtt.py). `host` stays the name the TLS check uses.
     _str(m, "addr", 15, "mqtt.", True)
     if m["addr"] is not None:
         parts = m["addr"].split(".")

@@ -145,10 +145,14 @@ class MQTTClient:
         self.kpids = [0] * _KEYED
         self.knext = 0
         # The broker's IP. A DNS lookup blocks the whole loop (getaddrinfo is one long C call), so it is
-        # never made on the hot path: provisioning gives the address (`addr`, fixed for good), or a name
-        # is looked up only while the link is down and `idle()` says no scan waits on screen (_lookup).
+        # never made on the hot path: provisioning gives the address (`addr`), and a name is looked up
+        # only while the link is down and `idle()` says no scan waits on screen (_lookup): at first
+        # without `addr`, and after 8 failed connects in a row (the broker may have moved: a provisioned
+        # address gone stale must not keep the queued scans from ever reaching it). A name that does not
+        # resolve falls back to `addr`.
+        self.given = addr
         self.addr = addr or (host if _is_ip(host) else None)
-        self.fixed = self.addr is not None
+        self.fixed = _is_ip(host)  # an address as the host: nothing to look up, ever
         self.idle = idle  # () -> bool: nothing on screen waits for an answer; None = always
         self.lookups = 0
         self.fails = 0
@@ -252,6 +256,7 @@ class MQTTClient:
         try:
             a = socket.getaddrinfo(self.host, self.port)[0][-1]
         except Exception as e:
+            self.addr = self.given  # try the provisioned address again (None: look up at the next try)
             raise OSError("DNS %s: %r" % (self.host, e))
         # ESP32: ("10.0.0.2", 1883); unix port: a raw sockaddr_in (bytes 4..7 = the IPv4)
         self.addr = a[0] if isinstance(a, tuple) else "%d.%d.%d.%d" % (a[4], a[5], a[6], a[7])

@@ -225,24 +225,57 @@ async def _until(cond, ms):
     return cond()
 
 
-async def test_a_provisioned_address_means_no_dns_ever():
+async def test_a_provisioned_address_means_no_dns_while_it_works():
     seen = mqtt.socket = _Lookups()
     try:
-        # Nothing listens on this port: every connect fails, and after 8 failures a name would be
-        # looked up again. With the address given at provisioning, it never is.
+        # Nothing listens on this port: every connect fails. The provisioned address is tried 8 times
+        # before the name is looked up (when idle); a name that does not resolve falls back to it.
         s, port = _listen_full()
         s.close()
-        c = mqtt.MQTTClient("d", "broker.invalid", port, addr="127.0.0.1", backoff_ms=(5, 10), timeout_ms=200)
+        log = []
+        c = mqtt.MQTTClient(
+            "d",
+            "broker.invalid",
+            port,
+            addr="127.0.0.1",
+            backoff_ms=(5, 10),
+            timeout_ms=200,
+            log=lambda *a: log.append(a),
+        )
         task = asyncio.create_task(c.run())
-        t.true(await _until(lambda: c.fails >= 9, 3000), "failed connects: %d" % c.fails)
+        t.true(await _until(lambda: c.fails >= 12, 3000), "failed connects: %d" % c.fails)
         task.cancel()
-        t.eq((seen.names, c.lookups), ([], 0), "no DNS lookup")
+        why = ["DNS" in e[1]["why"] for e in log if e[1].get("state") == "retry"]
+        t.eq(
+            why[:12],
+            [False] * 8 + [True] + [False] * 3,
+            "8 connects to the address, one lookup (the name does not resolve), the address again",
+        )
+        t.eq((seen.names, c.lookups), (["broker.invalid"], 1), "one lookup after 8 failed connects")
         b = Broker()
         server, port = await _serve(b.serve)
+        seen.names = []
         c = mqtt.MQTTClient("d", "broker.invalid", port, addr="127.0.0.1")
         task = asyncio.create_task(c.run())
         t.true(await _until(lambda: c.connected, 2000), "connected to the provisioned address")
         t.eq(seen.names, [], "no DNS lookup")
+        task.cancel()
+        server.close()
+    finally:
+        mqtt.socket = socket
+
+
+async def test_review_a_stale_provisioned_address_is_looked_up_again():
+    """The broker moved (a new DHCP lease): the provisioned address never answers again. The scans
+    queued meanwhile must still reach it: after 8 failed connects the name is looked up (when idle)."""
+    seen = mqtt.socket = _Lookups()
+    try:
+        b = Broker()
+        server, port = await _serve(b.serve)  # on 127.0.0.1; 127.0.0.2 refuses
+        c = mqtt.MQTTClient("d", "localhost", port, addr="127.0.0.2", backoff_ms=(5, 10), timeout_ms=200)
+        task = asyncio.create_task(c.run())
+        t.true(await _until(lambda: c.connected, 4000), "reconnected at the name's new address")
+        t.eq((seen.names, c.addr, c.fails), (["localhost"], "127.0.0.1", 0), "after one lookup")
         task.cancel()
         server.close()
     finally:
