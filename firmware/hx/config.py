@@ -22,7 +22,7 @@ def _defaults():
         "board": "unix",
         "dir": "in",
         "mqtt": {"host": "127.0.0.1", "port": 1883, "user": None, "password": None, "keepalive": 30,
-                 "ca": None},
+                 "ca": None, "addr": None},
         "wifi": {"ssid": "", "password": ""},
         "heartbeat_s": 60,
         "dedupe_ms": 3000,
@@ -98,6 +98,14 @@ def validate(raw):
     _str(m, "user", 64, "mqtt.", True)
     _str(m, "password", 128, "mqtt.", True)
     _str(m, "ca", 32, "mqtt.", True)  # a DER file next to config.json: TLS, the broker verified against it
+    # The broker's IPv4 address when `host` is a name (provisioning looks it up): the device then makes
+    # no DNS lookup (it would block the event loop) while that address connects; after 8 failed connects
+    # it looks the name up once, when idle (hx/mqtt.py). `host` stays the name the TLS check uses.
+    _str(m, "addr", 15, "mqtt.", True)
+    if m["addr"] is not None:
+        parts = m["addr"].split(".")
+        if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+            raise ConfigError("mqtt.addr: an IPv4 address, e.g. 192.168.1.10")
     _str(cfg["wifi"], "ssid", 32, "wifi.")
     _str(cfg["wifi"], "password", 64, "wifi.")
     _int(cfg, "heartbeat_s", 5, 86400)

@@ -120,7 +120,7 @@ class MQTTClient:
 
     def __init__(self, client_id, host, port=1883, user=None, password=None, keepalive=30, will=None,
                  on_message=None, on_connect=None, log=None, net_up=None, backoff_ms=(500, 30000),
-                 retry_ms=5000, timeout_ms=5000, ssl=None):
+                 retry_ms=5000, timeout_ms=5000, ssl=None, addr=None, idle=None):
         self.client_id = client_id
         self.host = host
         self.port = port
@@ -144,7 +144,17 @@ class MQTTClient:
         self.kkeys = [None] * _KEYED
         self.kpids = [0] * _KEYED
         self.knext = 0
-        self.addr = None  # the broker's address, resolved once (a DNS lookup blocks the loop)
+        # The broker's IP. A DNS lookup blocks the whole loop (getaddrinfo is one long C call), so it is
+        # never made on the hot path: provisioning gives the address (`addr`), and a name is looked up
+        # only while the link is down and `idle()` says no scan waits on screen (_lookup): at first
+        # without `addr`, and after 8 failed connects in a row (the broker may have moved: a provisioned
+        # address gone stale must not keep the queued scans from ever reaching it). A name that does not
+        # resolve falls back to `addr`.
+        self.given = addr
+        self.addr = addr or (host if _is_ip(host) else None)
+        self.fixed = _is_ip(host)  # an address as the host: nothing to look up, ever
+        self.idle = idle  # () -> bool: nothing on screen waits for an answer; None = always
+        self.lookups = 0
         self.fails = 0
         self.connected = False
         self.up = asyncio.Event()
@@ -215,12 +225,14 @@ class MQTTClient:
                 await asyncio.sleep_ms(250)
             self.progress = time.ticks_ms()
             try:
+                if self.addr is None:
+                    await self._lookup()
                 await self._connect()
             except Exception as e:  # OSError, EOFError, TimeoutError, MQTTError: all mean "try again"
                 self._drop("connect: %r" % (e,))
                 self.fails += 1
-                if self.fails % 8 == 0:
-                    self.addr = None  # the broker may have moved: resolve its name again
+                if self.fails % 8 == 0 and not self.fixed:
+                    self.addr = None  # the broker may have moved: look its name up again (when idle)
                 wait = backoff_ms(attempt, self.backoff[0], self.backoff[1])
                 attempt += 1
                 self.log("mqtt", {"state": "retry", "in_ms": wait, "why": repr(e)})
@@ -232,26 +244,34 @@ class MQTTClient:
             if not self._stop:
                 await asyncio.sleep_ms(self.backoff[0])
 
-    def _resolve(self):
-        """The broker's IP, looked up once (the lookup blocks; provisioning should give an address)."""
-        if self.addr is None:
-            if _is_ip(self.host):
-                self.addr = self.host
-            else:
-                try:
-                    a = socket.getaddrinfo(self.host, self.port)[0][-1]
-                    # ESP32: ("10.0.0.2", 1883); unix port: a raw sockaddr_in (bytes 4..7 = the IPv4)
-                    self.addr = a[0] if isinstance(a, tuple) else "%d.%d.%d.%d" % (a[4], a[5], a[6], a[7])
-                except Exception:
-                    self.addr = self.host  # let open_connection try (and fail) with the name
-        return self.addr
+    async def _lookup(self):
+        """Look the broker's name up: it blocks, so only with the link down (no verdict can be awaited
+        then) and once `idle()` holds (nothing on screen waits for an answer); an OSError if the name
+        does not resolve (the caller backs off and tries again)."""
+        while self.idle is not None and not self.idle():
+            self.progress = time.ticks_ms()
+            await asyncio.sleep_ms(250)
+        t0 = time.ticks_ms()
+        self.lookups += 1
+        try:
+            a = socket.getaddrinfo(self.host, self.port)[0][-1]
+        except Exception as e:
+            self.addr = self.given  # try the provisioned address again (None: look up at the next try)
+            raise OSError("DNS %s: %r" % (self.host, e))
+        # ESP32: ("10.0.0.2", 1883); unix port: a raw sockaddr_in (bytes 4..7 = the IPv4)
+        self.addr = a[0] if isinstance(a, tuple) else "%d.%d.%d.%d" % (a[4], a[5], a[6], a[7])
+        self.progress = time.ticks_ms()
+        self.log("mqtt", {"state": "dns", "host": self.host, "addr": self.addr, "ms": time.ticks_diff(self.progress, t0)})
 
     async def _open(self):
         """A stream on a non-blocking socket this client holds. asyncio.open_connection keeps its socket
         to itself, so a connect that times out or is cancelled in there leaks it (the unix port never
         closes it, the ESP32 only at some later GC). The TCP connect completes in the first drain (the
         CONNECT, bounded by timeout_ms); any failure from here on reaches _drop, which closes it."""
-        ai = socket.getaddrinfo(self._resolve(), self.port, 0, socket.SOCK_STREAM)[0]  # an IP: no DNS
+        addr = self.addr
+        if addr is None:  # run() looks a name up first; never here, on the way to a connect
+            raise OSError("no broker address")
+        ai = socket.getaddrinfo(addr, self.port, 0, socket.SOCK_STREAM)[0]  # an IP: no DNS
         s = socket.socket(ai[0], ai[1], ai[2])
         s.setblocking(False)
         try:

@@ -5,9 +5,7 @@ from array import array
 from micropython import const
 
 BACKOFF_MAX_MS = const(60000)  # transient answers double the resend interval up to this
-_UNREAD = const(-1)  # a code hash not known yet (code hashes are kept to 30 bits, never -1)
 _NEVER = const(-1)  # not sent yet (ticks_ms() is never negative)
-_HEX = "0123456789abcdef"
 
 
 def parse_name(name):
@@ -15,23 +13,17 @@ def parse_name(name):
     in the folder must never stop the device from booting)."""
     if len(name) < 16 or len(name) > 16 + 8:
         return None
-    for ch in name[:16]:
-        if ch not in _HEX:
+    k = 0
+    for b in name.encode():  # bytes, not characters (iterating a str interns them: protocol.py)
+        if not (48 <= b <= 57 or 97 <= b <= 102 or (k >= 16 and (65 <= b <= 90 or 103 <= b <= 122))):
             return None
-    iid = name[16:]
-    for ch in iid:
-        if not ("0" <= ch <= "9" or "A" <= ch <= "Z" or "a" <= ch <= "z"):
-            return None
-    return int(name[:8], 16), int(name[8:16], 16), iid
+        k += 1
+    return int(name[:8], 16), int(name[8:16], 16), name[16:]
 
 
 def _cut(a, i, j):
     """Remove items i..j-1 of an array or bytearray in place."""
     a[i:j] = a[0:0]
-
-
-def code_key(code):
-    return hash(code or "") & 0x3FFFFFFF
 
 
 def entry_name(iid, boot, seq):
@@ -56,9 +48,10 @@ class OutboxFull(Exception):
 
 class Outbox:
     """Scans waiting for a final verdict. Payloads live in the store (flash); RAM holds a compact index
-    in scan order: boot and seq (array "I"), which install id (a byte into `iids`, normally one),
-    the last send (array "i", ticks) and a 30-bit hash of each scan's code (array "i"): 17 bytes per
-    entry instead of two strings, so a full outbox costs KBs, not the heap (docs/firmware.md).
+    in scan order: boot and seq (array "I") and which install id (a byte into `iids`, normally one):
+    9 bytes per entry, so a full outbox costs KBs, not the heap (docs/firmware.md). Send times are
+    kept only where they mean something: for the `window` oldest entries (`sent`, the ones in flight)
+    and for the rushed one (`rushed_at`); an entry that moves up into the window was never sent.
 
     - add(): durable before it returns; raises OutboxFull when `limit` scans wait (never drops one).
     - due(now): the oldest scans first, at most `window` in flight (plus the one rushed for a rescan);
@@ -67,7 +60,8 @@ class Outbox:
     - ack(sid): a final verdict arrived: the scan leaves. True only for a scan we were waiting for.
     - retry(sid, now): a transient answer (nothing was decided): the scan stays and the resend interval
       doubles, from `retry_ms` up to BACKOFF_MAX_MS; a final verdict or a reconnect resets it.
-    - find(code, match) / rush(sid): a rescan of a code still waiting rejoins its queued scan.
+    - find(code, match, among) / rush(sid): a rescan of a code still waiting rejoins its queued scan
+      (only the few scans in `among` are read from flash).
     Files in the folder that are not entries are skipped (counted in `stray`).
     """
 
@@ -79,6 +73,8 @@ class Outbox:
         self.delay = retry_ms  # the current resend interval (grows with transient answers)
         self.iids = []
         self.rushed = None  # sid of a rescanned entry: published now even outside the window
+        self.rushed_at = _NEVER  # when it was, if it lies beyond the window
+        self.sent = array("i", [_NEVER] * window)  # last send of the entries in flight (ticks)
         self.full_count = 0
         self.stray = 0
         self._load()
@@ -96,8 +92,6 @@ class Outbox:
         self.boots = array("I", range(n))
         self.seqs = array("I", range(n))
         self.who = bytearray(n)
-        self.sent = array("i", range(n))
-        self.keys = array("i", range(n))
         k = 0
         for name in self.store.names():
             e = parse_name(name)
@@ -108,10 +102,8 @@ class Outbox:
             self.boots[k] = e[0]
             self.seqs[k] = e[1]
             self.who[k] = self.iids.index(e[2])
-            self.sent[k] = _NEVER
-            self.keys[k] = _UNREAD
             k += 1
-        for a in (self.boots, self.seqs, self.who, self.sent, self.keys):
+        for a in (self.boots, self.seqs, self.who):
             _cut(a, k, n)  # entries that vanished between the passes
         self._sort()
 
@@ -123,7 +115,7 @@ class Outbox:
             for i in range(gap, n):
                 j = i
                 while j >= gap and not self._before(j - gap, self.boots[j], self.seqs[j], self.iids[self.who[j]]):
-                    for a in (self.boots, self.seqs, self.who, self.sent, self.keys):
+                    for a in (self.boots, self.seqs, self.who):
                         a[j], a[j - gap] = a[j - gap], a[j]
                     j -= gap
 
@@ -150,7 +142,7 @@ class Outbox:
         q = self.seqs[i]
         return q < seq if q != seq else self.iids[self.who[i]] < iid
 
-    def _insert(self, boot, seq, iid, key):
+    def _insert(self, boot, seq, iid):
         if iid not in self.iids:
             self.iids.append(iid)
         w = self.iids.index(iid)
@@ -162,14 +154,13 @@ class Outbox:
             self.boots.append(boot)
             self.seqs.append(seq)
             self.who.append(w)
-            self.sent.append(_NEVER)
-            self.keys.append(key)
         else:
             self.boots[i:i] = array("I", (boot,))
             self.seqs[i:i] = array("I", (seq,))
             self.who[i:i] = bytes((w,))
-            self.sent[i:i] = array("i", (_NEVER,))
-            self.keys[i:i] = array("i", (key,))
+        if i < self.window:  # it pushes the last one in flight out of the window (resent when back)
+            self.sent[i + 1 :] = self.sent[i:-1]
+            self.sent[i] = _NEVER
         return i
 
     def index(self, sid):
@@ -190,26 +181,41 @@ class Outbox:
                 return i
         return -1
 
-    def add(self, iid, boot, seq, payload, code=None):
+    def add(self, iid, boot, seq, payload):
         if len(self) >= self.limit:
             self.full_count += 1
             raise OutboxFull()
         self.store.write(entry_name(iid, boot, seq), payload)
-        return self.sid(self._insert(boot, seq, iid, code_key(code)))
+        return self.sid(self._insert(boot, seq, iid))
 
     def _drop(self, i):
         self.store.remove(self.name(i))
         if self.rushed is not None and self.sid(i) == self.rushed:
             self.rushed = None
-        for a in (self.boots, self.seqs, self.who, self.sent, self.keys):
+        for a in (self.boots, self.seqs, self.who):
             _cut(a, i, i + 1)
+        w = self.window
+        if i < w:  # the next entry moves up into the window: unsent, unless it is the rushed one
+            self.sent[i : w - 1] = self.sent[i + 1 :]
+            self.sent[w - 1] = _NEVER
+            if self.rushed is not None and len(self) >= w and self.sid(w - 1) == self.rushed:
+                self.sent[w - 1] = self.rushed_at
+
+    def _sent(self, i):
+        return self.sent[i] if i < self.window else self.rushed_at
+
+    def _mark(self, i, now):
+        if i < self.window:
+            self.sent[i] = now
+        if self.rushed is not None and self.sid(i) == self.rushed:
+            self.rushed_at = now  # also inside the window: an insert may push it out again
 
     def _is_due(self, i, now):
-        t = self.sent[i]
+        t = self._sent(i)
         return t == _NEVER or time.ticks_diff(now, t) >= self.delay
 
     def _wait(self, i, now):
-        t = self.sent[i]
+        t = self._sent(i)
         return 0 if t == _NEVER else max(0, self.delay - time.ticks_diff(now, t))
 
     def _rushed_index(self):
@@ -234,7 +240,7 @@ class Outbox:
                     # The entry file vanished (flash trouble): forget it rather than wedge the queue.
                     self._drop(i)
                     return out + self.due(now)
-                self.sent[i] = now
+                self._mark(i, now)
                 out.append((self.sid(i), payload))
         return out
 
@@ -251,8 +257,9 @@ class Outbox:
     def unsent(self):
         """After a reconnect everything in flight is resent at once, at the normal interval again."""
         self.delay = self.retry_ms
-        for i in range(len(self.sent)):
+        for i in range(self.window):
             self.sent[i] = _NEVER
+        self.rushed_at = _NEVER
 
     def ack(self, sid):
         i = self.index(sid)
@@ -267,31 +274,25 @@ class Outbox:
         i = self.index(sid)
         if i < 0:
             return False
-        self.sent[i] = now
+        self._mark(i, now)
         self.delay = min(self.delay * 2, max(BACKOFF_MAX_MS, self.retry_ms))
         return True
 
     def find(self, code, match, among=None):
         """sid of the oldest waiting scan of `code` whose payload (a dict) `match` accepts, else None;
-        with `among` (sids), only those scans are looked at.
-
-        Only entries whose code hash matches are read from flash (and those loaded at boot, once):
-        `among` keeps a rescan from reading hundreds of entries queued offline before this boot."""
-        h = code_key(code)
+        with `among` (sids), only those scans are looked at (each read from flash: the app passes the
+        few the holder saw on screen, so a rescan never reads hundreds of entries queued offline; RAM
+        keeps no code per entry)."""
         if among is None:
             where = range(len(self))
         else:
             where = sorted(i for i in (self.index(s) for s in among) if i >= 0)
         for i in where:
-            k = self.keys[i]
-            if k != _UNREAD and k != h:
-                continue
             try:
                 obj = json.loads(self.store.read(self.name(i)))
             except (OSError, ValueError):
                 continue
             c = obj.get("code") if isinstance(obj, dict) else None
-            self.keys[i] = code_key(c if isinstance(c, str) else "")
             if c == code and match(obj):
                 return self.sid(i)
         return None
@@ -306,7 +307,7 @@ class Outbox:
         except OSError:
             return None
 
-    def restore(self, name, payload, code):
+    def restore(self, name, payload):
         """Put an answered scan back (durable, in its place by name); its sid again. Raises OutboxFull."""
         if len(self) >= self.limit:
             self.full_count += 1
@@ -315,13 +316,15 @@ class Outbox:
         if e is None:
             raise OSError("bad entry name")
         self.store.write(name, payload)
-        return self.sid(self._insert(e[0], e[1], e[2], code_key(code)))
+        return self.sid(self._insert(e[0], e[1], e[2]))
 
     def rush(self, sid):
         """Publish `sid` at the next due(), even beyond the window (the holder is rescanning it)."""
         i = self.index(sid)
         if i < 0:
             return False
-        self.sent[i] = _NEVER
+        if i < self.window:
+            self.sent[i] = _NEVER
         self.rushed = sid
+        self.rushed_at = _NEVER
         return True

@@ -45,12 +45,17 @@ class ProtocolError(Exception):
     pass
 
 
+# Text is checked byte by byte (s.encode()), never character by character: MicroPython interns every
+# character a str yields when iterated or indexed, for good, so a verdict line or a code in another
+# script would grow the heap by a qstr per new character (and a whole new qstr pool now and then).
+
+
 def valid_id(s, maxlen):
     # [A-Za-z0-9_-]{1,maxlen}: the device id and scan id alphabet of the contract.
     if not isinstance(s, str) or not 0 < len(s) <= maxlen:
         return False
-    for ch in s:
-        if not (ch.isalpha() or ch.isdigit() or ch in "_-") or ord(ch) > 127:
+    for b in s.encode():
+        if not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b == 95 or b == 45):
             return False
     return True
 
@@ -68,8 +73,35 @@ def make_sid(iid, boot, seq):
 
 def printable(s):
     """True when s has no control characters (C0, DEL, C1)."""
-    for ch in s:
-        o = ord(ch)
+    return printable_utf8(s.encode())
+
+
+def code_points(b):
+    """The code points of UTF-8 bytes b, read the way MicroPython's str reads them: a lead byte's bits,
+    then those of every continuation byte after it. MicroPython's decoder (bytes.decode, json.loads)
+    takes overlong forms, so C1 BF is U+007F and E0 82 85 is U+0085: a check of the byte pattern alone
+    (C2 80..C2 9F) would let such a control character through where the character check caught it.
+    Ints only: nothing is interned."""
+    cp = -1
+    for o in b:
+        if 0x80 <= o < 0xC0 and cp >= 0:
+            cp = ((cp << 6) | (o & 0x3F)) & 0x3FFFFFF  # bounded: a small int even on junk bytes
+            continue
+        if cp >= 0:
+            yield cp
+        # A lead byte's bits without its length bits, exactly as MicroPython's utf8_get_char takes them.
+        cp = o & 0x7F
+        m = 0x40 if o >= 0x80 else 0
+        while cp & m:
+            cp &= ~m
+            m >>= 1
+    if cp >= 0:
+        yield cp
+
+
+def printable_utf8(b):
+    """True when the UTF-8 bytes b hold no control character: C0, DEL, or C1 (U+0080..U+009F)."""
+    for o in code_points(b):
         if o < 32 or 127 <= o < 160:
             return False
     return True
@@ -161,10 +193,12 @@ def line(obj, key):
     s = obj.get(key)
     if not isinstance(s, str):
         return ""
-    out = ""
-    for ch in s[:16]:
-        out += ch if 32 <= ord(ch) < 127 else "?"
-    return out
+    out = bytearray()
+    for o in code_points(s.encode()):  # one "?" per character outside printable ASCII
+        out.append(o if 32 <= o < 127 else 63)
+        if len(out) == 16:
+            break
+    return out.decode()
 
 
 def decode_verdict(payload):
@@ -191,8 +225,16 @@ def decode_verdict(payload):
     if not is_int(left):
         left = None
     detail = obj.get("detail")
-    v = {"sid": sid, "ok": ok, "reason": reason, "l1": line(obj, "l1"), "l2": line(obj, "l2"),
-         "sound": sound, "left": left, "detail": detail if isinstance(detail, str) else ""}
+    v = {
+        "sid": sid,
+        "ok": ok,
+        "reason": reason,
+        "l1": line(obj, "l1"),
+        "l2": line(obj, "l2"),
+        "sound": sound,
+        "left": left,
+        "detail": detail if isinstance(detail, str) else "",
+    }
     if obj.get("check") is True:
         # A `check` answer: what may be redeemed now. Only these keys drive the quantity picker.
         mx = obj.get("max")
@@ -208,8 +250,18 @@ def decode_verdict(payload):
 
 
 def encode_status(fw, board, ip, rssi, heap, outbox, up, mode, late=0, reused=0):
-    obj = {"v": V, "state": "online", "fw": fw, "board": board, "ip": ip, "rssi": rssi, "heap": heap,
-           "outbox": outbox, "up": up, "mode": mode}
+    obj = {
+        "v": V,
+        "state": "online",
+        "fw": fw,
+        "board": board,
+        "ip": ip,
+        "rssi": rssi,
+        "heap": heap,
+        "outbox": outbox,
+        "up": up,
+        "mode": mode,
+    }
     # Counters of verdicts not acted on, only when there were any: late ones (the screen had moved
     # on) and SID_REUSED refusals. A healthy device's status stays as small as before.
     if late:

@@ -19,7 +19,7 @@ def write_atomic(path, data):
 
 
 IID_LEN = 6
-_IID_ABC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_IID_BYTES = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _read(path):
@@ -33,20 +33,20 @@ def _read(path):
 def valid_iid(s):
     if not isinstance(s, str) or len(s) != IID_LEN:
         return False
-    for ch in s:
-        if ch not in _IID_ABC:
+    for b in s.encode():  # bytes, not characters (iterating a str interns them: protocol.py)
+        if b not in _IID_BYTES:
             return False
     return True
 
 
 def new_iid(rand):
     """IID_LEN letters/digits from the random source `rand(n) -> bytes` (about 36 bits), unbiased."""
-    out = ""
+    out = bytearray()
     while len(out) < IID_LEN:
         for b in rand(16):
             if b < 248 and len(out) < IID_LEN:  # 248 = 4 * 62: a multiple of the alphabet, no modulo bias
-                out += _IID_ABC[b % 62]
-    return out
+                out.append(_IID_BYTES[b % 62])
+    return out.decode()
 
 
 def _read_int(path):

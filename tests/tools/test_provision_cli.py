@@ -74,6 +74,27 @@ def test_config_is_what_the_firmware_accepts() -> None:
     assert cfg["mqtt"]["password"] == "pw"  # masking copies
 
 
+def test_a_broker_name_is_resolved_at_provisioning_time() -> None:
+    """The device would block its event loop in a DNS lookup: provisioning looks the name up and
+    writes the address beside it (the name stays for the TLS check); an address needs no lookup."""
+    assert devconfig.broker_addr("192.168.1.10") is None
+    addr = devconfig.broker_addr("localhost")
+    assert addr == "127.0.0.1"
+    cfg = devconfig.build_config(placement(), "localhost", 8883, "gate-3", "pw", "", "", tls=True, addr=addr)
+    assert cfg["mqtt"]["host"] == "localhost" and cfg["mqtt"]["addr"] == "127.0.0.1"
+    with pytest.raises(UsageError, match="does not resolve") as err:
+        devconfig.broker_addr("broker.invalid")
+    assert "IP address" in err.value.hint
+    with pytest.raises(UsageError, match="mqtt.addr"):
+        devconfig.check_config({**cfg, "mqtt": {**cfg["mqtt"], "addr": "broker.lan"}})
+    # What the firmware refuses at boot (mqtt.addr: a string or null) is refused here too, e.g. in a
+    # `restore` file: an int or bytes would pass ipaddress but leave the board with a config it rejects.
+    for bad in (3232235786, 1, True):
+        with pytest.raises(UsageError, match="mqtt.addr"):
+            devconfig.check_config({**cfg, "mqtt": {**cfg["mqtt"], "addr": bad}})
+    devconfig.check_config({**cfg, "mqtt": {**cfg["mqtt"], "addr": None}})  # the firmware's default
+
+
 @pytest.mark.parametrize(
     ("kw", "why"),
     [

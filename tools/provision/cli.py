@@ -168,6 +168,7 @@ def install(
             host = pick_broker_host(gateway, broker_host, broker, board)
             port_ = broker_port or int(broker.get("port") or 1883)
             ca = devconfig.ca_der(broker)
+            addr = devconfig.broker_addr(host)  # a name is looked up now, never on the device's loop
             if dry_run:
                 cfg = devconfig.build_config(
                     placement,
@@ -178,6 +179,7 @@ def install(
                     wifi_ssid,
                     wifi_password or "",
                     tls=bool(ca),
+                    addr=addr,
                 )
                 steps.run("Planning", lambda: None)
                 steps.run("Nothing written (dry run)", lambda: None)
@@ -209,6 +211,7 @@ def install(
                 wifi_ssid,
                 wifi_password or "",
                 tls=bool(ca),
+                addr=addr,
             )
 
             payload = devconfig.encode(cfg)

@@ -1,8 +1,10 @@
 # The device's config.json (see INTERFACES.md / firmware/hx/config.py): build it, check it, mask its secrets.
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ TOP_KEYS = {
     "scanner_mode", "same_code_s", "pick", "pick_ms", "turn_sensor", "turn_ms",
     "camera",  # camera boards (docs/firmware.md "Camera boards"); the firmware checks its fields
 }  # fmt: skip
-MQTT_KEYS = {"host", "port", "user", "password", "keepalive", "ca"}
+MQTT_KEYS = {"host", "port", "user", "password", "keepalive", "ca", "addr"}
 CA_FILE = "ca.der"  # the gateway's CA next to config.json: the firmware connects over TLS and pins it
 WIFI_KEYS = {"ssid", "password"}
 
@@ -57,6 +59,7 @@ def build_config(
     wifi_password: str,
     heartbeat_s: int = 60,
     tls: bool = False,
+    addr: str | None = None,
 ) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "device": p.device,
@@ -71,6 +74,7 @@ def build_config(
             "password": password,
             "keepalive": 30,
             **({"ca": CA_FILE} if tls else {}),
+            **({"addr": addr} if addr else {}),
         },
         "wifi": {"ssid": wifi_ssid, "password": wifi_password},
         "heartbeat_s": heartbeat_s,
@@ -81,6 +85,25 @@ def build_config(
         cfg["turn_sensor"] = True
     check_config(cfg)
     return cfg
+
+
+def broker_addr(host: str) -> str | None:
+    """The broker's IPv4 address for a host name, looked up here at provisioning time (None when `host`
+    is an address already): on the device a DNS lookup would block the event loop, so it connects to
+    this address and keeps the name for the TLS check (docs/firmware.md "MQTT client")."""
+    try:
+        ipaddress.IPv4Address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as err:
+        raise UsageError(
+            f"the broker host {host!r} does not resolve here: {err}",
+            "give the broker's IP address (--broker-host 192.168.1.10), or provision on the shop's network",
+        ) from err
+    return str(infos[0][4][0])
 
 
 def check_config(cfg: Any) -> None:
@@ -97,6 +120,13 @@ def check_config(cfg: Any) -> None:
         raise UsageError("config.mqtt: an object with host, port, user, password, keepalive")
     if not isinstance(mqtt.get("host"), str) or not mqtt["host"]:
         raise UsageError("config.mqtt.host: required")
+    if mqtt.get("addr") is not None:  # null is the firmware's default (no address given)
+        try:
+            if not isinstance(mqtt["addr"], str):  # ipaddress also takes an int: the firmware does not
+                raise ValueError(mqtt["addr"])
+            ipaddress.IPv4Address(mqtt["addr"])
+        except ValueError as err:
+            raise UsageError("config.mqtt.addr: an IPv4 address (the broker's, when host is a name)") from err
     port = mqtt.get("port")
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise UsageError("config.mqtt.port: 1-65535")

@@ -80,6 +80,19 @@ def test_scan_to_ok_pulses_relay():
     t.eq(app.relays.items, [1])
 
 
+def test_the_link_is_idle_only_when_nothing_on_screen_waits():
+    """The MQTT client makes a blocking DNS lookup only when link_idle() holds (hx/mqtt.py _lookup)."""
+    app, b = _app()
+    t.eq(app.link_idle(0), True, "READY")
+    app.ui.link(True, 0, 0)
+    app.on_line(b"HXDEMO-1\r\n", 10)
+    t.eq(app.link_idle(20), False, "a scan waits for its verdict on screen")
+    t.eq(app.link_idle(10 + app.cfg["verdict_timeout_ms"]), True, "NO ANSWER is due: it waits no more")
+    app.on_verdict(_verdict(S(1)), 30)
+    t.eq(app.link_idle(40), True, "answered")
+    t.true(app.mqtt.idle == app.link_idle, "the client asks the app")
+
+
 def test_stale_and_forged_verdicts_ignored():
     app, b = _app()
     app.ui.link(True, 0, 0)

@@ -99,3 +99,12 @@ def test_pick_and_turn_sensor_keys():
     )
     t.true(str(t.raises(ConfigError, validate, {"device": "d", "turn_ms": 500})).startswith("turn_ms:"))
     t.true(str(t.raises(ConfigError, validate, {"device": "d", "pick_ms": 10})).startswith("pick_ms:"))
+
+
+def test_broker_address_beside_a_host_name():
+    c = validate({"device": "x1", "mqtt": {"host": "gw.shop.lan", "addr": "192.168.1.10"}})
+    t.eq((c["mqtt"]["host"], c["mqtt"]["addr"]), ("gw.shop.lan", "192.168.1.10"))
+    t.eq(validate({"device": "x1"})["mqtt"]["addr"], None, "no address: none looked up")
+    for bad in ("gw.shop.lan", "192.168.1", "192.168.1.300", 5):
+        e = t.raises(ConfigError, validate, {"device": "x1", "mqtt": {"host": "gw", "addr": bad}})
+        t.true("mqtt.addr" in e.args[0], e.args[0])

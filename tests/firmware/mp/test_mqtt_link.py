@@ -3,6 +3,7 @@
 import asyncio
 import os
 import socket
+import time
 
 from hx import mqtt
 
@@ -199,3 +200,108 @@ async def test_connect_timeouts_leak_no_sockets():
         s.close()
     full.close()
     server.close()
+
+
+class _Lookups:
+    """The real socket module, with an eye on name lookups (every call still goes to the real one)."""
+
+    def __init__(self):
+        self.names = []
+
+    def __getattr__(self, name):
+        return getattr(socket, name)
+
+    def getaddrinfo(self, host, *args):
+        if not mqtt._is_ip(host):
+            self.names.append(host)
+        return socket.getaddrinfo(host, *args)
+
+
+async def _until(cond, ms):
+    for _ in range(ms // 10):
+        if cond():
+            return True
+        await asyncio.sleep_ms(10)
+    return cond()
+
+
+async def test_a_provisioned_address_means_no_dns_while_it_works():
+    seen = mqtt.socket = _Lookups()
+    try:
+        # Nothing listens on this port: every connect fails. The provisioned address is tried 8 times
+        # before the name is looked up (when idle); a name that does not resolve falls back to it.
+        s, port = _listen_full()
+        s.close()
+        log = []
+        c = mqtt.MQTTClient(
+            "d",
+            "broker.invalid",
+            port,
+            addr="127.0.0.1",
+            backoff_ms=(5, 10),
+            timeout_ms=200,
+            log=lambda *a: log.append(a),
+        )
+        task = asyncio.create_task(c.run())
+        t.true(await _until(lambda: c.fails >= 12, 3000), "failed connects: %d" % c.fails)
+        task.cancel()
+        why = ["DNS" in e[1]["why"] for e in log if e[1].get("state") == "retry"]
+        t.eq(
+            why[:12],
+            [False] * 8 + [True] + [False] * 3,
+            "8 connects to the address, one lookup (the name does not resolve), the address again",
+        )
+        t.eq((seen.names, c.lookups), (["broker.invalid"], 1), "one lookup after 8 failed connects")
+        b = Broker()
+        server, port = await _serve(b.serve)
+        seen.names = []
+        c = mqtt.MQTTClient("d", "broker.invalid", port, addr="127.0.0.1")
+        task = asyncio.create_task(c.run())
+        t.true(await _until(lambda: c.connected, 2000), "connected to the provisioned address")
+        t.eq(seen.names, [], "no DNS lookup")
+        task.cancel()
+        server.close()
+    finally:
+        mqtt.socket = socket
+
+
+async def test_review_a_stale_provisioned_address_is_looked_up_again():
+    """The broker moved (a new DHCP lease): the provisioned address never answers again. The scans
+    queued meanwhile must still reach it: after 8 failed connects the name is looked up (when idle)."""
+    seen = mqtt.socket = _Lookups()
+    try:
+        b = Broker()
+        server, port = await _serve(b.serve)  # on 127.0.0.1; 127.0.0.2 refuses
+        c = mqtt.MQTTClient("d", "localhost", port, addr="127.0.0.2", backoff_ms=(5, 10), timeout_ms=200)
+        task = asyncio.create_task(c.run())
+        t.true(await _until(lambda: c.connected, 4000), "reconnected at the name's new address")
+        t.eq((seen.names, c.addr, c.fails), (["localhost"], "127.0.0.1", 0), "after one lookup")
+        task.cancel()
+        server.close()
+    finally:
+        mqtt.socket = socket
+
+
+async def test_a_host_name_is_looked_up_once_and_only_when_idle():
+    seen = mqtt.socket = _Lookups()
+    log = []
+    try:
+        b = Broker()
+        server, port = await _serve(b.serve)
+        idle = [False]  # a scan on screen waits for its verdict
+        c = mqtt.MQTTClient("d", "localhost", port, idle=lambda: idle[0], log=lambda *a: log.append(a))
+        task = asyncio.create_task(c.run())
+        await asyncio.sleep_ms(600)
+        t.eq((seen.names, c.connected), ([], False), "no lookup while a scan waits")
+        t.true(time.ticks_diff(time.ticks_ms(), c.progress) < 600, "the task shows progress (watchdog)")
+        idle[0] = True
+        t.true(await _until(lambda: c.connected, 2000), "connected once idle")
+        t.eq(seen.names, ["localhost"], "looked up once")
+        t.eq([e[1]["addr"] for e in log if e[1].get("state") == "dns"], ["127.0.0.1"], "dns logged")
+        c._drop("test")  # a reconnect uses the address found
+        t.true(await _until(lambda: c.connected, 2000), "reconnected")
+        t.eq(seen.names, ["localhost"], "not looked up again")
+        task.cancel()
+        server.close()
+    finally:
+        mqtt.socket = socket

@@ -210,3 +210,47 @@ def test_gateway_status_and_its_clock():
     t.eq(P.clock_needs(1795392000, 1795392060), False)
     t.eq(P.clock_needs(1795392000, 1795392200), True)
     t.eq(P.clock_needs(1795392000, None), False)
+
+
+def test_text_checks_intern_no_characters():
+    """Verdict lines, codes, sids and entry names are checked byte by byte: iterating a str would intern
+    every new character for good (a verdict in Chinese grew the heap by ~27 B per new character)."""
+    import gc
+
+    from hx.codes import parse
+    from hx.outbox import parse_name
+
+    def run(base):
+        for i in range(base, base + 200):
+            ch = bytes((0xE4, 0x80 + i // 64, 0x80 + i % 64)).decode()  # U+4xxx (chr() would intern it)
+            P.decode_verdict(
+                json.dumps(
+                    {
+                        "v": 1,
+                        "sid": "Ab3xYz-1-%x" % i,
+                        "ok": False,
+                        "reason": "USED",
+                        "l1": ch * 3,
+                        "l2": "x" + ch,
+                        "detail": ch,
+                    }
+                )
+            )
+            parse(("Q-" + ch + "\r\n").encode())
+            P.printable(ch)
+            parse_name("%08x%08x%s" % (1, i, "Ab3xYz"))
+
+    run(0)  # the first run may grow lasting structures (qstr pools of names seen anyway)
+    gc.collect()
+    before = gc.mem_alloc()
+    run(1400)  # 200 new characters each in l1, the code, printable(): interned, they would cost KBs
+    gc.collect()
+    t.true(gc.mem_alloc() - before < 512, "heap grew by %d bytes" % (gc.mem_alloc() - before))
+    t.eq(
+        P.line({"l1": "\u4e00bc\u00e9" + "x" * 20}, "l1"),
+        "?bc?" + "x" * 12,
+        "one ? per character, 16 at most",
+    )
+    t.eq(P.printable("a\u0085b"), False, "C1")
+    t.eq(P.printable("a\u00a0\u4e00"), True, "no control character")
+    t.raises(Exception, parse, "a\u0085b".encode())
