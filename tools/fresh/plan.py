@@ -115,12 +115,16 @@ STEPS = (
 )
 
 
+def seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
+
+
 def report(results: list[Result]) -> str:
     """A Markdown table of the runs (pasted into docs/install.md) and one line per failure."""
     cols = [r.arch for r in results]
     lines = ["| step | " + " | ".join(cols) + " |", "| --- |" + " ---: |" * len(cols)]
     for key, label in STEPS:
-        cells = [f"{r.seconds[key]:.1f} s" if key in r.seconds else "—" for r in results]
+        cells = [seconds(r.seconds[key]) if key in r.seconds else "—" for r in results]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for fact in sorted({k for r in results for k in r.facts}):
         lines.append(f"| {fact} | " + " | ".join(r.facts.get(fact, "—") for r in results) + " |")
