@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.fresh.__main__ import banner_problems
+from tools.fresh.__main__ import banner_problems, without_venv_problem
 from tools.fresh.plan import ARCHES, Result, base_name, binfmt_rule, host_arch, parse_args, report
 
 
@@ -94,3 +94,11 @@ def test_banner_check_names_what_is_missing() -> None:
         "local token",
         "demo codes",
     ]
+
+
+def test_make_run_without_python3_venv_must_stop_say_so_and_clean_up() -> None:
+    said = "!! '/usr/bin/python3 -m venv' failed: install python3-venv (sudo apt-get install python3-venv)"
+    assert without_venv_problem(2, said, venv_left=False) == ""
+    assert "succeeded" in without_venv_problem(0, said, venv_left=False)
+    assert "did not say" in without_venv_problem(2, "Error 1", venv_left=False)
+    assert "left a .venv" in without_venv_problem(2, said, venv_left=True)

@@ -127,6 +127,18 @@ def banner_problems(text: str, http: str) -> list[str]:
     return [name for name, needle in want.items() if needle not in text]
 
 
+def without_venv_problem(rc: int, output: str, venv_left: bool) -> str:
+    """`make run` as a user before python3-venv is installed must stop, say what to install and leave no
+    half-made .venv behind (a later run would otherwise skip making it). '' when it did all that."""
+    if rc == 0:
+        return "make run without python3-venv succeeded (was it installed already?)"
+    if "python3-venv" not in output:
+        return "make run without python3-venv did not say to install python3-venv"
+    if venv_left:
+        return "make run without python3-venv left a .venv behind"
+    return ""
+
+
 def run_arch(opts: Options, arch: Arch, repo: Path) -> Result:
     res = Result(arch.debian)
     foreign = arch.debian != host_arch()
@@ -162,6 +174,25 @@ def run_arch(opts: Options, arch: Arch, repo: Path) -> Result:
             res.seconds["unpack"] = time.monotonic() - t0
             st.enter_context(mounts(root))
             res.facts.update(prepare(root, repo, log))
+            say(
+                f"[{arch.debian}] make run as {USER} before system-deps (must name python3-venv, leave no .venv) ..."
+            )
+            early = subprocess.run(
+                chroot_cmd(root, f"cd {HOME} && make run", USER),
+                capture_output=True,
+                text=True,
+                timeout=600 * scale,
+            )
+            with log.open("a") as f:
+                f.write(
+                    f"--- make run before system-deps (exit {early.returncode}) ---\n{early.stdout}{early.stderr}\n"
+                )
+            problem = without_venv_problem(
+                early.returncode, early.stdout + early.stderr, (root / HOME.lstrip("/") / ".venv").exists()
+            )
+            if problem:
+                raise RuntimeError(problem)
+            res.facts["make run without python3-venv"] = "stops, names it, no .venv left"
             say(f"[{arch.debian}] make system-deps (as root: installs python3-venv and mosquitto) ...")
             t0 = time.monotonic()
             sh(chroot_cmd(root, f"cd {HOME} && make system-deps"), 900 * scale, log, what="make system-deps")
