@@ -244,9 +244,9 @@ def prove(load: OpenLoad, db_url: str) -> Proof:
         with engine.connect() as c:
             devs = [d.device for d in load.devs]
             rows = c.execute(
-                sa.text("SELECT device, scan_id, ok, reason, code FROM redemptions WHERE device IN :d").bindparams(
-                    sa.bindparam("d", expanding=True)
-                ),
+                sa.text(
+                    "SELECT device, scan_id, ok, reason, code FROM redemptions WHERE device IN :d"
+                ).bindparams(sa.bindparam("d", expanding=True)),
                 {"d": devs},
             ).all()
             orders = c.execute(

@@ -17,7 +17,14 @@ def make_orders(gw: GatewayProc, prefix: str, n: int, quantity: int) -> list[str
     codes = [f"{prefix}-{i:03d}" for i in range(n)]
     body = {
         "orders": [
-            {"code": c, "title": "fault", "quantity": quantity, "site": None, "valid_from": None, "valid_until": None}
+            {
+                "code": c,
+                "title": "fault",
+                "quantity": quantity,
+                "site": None,
+                "valid_from": None,
+                "valid_until": None,
+            }
             for c in codes
         ]
     }

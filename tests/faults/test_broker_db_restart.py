@@ -25,6 +25,7 @@ def _health(gw: GatewayProc) -> dict[str, object]:
         return {}
 
 
+@pytest.mark.chaos_only
 def test_broker_killed_and_restarted_under_load(
     mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc], chaos: Scale
 ) -> None:
@@ -44,7 +45,14 @@ def test_broker_killed_and_restarted_under_load(
         t_up = time.monotonic()
         wait_for(lambda: (_health(gw).get("mqtt") or {}).get("connected"), 30, "gateway back on the broker")  # type: ignore[union-attr]
         reconnect_s = time.monotonic() - t_up
-        proof = finish("broker_kill", load, db_url_of(gw), t0, broker_down_s=DOWN_S, gateway_reconnect_s=round(reconnect_s, 1))
+        proof = finish(
+            "broker_kill",
+            load,
+            db_url_of(gw),
+            t0,
+            broker_down_s=DOWN_S,
+            gateway_reconnect_s=round(reconnect_s, 1),
+        )
     finally:
         load.close()
     assert proof.sent > 0 and proof.answered == proof.sent
@@ -61,6 +69,7 @@ def cluster() -> Iterator[pg.Cluster]:
         c.remove()
 
 
+@pytest.mark.chaos_only
 def test_postgres_crashed_and_restarted_under_load(
     mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc], chaos: Scale, cluster: pg.Cluster
 ) -> None:

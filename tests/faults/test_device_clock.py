@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -24,10 +24,17 @@ HOURS_OFF = 5 * 3600
 
 def _orders(gw: GatewayProc, now: float) -> None:
     def iso(t: float) -> str:
-        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
     def order(code: str, start: float, end: float) -> dict[str, object]:
-        return {"code": code, "title": "clock", "quantity": 5, "site": None, "valid_from": iso(start), "valid_until": iso(end)}
+        return {
+            "code": code,
+            "title": "clock",
+            "quantity": 5,
+            "site": None,
+            "valid_from": iso(start),
+            "valid_until": iso(end),
+        }
 
     body = {
         "orders": [
@@ -70,7 +77,12 @@ def test_device_clock_hours_off(
     behind, ahead = int(now) - HOURS_OFF, int(now) + HOURS_OFF
     got = _raw_scans(
         mosquitto,
-        [("b1", "CLK-NOW", behind), ("b2", "CLK-PAST", behind), ("a1", "CLK-NOW", ahead), ("a2", "CLK-SOON", ahead)],
+        [
+            ("b1", "CLK-NOW", behind),
+            ("b2", "CLK-PAST", behind),
+            ("a1", "CLK-NOW", ahead),
+            ("a2", "CLK-SOON", ahead),
+        ],
     )
     assert {s: (v["ok"], v["reason"]) for s, v in got.items()} == {
         "b1": (True, "OK"),
@@ -80,10 +92,20 @@ def test_device_clock_hours_off(
     }
     engine = sa.create_engine(f"sqlite:///{gw.db_path}")
     with engine.connect() as c:
-        rows = {r.scan_id: r for r in c.execute(sa.text("SELECT scan_id, device_time, server_time FROM redemptions WHERE device='clk-raw'"))}
+        rows = {
+            r.scan_id: r
+            for r in c.execute(
+                sa.text("SELECT scan_id, device_time, server_time FROM redemptions WHERE device='clk-raw'")
+            )
+        }
     engine.dispose()
     # The device's reading is kept as evidence; the ledger's time is the gateway's.
-    assert {s: r.device_time for s, r in rows.items()} == {"b1": behind, "b2": behind, "a1": ahead, "a2": ahead}
+    assert {s: r.device_time for s, r in rows.items()} == {
+        "b1": behind,
+        "b2": behind,
+        "a1": ahead,
+        "a2": ahead,
+    }
     assert all(abs(r.server_time - now) < 600 for r in rows.values())
 
     # The real firmware, its RTC 5 h behind: the gateway's retained status sets it before it scans.
@@ -92,14 +114,21 @@ def test_device_clock_hours_off(
     dev = FirmwareProcess(tmp_path / "fw", cfg, env={"HX_CLOCK_OFFSET": str(-HOURS_OFF)})
     try:
         dev.start()
-        set_ev = dev.wait_event(lambda e: e.get("ev") == "clock", timeout=30, what="the device setting its clock")
+        set_ev = dev.wait_event(
+            lambda e: e.get("ev") == "clock", timeout=30, what="the device setting its clock"
+        )
         assert dev.scan("CLK-FW")
         scan = wait_for(lambda: tap.of("scan", "clk-fw"), 30, "the firmware's scan")[0]
         verdict = wait_for(lambda: tap.verdict("clk-fw", scan["sid"]), 30, "its verdict")
     finally:
         dev.close()
         tap.close()
-    record("device_clock", hours_off=HOURS_OFF / 3600, fw_clock_set_to=set_ev["set"], fw_scan_at_error_s=scan["at"] - time.time())
+    record(
+        "device_clock",
+        hours_off=HOURS_OFF / 3600,
+        fw_clock_set_to=set_ev["set"],
+        fw_scan_at_error_s=scan["at"] - time.time(),
+    )
     assert abs(int(set_ev["set"]) - now) < 600
     assert abs(scan["at"] - time.time()) < 120, "the firmware scanned with its wrong clock"
     assert verdict["ok"] is True and verdict["reason"] == "OK"

@@ -95,7 +95,9 @@ def test_device_cut_off_queues_reboots_and_uploads_everything_once_in_order(
     t0 = time.monotonic()
     try:
         dev.start()
-        wait_for(lambda: any(s.get("state") == "online" for s in tap.of("status", "ns-dev")), 30, "device online")
+        wait_for(
+            lambda: any(s.get("state") == "online" for s in tap.of("status", "ns-dev")), 30, "device online"
+        )
         ns.link(False)  # the cable is pulled: no FIN, no RST
         t_cut = time.monotonic()
         seen_before_cut = len(tap.of("scan", "ns-dev"))
@@ -115,7 +117,9 @@ def test_device_cut_off_queues_reboots_and_uploads_everything_once_in_order(
             try:
                 with engine.connect() as c:
                     rows = c.execute(
-                        sa.text("SELECT scan_id, code, ok FROM redemptions WHERE device = 'ns-dev' ORDER BY id")
+                        sa.text(
+                            "SELECT scan_id, code, ok FROM redemptions WHERE device = 'ns-dev' ORDER BY id"
+                        )
                     ).all()
             finally:
                 engine.dispose()

@@ -75,18 +75,33 @@ def test_disk_full_under_the_ledger(
         full_at = time.monotonic()
         # While full: the gateway stays up, answers scans with a transient INTERNAL (kept and resent by the
         # device), refuses a write over REST in the one error shape, and the ledger file stays sound.
-        wait_for(lambda: sum(d.transients for d in load.devs) > 0, 30, "a transient answer while the disk is full")
+        wait_for(
+            lambda: sum(d.transients for d in load.devs) > 0, 30, "a transient answer while the disk is full"
+        )
         r = gw.api(
             "POST",
             "/api/orders",
-            json={"orders": [{"code": "dsk-new", "title": "x", "quantity": 1, "site": None, "valid_from": None, "valid_until": None}]},
+            json={
+                "orders": [
+                    {
+                        "code": "dsk-new",
+                        "title": "x",
+                        "quantity": 1,
+                        "site": None,
+                        "valid_from": None,
+                        "valid_until": None,
+                    }
+                ]
+            },
         )
         rest_status, rest_body = r.status_code, r.json()
         assert integrity(small_disk / "ledger.db") == "ok"
         time.sleep(max(0.0, chaos.load_s / 4 - (time.monotonic() - full_at)))
         alive_while_full = gw.proc is not None and gw.proc.poll() is None
         filler.unlink()  # space returns
-        proof = finish("disk_full", load, f"sqlite:///{gw.db_path}", t0, filled_bytes=filled, rest_status=rest_status)
+        proof = finish(
+            "disk_full", load, f"sqlite:///{gw.db_path}", t0, filled_bytes=filled, rest_status=rest_status
+        )
     finally:
         load.close()
         with contextlib.suppress(FileNotFoundError):

@@ -1,11 +1,13 @@
 # kill -9 of the gateway every few seconds under open-loop load: nothing lost, doubled or over-redeemed.
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
+from tests import pg
 from tests.conftest import GatewayProc
 from tests.faults.conftest import Scale
 from tests.faults.harness import OpenLoad
@@ -15,7 +17,18 @@ from tests.faults.steps import db_url_of, finish, gateways, make_orders
 def test_gateway_killed_every_few_seconds_under_load(
     mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc], chaos: Scale
 ) -> None:
-    gws = gateways(gateway_factory, mosquitto.url, chaos.workers)
+    with contextlib.ExitStack() as stack:
+        # One process: its SQLite file. Workers share one ledger: PostgreSQL (HX_CHAOS_WORKERS=2).
+        db_url = None
+        if chaos.workers > 1:
+            db_url = stack.enter_context(pg.database(stack.enter_context(pg.server())))
+        _run(mosquitto, gateway_factory, chaos, db_url)
+
+
+def _run(
+    mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc], chaos: Scale, db_url: str | None
+) -> None:
+    gws = gateways(gateway_factory, mosquitto.url, chaos.workers, db_url=db_url)
     expected = int(chaos.rate * chaos.kill_for_s)
     codes = make_orders(gws[0], "kill", 30, quantity=max(3, expected // 60))
     load = OpenLoad(mosquitto.host, mosquitto.port, codes, rate=chaos.rate, tag="k")

@@ -32,10 +32,20 @@ _json = st.recursive(
 )
 # One field broken per payload, so every generated scan is invalid by construction (contract/topics.json).
 _breakers: dict[str, st.SearchStrategy[Any]] = {
-    "v": st.integers().filter(lambda v: v != 1) | st.text(max_size=5) | st.none() | st.just(1.0) | st.just(True),
-    "qty": st.integers(max_value=0) | st.integers(min_value=100) | st.text(max_size=3) | st.just(1.5) | st.just(True),
+    "v": st.integers().filter(lambda v: v != 1)
+    | st.text(max_size=5)
+    | st.none()
+    | st.just(1.0)
+    | st.just(True),
+    "qty": st.integers(max_value=0)
+    | st.integers(min_value=100)
+    | st.text(max_size=3)
+    | st.just(1.5)
+    | st.just(True),
     "dir": st.text(max_size=8).filter(lambda d: d not in ("in", "out")) | st.integers(),
-    "code": st.text(min_size=129, max_size=200) | st.integers() | st.lists(st.text(max_size=3), max_size=2)
+    "code": st.text(min_size=129, max_size=200)
+    | st.integers()
+    | st.lists(st.text(max_size=3), max_size=2)
     | st.text(alphabet=st.characters(max_codepoint=31), min_size=1, max_size=5),
     "at": st.integers(max_value=-1) | st.integers(min_value=4102444801) | st.text(max_size=5),
     "op": st.text(max_size=8).filter(lambda o: o not in ("redeem", "check", "annul", "login", "logout")),
@@ -71,10 +81,13 @@ def bad_scan(draw: st.DrawFn, n: list[int]) -> tuple[bytes, str | None]:
 
 _bad_status = (
     st.binary(min_size=1, max_size=300)
-    | _json.filter(lambda d: not (isinstance(d, dict) and d.get("v") == 1 and d.get("state") in ("online", "offline"))).map(
-        lambda d: json.dumps(d).encode()
+    | _json.filter(
+        lambda d: not (isinstance(d, dict) and d.get("v") == 1 and d.get("state") in ("online", "offline"))
+    ).map(lambda d: json.dumps(d).encode())
+    | st.builds(
+        lambda s: json.dumps({"v": 1, "state": s}).encode(),
+        st.text(max_size=8).filter(lambda s: s not in ("online", "offline")),
     )
-    | st.builds(lambda s: json.dumps({"v": 1, "state": s}).encode(), st.text(max_size=8).filter(lambda s: s not in ("online", "offline")))
     | st.just(json.dumps({"v": 1, "state": "online", "pad": "x" * 2000}).encode())
 )
 
@@ -107,7 +120,22 @@ def test_fuzzed_scan_and_status_payloads_change_nothing(
     mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc]
 ) -> None:
     gw = gateway_factory(mosquitto.url)
-    r = gw.api("POST", "/api/orders", json={"orders": [{"code": "FZ-ORDER", "title": "fuzz", "quantity": 3, "site": None, "valid_from": None, "valid_until": None}]})
+    r = gw.api(
+        "POST",
+        "/api/orders",
+        json={
+            "orders": [
+                {
+                    "code": "FZ-ORDER",
+                    "title": "fuzz",
+                    "quantity": 3,
+                    "site": None,
+                    "valid_from": None,
+                    "valid_until": None,
+                }
+            ]
+        },
+    )
     assert r.status_code == 201
     cl = Client(mosquitto)
     before = digest(gw.db_path)
@@ -115,7 +143,13 @@ def test_fuzzed_scan_and_status_payloads_change_nothing(
     n = [0]
     sent = {"scan": 0, "status": 0}
 
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(scan=bad_scan(n), status=_bad_status)
     def one(scan: tuple[bytes, str | None], status: bytes) -> None:
         payload, sid = scan
@@ -128,7 +162,11 @@ def test_fuzzed_scan_and_status_payloads_change_nothing(
 
     try:
         one()
-        wait_for(lambda: all(s in cl.verdicts for s in expect), 60, f"MALFORMED answers for {len(expect)} readable sids")
+        wait_for(
+            lambda: all(s in cl.verdicts for s in expect),
+            60,
+            f"MALFORMED answers for {len(expect)} readable sids",
+        )
         answers = {s: (cl.verdicts[s]["ok"], cl.verdicts[s]["reason"]) for s in expect}
         after = digest(gw.db_path)
         # Still serving: a valid scan after all that is decided normally.
@@ -137,7 +175,13 @@ def test_fuzzed_scan_and_status_payloads_change_nothing(
     finally:
         cl.close()
     health = gw.api("GET", "/api/health").json()
-    record("fuzz_mqtt", scans=sent["scan"], statuses=sent["status"], answered_malformed=len(expect), dropped=health.get("mqtt", {}).get("dropped"))
+    record(
+        "fuzz_mqtt",
+        scans=sent["scan"],
+        statuses=sent["status"],
+        answered_malformed=len(expect),
+        dropped=health.get("mqtt", {}).get("dropped"),
+    )
     wrong = {s: a for s, a in answers.items() if a != (False, "MALFORMED")}
     assert not wrong, f"invalid scans not answered MALFORMED: {dict(list(wrong.items())[:10])}"
     assert after == before, f"invalid input changed the database: {before} -> {after}"

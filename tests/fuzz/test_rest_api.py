@@ -19,7 +19,7 @@ from tests.faults.harness import record
 from tests.fuzz.state import digest
 
 FULL = os.environ.get("HX_CHAOS", "") == "full"
-PER_OPERATION = 40 if FULL else 4
+PER_OPERATION = 40 if FULL else 3
 
 
 def _one_error_shape(resp: Any) -> str | None:
@@ -42,11 +42,28 @@ def _one_error_shape(resp: Any) -> str | None:
     return None
 
 
-def test_rest_api_fuzzed_from_its_openapi(mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc]) -> None:
+def test_rest_api_fuzzed_from_its_openapi(
+    mosquitto: Mosquitto, gateway_factory: Callable[..., GatewayProc]
+) -> None:
     # The inbound webhook on (it answers 503 "off" otherwise, on purpose), so its parsing is fuzzed too.
     gw = gateway_factory(mosquitto.url, env={"WEBHOOK_SECRET": "fuzz-webhook-secret-0123456789abcdef"})
     assert gw.api("POST", "/api/sites", json={"slug": "s1", "name": "Site One"}).status_code == 201
-    r = gw.api("POST", "/api/orders", json={"orders": [{"code": "FZ-REST", "title": "fuzz", "quantity": 3, "site": None, "valid_from": None, "valid_until": None}]})
+    r = gw.api(
+        "POST",
+        "/api/orders",
+        json={
+            "orders": [
+                {
+                    "code": "FZ-REST",
+                    "title": "fuzz",
+                    "quantity": 3,
+                    "site": None,
+                    "valid_from": None,
+                    "valid_until": None,
+                }
+            ]
+        },
+    )
     assert r.status_code == 201
     schema = schemathesis.openapi.from_url(gw.http + "/openapi.json")
     headers = {"Authorization": f"Bearer {gw.token}"}
@@ -60,7 +77,13 @@ def test_rest_api_fuzzed_from_its_openapi(mosquitto: Mosquitto, gateway_factory:
         # Both valid and invalid requests: schemathesis's negative mode breaks the schema on purpose.
         strategy = op.as_strategy(generation_mode=GenerationMode.NEGATIVE) | op.as_strategy()
 
-        @settings(max_examples=PER_OPERATION, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=PER_OPERATION,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy)
         def one(case: Any) -> None:
             before = state[0]
@@ -77,12 +100,20 @@ def test_rest_api_fuzzed_from_its_openapi(mosquitto: Mosquitto, gateway_factory:
                         problems.append(f"{where} -> {resp.status_code}: {why}")
                 after = digest(gw.db_path)
                 if after != before:
-                    problems.append(f"{where} -> {resp.status_code} changed the database: {before} -> {after}")
+                    problems.append(
+                        f"{where} -> {resp.status_code} changed the database: {before} -> {after}"
+                    )
             else:
                 state[0] = digest(gw.db_path)  # a valid request may change things: the new baseline
             case.validate_response(resp, checks=[not_a_server_error])
 
         one()
-    record("fuzz_rest", operations=len(ops), requests=sum(statuses.values()), statuses=dict(sorted(statuses.items())), problems=len(problems))
+    record(
+        "fuzz_rest",
+        operations=len(ops),
+        requests=sum(statuses.values()),
+        statuses=dict(sorted(statuses.items())),
+        problems=len(problems),
+    )
     assert gw.proc is not None and gw.proc.poll() is None
     assert not problems, "\n".join(problems[:30])

@@ -36,7 +36,11 @@ _not_utf8 = st.builds(
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20),
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20),
 )
-_c1 = st.builds(lambda a, c: (a + c).encode(), st.text(alphabet="ABC-123", max_size=10), st.characters(min_codepoint=0x80, max_codepoint=0x9F))
+_c1 = st.builds(
+    lambda a, c: (a + c).encode(),
+    st.text(alphabet="ABC-123", max_size=10),
+    st.characters(min_codepoint=0x80, max_codepoint=0x9F),
+)
 _too_long = st.integers(129, 700).map(lambda n: b"Z" * n)
 garbage_line = st.one_of(_control, _not_utf8, _c1, _too_long)
 
@@ -54,7 +58,13 @@ def test_garbage_on_the_scanner_uart_changes_nothing(
     before = digest(gw.db_path, tables)
     lines = [0]
 
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(line=garbage_line, eol=st.sampled_from([b"\r", b"\n", b"\r\n"]))
     def one(line: bytes, eol: bytes) -> None:
         dev.scanner.inject(line + eol)
@@ -75,4 +85,3 @@ def test_garbage_on_the_scanner_uart_changes_nothing(
     assert rejected > 0, "the firmware logged no rejected line: the garbage never arrived"
     assert after == before, f"garbage on the UART changed the database: {before} -> {after}"
     assert verdict["reason"] == "OK"
-

@@ -22,5 +22,7 @@ def test_postgres_disk_full_by_sqlstate() -> None:
 
 
 def test_other_errors_are_not_a_full_disk() -> None:
-    assert not storage_full(sqlalchemy.exc.OperationalError("x", {}, sqlite3.OperationalError("database is locked")))
+    assert not storage_full(
+        sqlalchemy.exc.OperationalError("x", {}, sqlite3.OperationalError("database is locked"))
+    )
     assert not storage_full(ValueError("boom"))
