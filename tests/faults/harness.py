@@ -32,9 +32,12 @@ class Pending:
 class ResendingDevice:
     """One scanner on its own MQTT connection with a firmware-like outbox (resend until final)."""
 
-    def __init__(self, host: str, port: int, device: str, resend_s: float = 3.0) -> None:
+    def __init__(
+        self, host: str, port: int, device: str, resend_s: float = 5.0, window: int = 4
+    ) -> None:
         self.device = device
-        self.resend_s = resend_s
+        self.resend_s = resend_s  # the firmware's retry_ms (5 s)
+        self.window = window  # the firmware's inflight (4)
         self.lock = threading.Lock()
         self.outbox: dict[str, Pending] = {}
         self.finals: dict[str, list[tuple[bool, str]]] = collections.defaultdict(list)
@@ -84,9 +87,12 @@ class ResendingDevice:
         self._publish(sid, code)
 
     def resend_due(self) -> int:
+        """Send again what waited `resend_s` without a final verdict: like the firmware's outbox, only
+        among the oldest `window` waiting scans (its `inflight`), so a backlog drains in order."""
         now = time.monotonic()
         with self.lock:
-            due = [(s, p) for s, p in self.outbox.items() if now - p.last >= self.resend_s]
+            oldest = sorted(self.outbox.items(), key=lambda kv: kv[1].seq)[: self.window]
+            due = [(s, p) for s, p in oldest if now - p.last >= self.resend_s]
             for _, p in due:
                 p.last = now
                 p.sends += 1
@@ -162,21 +168,21 @@ class OpenLoad:
             d = self.devs[n % len(self.devs)]
             d.scan(f"{self.tag}{n:x}", self.rng.choice(self.codes))
             n += 1
-            if n % 10 == 0:
+            if n % 5 == 0:
                 self.result.resends += sum(x.resend_due() for x in self.devs)
         self.result.sent = n
 
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def drain(self, timeout: float = 90.0) -> LoadResult:
+    def drain(self, timeout: float = 180.0) -> LoadResult:
         """Stop offering new scans; resend until every scan has a final verdict (or `timeout`)."""
         if self._thread is not None:
             self._thread.join()
         t0 = time.monotonic()
         while any(d.waiting() for d in self.devs) and time.monotonic() - t0 < timeout:
             self.result.resends += sum(d.resend_due() for d in self.devs)
-            time.sleep(0.2)
+            time.sleep(0.05)
         self.result.drain_s = round(time.monotonic() - t0, 1)
         self.result.transients = sum(d.transients for d in self.devs)
         self.result.reconnects = sum(max(0, d.connects - 1) for d in self.devs)

@@ -49,6 +49,29 @@ def fill(path: Path) -> int:
     return n
 
 
+def _write_until_refused(gw: GatewayProc) -> tuple[int, dict[str, object]]:
+    """Create orders over REST until the full disk refuses one batch (SQLite first fills the free pages of
+    its file and its WAL, so the first writes after ENOSPC may well succeed); bounded to 100 batches."""
+    r = None
+    for n in range(100):
+        batch = [
+            {
+                "code": f"dsk-fill-{n}-{i}",
+                "title": "t" * 200,
+                "quantity": 1,
+                "site": None,
+                "valid_from": None,
+                "valid_until": None,
+            }
+            for i in range(200)
+        ]
+        r = gw.api("POST", "/api/orders", json={"orders": batch})
+        if r.status_code != 201:
+            break
+    assert r is not None
+    return r.status_code, r.json()
+
+
 def integrity(db: Path) -> str:
     c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
@@ -78,23 +101,7 @@ def test_disk_full_under_the_ledger(
         wait_for(
             lambda: sum(d.transients for d in load.devs) > 0, 30, "a transient answer while the disk is full"
         )
-        r = gw.api(
-            "POST",
-            "/api/orders",
-            json={
-                "orders": [
-                    {
-                        "code": "dsk-new",
-                        "title": "x",
-                        "quantity": 1,
-                        "site": None,
-                        "valid_from": None,
-                        "valid_until": None,
-                    }
-                ]
-            },
-        )
-        rest_status, rest_body = r.status_code, r.json()
+        rest_status, rest_body = _write_until_refused(gw)
         assert integrity(small_disk / "ledger.db") == "ok"
         time.sleep(max(0.0, chaos.load_s / 4 - (time.monotonic() - full_at)))
         alive_while_full = gw.proc is not None and gw.proc.poll() is None
