@@ -32,9 +32,7 @@ class Pending:
 class ResendingDevice:
     """One scanner on its own MQTT connection with a firmware-like outbox (resend until final)."""
 
-    def __init__(
-        self, host: str, port: int, device: str, resend_s: float = 5.0, window: int = 4
-    ) -> None:
+    def __init__(self, host: str, port: int, device: str, resend_s: float = 5.0, window: int = 4) -> None:
         self.device = device
         self.resend_s = resend_s  # the firmware's retry_ms (5 s)
         self.window = window  # the firmware's inflight (4)
