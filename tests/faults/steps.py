@@ -47,7 +47,7 @@ def gateways(
 
 
 def db_url_of(gw: GatewayProc) -> str:
-    return gw.env["DATABASE_URL"].replace("postgresql+psycopg", "postgresql+psycopg")
+    return gw.env["DATABASE_URL"]
 
 
 def finish(name: str, load: OpenLoad, db_url: str, t0: float, **figures: Any) -> Proof:
