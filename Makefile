@@ -7,11 +7,12 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh
+.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh chaos
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
 	@echo "make test   - run the whole test suite (lint, type checks, gateway, firmware on the MicroPython VM)"
+	@echo "make chaos  - the full fault suite and fuzzers (kills, restarts, disk full, a cut-off device; ~15 min)"
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
 	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
@@ -82,6 +83,13 @@ test: setup-test lint typecheck
 
 test-fast: setup-dev
 	@$(BIN)/python -m pytest -q -m "not slow"
+
+# Not part of `make test` (which runs the short version): the full fault suite and fuzzers, bounded by
+# their own loops and by `timeout`; each run's figures go to build/chaos.jsonl (docs/reliability.md).
+chaos: setup-test
+	@mkdir -p build && rm -f build/chaos.jsonl
+	@HX_CHAOS=full HX_CHAOS_REPORT=build/chaos.jsonl timeout 2400 $(BIN)/python -m pytest tests/faults tests/fuzz -q
+	@echo ">> figures: build/chaos.jsonl"
 
 bench: setup-dev
 	@$(BIN)/python -m tools.loadgen all

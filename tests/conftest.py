@@ -98,7 +98,7 @@ class GatewayProc:
             except httpx.HTTPError:
                 return False
 
-        wait_for(healthy, 60, "gateway health")  # an upper bound: a loaded CI machine starts slowly
+        wait_for(healthy, 90, "gateway health")  # generous: a loaded CI box starts it slowly
         return self
 
     def stop(self, hard: bool = False) -> None:

@@ -26,39 +26,56 @@ def _answers(url: str) -> bool:
         return False
 
 
+class Cluster:
+    """A private PostgreSQL cluster (initdb in a temp dir, a free port) this test run owns: it may be
+    stopped, crashed and restarted (the fault suite) without touching the machine's shared server."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError(
+                "PostgreSQL is not installed; `make test` installs it (apt-get install postgresql)"
+            )
+        self.bindir = os.path.dirname(bins[-1])
+        self.root = tempfile.mkdtemp(prefix="hx-pg-")
+        self.port = free_port()
+        # PostgreSQL refuses to run as root: run it as the package's `postgres` user.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.root, "postgres")
+        self.data = os.path.join(self.root, "data")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        subprocess.run(
+            [*self.as_user, f"{self.bindir}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, f"{self.bindir}/pg_ctl", "-D", self.data, *args], capture_output=True)
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=on"
+        self._ctl("-o", opts, "-l", f"{self.root}/log", "-w", "start")
+        wait_for(lambda: _answers(self.url), 30, "private PostgreSQL")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: a clean shutdown; `immediate`: a crash (no checkpoint, recovery at the next start)."""
+        self._ctl("-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextmanager
 def _private_cluster() -> Iterator[str]:
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        raise RuntimeError(
-            "PostgreSQL is not installed; `make test` installs it (apt-get install postgresql)"
-        )
-    bindir = os.path.dirname(bins[-1])
-    root = tempfile.mkdtemp(prefix="hx-pg-")
-    port = free_port()
-    # PostgreSQL refuses to run as root: run it as the package's `postgres` user.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "postgres")
-    data = os.path.join(root, "data")
-    subprocess.run(
-        [*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on"
-    subprocess.run(
-        [*as_user, f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", f"{root}/log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    cluster = Cluster()
     try:
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        wait_for(lambda: _answers(url), 30, "private PostgreSQL")
-        yield url
+        cluster.start()
+        yield cluster.url
     finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 @contextmanager

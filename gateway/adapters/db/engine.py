@@ -74,3 +74,22 @@ def _sqlite_begin(conn: Any) -> None:
 def writer(conn: Any) -> Any:
     """Mark a connection as a writer (BEGIN IMMEDIATE on SQLite; no effect elsewhere)."""
     return conn.execution_options(sqlite_immediate=True)
+
+
+# SQLite says "database or disk is full" (SQLITE_FULL); PostgreSQL raises class 53 (insufficient resources:
+# disk full 53100, out of memory 53200). Recognised by text and SQLSTATE so the edge can say what happened.
+_FULL_TEXT = ("database or disk is full", "no space left on device", "could not extend file")
+
+
+def storage_full(err: BaseException) -> bool:
+    """Whether `err` (or what it wraps) means the database's disk is full: nothing was written."""
+    seen: BaseException | None = err
+    for _ in range(4):
+        if seen is None:
+            return False
+        if str(getattr(seen, "sqlstate", "") or "").startswith("531"):
+            return True
+        if any(t in str(seen).lower() for t in _FULL_TEXT):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
+from gateway.adapters.db.engine import storage_full
 from gateway.domain.errors import HexiaoError, ValidationFailed
 from gateway.domain.identifiers import SID_RE
 from gateway.entrypoints.console import install as install_console
@@ -129,6 +130,10 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
     @app.exception_handler(Exception)
     async def _internal(request: Request, err: Exception) -> JSONResponse:
         # A bug, not bad input: the client still gets the one shape (the server logs the traceback).
+        if storage_full(err):
+            # Not a bug but the machine: say so (503, retry later) instead of "internal error".
+            msg = "the gateway's disk is full: nothing was saved; free space on it and try again"
+            return JSONResponse(error_body("UNAVAILABLE", msg), status_code=503)
         return JSONResponse(error_body("INTERNAL", "internal error"), status_code=500)
 
     @app.get("/api/health", tags=["system"])
