@@ -7,12 +7,14 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: run test bench bench-camera sim heap32 lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
+.PHONY: run test bench bench-fleet bench-stadium bench-camera sim heap32 lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
 	@echo "make test   - run the whole test suite (lint, type checks, gateway, firmware on the MicroPython VM)"
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
+	@echo "make bench-fleet   - 10,000 mostly idle device connections, a few scanning: broker/gateway memory and CPU (~3 min)"
+	@echo "make bench-stadium - 50,000 people through 100 turnstiles in a 60-minute opening, played 15x faster (~5 min)"
 	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 	@echo "make heap32 - firmware heap figures on 32 bits (WebAssembly port, Node.js) and on the 64-bit VM"
@@ -76,6 +78,13 @@ test-fast: setup-dev
 
 bench: setup-dev
 	@$(BIN)/python -m tools.loadgen all
+
+# Not part of `make test`: deployment-shaped loads (docs/scaling.md); bounded, they stop by themselves.
+bench-fleet: setup-dev
+	@$(BIN)/python -m tools.loadgen.scale fleet
+
+bench-stadium: setup-dev
+	@$(BIN)/python -m tools.loadgen.scale stadium
 
 # Not part of `make test`: a few minutes of rendering and decoding (figures in docs/benchmarks.md).
 bench-camera: setup-dev
