@@ -7,13 +7,15 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh chaos
+.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh chaos bench-fleet bench-stadium
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
 	@echo "make test   - run the whole test suite (lint, type checks, gateway, firmware on the MicroPython VM)"
 	@echo "make chaos  - the full fault suite and fuzzers (kills, restarts, disk full, a cut-off device; ~15 min)"
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
+	@echo "make bench-fleet   - 10,000 mostly idle device connections, a few scanning: broker/gateway memory and CPU (~3 min)"
+	@echo "make bench-stadium - 50,000 people through 100 turnstiles in a 60-minute opening, played 15x faster (~5 min)"
 	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 	@echo "make setup-reader - a Linux reader's packages only (Raspberry Pi; docs/reader.md)"
@@ -93,6 +95,13 @@ chaos: setup-test
 
 bench: setup-dev
 	@$(BIN)/python -m tools.loadgen all
+
+# Not part of `make test`: deployment-shaped loads (docs/scaling.md); bounded, they stop by themselves.
+bench-fleet: setup-dev
+	@$(BIN)/python -m tools.loadgen.scale fleet
+
+bench-stadium: setup-dev
+	@$(BIN)/python -m tools.loadgen.scale stadium
 
 # Not part of `make test`: a few minutes of rendering and decoding (figures in docs/benchmarks.md).
 bench-camera: setup-dev

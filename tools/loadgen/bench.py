@@ -6,14 +6,21 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tools.loadgen.client import connect_devices
 from tools.loadgen.modes import RunResult, Target, run_tag
-from tools.loadgen.procs import BenchError, GatewayProcess, Mosquitto, Rest, require_loopback, split_mqtt_url
+from tools.loadgen.procs import (
+    BenchError,
+    GatewayProcess,
+    Rest,
+    TunedMosquitto,
+    require_loopback,
+    split_mqtt_url,
+)
 from tools.loadgen.profile import Recorder
 from tools.loadgen.stats import Tally
 
@@ -47,10 +54,16 @@ class System:
 
 
 @contextlib.contextmanager
-def spawned_system(gateway_env: dict[str, str] | None = None, keep_workdir: bool = False) -> Iterator[System]:
-    """Our own Mosquitto on a free loopback port and `python -m gateway run --no-demo` on a fresh SQLite file."""
+def spawned_system(
+    gateway_env: dict[str, str] | None = None,
+    keep_workdir: bool = False,
+    broker_extra: Sequence[str] = (),
+) -> Iterator[System]:
+    """Our own Mosquitto on a free loopback port and `python -m gateway run --no-demo` on a fresh SQLite file.
+
+    `broker_extra`: more mosquitto.conf lines (a scenario's limits, e.g. `max_connections`)."""
     workdir = Path(tempfile.mkdtemp(prefix="hexiao-bench-"))
-    broker = Mosquitto(workdir=workdir / "broker", port=0, bind="127.0.0.1")
+    broker = TunedMosquitto(workdir=workdir / "broker", port=0, bind="127.0.0.1", extra=broker_extra)
     gw: GatewayProcess | None = None
     try:
         broker.start()

@@ -53,6 +53,7 @@ class Device(asyncio.Protocol):
         self.keepalive = keepalive
         self.scan_topic = scan_topic(device_id)
         self.verdict_topic = verdict_topic(device_id)
+        self.status_topic = f"{TOPIC_PREFIX}/{device_id}/status"
         # Called with the scan id after each first verdict for a scan of this device (closed-loop modes).
         self.on_answer: Callable[[Device, str], None] | None = None
         self._transport: asyncio.Transport | None = None
@@ -188,6 +189,14 @@ class Device(asyncio.Protocol):
         data = codec.encode_publish(self.scan_topic, scan_payload(sid, code, qty), qos=1, packet_id=pid)
         self.tally.on_sent(sid, self.id, time.perf_counter())
         self._write(data)
+
+    def send_status(self, payload: bytes) -> None:
+        """Publish our retained status with QoS 1, as the firmware does at connect and every heartbeat."""
+        if self._transport is None:
+            raise DeviceError(f"{self.id}: not connected")
+        pid = self._pid()
+        self._unacked.add(pid)
+        self._write(codec.encode_publish(self.status_topic, payload, qos=1, packet_id=pid, retain=True))
 
     def ping(self) -> None:
         self.pings_sent += 1

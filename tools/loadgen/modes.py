@@ -104,7 +104,7 @@ async def _wait_pubacks(devices: Sequence[Device], timeout: float) -> None:
         await asyncio.sleep(0.005)
 
 
-async def _run(
+async def run_load(
     mode: str,
     label: str,
     target: Target,
@@ -113,6 +113,7 @@ async def _run(
     drain_s: float,
     hard_timeout: float,
     keepalive: int = 60,
+    parallel: int = 50,
 ) -> RunResult:
     """Connect the devices, let `drive` send scans, drain outstanding verdicts, and summarise.
 
@@ -123,7 +124,9 @@ async def _run(
     ids = _Ids(tag)
     device_ids = [f"lg{mode[0]}{tag}-{i:04d}" for i in range(n_devices)]
     async with asyncio.timeout(hard_timeout):
-        devices = await connect_devices(target.host, target.port, device_ids, tally, keepalive=keepalive)
+        devices = await connect_devices(
+            target.host, target.port, device_ids, tally, keepalive=keepalive, parallel=parallel
+        )
         pinger = asyncio.create_task(keepalive_loop(devices, keepalive))
         try:
             before = cpu_snapshot(target.pids)
@@ -185,7 +188,7 @@ async def run_single(target: Target, scans: int = 1000, per_scan_timeout: float 
                 await asyncio.wait_for(waiter, per_scan_timeout)
         return start, time.perf_counter()
 
-    return await _run(
+    return await run_load(
         "single",
         f"(a) 1 in flight, {scans} scans",
         target,
@@ -238,7 +241,7 @@ async def run_open(
         last = tally.arrivals[-1] if tally.arrivals else end
         return start, max(end, last) + 1e-6
 
-    res = await _run(
+    res = await run_load(
         "open",
         f"(b) open {rate:g}/s {arrivals}, {seconds:g} s, {n_devices} dev",
         target,
@@ -299,7 +302,7 @@ async def run_saturate(
         end = time.perf_counter()
         return min(start + warmup, end - 1e-3), end
 
-    return await _run(
+    return await run_load(
         "saturate",
         f"(c) saturation {n_devices} dev x {window}, {seconds:g} s",
         target,

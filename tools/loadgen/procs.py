@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,7 +20,15 @@ from urllib.parse import quote, urlsplit
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.services.local_access import read_local_token
 
-__all__ = ["GatewayProcess", "Mosquitto", "Rest", "free_port", "require_loopback", "split_mqtt_url"]
+__all__ = [
+    "GatewayProcess",
+    "Mosquitto",
+    "Rest",
+    "TunedMosquitto",
+    "free_port",
+    "require_loopback",
+    "split_mqtt_url",
+]
 
 
 class BenchError(RuntimeError):
@@ -51,6 +59,20 @@ def split_mqtt_url(url: str) -> tuple[str, int]:
     if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
         raise BenchError(f"MQTT URL must look like mqtt://127.0.0.1:1883, got {url!r}")
     return parts.hostname, parts.port or 1883
+
+
+class TunedMosquitto(Mosquitto):
+    """The gateway's Mosquitto config plus extra lines for a load scenario (e.g. `max_connections`)."""
+
+    def __init__(self, *args: Any, extra: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = tuple(extra)
+
+    def write_config(self) -> None:
+        super().write_config()
+        if self.extra:
+            with open(self.conf_path, "a") as f:
+                f.write("\n".join(self.extra) + "\n")
 
 
 class Rest:

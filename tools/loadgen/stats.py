@@ -154,6 +154,18 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (utime + stime) / _CLK_TCK
 
 
+def process_rss_bytes(pid: int) -> int | None:
+    """Resident set size of a live process from /proc/<pid>/status (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds all CPUs of this machine spent busy (not idle / iowait) since boot, from /proc/stat."""
     try:
