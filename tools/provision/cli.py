@@ -211,6 +211,7 @@ def install(
                 wifi_ssid,
                 wifi_password or "",
                 tls=bool(ca),
+                ota_key=creds.get("ota_key"),
             )
 
             payload = devconfig.encode(cfg)
