@@ -16,8 +16,13 @@ FILES = {"hx/__init__.py": b"VERSION = '9.9'\n", "hx/big.py": bytes(range(256)) 
 
 
 def manifest(files=FILES, version="9.9"):
-    m = {"version": version, "files": {p: {"size": len(d), "sha256": binascii.hexlify(hashlib.sha256(d).digest()).decode()}
-                                       for p, d in files.items()}}
+    m = {
+        "version": version,
+        "files": {
+            p: {"size": len(d), "sha256": binascii.hexlify(hashlib.sha256(d).digest()).decode()}
+            for p, d in files.items()
+        },
+    }
     return json.dumps(m).encode()
 
 
@@ -78,7 +83,7 @@ class Gateway:
             head["t"] = len(whole)
             if req["f"] == "":
                 head["sig"] = self.sig
-            data = whole[req["o"]:req["o"] + req["n"]]
+            data = whole[req["o"] : req["o"] + req["n"]]
         if self.app.ota_session is not None:
             self.app.ota_session.on_message(json.dumps(head).encode() + b"\n" + data)
 
@@ -141,7 +146,9 @@ async def test_waits_while_busy_and_reboots_only_when_idle():
     t.eq(app.board.reboots, 1, "rebooted once idle")
     st = slots.read(app.board.flash)
     t.eq((st["trial"]["version"], st["active"]), ("9.9", "a"), "the slot is on trial")
-    t.eq(t.read(app.board.flash + "/slots/a/hx/__init__.py"), FILES["hx/__init__.py"].decode(), "file written")
+    t.eq(
+        t.read(app.board.flash + "/slots/a/hx/__init__.py"), FILES["hx/__init__.py"].decode(), "file written"
+    )
 
 
 async def test_a_cut_off_download_resumes_from_flash():
@@ -176,7 +183,10 @@ async def test_a_cut_off_download_resumes_from_flash():
 async def test_refusal_and_bad_signature_fail_and_switch_nothing():
     ota.WAIT_MS, ota.TRIES = 100, 2
     raw = manifest()
-    for gw, why in ((Gateway(raw, "00" * 32), "bad signature"), (Gateway(raw, "", err="not rolled out"), "gateway: not rolled out")):
+    for gw, why in (
+        (Gateway(raw, "00" * 32), "bad signature"),
+        (Gateway(raw, "", err="not rolled out"), "gateway: not rolled out"),
+    ):
         app = App(gw)
         app.ota_session = offer(app)
         await finish(app)
