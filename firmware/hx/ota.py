@@ -163,7 +163,7 @@ async def install(flash, raw, sig_hex, key, fetch):
 # ---- the update channel (docs/protocol.md "Over-the-air updates"): device-driven chunk requests ----
 WAIT_MS = 5000  # for one chunk's answer; then the request is sent again
 TRIES = 4  # unanswered requests in a row before the session pauses (the gateway offers again later)
-IDLE_MS = 5000  # READY with nothing queued for this long before the switch-over reboot
+IDLE_MS = 3000  # READY with nothing queued for this long (after a result screen) before the switch-over reboot
 REPORT_EVERY = 16  # chunks between progress reports in the status
 
 

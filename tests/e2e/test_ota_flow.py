@@ -80,9 +80,8 @@ def test_update_a_to_b_then_broken_c_rolls_back(
     )
     assert _upload(gw, b)["version"] == "0.2.0-b"
     assert _upload(gw, c)["version"] == "0.3.0-c"
-    again = gw.api(
-        "POST", "/api/ota/bundles", content=archive(b, (b / "manifest.json").read_bytes(), "0" * 64)
-    )
+    forged = archive(b, (b / "manifest.json").read_bytes(), "0" * 64)
+    again = gw.api("POST", "/api/ota/bundles", content=forged, headers={"content-type": "application/x-tar"})
     assert again.status_code == 422 and "not signed" in again.json()["error"]["message"]
 
     dev = Device(tmp_path / "dev", mosquitto, main=fw / "main.py", device=DEV, ota_key=ota_key)
