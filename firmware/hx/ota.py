@@ -118,6 +118,7 @@ async def download(flash, m, raw, fetch, progress=None):
         _mkdirs(root)
         with open(root + "/manifest.json", "wb") as f:
             f.write(raw)
+    raw = None  # ~3 KB the download does not need (the caller keeps no reference either)
     files = m["files"]
     done = 0
     for path in sorted(files):
@@ -213,7 +214,7 @@ class Session:
         self.ver = ver
         self.topic = "hx/v1/dev/%s/otareq" % app.cfg["device"]
         self.want = None
-        self.got = None
+        self.got = []  # [header, bytes] of the answer to the request outstanding
         self.ev = asyncio.Event()
         self.sig = None
         self.total = 0
@@ -224,7 +225,7 @@ class Session:
         head, data = split(payload)
         if head is None or head["ver"] != self.ver or self.want != (head.get("f"), head.get("o")):
             return  # an offer while running, or an answer to an earlier request
-        self.got = (head, data)
+        self.got = [head, data]
         self.ev.set()
 
     async def wait_idle(self, ms):
@@ -242,7 +243,7 @@ class Session:
     async def fetch(self, path, off, n):
         for _ in range(TRIES):
             await self.wait_idle(0)
-            self.want, self.got = (path, off), None
+            self.want, self.got = (path, off), []
             self.ev.clear()
             req = json.dumps({"v": 1, "ver": self.ver, "f": path, "o": off, "n": n})
             await self.app.mqtt.publish(self.topic, req, 0)  # QoS 0: an unanswered one is asked again
@@ -250,7 +251,10 @@ class Session:
                 await asyncio.wait_for_ms(self.ev.wait(), WAIT_MS)
             except asyncio.TimeoutError:
                 continue
-            head, data = self.got
+            got = self.got
+            if not got:
+                continue
+            head, data = got[0], got[1]
             if head.get("err"):
                 raise OtaError("gateway: " + str(head["err"])[:40])
             if path == "":
@@ -285,12 +289,17 @@ class Session:
             if m["version"] != self.ver:
                 raise OtaError("manifest is for " + m["version"][:32])
             self.size = sum(m["files"][p]["size"] for p in m["files"])
-            await download(app.board.flash, m, raw, self.fetch, self.progress)
-            m = raw = None
+            one = [raw]
+            raw = None
+            await download(app.board.flash, m, one.pop(), self.fetch, self.progress)
+            m = None
             self.report("installed", done=self.size, total=self.size)
-            await self.wait_idle(IDLE_MS)
+            while True:
+                await self.wait_idle(IDLE_MS)
+                await asyncio.sleep_ms(300)  # the status saying "installed" goes out first
+                if idle(app):  # not even a scan in these 300 ms
+                    break
             app.board.event("ota", {"state": "reboot", "ver": self.ver})
-            await asyncio.sleep_ms(300)  # the status saying "installed" goes out first
             app.board.reboot()
         except Paused as e:
             self.report("paused", why=e.args[0])
