@@ -303,13 +303,21 @@ TABLE: dict[tuple[str, str], list[Rule]] = {
     ),
     ("GET", "/api/ota/bundles"): R("manager", get("/api/ota/bundles")),
     ("GET", "/api/ota/devices"): R("manager", get("/api/ota/devices")),
-    ("POST", "/api/ota/rollouts"): R(
-        "manager",
-        lambda w, s: Req(
-            "POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "device": w.device(s)}}
+    ("POST", "/api/ota/rollouts"): [
+        Rule(
+            "manager",
+            lambda w, s: Req(
+                "POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "device": w.device(s)}}
+            ),
+            True,
         ),
-        True,
-    ),
+        Rule("manager", lambda w, s: _site_rollout(w, s), True),
+        # The whole fleet at once is for owners (all sites) only.
+        Rule(
+            "owner",
+            lambda w, s: Req("POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "all": True}}),
+        ),
+    ],
     ("GET", "/console/updates"): R("manager", get("/console/updates")),
     ("POST", "/console/updates/upload"): R(
         "owner",
@@ -388,6 +396,11 @@ def _console_revert(w: World, s: str) -> Req:
     rid = w.redemption(s)
     code = w.ok("GET", "/api/redemptions", params={"limit": 1})["items"][0]["code"]
     return Req("POST", f"/console/orders/{code}/revert", form(redemption_id=str(rid), reason="wrong"))
+
+
+def _site_rollout(w: World, s: str) -> Req:
+    w.device(s)  # the site has a device to update
+    return Req("POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "site": s}})
 
 
 def _product_edit(w: World, s: str) -> Req:
