@@ -201,3 +201,10 @@ def test_no_session_for_the_running_version_or_a_non_offer():
     t.eq(offer(app, VERSION), None, "already running it")
     t.eq(ota.offered(app, b'{"ver": "9.9", "f": "", "o": 0}\n'), None, "an answer is not an offer")
     t.eq(ota.offered(app, b"garbage"), None, "unreadable")
+
+
+def test_topics_and_chunk_match_the_contract():
+    topics = json.loads(t.read(t.CONTRACT + "/topics.json"))
+    s = ota.Session(App(Gateway(b"", "")), "9.9")
+    t.eq(s.topic, topics["otareq"].replace("{device}", "d1"), "request topic")
+    t.eq(ota.CHUNK, topics["ota_chunk"], "chunk size")
