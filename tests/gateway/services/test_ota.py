@@ -1,9 +1,10 @@
-# The OTA service with its real SQL store on SQLite and a recording link: uploads refused unless signed and
+# The OTA service with its real SQL store (SQLite and PostgreSQL) and a recording link: uploads refused unless signed and
 # whole, chunks only of what is rolled out to the asking device and bounded, statuses move the rollout
 # on, a rolled-back update opens an alarm and is audited once, a new rollout clears it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,19 @@ class Link:
         self.sent.append((device, header, data))
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    e = make_engine(f"sqlite:///{tmp_path / 'ota.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    url = (
+        f"sqlite:///{tmp_path / 'ota.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    e = make_engine(url)
     migrate(e)
     for site in ("east", "west"):
         create_site(e, SiteIn(slug=site, name=site))
     for dev, site in (("e1", "east"), ("e2", "east"), ("w1", "west")):
         upsert_device(e, DeviceIn(device=dev, site=site))
-    return e
+    yield e
+    e.dispose()
 
 
 @pytest.fixture
