@@ -307,3 +307,6 @@ class Session:
             self.report("failed", why=repr(e)[:80] if not isinstance(e, OtaError) else e.args[0][:80])
         finally:
             app.ota_session = None
+            from hx import lazy
+
+            lazy.unload("hx.ota")  # ~10 KB of code, until the next offer loads it again

@@ -5,6 +5,7 @@ import asyncio
 import binascii
 import hashlib
 import json
+import sys
 
 import slots
 from hx import ota
@@ -192,6 +193,7 @@ async def test_refusal_and_bad_signature_fail_and_switch_nothing():
         await finish(app)
         t.eq((app.ota["state"], app.ota["why"]), ("failed", why), why)
         t.eq(slots.read(app.board.flash)["trial"], None, "nothing switched")
+        t.true("hx.ota" not in sys.modules, "the update's code leaves the heap with the session")
 
 
 def test_no_session_for_the_running_version_or_a_non_offer():
