@@ -5,6 +5,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.domain import ota
 
@@ -91,3 +93,32 @@ def test_offers_go_to_devices_not_busy_with_the_update() -> None:
     assert not ota.wants_offer("downloading", {"state": "downloading", "ver": "B"})
     assert not ota.wants_offer("rolled_back", None), "a rolled-back device is never offered C again"
     assert not ota.wants_offer("installed", None)
+
+
+# Review: statuses arrive duplicated and out of order (QoS 1 redelivery, a retained status read again, a
+# heartbeat queued before a later report). A roll-out moves forward only: a late "downloading" never
+# undoes "installed" or "trial", and a finished one never changes again.
+_RANK = {"pending": 0, "downloading": 1, "installed": 2, "trial": 3}
+_KINDS = st.sampled_from(["downloading", "paused", "installed", "trial", "kept", "failed", "rolled_back", None])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "C"]), _KINDS, st.sampled_from(["C", "X"])), max_size=12))
+def test_a_rollout_never_moves_backwards(reports: list[tuple[str, str | None, str]]) -> None:
+    state = "downloading"  # a chunk was served: this roll-out's own reports may come now
+    for fw, kind, ver in reports:
+        p = ota.progress(state, "C", fw, {"state": kind, "ver": ver, "done": 1, "total": 2} if kind else None)
+        if p is None:
+            continue
+        if state in ota.TERMINAL:
+            pytest.fail(f"{state} changed to {p.state}")
+        if p.state not in ota.TERMINAL:
+            assert _RANK[p.state] >= _RANK[state], f"{state} went back to {p.state} on {fw}/{kind}/{ver}"
+        state = p.state
+
+
+def test_a_failure_reported_before_this_rollout_served_anything_is_stale() -> None:
+    # C failed once (a flash error); the device lost its link but did not reboot, so its status still
+    # says failed C. C is rolled out again: that old report must not fail the new roll-out unattempted.
+    stale = {"state": "failed", "ver": "C", "why": "OSError(28)"}
+    assert ota.progress("pending", "C", "A", stale) is None
+    assert ota.wants_offer("pending", stale), "the device is offered C again"
