@@ -26,6 +26,9 @@ CONFIRMED, ROLLED_BACK, FAILED = "confirmed", "rolled_back", "failed"
 TERMINAL = frozenset({CONFIRMED, ROLLED_BACK, FAILED})
 ALARMING = frozenset({ROLLED_BACK, FAILED})
 STATES = (PENDING, DOWNLOADING, INSTALLED, TRIAL, CONFIRMED, ROLLED_BACK, FAILED)
+# Order of the running states: statuses come duplicated and out of order (QoS 1, retained, queued), so a
+# report never moves a roll-out back (a late "downloading" after "installed" is old news).
+_RANK = {PENDING: 0, DOWNLOADING: 1, INSTALLED: 2, TRIAL: 3}
 
 
 class BundleError(ValueError):
@@ -151,14 +154,18 @@ def progress(state: str, target: str, fw: Any, ota: Any) -> Progress | None:
     if kind == ROLLED_BACK:
         return Progress(ROLLED_BACK, detail=why or "rolled back")
     if kind == FAILED:
-        return Progress(FAILED, detail=why or "failed")
+        # Still pending = nothing served yet in this roll-out: a failure of an earlier one of the same
+        # version (the device kept that report while off line); the device is offered it again.
+        return Progress(FAILED, detail=why or "failed") if state != PENDING else None
     if fw == target:
-        return Progress(TRIAL) if kind == TRIAL else Progress(CONFIRMED)
-    if kind == DOWNLOADING:
-        return Progress(DOWNLOADING, _int(doc.get("done")), _int(doc.get("total")))
-    if kind == INSTALLED:
-        return Progress(INSTALLED)
-    return None
+        p = Progress(TRIAL) if kind == TRIAL else Progress(CONFIRMED)
+    elif kind == DOWNLOADING:
+        p = Progress(DOWNLOADING, _int(doc.get("done")), _int(doc.get("total")))
+    elif kind == INSTALLED:
+        p = Progress(INSTALLED)
+    else:
+        return None
+    return p if p.state in TERMINAL or _RANK[p.state] >= _RANK[state] else None
 
 
 def wants_offer(state: str, ota: Any) -> bool:
