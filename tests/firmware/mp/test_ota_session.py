@@ -210,3 +210,24 @@ def test_topics_and_chunk_match_the_contract():
     s = ota.Session(App(Gateway(b"", "")), "9.9")
     t.eq(s.topic, topics["otareq"].replace("{device}", "d1"), "request topic")
     t.eq(ota.CHUNK, topics["ota_chunk"], "chunk size")
+
+
+async def test_no_download_while_the_running_update_is_on_trial():
+    # Review: 9.8 boots on trial from slot b (a = the firmware it falls back to) and is not yet kept (on
+    # line but not healthy yet). An offer of 9.9 now would download into the "free" slot a, the fallback:
+    # a power cut mid-download or 9.8 never becoming stable would then leave nothing good to go back to.
+    ota.WAIT_MS, ota.TRIES = 100, 2
+    raw = manifest()
+    gw = Gateway(raw, binascii.hexlify(ota.hmac_sha256(KEY, raw)).decode())
+    app = App(gw)
+    flash = app.board.flash
+    ota._mkdirs(flash + "/slots/a/hx")
+    with open(flash + "/slots/a/hx/__init__.py", "w") as f:
+        f.write("VERSION = '9.7'\n")
+    slots.write(flash, {"active": "b", "trial": {"slot": "b", "prev": "a", "boots": 1, "version": "9.8"}})
+    app.ota_session = offer(app)
+    if app.ota_session is not None:
+        await finish(app)
+    t.eq(gw.asked, [], "nothing asked while on trial")
+    t.eq(t.read(flash + "/slots/a/hx/__init__.py"), "VERSION = '9.7'\n", "the fallback slot is untouched")
+    t.eq(slots.read(flash)["trial"]["slot"], "b", "still on trial of 9.8")
