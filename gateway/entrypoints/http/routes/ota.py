@@ -32,6 +32,9 @@ Owner = Annotated[Person, Depends(caller("owner"))]
 Manager = Annotated[Person, Depends(caller("manager"))]
 
 
+MAX_ENTRIES = 4 * rules.MAX_FILES  # files, their folders, the manifest and its signature, with room
+
+
 def read_archive(body: bytes) -> dict[str, bytes]:
     """The members of a tar archive (plain or gzip), read in memory, regular files only."""
     if not body or len(body) > rules.MAX_BUNDLE:
@@ -40,7 +43,11 @@ def read_archive(body: bytes) -> dict[str, bytes]:
     total = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
-            for info in tar:
+            for n, info in enumerate(tar):
+                # Folders are skipped but counted: tarfile keeps every entry it read, and a small gzip
+                # holds millions of empty ones.
+                if n >= MAX_ENTRIES:
+                    raise ValidationFailed(f"bundle: over {MAX_ENTRIES} entries in the archive")
                 if info.isdir():
                     continue
                 name = info.name.removeprefix("./")
