@@ -144,3 +144,30 @@ def test_an_offline_device_is_offered_again_when_it_comes_back(svc: tuple[OtaSer
     assert [(d, h.get("offer")) for d, h, _ in link.sent] == [("w1", True)]
     s.on_status("w1", status("1.0", {"state": "downloading", "ver": "1.2.3", "done": 1, "total": 9}))
     assert len(link.sent) == 1, "a device busy with the update is not offered it again"
+
+
+def test_a_report_of_the_old_rollout_never_lands_on_a_new_one(engine: Engine) -> None:
+    # Review: the service thread reads e1's roll-out of 1.2.3, a manager's request rolls 1.2.4 out to e1
+    # (REST thread), then the service writes 1.2.3's failure: it landed on 1.2.4, which was then failed
+    # (alarm) without ever being tried, and never offered.
+    class Interleaved(SqlOtaStore):
+        between: Any = None
+
+        def current(self, device: str) -> ota.Rollout | None:
+            cur = super().current(device)
+            if self.between is not None:
+                step, self.between = self.between, None
+                step()
+            return cur
+
+    store, link = Interleaved(engine), Link()
+    s = OtaService(store, link, MASTER, clock=lambda: 1000.0)
+    s.upload(bundle(), by="boss")
+    s.upload(bundle(version="1.2.4"), by="boss")
+    s.roll_out("1.2.3", s.targets(device="e1"), by="boss")
+    s.on_request("e1", {"ver": "1.2.3", "f": "", "o": 0, "n": 1024})
+    store.between = lambda: s.roll_out("1.2.4", s.targets(device="e1"), by="boss")
+    s.on_status("e1", status("1.0", {"state": "failed", "ver": "1.2.3", "why": "hash mismatch"}))
+    row = s.view("east")[0]["rollout"]
+    assert (row["version"], row["state"]) == ("1.2.4", "pending")
+    assert s.summary()[1] == 0, "no alarm for an update not tried"
