@@ -38,8 +38,9 @@ class OtaStore(Protocol):
 
     def current(self, device: str) -> Rollout | None: ...
 
-    def record(self, device: str, p: ota.Progress, at: float) -> None:
-        """Move the device's roll-out on; a failed or rolled-back one opens an alarm and is audited."""
+    def record(self, device: str, version: str, p: ota.Progress, at: float) -> None:
+        """Move the device's roll-out of `version` on (not a newer one started meanwhile by a person);
+        a failed or rolled-back one opens an alarm and is audited."""
 
     def view(self, site: str | None) -> list[dict[str, Any]]:
         """Every device (of `site`) with its site, running firmware, online flag and roll-out."""
@@ -158,7 +159,7 @@ class OtaService:
         report = doc.get("ota")
         p = ota.progress(cur.state, cur.version, doc.get("fw"), report)
         if p is not None and p != ota.Progress(cur.state, cur.done, cur.total, cur.detail):
-            self.store.record(device, p, self.clock())
+            self.store.record(device, cur.version, p, self.clock())
             if p.state in ota.ALARMING:
                 log.warning("ALARM: update of %s to %s %s: %s", device, cur.version, p.state, p.detail)
         if ota.wants_offer(p.state if p else cur.state, report):
@@ -183,7 +184,7 @@ class OtaService:
         if path == "":
             head["sig"] = ota.sign(ota.device_key(self.key, device), raw)
         if cur.state == ota.PENDING:
-            self.store.record(device, ota.Progress(ota.DOWNLOADING, 0, cur.total), self.clock())
+            self.store.record(device, ver, ota.Progress(ota.DOWNLOADING, 0, cur.total), self.clock())
         chunk = data[off : off + n]
         self.counters.chunks += 1
         self.counters.bytes += len(chunk)

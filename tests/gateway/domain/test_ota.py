@@ -99,7 +99,9 @@ def test_offers_go_to_devices_not_busy_with_the_update() -> None:
 # heartbeat queued before a later report). A roll-out moves forward only: a late "downloading" never
 # undoes "installed" or "trial", and a finished one never changes again.
 _RANK = {"pending": 0, "downloading": 1, "installed": 2, "trial": 3}
-_KINDS = st.sampled_from(["downloading", "paused", "installed", "trial", "kept", "failed", "rolled_back", None])
+_KINDS = st.sampled_from(
+    ["downloading", "paused", "installed", "trial", "kept", "failed", "rolled_back", None]
+)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["A", "C"]), _KINDS, st.sampled_from(["C", "X"])), max_size=12))

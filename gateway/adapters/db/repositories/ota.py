@@ -122,11 +122,15 @@ class SqlOtaStore:
             row = c.execute(select(*cols).where(OtaRollout.device_id == device)).first()
         return None if row is None else ota.Rollout(device, row[0], row[1], row[2], row[3], row[4])
 
-    def record(self, device: str, p: ota.Progress, at: float) -> None:
+    def record(self, device: str, version: str, p: ota.Progress, at: float) -> None:
         with self.engine.connect() as c, writer(c).begin():
             res = c.execute(
                 update(OtaRollout)
-                .where(OtaRollout.device_id == device, OtaRollout.state.not_in(ota.TERMINAL))
+                .where(
+                    OtaRollout.device_id == device,
+                    OtaRollout.version == version,  # the roll-out read, not one started since
+                    OtaRollout.state.not_in(ota.TERMINAL),
+                )
                 .values(state=p.state, done=p.done, total=p.total, detail=p.detail[:200], updated_at=at)
             )
             if res.rowcount and p.state in ota.ALARMING:
