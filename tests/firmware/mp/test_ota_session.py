@@ -231,3 +231,14 @@ async def test_no_download_while_the_running_update_is_on_trial():
     t.eq(gw.asked, [], "nothing asked while on trial")
     t.eq(t.read(flash + "/slots/a/hx/__init__.py"), "VERSION = '9.7'\n", "the fallback slot is untouched")
     t.eq(slots.read(flash)["trial"]["slot"], "b", "still on trial of 9.8")
+
+
+def test_the_version_rolled_back_from_is_not_taken_again():
+    # Review: a roll-out of C again (same version) is offered at once by the gateway: the device took it,
+    # installed the broken C once more and rolled back again. The rollback is the device's own verdict.
+    app = App(Gateway(b"", ""))
+    slots.write(app.board.flash, {"active": None, "trial": None, "rolled_back": {"slot": "a", "ver": "9.9"}})
+    t.eq(offer(app, "9.9"), None, "C is refused")
+    s = offer(app, "9.10")
+    t.true(s is not None, "another version is taken")
+    app.ota_session = s  # it ends by itself: this gateway's empty manifest has no valid signature
