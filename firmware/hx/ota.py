@@ -199,10 +199,13 @@ def offered(app, payload):
     head, _ = split(payload)
     if head is None or not head.get("offer") or head["ver"] == VERSION:
         return None
-    if slots.read(app.board.flash).get("trial"):
+    st = slots.read(app.board.flash)
+    if st.get("trial"):
         # The running update is not kept yet: the free slot is the one a rollback goes back to. The
         # gateway offers again with the next status, once this one is kept (or rolled back).
         return None
+    if (st.get("rolled_back") or {}).get("ver") == head["ver"]:
+        return None  # this device's own verdict on that version: a fixed one comes as a new version
     s = Session(app, head["ver"])
     asyncio.create_task(s.run())
     return s
