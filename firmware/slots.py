@@ -55,7 +55,7 @@ def rollback(flash, st=None, why="failed"):
     """Back to the previous firmware now (the failed slot stays on flash for inspection)."""
     st = st or read(flash)
     trial = st.get("trial") or {}
-    st["rolled_back"] = {"slot": st.get("active"), "why": why}
+    st["rolled_back"] = {"slot": st.get("active"), "why": why, "ver": trial.get("version")}
     st["active"] = trial.get("prev")
     st["trial"] = None
     write(flash, st)

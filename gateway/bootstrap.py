@@ -19,8 +19,11 @@ from gateway.adapters.brokers.run_as import RunAs, broker_identity
 from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wanted_names
 from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.ota import SqlOtaStore
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
+from gateway.adapters.mqtt.contract import split_topic
+from gateway.adapters.mqtt.ota_wire import REQUEST_KIND, MqttOtaLink, parse_request
 from gateway.adapters.mqtt.transport import MqttDeviceLink, mqtt_transport
 from gateway.config import FleetSettings, Settings
 from gateway.domain.errors import ConfigError
@@ -30,7 +33,8 @@ from gateway.services.demo import is_empty, load_demo, retire_demo
 from gateway.services.device_auth import Credentials
 from gateway.services.fleet import Fleet
 from gateway.services.guessing import TypedGuard
-from gateway.services.local_access import ensure_local_token, ensure_pin_key
+from gateway.services.local_access import ensure_local_token, ensure_ota_key, ensure_pin_key
+from gateway.services.ota import OtaService
 from gateway.services.redeem import RedemptionService
 
 log = logging.getLogger(__name__)
@@ -114,7 +118,7 @@ def build(settings: Settings) -> Runtime:
         url = broker.url
     holder: dict[str, MqttBridge] = {}
 
-    def publish(topic: str, payload: str) -> None:
+    def publish(topic: str, payload: str | bytes) -> None:
         holder["bridge"].publish(topic, payload)
 
     pin_key = ensure_pin_key(settings.var_dir)
@@ -133,12 +137,14 @@ def build(settings: Settings) -> Runtime:
     )
     camera = make_camera(settings, service, publish)
     mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
-    bridge = MqttBridge(url, route(camera, service), settings.mqtt_client_id, mqtt_user, mqtt_password)
+    ota = OtaService(SqlOtaStore(engine), MqttOtaLink(publish), ensure_ota_key(settings.var_dir))
+    bridge = MqttBridge(url, route(camera, service, ota), settings.mqtt_client_id, mqtt_user, mqtt_password)
     holder["bridge"] = bridge
     service.start()
+    ota.start()
     camera.start()
     bridge.start()
-    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
+    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera, ota=ota)
     rt.local_token = ensure_local_token(settings.var_dir)
     rt.pin_key = pin_key
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
@@ -166,15 +172,27 @@ def make_camera(
 
 
 def route(
-    camera: FrameDecoder, service: RedemptionService
+    camera: FrameDecoder, service: RedemptionService, ota: OtaService | None = None
 ) -> Callable[[str, bytes, Callable[[], None]], None]:
-    """What the bridge hands over: frames to the decoder (QoS 0, nothing to acknowledge), the rest to
-    the redemption service."""
+    """What the bridge hands over: frames to the decoder (QoS 0, nothing to acknowledge), update chunk
+    requests to the OTA service (a lost one is asked again), the rest to the redemption service; the
+    OTA service also reads a copy of each status (a device's update progress)."""
 
     def on_message(topic: str, payload: bytes, ack: Callable[[], None]) -> None:
         if topic.endswith("/frame"):
             camera.submit(topic, payload)
             return
+        if ota is not None and topic.endswith("/" + REQUEST_KIND):
+            ack()
+            parts = split_topic(topic)
+            req = parse_request(payload)
+            if parts is not None and req is not None:
+                ota.submit_request(parts[0], req)
+            return
+        if ota is not None and topic.endswith("/status"):
+            parts = split_topic(topic)
+            if parts is not None:
+                ota.submit_status(parts[0], payload)
         service.submit_mqtt(topic, payload, ack)
 
     return on_message

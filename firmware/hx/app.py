@@ -48,6 +48,9 @@ class App:
         self.topic_verdict = protocol.topic(dev, "verdict")
         self.topic_status = protocol.topic(dev, "status")
         self.topic_cmd = protocol.topic(dev, "cmd")
+        self.topic_ota = protocol.topic(dev, "ota")
+        self.ota = None  # the update report in the status (hx/ota.py; hx/start.py after a switch)
+        self.ota_session = None  # an update being downloaded (hx.ota.Session), loaded only then
         turn = cfg["turn_ms"] if cfg["mode"] == "turnstile" and cfg["turn_sensor"] else 0
         self.ui = U.UI(cfg["mode"], cfg["verdict_timeout_ms"], cfg["result_ms"], self.t0, cfg["pick_ms"], turn)
         # A check / login / logout changes nothing durable: it is published once, outside the outbox
@@ -80,6 +83,8 @@ class App:
         # Subscriptions live in the client: it (re)sends them with every CONNECT, no task needed.
         self.mqtt.subs[self.topic_verdict] = 1
         self.mqtt.subs[self.topic_cmd] = 1
+        if cfg["ota_key"]:
+            self.mqtt.subs[self.topic_ota] = 1
         self.mqtt.subs[protocol.GATEWAY_TOPIC] = 1
         self.gw_up = True  # until the gateway's retained status says otherwise
         self.cam = None  # hx.camera.CameraTask on a camera board (set up in run)
@@ -359,7 +364,7 @@ class App:
         ip, rssi = self.board.net_info()
         return protocol.encode_status(VERSION, self.board.name, ip, rssi, gc.mem_free(), len(self.outbox),
                                       time.ticks_diff(time.ticks_ms(), self.t0) // 1000, self.cfg["mode"],
-                                      self.late, self.reused)
+                                      self.late, self.reused, self.ota)
 
     # ---- tasks ----
     async def t_scanner(self):
@@ -422,6 +427,17 @@ class App:
                 self.cam.on_hint(payload, now)
             elif topic == protocol.GATEWAY_TOPIC:
                 self.on_gateway(payload)
+            elif topic == self.topic_ota:
+                self.on_ota(payload)
+
+    def on_ota(self, payload):
+        """Update messages: an offer starts a session (hx/ota.py, loaded only for it), which takes the rest."""
+        if self.ota_session is not None:
+            self.ota_session.on_message(payload)
+        elif self.cfg["ota_key"]:
+            from hx import ota
+
+            self.ota_session = ota.offered(self, payload)
 
     def on_gateway(self, payload):
         """The gateway's presence: up or down (OFFLINE on screen), and its clock (the device's time)."""
@@ -446,6 +462,8 @@ class App:
                 store.boot_stable(self.board.flash)  # not a boot loop: the failed-boot count starts again
                 if lazy.run("slots", "confirm", self.board.flash):
                     self.board.event("ota", {"state": "kept", "fw": VERSION})  # the update on trial made it
+                    self.ota = {"state": "kept", "ver": VERSION}
+                    self.status_now.set()
             due = last is None or time.ticks_diff(now, last) >= self.cfg["heartbeat_s"] * 1000
             if self.mqtt.connected and (self.status_now.is_set() or due):
                 self.status_now.clear()

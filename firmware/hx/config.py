@@ -38,6 +38,7 @@ def _defaults():
         "pick_ms": 20000,
         "turn_sensor": False,
         "turn_ms": 8000,
+        "ota_key": None,  # hex key of over-the-air updates (the gateway's provisioning gives it): none = no OTA
         # Camera boards only (hx/camera.py): how attempts start and how frames are taken. VGA JPEG:
         # the gateway reads 88 % of realistic 640x480 frames against 80 % at 320x240 (docs/benchmarks.md),
         # and the OV2640 gives VGA JPEG at 25 fps with two frame buffers (8-20 KB a frame).
@@ -133,6 +134,9 @@ def validate(raw):
     _int(c, "look_fps", 1, 10, "camera.")
     _int(c, "motion", 1, 255, "camera.")
     _int(c, "quality", 10, 95, "camera.")  # JPEG quality in percent (the camera API maps it)
+    k = cfg["ota_key"]
+    if k is not None and (not isinstance(k, str) or len(k) != 64 or k.strip("0123456789abcdef")):
+        raise ConfigError("ota_key: 64 lower-case hex digits or null")
     for key in ("pick", "turn_sensor"):
         if not isinstance(cfg[key], bool):
             raise ConfigError("%s: must be true or false" % key)

@@ -249,7 +249,7 @@ def decode_verdict(payload):
     return v
 
 
-def encode_status(fw, board, ip, rssi, heap, outbox, up, mode, late=0, reused=0):
+def encode_status(fw, board, ip, rssi, heap, outbox, up, mode, late=0, reused=0, ota=None):
     obj = {
         "v": V,
         "state": "online",
@@ -268,4 +268,6 @@ def encode_status(fw, board, ip, rssi, heap, outbox, up, mode, late=0, reused=0)
         obj["late"] = late
     if reused:
         obj["reused"] = reused
+    if ota:
+        obj["ota"] = ota  # an update's progress or outcome (hx/ota.py, docs/protocol.md)
     return json.dumps(obj).encode()

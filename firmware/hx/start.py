@@ -53,7 +53,12 @@ async def main(board):
             await config_failed(board, err)
             return None
         iid, boot = store.boot_ids(board.flash, board.random)
-        return App(board, cfg, boot, iid)
+        app = App(board, cfg, boot, iid)
+        rb, tr = st.get("rolled_back"), st.get("trial")  # told to the gateway in the status (hx/ota.py)
+        if rb or tr:
+            app.ota = {"state": "rolled_back", "ver": rb.get("ver"), "why": str(rb.get("why"))[:80]} if rb \
+                else {"state": "trial", "ver": tr.get("version")}
+        return app
     except Exception as e:
         await lazy.run("hx.rescue", "fault", board, e)
         return None

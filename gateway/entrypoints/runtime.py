@@ -13,6 +13,7 @@ from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.config import Settings
 from gateway.services.fleet import Fleet
 from gateway.services.guessing import TypedGuard
+from gateway.services.ota import OtaService
 from gateway.services.redeem import RedemptionService
 
 
@@ -30,6 +31,7 @@ class Runtime:
     pin_key: bytes = b""  # VAR_DIR/pin-key: the PIN look-up index's key (services/pins.py)
     guard: TypedGuard = field(default_factory=TypedGuard)  # abuse limits of typed codes
     camera: FrameDecoder | None = None
+    ota: OtaService | None = None  # over-the-air updates (services/ota.py)
 
     @property
     def mqtt_url(self) -> str:
@@ -70,6 +72,8 @@ class Runtime:
         if self.fleet is not None:
             self.fleet.stop()
         self.bridge.stop()
+        if self.ota is not None:
+            self.ota.stop()
         if self.camera is not None:
             self.camera.stop()
         self.service.stop()

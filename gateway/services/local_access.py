@@ -8,6 +8,7 @@ from pathlib import Path
 LOCAL_PREFIX = "hxl_"
 LOCAL_TOKEN_FILE = "local-token"
 PIN_KEY_FILE = "pin-key"
+OTA_KEY_FILE = "ota-key"
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -59,10 +60,9 @@ def read_local_token(var_dir: Path) -> str | None:
     return token if token.startswith(LOCAL_PREFIX) else None
 
 
-def ensure_pin_key(var_dir: Path) -> bytes:
-    """VAR_DIR/pin-key (0600, kept across restarts): the key of the PIN look-up index. It lives outside
-    the database, so a copied database alone gives no cheap way to test PINs (services/pins.py)."""
-    path = Path(var_dir) / PIN_KEY_FILE
+def ensure_key(var_dir: Path, name: str) -> bytes:
+    """VAR_DIR/<name>: a 32-byte key (hex, 0600), made on first start and kept across restarts."""
+    path = Path(var_dir) / name
     try:
         key = bytes.fromhex(path.read_text().strip())
     except (FileNotFoundError, ValueError):
@@ -72,3 +72,15 @@ def ensure_pin_key(var_dir: Path) -> bytes:
         write_secret(path, key.hex() + "\n")
     tighten(path)
     return key
+
+
+def ensure_pin_key(var_dir: Path) -> bytes:
+    """VAR_DIR/pin-key: the key of the PIN look-up index. It lives outside the database, so a copied
+    database alone gives no cheap way to test PINs (services/pins.py)."""
+    return ensure_key(var_dir, PIN_KEY_FILE)
+
+
+def ensure_ota_key(var_dir: Path) -> bytes:
+    """VAR_DIR/ota-key: bundles are signed with it (tools/ota_bundle.py --key-file) and every device's
+    manifest key is derived from it (domain/ota.py device_key); outside the database like pin-key."""
+    return ensure_key(var_dir, OTA_KEY_FILE)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gateway.domain.ota import device_key
 from tests.conftest import ROOT, GatewayProc
 from tests.gateway.fleet_client import Client, FleetGateway, make_fleet_gateway
 from tests.helpers import free_port, wait_for
@@ -128,6 +129,9 @@ def test_provision_scan_revoke_reprovision(bench: Bench) -> None:
     broker = bench.gw.api("GET", "/api/fleet/broker").json()
     assert cfg["mqtt"]["ca"] == "ca.der" and cfg["mqtt"]["port"] == broker["port"] != bench.gw.broker_port
     assert (bench.board.flash / "ca.der").read_bytes() == ca_der(broker)
+    # Its own over-the-air update key, derived from the gateway's VAR_DIR/ota-key (docs/firmware.md).
+    master = bytes.fromhex((bench.gw.proc.var_dir / "ota-key").read_text().strip())
+    assert cfg["ota_key"] == device_key(master, "emu-1").hex() != master.hex()
     assert any(e.get("ev") == "mqtt" and e.get("state") == "up" and e.get("tls") for e in bench.events())
     for text in (res.stdout, res.stderr, bench.gw.proc.log()):
         assert secret not in text and WIFI_SECRET not in text

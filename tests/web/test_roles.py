@@ -9,10 +9,10 @@ from playwright.sync_api import expect
 
 from tests.web.conftest import Console
 
-NAV = ["Live", "Redeem", "Orders", "Devices", "Reports", "Users"]
+NAV = ["Live", "Redeem", "Orders", "Devices", "Updates", "Reports", "Users"]
 SEES = {
-    "owner": {"Live", "Redeem", "Orders", "Devices", "Reports", "Users"},
-    "manager": {"Live", "Redeem", "Orders", "Devices", "Reports"},
+    "owner": {"Live", "Redeem", "Orders", "Devices", "Updates", "Reports", "Users"},
+    "manager": {"Live", "Redeem", "Orders", "Devices", "Updates", "Reports"},
     "super": {"Live", "Redeem"},
     "verifier": {"Redeem"},
 }
@@ -21,6 +21,7 @@ PAGES = {
     "Redeem": "/console/redeem",
     "Orders": "/console/orders",
     "Devices": "/console/devices",
+    "Updates": "/console/updates",
     "Reports": "/console/reports",
     "Users": "/console/users",
 }

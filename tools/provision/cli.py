@@ -212,6 +212,7 @@ def install(
                 wifi_password or "",
                 tls=bool(ca),
                 addr=addr,
+                ota_key=creds.get("ota_key"),
             )
 
             payload = devconfig.encode(cfg)

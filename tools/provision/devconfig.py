@@ -18,6 +18,7 @@ TOP_KEYS = {
     "outbox_max", "inflight", "retry_ms", "verdict_timeout_ms", "result_ms", "relay_ms",
     "scanner_mode", "same_code_s", "pick", "pick_ms", "turn_sensor", "turn_ms",
     "camera",  # camera boards (docs/firmware.md "Camera boards"); the firmware checks its fields
+    "ota_key",  # the device's over-the-air update key (hex), from the gateway's provisioning answer
 }  # fmt: skip
 MQTT_KEYS = {"host", "port", "user", "password", "keepalive", "ca", "addr"}
 CA_FILE = "ca.der"  # the gateway's CA next to config.json: the firmware connects over TLS and pins it
@@ -60,6 +61,7 @@ def build_config(
     heartbeat_s: int = 60,
     tls: bool = False,
     addr: str | None = None,
+    ota_key: str | None = None,
 ) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "device": p.device,
@@ -79,6 +81,8 @@ def build_config(
         "wifi": {"ssid": wifi_ssid, "password": wifi_password},
         "heartbeat_s": heartbeat_s,
     }
+    if ota_key:
+        cfg["ota_key"] = ota_key
     if p.mode == "handheld":
         cfg["pick"] = p.pick
     elif p.turn_sensor:
@@ -161,6 +165,8 @@ def masked(cfg: dict[str, Any]) -> dict[str, Any]:
         sub = out.get(section)
         if isinstance(sub, dict) and key in sub:
             sub[key] = "(set)" if sub[key] else "(none)"
+    if "ota_key" in out:  # a top-level secret: the key this device checks update manifests with
+        out["ota_key"] = "(set)" if out["ota_key"] else "(none)"
     return out
 
 

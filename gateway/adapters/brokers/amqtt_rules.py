@@ -54,9 +54,9 @@ def allowed(user: str | None, gateway_user: str, topic: str, action: str) -> boo
         return topic.startswith(TOPIC_PREFIX) or topic == GATEWAY_STATUS_TOPIC
     mine = TOPIC_PREFIX + user + "/"
     if action == "publish":
-        return topic in (mine + "scan", mine + "status", mine + "frame")
+        return topic in (mine + "scan", mine + "status", mine + "frame", mine + "otareq")
     if action in ("subscribe", "receive"):
-        return topic in (mine + "verdict", mine + "cmd", mine + "hint", GATEWAY_STATUS_TOPIC)
+        return topic in (mine + "verdict", mine + "cmd", mine + "hint", mine + "ota", GATEWAY_STATUS_TOPIC)
     return False
 
 

@@ -21,6 +21,9 @@ DEVICE_RULES = (
     f"pattern read {TOPIC_PREFIX}%u/hint",
     f"pattern read {TOPIC_PREFIX}%u/verdict",
     f"pattern read {TOPIC_PREFIX}%u/cmd",
+    # Over-the-air updates: chunk requests out, chunks of what is rolled out to this device in.
+    f"pattern write {TOPIC_PREFIX}%u/otareq",
+    f"pattern read {TOPIC_PREFIX}%u/ota",
     # Every device may read whether the gateway is up (retained; the gateway's last will says offline).
     f"pattern read {GATEWAY_STATUS_TOPIC}",
 )

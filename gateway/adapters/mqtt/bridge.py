@@ -29,6 +29,7 @@ SUBSCRIPTIONS = [
     (TOPIC_PREFIX + "+/scan", 1),
     (TOPIC_PREFIX + "+/status", 1),
     (TOPIC_PREFIX + "+/frame", 0),
+    (TOPIC_PREFIX + "+/otareq", 1),  # a device's request for an update chunk (services/ota.py)
     # Only to find retained commands and clear them (see _on_message); our own commands echo back too.
     (TOPIC_PREFIX + "+/cmd", 0),
 ]
@@ -135,7 +136,7 @@ class MqttBridge:
             return
         self.handler(msg.topic, msg.payload, ack)
 
-    def publish(self, topic: str, payload: str, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain)
 
     def start(self) -> None:

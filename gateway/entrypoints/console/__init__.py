@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from gateway.domain.errors import HexiaoError
-from gateway.entrypoints.console import pages, redeem, signin, users
+from gateway.entrypoints.console import ota, pages, redeem, signin, users
 from gateway.entrypoints.console.guard import CsrfFailed, PageForbidden, SignInFirst
 from gateway.entrypoints.console.i18n import translator
 from gateway.entrypoints.console.live import LiveHub
@@ -38,7 +38,7 @@ def static(name: str) -> Response:
 
 
 web_router = APIRouter()
-for r in (signin.router, redeem.router, pages.router, users.router, static_router):
+for r in (signin.router, redeem.router, pages.router, ota.router, users.router, static_router):
     web_router.include_router(r)
 
 

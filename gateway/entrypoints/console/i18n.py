@@ -20,6 +20,7 @@ ZH: dict[str, str] = {
     "Redeem": "核销",
     "Orders": "订单",
     "Devices": "设备",
+    "Updates": "固件更新",
     "Reports": "报表",
     "Users": "用户",
     "Language": "语言",

@@ -24,6 +24,7 @@ NAV = [
     ("/console/redeem", "Redeem", "verifier"),
     ("/console/orders", "Orders", "manager"),
     ("/console/devices", "Devices", "manager"),
+    ("/console/updates", "Updates", "manager"),
     ("/console/reports", "Reports", "manager"),
     ("/console/users", "Users", "owner"),
 ]

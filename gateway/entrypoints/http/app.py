@@ -32,6 +32,7 @@ from gateway.entrypoints.http.routes.camera import router as camera_router
 from gateway.entrypoints.http.routes.catalog import router as rules_router
 from gateway.entrypoints.http.routes.fleet import router as fleet_router
 from gateway.entrypoints.http.routes.orders import router as orders_router
+from gateway.entrypoints.http.routes.ota import router as ota_router
 from gateway.entrypoints.http.routes.reports import router as reports_router
 from gateway.entrypoints.http.routes.webhooks import router as webhooks_router
 from gateway.entrypoints.runtime import Runtime
@@ -211,6 +212,7 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
     app.include_router(webhooks_router)  # /api/webhooks/... (gateway/webhooks)
     app.include_router(reports_router)  # /api/reports/... (gateway/entrypoints/http/routes/reports.py)
     app.include_router(metrics_router)  # /metrics for Prometheus (gateway/entrypoints/http/metrics.py)
+    app.include_router(ota_router)  # /api/ota/... over-the-air updates (routes/ota.py)
     app.include_router(camera_router)  # /api/camera/... (frames kept for support, CAMERA_DEBUG only)
     install_console(app)  # the web console (gateway/entrypoints/console) and its auth (gateway/auth)
     app.include_router(rules_router)

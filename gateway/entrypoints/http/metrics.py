@@ -76,7 +76,31 @@ class GatewayCollector(Collector):
             value=int(bool(self.rt.bridge.health().get("connected"))),
         )
         yield from self._fleet()
+        yield from self._ota()
         yield from self._webhooks()
+
+    def _ota(self) -> Iterator[Metric]:
+        if self.rt.ota is None:
+            return
+        states, alarms = self.rt.ota.summary()
+        gauge = GaugeMetricFamily(
+            "hexiao_ota_rollouts", "Devices by the state of their current update.", labels=["state"]
+        )
+        for state, n in states.items():
+            gauge.add_metric([state], n)
+        yield gauge
+        yield GaugeMetricFamily(
+            "hexiao_ota_alarms",
+            "Failed or rolled-back updates not yet followed by a new roll-out.",
+            value=alarms,
+        )
+        c = self.rt.ota.counters
+        yield CounterMetricFamily("hexiao_ota_chunks", "Update chunks served to devices.", value=c.chunks)
+        yield CounterMetricFamily(
+            "hexiao_ota_refused",
+            "Chunk requests for something not rolled out to the device.",
+            value=c.refused,
+        )
 
     def _fleet(self) -> Iterator[Metric]:
         online: Counter[str] = Counter()

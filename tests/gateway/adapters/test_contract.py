@@ -20,6 +20,8 @@ from gateway.adapters.mqtt.contract import (
     verdict_topic,
 )
 from gateway.adapters.mqtt.oled import SOUND_FOR, oled_text
+from gateway.adapters.mqtt.ota_wire import REQUEST_KIND, ota_topic
+from gateway.domain.ota import CHUNK_MAX
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "contract" / "examples"
 
@@ -37,6 +39,8 @@ def test_topics_file_matches_code(contract: Any) -> None:
     assert tuple(t["transient"]) == TRANSIENT_REASONS
     assert tuple(t["reserved_devices"][1:]) == RESERVED_DEVICES
     assert t["max_device_time"] == MAX_DEVICE_TIME
+    assert t["ota"].format(device="d1") == ota_topic("d1") and t["ota_chunk"] == CHUNK_MAX
+    assert split_topic(t["otareq"].format(device="d1")) == ("d1", REQUEST_KIND)
 
 
 def test_every_example_is_small_and_versioned() -> None:

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import itertools
+import json
 import sqlite3
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,7 +59,7 @@ class World:
 
     def ok(self, method: str, path: str, **kw: Any) -> Any:
         self.http.cookies.clear()
-        auth = {"authorization": f"Bearer {self.tokens['local']}"}
+        auth = {"authorization": f"Bearer {self.tokens['local']}", **kw.pop("headers", {})}
         r = self.http.request(method, self.g.http + path, headers=auth, **kw)
         assert r.status_code < 300, f"set-up {method} {path}: {r.status_code} {r.text}"
         return r.json() if r.content and "json" in r.headers.get("content-type", "") else None
@@ -82,6 +86,37 @@ class World:
         else:
             self.ok("POST", "/api/devices", json={"device": dev, "site": site})
         return dev
+
+    def bundle_tar(self) -> tuple[str, bytes]:
+        """A fresh firmware bundle (a version of its own) signed with this gateway's OTA key."""
+        version = self.uniq("9.0.")
+        key = bytes.fromhex((self.g.var_dir / "ota-key").read_text().strip())
+        files = {"hx/__init__.py": f"VERSION = {version!r}\n".encode()}
+        raw = json.dumps(
+            {
+                "version": version,
+                "files": {
+                    p: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in files.items()
+                },
+            },
+            sort_keys=True,
+        ).encode()
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for name, data in [
+                ("manifest.json", raw),
+                ("manifest.sig", hmac.new(key, raw, "sha256").hexdigest().encode()),
+                *files.items(),
+            ]:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return version, out.getvalue()
+
+    def bundle(self) -> str:
+        version, tar = self.bundle_tar()
+        self.ok("POST", "/api/ota/bundles", content=tar, headers={"content-type": "application/x-tar"})
+        return version
 
     def product(self, site: str) -> str:
         sku = self.uniq("sku")
@@ -257,6 +292,46 @@ TABLE: dict[tuple[str, str], list[Rule]] = {
         True,
     ),
     ("GET", "/api/webhooks/outbound"): R("manager", get("/api/webhooks/outbound")),
+    # Over-the-air updates: a bundle is fleet-wide (owners upload it); rolling it out needs the device's site.
+    ("POST", "/api/ota/bundles"): R(
+        "owner",
+        lambda w, s: Req(
+            "POST",
+            "/api/ota/bundles",
+            {"content": w.bundle_tar()[1], "headers": {"content-type": "application/x-tar"}},
+        ),
+    ),
+    ("GET", "/api/ota/bundles"): R("manager", get("/api/ota/bundles")),
+    ("GET", "/api/ota/devices"): R("manager", get("/api/ota/devices")),
+    ("POST", "/api/ota/rollouts"): [
+        Rule(
+            "manager",
+            lambda w, s: Req(
+                "POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "device": w.device(s)}}
+            ),
+            True,
+        ),
+        Rule("manager", lambda w, s: _site_rollout(w, s), True),
+        # The whole fleet at once is for owners (all sites) only.
+        Rule(
+            "owner",
+            lambda w, s: Req("POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "all": True}}),
+        ),
+    ],
+    ("GET", "/console/updates"): R("manager", get("/console/updates")),
+    ("POST", "/console/updates/upload"): R(
+        "owner",
+        lambda w, s: Req(
+            "POST", "/console/updates/upload", {"files": {"bundle": ("b.tar", w.bundle_tar()[1])}}
+        ),
+    ),
+    ("POST", "/console/updates/rollout"): R(
+        "manager",
+        lambda w, s: Req(
+            "POST", "/console/updates/rollout", form(version=w.bundle(), target=f"device:{w.device(s)}")
+        ),
+        True,
+    ),
     ("GET", "/metrics"): R("owner", get("/metrics")),
     ("GET", "/api/camera/{device}/failures"): R(
         "owner", lambda w, s: Req("GET", f"/api/camera/{w.device(s)}/failures")
@@ -321,6 +396,11 @@ def _console_revert(w: World, s: str) -> Req:
     rid = w.redemption(s)
     code = w.ok("GET", "/api/redemptions", params={"limit": 1})["items"][0]["code"]
     return Req("POST", f"/console/orders/{code}/revert", form(redemption_id=str(rid), reason="wrong"))
+
+
+def _site_rollout(w: World, s: str) -> Req:
+    w.device(s)  # the site has a device to update
+    return Req("POST", "/api/ota/rollouts", {"json": {"version": w.bundle(), "site": s}})
 
 
 def _product_edit(w: World, s: str) -> Req:

@@ -11,6 +11,7 @@ from gateway.adapters.db.models.ledger import (
     Site,
     VerifierPin,
 )
+from gateway.adapters.db.models.ota import OtaBundle, OtaFile, OtaRollout
 from gateway.adapters.db.models.webhooks import WebhookCursor, WebhookEvent
 
 __all__ = [
@@ -23,6 +24,9 @@ __all__ = [
     "DeviceCommand",
     "DeviceCredential",
     "Order",
+    "OtaBundle",
+    "OtaFile",
+    "OtaRollout",
     "Product",
     "Redemption",
     "Site",

@@ -79,14 +79,18 @@ def device(fleet: F, who: Viewer, device: DevicePath) -> dict[str, Any]:
 
 
 @router.post("/devices/{device}/provision", status_code=201)
-def provision(fleet: F, who: Manager, device: DevicePath, body: ProvisionIn) -> dict[str, Any]:
+def provision(
+    fleet: F, who: Manager, device: DevicePath, body: ProvisionIn, request: Request
+) -> dict[str, Any]:
     """Register the device and issue a fresh MQTT secret (rotating any old one). The secret appears in
     this response only; the gateway keeps a PBKDF2 hash."""
     require_site(who, body.site)
     found = fleet.devices(device=device)
     if found:  # a known device needs its current site; an unplaced one (None): owners / all-sites only
         require_site(who, found[0]["site"])
-    return fleet.provision(device, body.site, body.gate, body.mode, body.board, by=_source(who))
+    out = fleet.provision(device, body.site, body.gate, body.mode, body.board, by=_source(who))
+    ota = getattr(request.app.state.rt, "ota", None)  # the device's update key (its config.json ota_key)
+    return {**out, "ota_key": ota.device_key(device)} if ota is not None else out
 
 
 @router.post("/devices/{device}/commands")

@@ -1,0 +1,1 @@
+# SQL behind the services' store ports (one module per noun).
