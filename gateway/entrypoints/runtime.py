@@ -1,6 +1,7 @@
 # The running gateway as the edges see it: its parts (built by gateway.bootstrap) and their health.
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ class Runtime:
     pin_key: bytes = b""  # VAR_DIR/pin-key: the PIN look-up index's key (services/pins.py)
     guard: TypedGuard = field(default_factory=TypedGuard)  # abuse limits of typed codes
     camera: FrameDecoder | None = None
+    single: Any = None  # the SQLite one-process lock file (adapters/db/single.py), held while we run
+    leader: Callable[[], bool] = lambda: True  # whether this worker runs the singletons (election.py)
+    election: Any = None
 
     @property
     def mqtt_url(self) -> str:
@@ -70,9 +74,14 @@ class Runtime:
         if self.fleet is not None:
             self.fleet.stop()
         self.bridge.stop()
+        if self.election is not None:
+            self.election.close()
         if self.camera is not None:
             self.camera.stop()
         self.service.stop()
         if self.broker is not None:
             self.broker.stop()
         self.engine.dispose()
+        if self.single is not None:
+            self.single.close()  # the next gateway on this SQLite file may start
+            self.single = None

@@ -65,6 +65,8 @@ class RedemptionService:
         annul_window_s: float = 120.0,
         pin_key: bytes = b"",
     ) -> None:
+        # Whether this process runs the site check-outs: one elected worker of several (bootstrap).
+        self.leader: Callable[[], bool] = lambda: True
         self.engine = engine
         self.transport = transport
         self.batch_max = batch_max
@@ -134,6 +136,8 @@ class RedemptionService:
         if mono - self._last_housekeeping < 20:
             return
         self._last_housekeeping = mono
+        if not self.leader():
+            return  # another worker is elected to run the check-outs (docs/scaling.md)
         try:
             # Each site resumes from its persisted cursor: a restart across the check-out time still runs it.
             run_checkouts(self.engine, None, self.clock())
