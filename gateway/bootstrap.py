@@ -20,6 +20,7 @@ from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wan
 from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.election import Election
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.notify import Notices
 from gateway.adapters.db.single import claim_sqlite
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
@@ -154,6 +155,10 @@ def build(settings: Settings) -> Runtime:
     election = Election(engine)
     rt.election, rt.leader = election, election.leader
     service.leader = election.leader
+    notices = Notices(engine, service.forget_places_here)
+    service.tell_workers = notices.tell
+    rt.notices = notices
+    notices.start()
     rt.local_token = ensure_local_token(settings.var_dir)
     rt.pin_key = pin_key
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)

@@ -34,6 +34,7 @@ class Runtime:
     single: Any = None  # the SQLite one-process lock file (adapters/db/single.py), held while we run
     leader: Callable[[], bool] = lambda: True  # whether this worker runs the singletons (election.py)
     election: Any = None
+    notices: Any = None  # other workers' cache notices (adapters/db/notify.py)
 
     @property
     def mqtt_url(self) -> str:
@@ -76,6 +77,8 @@ class Runtime:
         self.bridge.stop()
         if self.election is not None:
             self.election.close()
+        if self.notices is not None:
+            self.notices.stop()
         if self.camera is not None:
             self.camera.stop()
         self.service.stop()

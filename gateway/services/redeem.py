@@ -67,6 +67,8 @@ class RedemptionService:
     ) -> None:
         # Whether this process runs the site check-outs: one elected worker of several (bootstrap).
         self.leader: Callable[[], bool] = lambda: True
+        # How the other workers hear that devices or sites changed (bootstrap: adapters/db/notify.py).
+        self.tell_workers: Callable[[], None] = lambda: None
         self.engine = engine
         self.transport = transport
         self.batch_max = batch_max
@@ -113,7 +115,12 @@ class RedemptionService:
         return req.future
 
     def forget_places(self) -> None:
-        """Drop cached device→site lookups (after devices or sites change)."""
+        """Drop cached device→site lookups (after devices or sites change), here and in other workers."""
+        self._places.forget()
+        self.tell_workers()
+
+    def forget_places_here(self) -> None:
+        """Another worker changed devices or sites: drop our cache only (no echo)."""
         self._places.forget()
 
     # -- lifecycle ---------------------------------------------------------------------------------

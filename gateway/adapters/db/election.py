@@ -57,6 +57,8 @@ class Election:
         self._held = False
         if self._conn is not None:
             try:
+                # invalidate, not close: a pooled connection would live on and keep holding the lock.
+                self._conn.invalidate()
                 self._conn.close()
             except Exception:
                 log.debug("closing the election connection failed", exc_info=True)
