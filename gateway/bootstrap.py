@@ -18,8 +18,11 @@ from gateway.adapters.brokers.mosquitto_conf import TlsListener
 from gateway.adapters.brokers.run_as import RunAs, broker_identity
 from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wanted_names
 from gateway.adapters.camera.worker import FrameDecoder
+from gateway.adapters.db.election import Election
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.repositories.ota import SqlOtaStore
+from gateway.adapters.db.notify import Notices
+from gateway.adapters.db.single import claim_sqlite
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.adapters.mqtt.contract import split_topic
@@ -101,6 +104,7 @@ def build(settings: Settings) -> Runtime:
     """Start everything; the caller owns stop(). Nothing is built at import time."""
     _private_dir(Path(settings.var_dir))
     engine = make_engine(settings.db_url)
+    single = claim_sqlite(settings.db_url)  # SQLite serves one process: a second one stops here
     migrate(engine)
     demo_codes: list[str] = []
     if not settings.demo_codes_valid:
@@ -138,13 +142,30 @@ def build(settings: Settings) -> Runtime:
     camera = make_camera(settings, service, publish)
     mqtt_user, mqtt_password = mqtt_login(fleet_setup, settings)
     ota = OtaService(SqlOtaStore(engine), MqttOtaLink(publish), ensure_ota_key(settings.var_dir))
-    bridge = MqttBridge(url, route(camera, service, ota), settings.mqtt_client_id, mqtt_user, mqtt_password)
+    bridge = MqttBridge(
+        url,
+        route(camera, service, ota),
+        settings.mqtt_client_id,
+        mqtt_user,
+        mqtt_password,
+        worker=settings.worker_id,
+        share_group=settings.mqtt_share_group,
+    )
     holder["bridge"] = bridge
     service.start()
     ota.start()
     camera.start()
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera, ota=ota)
+    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
+    rt.single = single
+    election = Election(engine)
+    rt.election, rt.leader = election, election.leader
+    service.leader = election.leader
+    notices = Notices(engine, service.forget_places_here)
+    service.tell_workers = notices.tell
+    rt.notices = notices
+    notices.start()
     rt.local_token = ensure_local_token(settings.var_dir)
     rt.pin_key = pin_key
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
@@ -152,6 +173,7 @@ def build(settings: Settings) -> Runtime:
     rt.fleet = build_fleet(
         fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places, tls
     )
+    rt.fleet.leader = election.leader
     return rt
 
 

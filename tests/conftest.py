@@ -98,7 +98,7 @@ class GatewayProc:
             except httpx.HTTPError:
                 return False
 
-        wait_for(healthy, 90, "gateway health")  # generous: a loaded CI box starts it slowly
+        wait_for(healthy, 90, "gateway health")  # an upper bound: a loaded 2-core CI box imports slowly
         return self
 
     def stop(self, hard: bool = False) -> None:

@@ -41,6 +41,16 @@ class Settings(_Section):
         description="extra DNS names or addresses for the broker's TLS certificate, comma-separated",
     )
     mqtt_client_id: str = Field(default="hexiao-gateway")
+    worker_id: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,32}$",
+        description="this worker's name among several (docs/scaling.md); empty = the one gateway process",
+    )
+    mqtt_share_group: str = Field(
+        default="hexiao",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="MQTT 5 shared subscription group the workers split the scans in ($share/<group>/...)",
+    )
     mqtt_username: str = ""
     mqtt_password: str = ""
     http_host: str = "127.0.0.1"
@@ -181,6 +191,16 @@ class Settings(_Section):
                 f"BROKER_BIND={self.broker_bind} puts the broker on the network, where per-device logins are "
                 "required: remove DEVICE_AUTH=false (or keep BROKER_BIND=127.0.0.1)"
             )
+        if self.worker_id and self.db_url.startswith("sqlite"):
+            raise ValueError(
+                f"WORKER_ID={self.worker_id}: several workers need one ledger they all reach, PostgreSQL "
+                "(DATABASE_URL=postgresql+psycopg://...); SQLite serves one gateway process (docs/scaling.md)"
+            )
+        if self.worker_id and not self.mqtt_url:
+            raise ValueError(
+                f"WORKER_ID={self.worker_id}: workers share one broker they do not own: start Mosquitto "
+                "yourself and give every worker MQTT_URL (docs/scaling.md)"
+            )
         if self.lan_broker and self.broker_tls_port == self.broker_port:
             raise ValueError("BROKER_TLS_PORT must differ from BROKER_PORT (loopback plaintext)")
         return self
@@ -195,6 +215,11 @@ class Settings(_Section):
     @property
     def key(self) -> bytes | None:
         return self.signing_key.encode() if self.signing_key else None
+
+    @property
+    def workers(self) -> bool:
+        """Several gateway processes share the load (WORKER_ID set): shared subscriptions, elections."""
+        return bool(self.worker_id)
 
     @property
     def db_url(self) -> str:

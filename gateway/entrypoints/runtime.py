@@ -1,6 +1,7 @@
 # The running gateway as the edges see it: its parts (built by gateway.bootstrap) and their health.
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,10 @@ class Runtime:
     guard: TypedGuard = field(default_factory=TypedGuard)  # abuse limits of typed codes
     camera: FrameDecoder | None = None
     ota: OtaService | None = None  # over-the-air updates (services/ota.py)
+    single: Any = None  # the SQLite one-process lock file (adapters/db/single.py), held while we run
+    leader: Callable[[], bool] = lambda: True  # whether this worker runs the singletons (election.py)
+    election: Any = None
+    notices: Any = None  # other workers' cache notices (adapters/db/notify.py)
 
     @property
     def mqtt_url(self) -> str:
@@ -74,9 +79,16 @@ class Runtime:
         self.bridge.stop()
         if self.ota is not None:
             self.ota.stop()
+        if self.election is not None:
+            self.election.close()
+        if self.notices is not None:
+            self.notices.stop()
         if self.camera is not None:
             self.camera.stop()
         self.service.stop()
         if self.broker is not None:
             self.broker.stop()
         self.engine.dispose()
+        if self.single is not None:
+            self.single.close()  # the next gateway on this SQLite file may start
+            self.single = None

@@ -62,6 +62,8 @@ class Fleet:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
+        # Whether this process raises the inactivity alarms: one elected worker of several (bootstrap).
+        self.leader: Callable[[], bool] = lambda: True
         self.link = link
         self.credentials = credentials
         self.settings = settings
@@ -235,6 +237,8 @@ class Fleet:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.fleet_check_s):
+            if not self.leader():
+                continue
             try:
                 self.check_silence()
             except Exception:  # the watcher must outlive a database hiccup

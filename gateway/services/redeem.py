@@ -65,6 +65,10 @@ class RedemptionService:
         annul_window_s: float = 120.0,
         pin_key: bytes = b"",
     ) -> None:
+        # Whether this process runs the site check-outs: one elected worker of several (bootstrap).
+        self.leader: Callable[[], bool] = lambda: True
+        # How the other workers hear that devices or sites changed (bootstrap: adapters/db/notify.py).
+        self.tell_workers: Callable[[], None] = lambda: None
         self.engine = engine
         self.transport = transport
         self.batch_max = batch_max
@@ -111,7 +115,12 @@ class RedemptionService:
         return req.future
 
     def forget_places(self) -> None:
-        """Drop cached device→site lookups (after devices or sites change)."""
+        """Drop cached device→site lookups (after devices or sites change), here and in other workers."""
+        self._places.forget()
+        self.tell_workers()
+
+    def forget_places_here(self) -> None:
+        """Another worker changed devices or sites: drop our cache only (no echo)."""
         self._places.forget()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -134,6 +143,8 @@ class RedemptionService:
         if mono - self._last_housekeeping < 20:
             return
         self._last_housekeeping = mono
+        if not self.leader():
+            return  # another worker is elected to run the check-outs (docs/scaling.md)
         try:
             # Each site resumes from its persisted cursor: a restart across the check-out time still runs it.
             run_checkouts(self.engine, None, self.clock())

@@ -12,16 +12,21 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.adapters.mqtt.contract import (
     GATEWAY_OFFLINE,
     GATEWAY_STATUS_TOPIC,
     PRESENCE_EVERY_S,
     TOPIC_PREFIX,
+    WORKER_STATUS_PREFIX,
     gateway_online,
 )
+from gateway.adapters.mqtt.workers import Peers, shared
 
 log = logging.getLogger(__name__)
+SESSION_EXPIRY_S = 300
 
 # Camera frames at QoS 0: a lost frame is only one of a burst, and none may wait in the broker for a
 # restarting gateway (a stale frame must not redeem minutes later).
@@ -50,6 +55,8 @@ class MqttBridge:
         client_id: str = "hexiao-gateway",
         username: str = "",
         password: str = "",
+        worker: str = "",
+        share_group: str = "",
     ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
@@ -59,12 +66,22 @@ class MqttBridge:
         self._stopping = threading.Event()
         self._presence: threading.Thread | None = None
         self.connects = 0
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
+        # Several workers (docs/scaling.md): each its own client id and session, the scans split by the
+        # broker through MQTT 5 shared subscriptions, presence per worker (adapters/mqtt/workers.py).
+        self.worker = worker
+        self.peers = Peers(worker) if worker else None
+        self.subscriptions = shared(SUBSCRIPTIONS, share_group) if worker else SUBSCRIPTIONS
+        if worker:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=f"{client_id}-{worker}", protocol=mqtt.MQTTv5
+            )
+        else:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                clean_session=False,
+                protocol=mqtt.MQTTv311,
+            )
         user = username or (parts.username or "")
         if user:
             self.client.username_pw_set(user, password or parts.password or "")
@@ -72,7 +89,10 @@ class MqttBridge:
         # before that leaves it with the broker, which redelivers it to our persistent session. The
         # broker's inflight window then also bounds how much is queued in the gateway.
         self.client.manual_ack_set(True)
-        self.client.will_set(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
+        if self.peers is not None:
+            self.client.will_set(self.peers.topic, GATEWAY_OFFLINE, qos=1, retain=True)
+        else:
+            self.client.will_set(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -94,7 +114,7 @@ class MqttBridge:
         self.connects += 1
         # Healthy only once the broker has acknowledged the subscriptions: before that, a scan could be
         # published with nobody subscribed (a clean first start has no persistent session yet).
-        client.subscribe(SUBSCRIPTIONS)
+        client.subscribe(self.subscriptions)
         log.info("connected to broker %s:%d", self.host, self.port)
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reasons: Any, props: Any) -> None:
@@ -108,7 +128,10 @@ class MqttBridge:
     def _announce(self) -> None:
         # Retained, so a device connecting later gets it; refreshed every PRESENCE_EVERY_S so that its
         # `t` (the devices' clock: they have no NTP of their own) is never older than that.
-        self.client.publish(GATEWAY_STATUS_TOPIC, gateway_online(time.time()), qos=1, retain=True)
+        online = gateway_online(time.time())
+        if self.peers is not None:
+            self.client.publish(self.peers.topic, online, qos=1, retain=True)
+        self.client.publish(GATEWAY_STATUS_TOPIC, online, qos=1, retain=True)
 
     def _refresh_presence(self) -> None:
         while not self._stopping.wait(PRESENCE_EVERY_S):
@@ -126,6 +149,9 @@ class MqttBridge:
             if qos:
                 client.ack(mid, qos)
 
+        if self.peers is not None and msg.topic.startswith(WORKER_STATUS_PREFIX):
+            self.peers.seen(msg.topic, msg.payload)
+            return
         if msg.topic.endswith("/cmd"):
             if msg.retain and msg.payload:
                 # Commands are never retained: one that is was planted (e.g. on an older, anonymous
@@ -140,7 +166,14 @@ class MqttBridge:
         self.client.publish(topic, payload, qos=1, retain=retain)
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        if self.peers is not None:
+            # A worker restarted under the same WORKER_ID within the expiry gets its unacknowledged
+            # scans back; one that never returns leaves them to the devices, which send them again.
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self._stopping.clear()
         self._presence = threading.Thread(target=self._refresh_presence, name="mqtt-presence", daemon=True)
@@ -150,11 +183,16 @@ class MqttBridge:
         self._stopping.set()
         if self._presence is not None:
             self._presence.join(5)
-        # A clean DISCONNECT suppresses the will, so say "offline" ourselves before leaving.
+        # A clean DISCONNECT suppresses the will, so say "offline" ourselves before leaving; the devices'
+        # topic only when no other worker still serves.
         if self.connected.is_set():
-            info = self.client.publish(GATEWAY_STATUS_TOPIC, GATEWAY_OFFLINE, qos=1, retain=True)
-            with contextlib.suppress(Exception):
-                info.wait_for_publish(2)
+            topics = [GATEWAY_STATUS_TOPIC]
+            if self.peers is not None:
+                topics = [self.peers.topic] + ([] if self.peers.others_online() else topics)
+            for topic in topics:
+                info = self.client.publish(topic, GATEWAY_OFFLINE, qos=1, retain=True)
+                with contextlib.suppress(Exception):
+                    info.wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
 

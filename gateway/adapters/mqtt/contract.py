@@ -42,6 +42,10 @@ def gateway_online(now: float) -> str:
 
 
 GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'
+# Several workers: each one's own presence (retained; its last will says offline). Devices read only
+# GATEWAY_STATUS_TOPIC, which no worker's will touches: one worker's death never shows OFFLINE while
+# another serves (docs/scaling.md).
+WORKER_STATUS_PREFIX = "hx/v1/gateway/worker/"
 MAX_PAYLOAD = 1024
 # Larger payloads are never answered: reading a sid out of them is not worth the parse.
 MAX_PARSE = 16 * 1024

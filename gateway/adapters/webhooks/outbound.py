@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,8 +90,15 @@ _COLS = (
 
 
 class Deliverer:
-    def __init__(self, engine: Engine, targets: list[Target], settings: WebhookSettings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        targets: list[Target],
+        settings: WebhookSettings,
+        leader: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.engine = engine
+        self.leader = leader  # one elected worker of several delivers (docs/scaling.md)
         self.settings = settings
         self.states = [self._load(t) for t in targets]
         self._stop = threading.Event()
@@ -130,9 +138,17 @@ class Deliverer:
         self._http.close()
 
     def _run(self) -> None:
+        leading = True  # the cursors were just loaded
         while not self._stop.is_set():
             try:
-                self.run_once(time.time())
+                if not self.leader():
+                    leading = False
+                elif not leading:
+                    # Elected after another worker delivered: go on from its stored cursors, not ours.
+                    self.states = [self._load(st.target) for st in self.states]
+                    leading = True
+                if leading:
+                    self.run_once(time.time())
             except Exception:  # logged, never fatal: the next round tries again from the stored cursor
                 log.exception("webhook delivery round failed")
             self._stop.wait(self.settings.webhook_poll_s)

@@ -32,7 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Runs inside the app's own lifespan (FastAPI nests an included router's), so the runtime exists.
     settings: WebhookSettings = app.state.rt.settings.webhooks  # validated at start, with the rest
     targets = settings.targets()
-    deliverer = Deliverer(app.state.rt.engine, targets, settings) if targets else None
+    deliverer = Deliverer(app.state.rt.engine, targets, settings, app.state.rt.leader) if targets else None
     if deliverer is not None:
         deliverer.start()
     app.state.webhooks = Webhooks(settings, deliverer)

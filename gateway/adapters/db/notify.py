@@ -1,0 +1,64 @@
+# Cache invalidation across workers: PostgreSQL LISTEN/NOTIFY tells the others to drop a cache.
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy import Engine, text
+
+log = logging.getLogger(__name__)
+
+PLACES = "hx_places"  # devices or sites changed: drop the device -> site cache
+
+
+class Notices:
+    """One listening connection per worker; `tell()` reaches every worker's `on_notice` (ours too).
+
+    Why NOTIFY and not a polled version column: no migration, no extra query per batch, and a change
+    reaches the other workers within milliseconds. A notice sent while our listener reconnects would
+    be missed, so every (re)connect counts as a notice: the cache starts over.
+    """
+
+    def __init__(self, engine: Engine, on_notice: Callable[[], None], channel: str = PLACES) -> None:
+        self.engine = engine
+        self.on_notice = on_notice
+        self.channel = channel
+        self.enabled = engine.dialect.name == "postgresql"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tell(self) -> None:
+        if not self.enabled:
+            return
+        try:
+            with self.engine.connect() as c:
+                c.execute(text("SELECT pg_notify(:ch, '')"), {"ch": self.channel})
+                c.commit()
+        except Exception:
+            log.exception("could not tell the other workers to drop their caches")
+
+    def start(self) -> None:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._listen, name="db-notices", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _listen(self) -> None:
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {self.channel}")
+                    self.on_notice()  # anything sent while we were not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.on_notice()
+            except Exception:
+                log.warning("listening for other workers' cache notices failed; retrying", exc_info=True)
+                self._stop.wait(2)
