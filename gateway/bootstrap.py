@@ -20,8 +20,8 @@ from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wan
 from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.election import Election
 from gateway.adapters.db.engine import make_engine, migrate
-from gateway.adapters.db.repositories.ota import SqlOtaStore
 from gateway.adapters.db.notify import Notices
+from gateway.adapters.db.repositories.ota import SqlOtaStore
 from gateway.adapters.db.single import claim_sqlite
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
