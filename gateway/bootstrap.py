@@ -157,7 +157,6 @@ def build(settings: Settings) -> Runtime:
     camera.start()
     bridge.start()
     rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera, ota=ota)
-    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
     rt.single = single
     election = Election(engine)
     rt.election, rt.leader = election, election.leader
