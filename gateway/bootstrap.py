@@ -19,6 +19,7 @@ from gateway.adapters.brokers.run_as import RunAs, broker_identity
 from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wanted_names
 from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.adapters.mqtt.transport import MqttDeviceLink, mqtt_transport
@@ -138,7 +139,9 @@ def build(settings: Settings) -> Runtime:
     service.start()
     camera.start()
     bridge.start()
-    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera)
+    rt = Runtime(
+        settings, engine, SqlDatabase(engine), service, bridge, broker, demo_codes, kind, camera=camera
+    )
     rt.local_token = ensure_local_token(settings.var_dir)
     rt.pin_key = pin_key
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)

@@ -13,6 +13,7 @@ from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.config import Settings
 from gateway.services.fleet import Fleet
 from gateway.services.guessing import TypedGuard
+from gateway.services.ports.database import Database
 from gateway.services.redeem import RedemptionService
 
 
@@ -20,6 +21,7 @@ from gateway.services.redeem import RedemptionService
 class Runtime:
     settings: Settings
     engine: Engine
+    db: Database  # the services' unit of work (services/ports/database.py) on `engine`
     service: RedemptionService
     bridge: MqttBridge
     broker: Mosquitto | DemoBroker | None = None

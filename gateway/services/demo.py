@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, select
 
 from gateway.adapters.db.models import Order
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund
 from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
@@ -59,7 +60,7 @@ def is_empty(engine: Engine) -> bool:
 
 
 def load_demo(engine: Engine, tz: str) -> list[str]:
-    create_site(engine, SiteIn(slug="demo", name="Demo Shop", timezone=tz))
+    create_site(SqlDatabase(engine), SiteIn(slug="demo", name="Demo Shop", timezone=tz))
     day = 86400.0
     now = time.time()
     orders = []

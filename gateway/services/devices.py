@@ -9,11 +9,11 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCredential, Site
+from gateway.adapters.db.repositories.sites import site_of
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.identifiers import RESERVED_DEVICES, reserved_device
 from gateway.domain.roles import Person
 from gateway.services.inputs import StrictIn
-from gateway.services.sites import site_of
 
 
 class DeviceIn(StrictIn):
@@ -48,7 +48,8 @@ def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
 
 def device_site(engine: Engine, device: str) -> tuple[bool, str | None]:
     """Whether the device is registered, and the slug of its site (None: not placed)."""
-    return site_of(engine, Device.site_id, Device.device_id == device)
+    with engine.connect() as c:
+        return site_of(c, Device.site_id, Device.device_id == device)
 
 
 STATUS_FIELDS = ("fw", "board", "ip", "rssi", "heap", "outbox", "up")

@@ -13,11 +13,12 @@ from sqlalchemy import Connection, Engine, insert, or_, select
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Order, Product, Site
+from gateway.adapters.db.repositories.sites import SqlSites
 from gateway.domain.codes import format_short, new_code, new_short_code, normalize_short
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.services.catalog import Kind, RulesIn, products_by_sku, ts
 from gateway.services.inputs import DEFAULT_TIMEZONE, Code, IsoDateTime, StrictIn
-from gateway.services.sites import SiteIn, create_site, list_sites, site_ids
+from gateway.services.sites import SiteIn, create_site, list_sites
 
 __all__ = [
     "OrderIn",
@@ -47,6 +48,10 @@ class OrderIn(StrictIn):
     valid_until: IsoDateTime | None = None
     paid_at: IsoDateTime | None = None
     external_ref: str | None = Field(default=None, max_length=120)
+
+
+def site_ids(conn: Connection) -> dict[str, int]:
+    return SqlSites(conn).ids()
 
 
 def site_zones(conn: Connection) -> dict[str, str]:

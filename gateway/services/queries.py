@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from gateway.adapters.db.models import Order, Redemption, Site
+from gateway.adapters.db.repositories.sites import site_of
 from gateway.domain.codes import normalize_short
 from gateway.domain.roles import Person
 from gateway.services import reports
 from gateway.services.auto_checkout import inside_now
-from gateway.services.sites import site_of
 
 # What counts: a redemption that still stands (not annulled or reverted). Annul/revert lines themselves are
 # bookkeeping and count neither as redeemed nor as denied; exits are recorded with op "exit".
@@ -276,7 +276,8 @@ def history(engine: Engine, code: str, limit: int = 200) -> list[dict[str, Any]]
 
 def redemption_site(engine: Engine, redemption_id: int) -> tuple[bool, str | None]:
     """Whether the redemption exists, and the slug of the site it happened at."""
-    return site_of(engine, Redemption.site_id, Redemption.id == redemption_id)
+    with engine.connect() as c:
+        return site_of(c, Redemption.site_id, Redemption.id == redemption_id)
 
 
 def redemption_code(engine: Engine, redemption_id: int) -> str | None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict, ValidationFailed
 from gateway.domain.passwords import hash_password, verify_password
 from gateway.domain.roles import Person
@@ -40,7 +41,7 @@ def engine(tmp_path: Path) -> Engine:
     e = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     migrate(e)
     for slug in ("s1", "s2"):
-        create_site(e, SiteIn(slug=slug, name=slug.upper()))
+        create_site(SqlDatabase(e), SiteIn(slug=slug, name=slug.upper()))
     return e
 
 

@@ -30,7 +30,7 @@ def _render(request: Request, person: Person, status: int = 200, **ctx: Any) -> 
         status_code=status,
         users=store.list_users(engine),
         tokens=store.list_tokens(engine),
-        sites=[s["slug"] for s in list_sites(engine)],
+        sites=[s["slug"] for s in list_sites(rt_of(request).db)],
         roles=ROLES,
         **ctx,
     )

@@ -139,12 +139,12 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
     @app.get("/api/sites", tags=["sites"])
     def sites(r: RT, who: AsVerifier) -> list[dict[str, Any]]:
         """The sites the caller works at (every site for owners)."""
-        return [s for s in list_sites(r.engine) if who.sees_site(s["slug"])]
+        return [s for s in list_sites(r.db) if who.sees_site(s["slug"])]
 
     @app.post("/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(caller("owner"))])
     def new_site(r: RT, site: SiteIn) -> dict[str, Any]:
         """A site without `timezone` gets the gateway's TIMEZONE setting."""
-        out = create_site(r.engine, site, r.settings.timezone)
+        out = create_site(r.db, site, r.settings.timezone)
         r.service.forget_places()
         return out
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import WebhookCursor
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.oled import render
 from gateway.adapters.webhooks.outbound import Deliverer
 from gateway.adapters.webhooks.policy import backoff, deliverable
@@ -83,7 +84,7 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     )
     e = make_engine(url)
     migrate(e)
-    create_site(e, SiteIn(slug="s1", name="Site One", timezone="UTC"))
+    create_site(SqlDatabase(e), SiteIn(slug="s1", name="Site One", timezone="UTC"))
     create_orders(e, [OrderIn(code="OUT-1", title="Pack", quantity=5, site="s1", external_ref="shop-1")])
     yield e
     e.dispose()

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Order, Redemption, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.contract import Verdict
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import Conflict
@@ -223,7 +224,7 @@ class LedgerMachine(RuleBasedStateMachine):
         e = self.engine
         slugs = {"a": f"m{n}a", "b": f"m{n}b"}
         for s in slugs.values():
-            create_site(e, SiteIn(slug=s, name=s, timezone=tzname))
+            create_site(SqlDatabase(e), SiteIn(slug=s, name=s, timezone=tzname))
         with e.connect() as c:
             ids = {k: c.execute(select(Site.id).where(Site.slug == s)).scalar_one() for k, s in slugs.items()}
             self.last_rid = c.execute(select(Redemption.id).order_by(Redemption.id.desc())).scalar() or 0

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, insert, select, update
 import gateway.services.pins as pins_mod
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.models import VerifierPin
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict
 from gateway.services.pins import legacy_digest, pin_index, set_pin, sign_in
 from gateway.services.sites import SiteIn, create_site
@@ -21,7 +22,7 @@ def engine(tmp_path: Path) -> Engine:
     e = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     migrate(e)
     for slug in ("zoo", "park"):
-        create_site(e, SiteIn(slug=slug, name=slug))
+        create_site(SqlDatabase(e), SiteIn(slug=slug, name=slug))
     return e
 
 

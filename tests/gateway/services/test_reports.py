@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Product, Redemption, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import ValidationFailed
 from gateway.entrypoints.http.routes.reports import count_columns, parse_when, to_csv
@@ -37,8 +38,8 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     )
     e = make_engine(url)
     migrate(e)
-    create_site(e, SiteIn(slug="sh", name="Shanghai", timezone="Asia/Shanghai"))
-    create_site(e, SiteIn(slug="ny", name="New York", timezone="America/New_York"))
+    create_site(SqlDatabase(e), SiteIn(slug="sh", name="Shanghai", timezone="Asia/Shanghai"))
+    create_site(SqlDatabase(e), SiteIn(slug="ny", name="New York", timezone="America/New_York"))
     yield e
     e.dispose()
 
@@ -290,8 +291,8 @@ def test_rest_reports_with_roles(
     db = tmp_path / "rest.db"
     e = make_engine(f"sqlite:///{db}")
     migrate(e)
-    create_site(e, SiteIn(slug="s1", name="One"))
-    create_site(e, SiteIn(slug="s2", name="Two"))
+    create_site(SqlDatabase(e), SiteIn(slug="s1", name="One"))
+    create_site(SqlDatabase(e), SiteIn(slug="s2", name="Two"))
     create_user(e, "boss", "boss-password-1", "owner")
     create_user(e, "sup2", "sup2-password-1", "supervisor", ["s2"])
     create_user(e, "ver", "ver-password-1", "verifier", ["s1"])

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.roles import Person
 from gateway.services import queries, reports
@@ -45,8 +46,8 @@ SCANS = [
 
 
 def seed(e: Engine) -> None:
-    create_site(e, SiteIn(slug="ber", name="Berlin", timezone="Europe/Berlin"))
-    create_site(e, SiteIn(slug="sha", name="Shanghai", timezone="Asia/Shanghai"))
+    create_site(SqlDatabase(e), SiteIn(slug="ber", name="Berlin", timezone="Europe/Berlin"))
+    create_site(SqlDatabase(e), SiteIn(slug="sha", name="Shanghai", timezone="Asia/Shanghai"))
     create_orders(e, [OrderIn(code=f"TZ-{s}", title="Pack", quantity=100, site=s) for s in ("ber", "sha")])
     with e.connect() as c, writer(c).begin():
         sites = {

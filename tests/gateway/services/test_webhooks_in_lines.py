@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from gateway.adapters.db.models import Order, WebhookEvent
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.decisions import Ask, decide
 from gateway.domain.errors import Conflict
 from gateway.services import webhooks_in as inbound
@@ -27,7 +28,7 @@ SECRET = "test-webhook-secret-0123456789"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     e = ledger(request.param, tmp_path, request)
-    create_site(e, SiteIn(slug="demo", name="Demo", timezone="Asia/Shanghai"))
+    create_site(SqlDatabase(e), SiteIn(slug="demo", name="Demo", timezone="Asia/Shanghai"))
     yield e
     e.dispose()
 

@@ -40,7 +40,6 @@ from gateway.services.inputs import StrictIn
 from gateway.services.orders import order_view
 from gateway.services.pins import set_pin
 from gateway.services.queries import redemption_site
-from gateway.services.sites import site_ids
 
 router = APIRouter()
 
@@ -79,8 +78,8 @@ class ReasonIn(StrictIn):
 
 
 def _sites(rt: Runtime) -> dict[str, int]:
-    with rt.engine.connect() as c:
-        return site_ids(c)
+    with rt.db.read() as tx:
+        return tx.sites.ids()
 
 
 def _product_sites(who: Person, body: ProductIn) -> None:
