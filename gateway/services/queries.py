@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from gateway.adapters.db.models import Order, Redemption, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.db.repositories.sites import site_of
 from gateway.domain.codes import normalize_short
 from gateway.domain.roles import Person
@@ -212,11 +213,12 @@ def report(
     # Up to and including `now`: the next float after it is the exclusive end.
     since = datetime(first.year, first.month, first.day)  # a wall-clock bound: each site's own midnight
     scope = reports.Scope.of(person, since, math.nextafter(at, math.inf), site)
+    db = SqlDatabase(engine)
 
     def table(by: str, label: Callable[[str], str] = lambda k: k) -> list[dict[str, Any]]:
         rows = [
             {"k": label(r[by]), "ok": r["redemptions"], "units": r["units"], "denied": r["denials"]}
-            for r in reports.counts(engine, by, scope, tz.key)
+            for r in reports.counts(db, by, scope, tz.key)
         ]
         return sorted(rows, key=lambda r: (-r["units"], str(r["k"])))
 
@@ -243,7 +245,7 @@ def report(
         "sites": table("site", lambda k: k or "—"),
         "devices": table("device"),
         "products": table("product", lambda k: k or "—"),
-        "reasons": [{"k": r["reason"], "n": r["count"]} for r in reports.failed(engine, scope, tz.key)],
+        "reasons": [{"k": r["reason"], "n": r["count"]} for r in reports.failed(db, scope, tz.key)],
     }
 
 

@@ -253,7 +253,7 @@ def reports(
     scope = replace(data["scope"], until=None)
     settle_days = rt_of(request).settings.reports.settle_days
     settlement = settlement_report.settlement_view(
-        settlement_report.settlement(engine, scope, time.time(), settle_days, tz.key)
+        settlement_report.settlement(rt_of(request).db, scope, time.time(), settle_days, tz.key)
     )
     sites = sorted(s for s in person.sites) if not person.all_sites else None
     since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()
@@ -265,7 +265,7 @@ def reports(
         days=days,
         site=site,
         sites=sites,
-        verifiers=ledger_reports.counts(engine, "verifier", scope, tz.key),
+        verifiers=ledger_reports.counts(rt_of(request).db, "verifier", scope, tz.key),
         settlement=settlement,
         since_day=since_day,
         chart=chart_svg(data["daily"], t("Redeemed units per day")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from gateway.services.ports.reports import Reports
 from gateway.services.ports.sites import Sites
 
 
@@ -13,6 +14,9 @@ class Tx(Protocol):
 
     @property
     def sites(self) -> Sites: ...
+
+    @property
+    def reports(self) -> Reports: ...
 
 
 class Database(Protocol):

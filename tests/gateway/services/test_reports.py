@@ -109,7 +109,7 @@ def ledger(engine: Engine) -> Engine:
 
 
 def test_counts_by_site(ledger: Engine) -> None:
-    rows = reports.counts(ledger, "site", reports.Scope(), "UTC")
+    rows = reports.counts(SqlDatabase(ledger), "site", reports.Scope(), "UTC")
     assert rows == [
         {
             "site": "ny",
@@ -135,7 +135,9 @@ def test_counts_by_site(ledger: Engine) -> None:
 def test_counts_by_gate_verifier_product(ledger: Engine) -> None:
     def pick(by: str) -> list[tuple[Any, ...]]:
         cols = [*reports.DIMENSIONS[by], "redemptions", "units", "undone", "denials"]
-        return [tuple(r[c] for c in cols) for r in reports.counts(ledger, by, reports.Scope(), "UTC")]
+        return [
+            tuple(r[c] for c in cols) for r in reports.counts(SqlDatabase(ledger), by, reports.Scope(), "UTC")
+        ]
 
     assert pick("gate") == [("ny", "G1", 1, 2, 0, 0), ("sh", "G1", 1, 3, 2, 1), ("sh", "G2", 0, 0, 0, 2)]
     assert pick("verifier") == [("alice", 1, 3, 2, 1), ("bob", 1, 2, 0, 0), ("dev-2", 0, 0, 0, 2)]
@@ -144,7 +146,7 @@ def test_counts_by_gate_verifier_product(ledger: Engine) -> None:
 
 
 def test_counts_by_day_use_each_sites_time_zone(ledger: Engine) -> None:
-    rows = reports.counts(ledger, "day", reports.Scope(), "UTC")
+    rows = reports.counts(SqlDatabase(ledger), "day", reports.Scope(), "UTC")
     assert [(r["day"], r["redemptions"], r["units"], r["undone"], r["denials"]) for r in rows] == [
         ("2026-03-01", 2, 5, 2, 2),
         ("2026-03-02", 0, 0, 0, 1),
@@ -152,26 +154,30 @@ def test_counts_by_day_use_each_sites_time_zone(ledger: Engine) -> None:
 
 
 def test_scope_filters(ledger: Engine) -> None:
-    only_ny = reports.counts(ledger, "site", reports.Scope(site="ny"), "UTC")
+    only_ny = reports.counts(SqlDatabase(ledger), "site", reports.Scope(site="ny"), "UTC")
     assert [r["site"] for r in only_ny] == ["ny"]
-    seen = reports.counts(ledger, "site", reports.Scope(sites=frozenset({"sh"}), unsited=False), "UTC")
+    seen = reports.counts(
+        SqlDatabase(ledger), "site", reports.Scope(sites=frozenset({"sh"}), unsited=False), "UTC"
+    )
     assert [r["site"] for r in seen] == ["sh"]
-    nothing = reports.counts(ledger, "site", reports.Scope(sites=frozenset(), unsited=False), "UTC")
+    nothing = reports.counts(
+        SqlDatabase(ledger), "site", reports.Scope(sites=frozenset(), unsited=False), "UTC"
+    )
     assert nothing == []
-    window = reports.counts(ledger, "site", reports.Scope(since=T0 + 150, until=T0 + 350), "UTC")
+    window = reports.counts(SqlDatabase(ledger), "site", reports.Scope(since=T0 + 150, until=T0 + 350), "UTC")
     assert window == [
         {"site": "sh", "redemptions": 0, "units": 0, "exits": 0, "undone": 0, "undone_units": 0, "denials": 2}
     ]
 
 
 def test_failed_by_reason(ledger: Engine) -> None:
-    rows = reports.failed(ledger, reports.Scope(), "UTC")
+    rows = reports.failed(SqlDatabase(ledger), reports.Scope(), "UTC")
     assert [(r["reason"], r["count"], r["units_asked"]) for r in rows] == [
         ("QTY_EXCEEDED", 1, 8),
         ("UNKNOWN_CODE", 1, 2),
         ("WRONG_SITE", 1, 1),
     ]
-    by_gate = reports.failed(ledger, reports.Scope(), "UTC", by="gate")
+    by_gate = reports.failed(SqlDatabase(ledger), reports.Scope(), "UTC", by="gate")
     assert [(r["site"], r["gate"], r["reason"], r["count"]) for r in by_gate] == [
         ("sh", "G1", "WRONG_SITE", 1),
         ("sh", "G2", "QTY_EXCEEDED", 1),
@@ -180,7 +186,7 @@ def test_failed_by_reason(ledger: Engine) -> None:
 
 
 def test_csv_export_matches_rows(ledger: Engine) -> None:
-    rows = reports.counts(ledger, "gate", reports.Scope(), "UTC")
+    rows = reports.counts(SqlDatabase(ledger), "gate", reports.Scope(), "UTC")
     text = to_csv(rows, count_columns("gate"))
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert list(parsed[0]) == count_columns("gate")
@@ -234,7 +240,9 @@ def sales(engine: Engine) -> Engine:
 
 def test_settlement_entries_and_totals(sales: Engine) -> None:
     now = P + 8 * DAY + 3600
-    view = settlement.settlement_view(settlement.settlement(sales, reports.Scope(), now, 7, "UTC"))
+    view = settlement.settlement_view(
+        settlement.settlement(SqlDatabase(sales), reports.Scope(), now, 7, "UTC")
+    )
     lines = [
         (ln["code"], ln["cause"], ln["units"], ln["at"], ln["date"], ln["state"]) for ln in view["lines"]
     ]
@@ -256,14 +264,16 @@ def test_settlement_entries_and_totals(sales: Engine) -> None:
 def test_settlement_range_and_days(sales: Engine) -> None:
     now = P + 8 * DAY + 3600
     scope = reports.Scope(since=P + 5 * DAY, until=P + 11 * DAY)
-    view = settlement.settlement_view(settlement.settlement(sales, scope, now, 7, "UTC"))
+    view = settlement.settlement_view(settlement.settlement(SqlDatabase(sales), scope, now, 7, "UTC"))
     assert [(ln["code"], ln["cause"], ln["units"]) for ln in view["lines"]] == [
         ("S4", "redeemed", 2500),
         ("S1", "unredeemed", 5),
         ("S2", "unredeemed", 3),
     ]
     # With N = 0 every unredeemed unit settles at payment; redemptions then settle nothing more.
-    zero = settlement.settlement_view(settlement.settlement(sales, reports.Scope(), now, 0, "UTC"))
+    zero = settlement.settlement_view(
+        settlement.settlement(SqlDatabase(sales), reports.Scope(), now, 0, "UTC")
+    )
     assert [(ln["code"], ln["units"], ln["at"]) for ln in zero["lines"]] == [
         ("S1", 8, P),
         ("S2", 4, P + 3 * DAY),

@@ -79,7 +79,7 @@ def by_day(rows: list[dict[str, Any]]) -> dict[str, int]:
 def test_report_days_are_each_sites_local_days_across_dst(engine: Engine) -> None:
     """Hole 16: by-day counts put every row on its site's local date, with the 23- and 25-hour days of
     Berlin's DST changes cut at Berlin's own midnights."""
-    ber = reports.counts(engine, "day", reports.Scope(site="ber"), "UTC")
+    ber = reports.counts(SqlDatabase(engine), "day", reports.Scope(site="ber"), "UTC")
     assert by_day(ber) == {
         "2026-03-28": 1,
         "2026-03-29": 2,
@@ -87,7 +87,7 @@ def test_report_days_are_each_sites_local_days_across_dst(engine: Engine) -> Non
         "2026-10-25": 2,
         "2026-10-26": 1,
     }
-    sha = reports.counts(engine, "day", reports.Scope(site="sha"), "UTC")
+    sha = reports.counts(SqlDatabase(engine), "day", reports.Scope(site="sha"), "UTC")
     assert by_day(sha) == {"2026-03-29": 2, "2026-03-30": 1}
 
 
@@ -95,14 +95,22 @@ def test_date_bounds_are_each_sites_own_midnight(engine: Engine) -> None:
     """Hole 16: `since`/`until` given as dates (naive wall-clock times) cut each site's rows at that site's
     midnight: one report over two zones counts exactly each site's Mar 29 and Oct 25."""
     mar29 = reports.Scope(since=datetime(2026, 3, 29), until=datetime(2026, 3, 30))
-    rows = reports.counts(engine, "site", mar29, "UTC")
+    rows = reports.counts(SqlDatabase(engine), "site", mar29, "UTC")
     assert {r["site"]: r["units"] for r in rows} == {"ber": 2, "sha": 2}
     oct25 = reports.Scope(since=datetime(2026, 10, 25), until=datetime(2026, 10, 26))
-    assert {r["site"]: r["units"] for r in reports.counts(engine, "site", oct25, "UTC")} == {"ber": 2}
+    assert {r["site"]: r["units"] for r in reports.counts(SqlDatabase(engine), "site", oct25, "UTC")} == {
+        "ber": 2
+    }
     # An instant (Unix seconds) is the same everywhere: 2026-03-29 00:00 UTC.
     utc = reports.Scope(since=at(ZoneInfo("UTC"), 2026, 3, 29), until=at(ZoneInfo("UTC"), 2026, 3, 30))
-    assert {r["site"]: r["units"] for r in reports.counts(engine, "site", utc, "UTC")} == {"ber": 2, "sha": 2}
-    assert by_day(reports.counts(engine, "day", utc, "UTC")) == {"2026-03-29": 2, "2026-03-30": 2}
+    assert {r["site"]: r["units"] for r in reports.counts(SqlDatabase(engine), "site", utc, "UTC")} == {
+        "ber": 2,
+        "sha": 2,
+    }
+    assert by_day(reports.counts(SqlDatabase(engine), "day", utc, "UTC")) == {
+        "2026-03-29": 2,
+        "2026-03-30": 2,
+    }
 
 
 def test_console_report_cuts_days_at_each_sites_midnight(engine: Engine) -> None:
@@ -116,7 +124,7 @@ def test_console_report_cuts_days_at_each_sites_midnight(engine: Engine) -> None
     assert {r["k"]: r["units"] for r in both["sites"]} == {"ber": 3, "sha": 3}
     # The same period through the report module (the /api/reports numbers) gives the same counts.
     scope = reports.Scope(since=both["since_local"])
-    api = reports.counts(engine, "day", scope, "UTC")
+    api = reports.counts(SqlDatabase(engine), "day", scope, "UTC")
     assert {k[5:]: v for k, v in by_day(api).items() if k < "2026-04"} == {"03-29": 4, "03-30": 2}
     # Autumn: Oct 25 has 25 hours in Berlin, and all of them count on Oct 25.
     autumn = queries.report(engine, OWNER, ZoneInfo("UTC"), 2, "ber", now=at(BERLIN, 2026, 10, 26, 12))

@@ -8,6 +8,7 @@ from functools import cached_property
 from sqlalchemy import Connection, Engine
 
 from gateway.adapters.db.engine import writer
+from gateway.adapters.db.repositories.reports import SqlReports
 from gateway.adapters.db.repositories.sites import SqlSites
 
 
@@ -21,6 +22,10 @@ class SqlTx:
     @cached_property
     def sites(self) -> SqlSites:
         return SqlSites(self.conn)
+
+    @cached_property
+    def reports(self) -> SqlReports:
+        return SqlReports(self.conn)
 
 
 class SqlDatabase:
