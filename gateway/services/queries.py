@@ -107,7 +107,7 @@ def today_counters(engine: Engine, person: Person, tz: ZoneInfo, now: float | No
         }
         for r in rows
     ]
-    counts = inside_now(engine)
+    counts = inside_now(SqlDatabase(engine))
     inside = {slug: counts.get(slug, 0) for slug in sorted(slugs.values()) if person.sees_site(slug)}
     return {"gates": gates, "inside": inside}
 

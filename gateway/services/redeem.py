@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
 from gateway.domain.ratelimit import TokenBuckets
@@ -66,6 +67,7 @@ class RedemptionService:
         pin_key: bytes = b"",
     ) -> None:
         self.engine = engine
+        self._db = SqlDatabase(engine)
         self.transport = transport
         self.batch_max = batch_max
         self.clock = clock
@@ -136,7 +138,7 @@ class RedemptionService:
         self._last_housekeeping = mono
         try:
             # Each site resumes from its persisted cursor: a restart across the check-out time still runs it.
-            run_checkouts(self.engine, None, self.clock())
+            run_checkouts(self._db, None, self.clock())
         except Exception:
             log.exception("automatic check-out failed")
 

@@ -278,14 +278,14 @@ def reports_csv(
 ) -> Response:
     days = _period(days, 3660, site, person)
     since = queries.midnight(tz_of(request)) - (days - 1) * 86400
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     sites = [site] if site else (None if person.all_sites else sorted(person.sites))
     if sites == []:
         raise PageForbidden()
 
     def chunks() -> Any:
         for i, s in enumerate(sites or [None]):
-            for j, chunk in enumerate(export_csv(engine, RedemptionFilter(site=s, since=since))):
+            for j, chunk in enumerate(export_csv(db, RedemptionFilter(site=s, since=since))):
                 if i > 0 and j == 0:
                     continue  # one header row for the whole file
                 yield chunk

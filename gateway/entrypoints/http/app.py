@@ -173,14 +173,14 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
 
     @app.get("/api/redemptions", tags=["redemptions"])
     def redemptions(r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor) -> dict[str, Any]:
-        return list_redemptions(r.engine, f, None if who.all_sites else who.sites)
+        return list_redemptions(r.db, f, None if who.all_sites else who.sites)
 
     @app.get("/api/redemptions.csv", tags=["redemptions"])
     def redemptions_csv(
         r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor
     ) -> StreamingResponse:
         return StreamingResponse(
-            export_csv(r.engine, f, None if who.all_sites else who.sites),
+            export_csv(r.db, f, None if who.all_sites else who.sites),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from gateway.services.ports.checkouts import Checkouts
+from gateway.services.ports.redemption_log import RedemptionLog
 from gateway.services.ports.reports import Reports
 from gateway.services.ports.sites import Sites
 
@@ -17,6 +19,12 @@ class Tx(Protocol):
 
     @property
     def reports(self) -> Reports: ...
+
+    @property
+    def redemption_log(self) -> RedemptionLog: ...
+
+    @property
+    def checkouts(self) -> Checkouts: ...
 
 
 class Database(Protocol):

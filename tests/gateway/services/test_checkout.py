@@ -42,9 +42,9 @@ def test_run_checkouts_lets_everyone_out_of_that_site_only(tmp_path: Path) -> No
     with e.begin() as c:
         c.execute(update(Order).where(Order.code.in_(["O0", "O1"])).values(inside=True, inside_site_id=1))
         c.execute(update(Order).where(Order.code == "O2").values(inside=True, inside_site_id=2))
-    assert inside_now(e) == {"zoo": 2, "pool": 1}
-    assert run_checkouts(e, ts("2026-11-23 08:00"), ts("2026-11-23 09:00")) == 0  # not yet
-    assert run_checkouts(e, ts("2026-11-23 22:59"), ts("2026-11-23 23:00")) == 2
-    assert inside_now(e) == {"pool": 1}
+    assert inside_now(SqlDatabase(e)) == {"zoo": 2, "pool": 1}
+    assert run_checkouts(SqlDatabase(e), ts("2026-11-23 08:00"), ts("2026-11-23 09:00")) == 0  # not yet
+    assert run_checkouts(SqlDatabase(e), ts("2026-11-23 22:59"), ts("2026-11-23 23:00")) == 2
+    assert inside_now(SqlDatabase(e)) == {"pool": 1}
     with e.connect() as c:
         assert c.execute(select(Order.version).where(Order.code == "O0")).scalar_one() == 1  # races are seen

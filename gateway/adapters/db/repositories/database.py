@@ -8,6 +8,8 @@ from functools import cached_property
 from sqlalchemy import Connection, Engine
 
 from gateway.adapters.db.engine import writer
+from gateway.adapters.db.repositories.checkouts import SqlCheckouts
+from gateway.adapters.db.repositories.redemption_log import SqlRedemptionLog
 from gateway.adapters.db.repositories.reports import SqlReports
 from gateway.adapters.db.repositories.sites import SqlSites
 
@@ -26,6 +28,14 @@ class SqlTx:
     @cached_property
     def reports(self) -> SqlReports:
         return SqlReports(self.conn)
+
+    @cached_property
+    def redemption_log(self) -> SqlRedemptionLog:
+        return SqlRedemptionLog(self.conn)
+
+    @cached_property
+    def checkouts(self) -> SqlCheckouts:
+        return SqlCheckouts(self.conn)
 
 
 class SqlDatabase:

@@ -206,7 +206,7 @@ def ticket(r: RT, code: CodePath, who: AsManager, request: Request) -> HTMLRespo
 @router.get("/api/inside", tags=["sites"])
 def inside(r: RT, who: AsSupervisor) -> dict[str, Any]:
     """How many are inside now, per site the caller may see (entry/exit turnstile pairs)."""
-    counts = inside_now(r.engine)
+    counts = inside_now(r.db)
     with r.engine.connect() as c:
         slugs = [s for (s,) in c.execute(select(Site.slug).order_by(Site.slug))]
     return {"sites": {s: counts.get(s, 0) for s in slugs if who.sees_site(s)}}
