@@ -58,8 +58,8 @@ def live(request: Request, person: Person = Depends(caller("supervisor", CONSOLE
         request,
         "live.html",
         person,
-        counters=queries.today_counters(rt.engine, person, tz),
-        events=queries.recent(rt.engine, person, 50),
+        counters=queries.today_counters(rt.db, person, tz),
+        events=queries.recent(rt.db, person, 50),
         labels=_labels(request),
     )
 
@@ -84,7 +84,7 @@ def orders(
     request: Request, q: str = "", status: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     found = queries.search_orders(
-        rt_of(request).engine,
+        rt_of(request).db,
         person,
         q.strip()[:128],
         status if status in ("active", "unpaid", "refunded", "cancelled") else "",
@@ -112,7 +112,7 @@ def _order_page(request: Request, person: Person, code: str, status: int = 200, 
         return page(request, "error.html", person, 404, heading="404", message=t("No order has this code."))
     except RateLimited as err:
         return page(request, "error.html", person, 429, heading="429", message=err.message)
-    history = queries.history(rt_of(request).engine, order["code"])
+    history = queries.history(rt_of(request).db, order["code"])
     ctx.setdefault("done", "")
     ctx.setdefault("error", "")
     return page(request, "order.html", person, status_code=status, order=order, history=history, **ctx)
@@ -139,9 +139,9 @@ async def order_action(
     try:
         if action == "revert":
             rid = _whole(form.get("redemption_id"), 2**53)
-            if rid is None or queries.redemption_code(engine, rid) != order["code"]:
+            if rid is None or queries.redemption_code(rt_of(request).db, rid) != order["code"]:
                 raise PageForbidden()
-            if not person.may_site(queries.redemption_site(engine, rid)[1]):
+            if not person.may_site(queries.redemption_site(rt_of(request).db, rid)[1]):
                 raise PageForbidden()  # a redemption at another site is that site's to undo
             adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager") and person.may_site(order["site"]):
@@ -193,7 +193,7 @@ def device_detail(
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
     if not person.may_site(found[0]["site"]):  # acting on a device needs its site (unplaced: owners)
         raise PageForbidden()
-    scans = queries.recent(rt.engine, person, 50, device=device)
+    scans = queries.recent(rt.db, person, 50, device=device)
     screen = (scans[0]["l1"], scans[0]["l2"]) if scans else ("", "")
     return page(
         request,
@@ -245,15 +245,15 @@ def reports(
 ) -> Response:
     days = _period(days, 90, site, person)
     t = translator(lang_of(request))
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     tz = tz_of(request)
-    data = queries.report(engine, person, tz, days, site or None)
+    data = queries.report(db, person, tz, days, site or None)
     # Per-verifier counts and the settlement over the same period and sites as the tables above; the
     # settlement also shows what is still pending after today.
     scope = replace(data["scope"], until=None)
     settle_days = rt_of(request).settings.reports.settle_days
     settlement = settlement_report.settlement_view(
-        settlement_report.settlement(rt_of(request).db, scope, time.time(), settle_days, tz.key)
+        settlement_report.settlement(db, scope, time.time(), settle_days, tz.key)
     )
     sites = sorted(s for s in person.sites) if not person.all_sites else None
     since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()
@@ -265,7 +265,7 @@ def reports(
         days=days,
         site=site,
         sites=sites,
-        verifiers=ledger_reports.counts(rt_of(request).db, "verifier", scope, tz.key),
+        verifiers=ledger_reports.counts(db, "verifier", scope, tz.key),
         settlement=settlement,
         since_day=since_day,
         chart=chart_svg(data["daily"], t("Redeemed units per day")),

@@ -5,6 +5,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from gateway.services.ports.checkouts import Checkouts
+from gateway.services.ports.queries import Queries
 from gateway.services.ports.redemption_log import RedemptionLog
 from gateway.services.ports.reports import Reports
 from gateway.services.ports.sites import Sites
@@ -25,6 +26,9 @@ class Tx(Protocol):
 
     @property
     def checkouts(self) -> Checkouts: ...
+
+    @property
+    def queries(self) -> Queries: ...
 
 
 class Database(Protocol):

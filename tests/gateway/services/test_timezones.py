@@ -117,9 +117,9 @@ def test_console_report_cuts_days_at_each_sites_midnight(engine: Engine) -> None
     """Hole 16: the console's report path agrees: its days are each site's local dates (zoneinfo, not the
     console zone's current UTC offset), so the day after the spring change holds what it should."""
     now = at(ZoneInfo("UTC"), 2026, 3, 30, 12)
-    data = queries.report(engine, OWNER, ZoneInfo("UTC"), 3, "ber", now=now)
+    data = queries.report(SqlDatabase(engine), OWNER, ZoneInfo("UTC"), 3, "ber", now=now)
     assert [(d["k"], d["units"]) for d in data["daily"]] == [("03-28", 1), ("03-29", 2), ("03-30", 1)]
-    both = queries.report(engine, OWNER, ZoneInfo("UTC"), 2, None, now=now)
+    both = queries.report(SqlDatabase(engine), OWNER, ZoneInfo("UTC"), 2, None, now=now)
     assert [(d["k"], d["units"]) for d in both["daily"]] == [("03-29", 4), ("03-30", 2)]
     assert {r["k"]: r["units"] for r in both["sites"]} == {"ber": 3, "sha": 3}
     # The same period through the report module (the /api/reports numbers) gives the same counts.
@@ -127,7 +127,9 @@ def test_console_report_cuts_days_at_each_sites_midnight(engine: Engine) -> None
     api = reports.counts(SqlDatabase(engine), "day", scope, "UTC")
     assert {k[5:]: v for k, v in by_day(api).items() if k < "2026-04"} == {"03-29": 4, "03-30": 2}
     # Autumn: Oct 25 has 25 hours in Berlin, and all of them count on Oct 25.
-    autumn = queries.report(engine, OWNER, ZoneInfo("UTC"), 2, "ber", now=at(BERLIN, 2026, 10, 26, 12))
+    autumn = queries.report(
+        SqlDatabase(engine), OWNER, ZoneInfo("UTC"), 2, "ber", now=at(BERLIN, 2026, 10, 26, 12)
+    )
     assert [(d["k"], d["units"]) for d in autumn["daily"]] == [("10-25", 2), ("10-26", 1)]
 
 
@@ -136,7 +138,7 @@ def test_todays_counters_start_at_each_sites_midnight(engine: Engine) -> None:
     # 2026-03-29 22:30 UTC: still Mar 29 in the console's UTC, already Mar 30 in Berlin (00:30) and
     # Shanghai (06:30): each site's today holds only its one Mar 30 scan.
     now = at(ZoneInfo("UTC"), 2026, 3, 29, 22, 30)
-    gates = queries.today_counters(engine, OWNER, ZoneInfo("UTC"), now=now)["gates"]
+    gates = queries.today_counters(SqlDatabase(engine), OWNER, ZoneInfo("UTC"), now=now)["gates"]
     assert {g["site"]: g["units"] for g in gates} == {"ber": 1, "sha": 1}
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.repositories.checkouts import SqlCheckouts
+from gateway.adapters.db.repositories.queries import SqlQueries
 from gateway.adapters.db.repositories.redemption_log import SqlRedemptionLog
 from gateway.adapters.db.repositories.reports import SqlReports
 from gateway.adapters.db.repositories.sites import SqlSites
@@ -36,6 +37,10 @@ class SqlTx:
     @cached_property
     def checkouts(self) -> SqlCheckouts:
         return SqlCheckouts(self.conn)
+
+    @cached_property
+    def queries(self) -> SqlQueries:
+        return SqlQueries(self.conn)
 
 
 class SqlDatabase:

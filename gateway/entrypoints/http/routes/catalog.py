@@ -157,7 +157,7 @@ def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[
 @router.post("/api/redemptions/{redemption_id}/revert", tags=["redemptions"])
 def revert_redemption(r: RT, redemption_id: IdPath, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
     """A supervisor undoes a redemption at their site with a reason; its units come back, it is audited."""
-    found, site = redemption_site(r.engine, redemption_id)
+    found, site = redemption_site(r.db, redemption_id)
     if found and not who.sees_site(site):
         raise NotFound(f"no redemption {redemption_id}")
     if found:
