@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
@@ -30,6 +30,60 @@ def after(order: OrderView, d: Decision, place: Place, now: float) -> OrderView:
         site = order.inside_site_id if d.inside < 0 else place.site_id
         changes.update(inside=inside, inside_site_id=site if inside else None)
     return replace(order, **changes) if changes else order
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A decision as an atomic change of an order's counters, with the conditions it was decided under.
+
+    The database applies it with one conditional update (`used = used + consume WHERE used + refunded
+    + consume <= quantity AND ...`): it takes effect only while every condition below still holds on
+    the row as it is at that moment, so two writers deciding from the same read can never both take
+    the last unit. The rules that concurrent scans cannot change (site, gate, validity, hours, kind)
+    are not repeated here: the decision read them in the same transaction.
+    """
+
+    order_id: int
+    consume: int  # units (cents for a voucher) taken: used and the day's count grow by it
+    inside: int  # change to the units inside (+ entered, - left)
+    now: float
+    gate: str
+    site_id: int | None  # where units entered (inside_site_id)
+    today: str  # the day key of `now` at the place
+    active: bool  # the order must still be active (an entry; exits are always let out)
+    per_day: int | None = None  # consume: the day's count may not pass this
+    min_gap: float | None = None  # consume: the last use is at least this many seconds before `now`
+    reentry: bool = False  # an entry without a unit: that many of today's units were seen leaving
+
+
+def use(order: OrderView, d: Decision, place: Place, now: float) -> Use | None:
+    """The conditional change decision `d` makes to `order` (None: it changes nothing).
+
+    Mirrors the checks of `decisions.decide` that other writers can invalidate between our read and
+    our write: units left, the day's limit, the minimum interval, a re-entry's exited units, and for
+    an exit the units inside it lets out.
+    """
+    moved = d.inside or 0
+    if not d.ok or (not d.consume and not moved):
+        return None
+    rules = order.rules or {}
+    entry = moved > 0 or d.consume > 0
+    ticket = order.kind != "value"
+    return Use(
+        order_id=order.id,
+        consume=d.consume,
+        inside=moved,
+        now=now,
+        gate=place.gate,
+        site_id=place.site_id,
+        today=day_key(now, place.tz),
+        active=entry,
+        per_day=int(rules["per_day"]) if ticket and d.consume and rules.get("per_day") else None,
+        min_gap=float(rules["min_interval_s"])
+        if ticket and d.consume and rules.get("min_interval_s")
+        else None,
+        reentry=moved > 0 and not d.consume,
+    )
 
 
 def undoable(ref: Any) -> str | None:

@@ -1,4 +1,4 @@
-# One batch of requests decided in one transaction (group commit): retried on races, poison isolated.
+# One batch of requests decided in one transaction (group commit): redone on database errors, poison isolated.
 from __future__ import annotations
 
 import logging
@@ -18,7 +18,7 @@ from gateway.domain.requests import Place, Request
 from gateway.domain.verdict import Verdict
 from gateway.services.device_status import apply_statuses
 from gateway.services.ledger import apply_batch
-from gateway.services.ledger_store import LostRace, stored_verdicts
+from gateway.services.ledger_store import Contended, stored_verdicts
 from gateway.services.messages import Render, no_ack
 from gateway.services.pins import sign
 from gateway.services.places import PlaceCache
@@ -118,6 +118,10 @@ class GroupCommit:
         failed: Exception | None = None
         answer: list[Pending] = []
         early: list[tuple[Pending, Verdict]] = []
+        # Contention on an order is settled inside the batch, request by request (conditional updates,
+        # services/ledger.py). What redoes the whole batch is the database itself failing: a lost
+        # connection, a deadlock, or another worker recording the same scan first (IntegrityError:
+        # the redo then finds its stored verdict).
         for attempt in range(5):
             try:
                 conn = self._writer()
@@ -128,7 +132,7 @@ class GroupCommit:
                 self.counters.measures.commit.observe(self.monotonic() - began)
                 verdicts = decided
                 break
-            except (LostRace, IntegrityError, OperationalError) as err:
+            except (Contended, IntegrityError, OperationalError) as err:
                 if isinstance(err, OperationalError):
                     self.drop_writer()
                 self.counters.db_retries += 1

@@ -1,4 +1,4 @@
-# Applies a batch of requests inside one transaction: dedupe, decide, version-checked update, record.
+# Applies a batch of requests inside one transaction: dedupe, decide, conditional update, record.
 from __future__ import annotations
 
 import logging
@@ -9,18 +9,21 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.domain.decisions import Ask, Decision, OrderView, annulled, decide, system_denial
-from gateway.domain.order_state import ANNUL_WINDOW_S, after, annul_decision
+from gateway.domain.order_state import ANNUL_WINDOW_S, after, annul_decision, use
 from gateway.domain.requests import Place, Request, idem_key, legacy_fingerprint
 from gateway.domain.validity import day_key
 from gateway.domain.verdict import Verdict
 from gateway.services.ledger_store import (
+    Contended,
+    apply_use,
     load_orders,
-    mark_undone,
     record,
     refs,
+    reload,
     stored_verdicts,
     undo,
-    write_orders,
+    undo_once,
+    write_undo,
 )
 from gateway.services.messages import Render
 
@@ -47,8 +50,11 @@ def apply_batch(
     changes nothing — if it asks the same thing; a different request under a used key is refused
     `SID_REUSED` and audited. `check` requests are read-only: never recorded, never change an order.
     A request whose decision fails on its own (not the database) gets a transient INTERNAL answer
-    and changes nothing; the rest of the batch is decided normally. Raises LostRace when a concurrent
-    writer changed an order we touch, and IntegrityError when it recorded the same key.
+    and changes nothing; the rest of the batch is decided normally. Each decision is applied at once
+    with a conditional update that holds only while what it was decided on still does; when another
+    writer changed the order in between, that one request is decided again on the order as it is now
+    (never the whole batch). Raises IntegrityError when a concurrent writer recorded the same key, and
+    Contended when an order kept changing beyond all reason.
     """
     keys = [r.idem for r, _ in items]
     if seen is None:  # the caller may have looked them up already (to run transient checks after)
@@ -59,8 +65,6 @@ def apply_batch(
     )
     views = {o.id: o for o in found.values()}  # one current view per order, however it was named
     index = {k: o.id for k, o in found.items()}
-    versions = {o.id: o.version for o in views.values()}
-    changed: dict[int, OrderView] = {}
     # (units moved inside, entry an undo undid), per order, earlier in this batch
     flow_in_batch: dict[int, list[tuple[int, int | None]]] = {}
     consumed_in_batch: set[int] = set()
@@ -90,39 +94,38 @@ def apply_batch(
                 audits.append(_reuse_audit(req, key, order_id=index.get(req.code), now=now))
                 continue
         try:
-            decided = _decide_one(
-                conn,
-                req,
-                place,
-                now,
-                annul_window,
-                recorded,
-                views,
-                index,
-                flow_in_batch,
-                consumed_in_batch,
-                undone,
-            )
-        except SQLAlchemyError:
+            if req.op == "annul":
+                decided = _annul(
+                    conn,
+                    req,
+                    place,
+                    now,
+                    annul_window,
+                    recorded,
+                    views,
+                    flow_in_batch,
+                    consumed_in_batch,
+                    undone,
+                )
+            else:
+                decided = _redeem(conn, req, place, now, views, index)
+        except (SQLAlchemyError, Contended):
             raise
         except Exception:
             # One poison request (a value no rule expected) must not take the batch with it.
             log.exception("deciding %s failed", key)
             out.append(render(req.sid, system_denial("INTERNAL", "gateway error, retry")))
             continue
-        d, order, new, ref_id, units = decided
+        d, order, moved, ref_id, units = decided
         v = render(req.sid, d)
         out.append(v)
         if req.op == "check":
             continue
         batch_verdicts[key] = (v, fp)
-        moved = 0  # units this row moves inside (+) or out (-); an undo records what it took out
-        if new is not None and order is not None:
-            views[order.id] = changed[order.id] = new
-            moved = new.inside - order.inside
+        if order is not None:
             if moved:
                 flow_in_batch.setdefault(order.id, []).append((moved, ref_id))
-            if d.consume:
+            if d.ok and d.consume:
                 consumed_in_batch.add(order.id)
         new_rows.append(
             {
@@ -149,8 +152,6 @@ def apply_batch(
                 "day_key": day_key(now, place.tz) if d.ok and d.consume else None,
             }
         )
-    write_orders(conn, changed, versions)
-    mark_undone(conn, undone)
     record(conn, new_rows, audits)
     return out
 
@@ -168,7 +169,46 @@ def _reuse_audit(req: Request, key: str, order_id: int | None, now: float) -> di
     }
 
 
-def _decide_one(
+# A conditional update that fails means another writer committed a change to that order since our
+# read; each time we read it again and the domain decides again. Every failure is someone else's
+# progress, so this bound is never reached in practice; if it is, the batch is redone (Contended).
+REDECIDE = 50
+
+# (decision, order as read, units moved inside, id of the redemption undone, units recorded)
+Decided = tuple[Decision, OrderView | None, int, int | None, int]
+
+
+def _redeem(
+    conn: Connection,
+    req: Request,
+    place: Place,
+    now: float,
+    views: dict[int, OrderView],
+    index: dict[str, int],
+) -> Decided:
+    """Decide a redeem, check or exit with the domain and apply it with one conditional update."""
+    oid = index.get(req.code)
+    ask = Ask(req.op, req.qty, req.amt, req.direction)
+    for _ in range(REDECIDE):
+        order = views.get(oid) if oid is not None else None
+        d = decide(order, ask, place.site_id, place.gate, now, place.tz)
+        units = d.consume if d.ok else (req.amt or req.qty)
+        change = use(order, d, place, now) if order is not None and req.op != "check" else None
+        if change is None:
+            return d, order, 0, None, units
+        assert order is not None
+        now_is = apply_use(conn, change, after(order, d, place, now))
+        if now_is is not None:
+            views[order.id] = now_is
+            return d, order, change.inside, None, units
+        fresh = reload(conn, order.id)
+        if fresh is None:
+            raise Contended(f"order {order.id} vanished")
+        views[order.id] = fresh
+    raise Contended(f"order {oid} kept changing")
+
+
+def _annul(
     conn: Connection,
     req: Request,
     place: Place,
@@ -176,23 +216,29 @@ def _decide_one(
     annul_window: float,
     recorded: dict[str, Any],
     views: dict[int, OrderView],
-    index: dict[str, int],
     flow_in_batch: dict[int, list[tuple[int, int | None]]],
     consumed_in_batch: set[int],
     undone: list[int],
-) -> tuple[Decision, OrderView | None, OrderView | None, int | None, int]:
-    """(decision, order as read, order after, id of the redemption undone, units recorded)."""
-    if req.op == "annul":
-        ref = recorded.get(idem_key(req.device, req.ref or ""))
+) -> Decided:
+    """A device undoes its own redemption: claim it (undone once), then write the order back."""
+    key = idem_key(req.device, req.ref or "")
+    for _ in range(REDECIDE):
+        ref = recorded.get(key)
         refusal = annul_decision(ref, now, annul_window)
         if refusal is None and ref is not None and ref.id in undone:
             refusal = system_denial("ANNUL_REFUSED", "already undone")
         order = views.get(ref.order_id) if ref is not None and ref.order_id else None
         if refusal is not None or ref is None:
-            return refusal or system_denial("ANNUL_REFUSED", "no such scan"), order, None, None, 0
-        units = int(ref.qty)
-        new = None
-        if order is not None:
+            return refusal or system_denial("ANNUL_REFUSED", "no such scan"), order, 0, None, 0
+        if undo_once(conn, ref.id):
+            break
+        recorded.update(refs(conn, [key]))  # another writer undid it first: read it again, decide again
+    else:
+        raise Contended(f"{key} kept changing")
+    units = int(ref.qty)
+    moved, left = 0, None
+    if order is not None:
+        for _ in range(REDECIDE):
             new = undo(
                 conn,
                 order,
@@ -202,15 +248,16 @@ def _decide_one(
                 consumed_pending=order.id in consumed_in_batch,
                 undone_ids=undone,
             )
-        undone.append(ref.id)
-        left = new.left if new is not None else None
-        d = annulled(units, left)
-        return d, order, new, ref.id, units
-    oid = index.get(req.code)
-    order = views.get(oid) if oid is not None else None
-    d = decide(order, Ask(req.op, req.qty, req.amt, req.direction), place.site_id, place.gate, now, place.tz)
-    new = None
-    if d.ok and order is not None and req.op != "check" and (d.consume or d.inside):
-        new = after(order, d, place, now)
-    units = d.consume if d.ok else (req.amt or req.qty)
-    return d, order, new, None, units
+            written = write_undo(conn, new, order.version)
+            if written is not None:
+                views[order.id] = written
+                moved, left = written.inside - order.inside, written.left
+                break
+            fresh = reload(conn, order.id)
+            if fresh is None:
+                raise Contended(f"order {order.id} vanished")
+            order = fresh
+        else:
+            raise Contended(f"order {order.id} kept changing")
+    undone.append(ref.id)
+    return annulled(units, left), order, moved, ref.id, units

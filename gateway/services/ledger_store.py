@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import tzinfo
 from typing import Any
 
@@ -12,11 +13,12 @@ from gateway.adapters.db.hotsql import ORDER_COLS, order_view
 from gateway.adapters.db.models import Audit, Order, Redemption
 from gateway.domain.codes import normalize_short
 from gateway.domain.decisions import OrderView
-from gateway.domain.order_state import reverted, undone_units
+from gateway.domain.order_state import Use, reverted, undone_units
 
 
 class LostRace(Exception):
-    """Another writer changed an order between our read and our update; redo the batch."""
+    """Another writer changed an order between our read and our version-checked update (the
+    supervisor's steps in services/adjustments.py redo theirs; the hot path never raises it)."""
 
 
 def load_orders(conn: Connection, codes: set[str], ids: set[int] | None = None) -> dict[str, OrderView]:
@@ -39,6 +41,57 @@ def load_orders(conn: Connection, codes: set[str], ids: set[int] | None = None) 
         for r in conn.execute(select(*ORDER_COLS).where(Order.id.in_(ids))):
             out.setdefault(r.code, order_view(r))
     return out
+
+
+class Contended(Exception):
+    """An order kept changing under a request however often it was decided again; redo the batch."""
+
+
+def reload(conn: Connection, order_id: int) -> OrderView | None:
+    """The order as it is now: committed by others since our read, plus our own transaction's changes
+    (PostgreSQL's READ COMMITTED reads each statement afresh)."""
+    for o in hotsql.select_orders_by_id(conn, [order_id]):
+        return o
+    return None
+
+
+def apply_use(conn: Connection, u: Use, expected: OrderView) -> OrderView | None:
+    """The conditional update of a decided use (`hotsql.apply_use`): the order after, or None.
+
+    `expected`: the order after as the domain computes it from our read (`order_state.after`)."""
+    return hotsql.apply_use(conn, u, replace(expected, version=expected.version + 1))
+
+
+def write_undo(conn: Connection, new: OrderView, version: int) -> OrderView | None:
+    """Write an undone order's state if its version is still `version`: the order after, or None."""
+    matched = hotsql.update_orders(
+        conn,
+        [
+            (
+                new.used,
+                new.last_used_at,
+                new.last_used_gate,
+                new.day_key,
+                new.day_used,
+                new.inside,
+                new.inside_site_id,
+                version + 1,
+                new.id,
+                version,
+            )
+        ],
+    )
+    return replace(new, version=version + 1) if matched == 1 else None
+
+
+def undo_once(conn: Connection, redemption_id: int) -> bool:
+    """Mark one redemption undone unless another writer undid it first (then False)."""
+    res = conn.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption_id, Redemption.undone.is_(False))
+        .values(undone=True)
+    )
+    return bool(res.rowcount == 1)
 
 
 def load_order(conn: Connection, *where: Any) -> OrderView | None:

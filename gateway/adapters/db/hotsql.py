@@ -1,6 +1,7 @@
 # The order row mapping and the driver-level SQL for the four statements every scan runs (SQLite, PostgreSQL).
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import fields
@@ -10,6 +11,7 @@ from sqlalchemy import Connection
 
 from gateway.adapters.db.models import Order
 from gateway.domain.decisions import OrderView
+from gateway.domain.order_state import Use
 
 # Why not SQLAlchemy Core here: measured on the benchmark machine, its execution path costs more CPU
 # than SQLite's own work for these tiny statements (an UPDATE: 49 µs via Core, 23 µs via the driver;
@@ -43,6 +45,12 @@ def select_orders(conn: Connection, codes: list[str]) -> list[OrderView]:
     return [order_view(r) for r in conn.exec_driver_sql(sql, tuple(codes))]
 
 
+def select_orders_by_id(conn: Connection, ids: list[int]) -> list[OrderView]:
+    m = _mark(conn)
+    sql = f"SELECT {_ORDER_SELECT} FROM orders WHERE id IN ({', '.join([m] * len(ids))})"
+    return [order_view(r) for r in conn.exec_driver_sql(sql, tuple(ids))]
+
+
 def order_view(row: Sequence[Any]) -> OrderView:
     """An order row (its columns in ORDER_FIELDS order, from Core or the driver) as an OrderView."""
     values = dict(zip(ORDER_FIELDS, row, strict=True))
@@ -69,6 +77,82 @@ def update_orders(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     if len(rows) == 1:
         return int(conn.exec_driver_sql(sql, rows[0]).rowcount)
     return int(conn.exec_driver_sql(sql, rows).rowcount)
+
+
+def apply_use(conn: Connection, u: Use, expected: OrderView) -> OrderView | None:
+    """Apply a decided change with one conditional UPDATE; the order after it, or None when a guard
+    no longer holds (another writer changed the order since it was read: decide again).
+
+    On PostgreSQL the UPDATE waits for a concurrent writer of the row and re-checks its WHERE on the
+    committed row, so the guard is atomic, and the row comes back (RETURNING) with what others
+    committed meanwhile. SQLite's writer holds the database lock from BEGIN IMMEDIATE on, so the row
+    is the one we read: the order after is `expected`, and the statement goes straight to the driver
+    (SQLAlchemy's result handling cost more than the UPDATE itself, measured).
+    """
+    shape = (u.consume > 0, (u.inside > 0) - (u.inside < 0), u.active, u.per_day is not None,
+             u.min_gap is not None, u.reentry)  # fmt: skip
+    params: list[Any] = []
+    if u.consume:
+        params += [u.consume, u.now, u.gate, u.today, u.consume, u.today]
+    if u.inside > 0:
+        params += [u.inside, u.site_id]
+    elif u.inside < 0:
+        params += [-u.inside, -u.inside]
+    params.append(u.order_id)
+    if u.consume:
+        params.append(u.consume)
+    if u.inside < 0:
+        params.append(-u.inside)
+    if u.per_day is not None:
+        params += [u.today, u.consume, u.per_day]
+    if u.min_gap is not None:
+        params += [u.now, u.min_gap]
+    if u.reentry:
+        params += [u.today, u.inside]
+    if conn.dialect.name == "sqlite":
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(_use_sql("?", *shape), params)
+            return expected if cur.rowcount == 1 else None
+        finally:
+            cur.close()
+    row = conn.exec_driver_sql(_use_sql("%s", *shape) + f" RETURNING {_ORDER_SELECT}", tuple(params)).first()
+    return None if row is None else order_view(row)
+
+
+@functools.cache
+def _use_sql(
+    m: str, consume: bool, inside: int, active: bool, per_day: bool, gap: bool, reentry: bool
+) -> str:
+    """The conditional UPDATE for one shape of use; parameters in the order apply_use lists them."""
+    sets: list[str] = []
+    where = [f"id = {m}"]
+    if consume:
+        sets += [
+            f"used = used + {m}",
+            f"last_used_at = {m}",
+            f"last_used_gate = {m}",
+            f"day_used = (CASE WHEN day_key = {m} THEN day_used ELSE 0 END) + {m}",
+            f"day_key = {m}",
+        ]
+        where.append(f"used + refunded + {m} <= quantity")
+    if inside > 0:
+        sets += [f"inside = inside + {m}", f"inside_site_id = {m}"]
+    elif inside < 0:
+        # An exit lets out the units it counted: they must still be inside, so what it records is exact.
+        sets += [f"inside = inside - {m}", f"inside_site_id = CASE WHEN inside > {m} THEN inside_site_id END"]
+        where.append(f"inside >= {m}")
+    if active:
+        where.append("status = 'active'")
+    if per_day:
+        where.append(f"(CASE WHEN day_key = {m} THEN day_used ELSE 0 END) + {m} <= {m}")
+    if gap:
+        # The same arithmetic as the rule (`now - last_used_at < gap` refuses), so both agree at the edge.
+        where.append(f"(last_used_at IS NULL OR {m} - last_used_at >= {m})")
+    if reentry:
+        where.append(f"(CASE WHEN day_key = {m} THEN day_used ELSE 0 END) - inside >= {m}")
+    sets.append("version = version + 1")
+    return f"UPDATE orders SET {', '.join(sets)} WHERE {' AND '.join(where)}"
 
 
 def insert_redemptions(conn: Connection, rows: list[dict[str, Any]]) -> None:
