@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import writer
+from gateway.adapters.db.repositories.database import SqlTx
 from gateway.domain.codes import forged
 from gateway.domain.decisions import system_denial
 from gateway.domain.ratelimit import TokenBuckets
@@ -182,12 +183,13 @@ class GroupCommit:
         self, conn: Connection, pending: list[Pending], statuses: list[Status], now: float, mono: float
     ) -> tuple[list[Pending], list[tuple[Pending, Verdict]], list[Verdict]]:
         """One try inside the open transaction: (sent to the ledger, answered before it, its verdicts)."""
+        tx = SqlTx(conn)  # the repositories on this batch's connection (places, PINs, statuses)
         answer: list[Pending] = []
         early: list[tuple[Pending, Verdict]] = []
         items: list[tuple[Request, Place]] = []
         placed: list[tuple[Pending, Place]] = []
         for p in pending:
-            place = p.place or self.places.get(conn, p.request.device, now)
+            place = p.place or self.places.get(tx, p.request.device, now)
             if place is None:
                 early.append(
                     (p, self.render(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")))
@@ -199,7 +201,7 @@ class GroupCommit:
         for p, place in placed:
             if p.request.op in ("login", "logout"):
                 g = self.gate
-                signed = sign(conn, p.request, place, self.places, g.pin_limits, mono, g.pin_key)
+                signed = sign(tx, p.request, place, self.places, g.pin_limits, mono, g.pin_key)
                 early.append((p, self.render(p.request.sid, signed)))
                 continue
             if p.request.op == "check" or p.request.idem not in seen:
@@ -210,7 +212,7 @@ class GroupCommit:
             items.append((p.request, place))
             answer.append(p)
         decided = apply_batch(conn, items, now, self.annul_window_s, render=self.render, seen=seen)
-        recorded, unreadable = apply_statuses(conn, [(d, doc) for d, doc, _ in statuses], now, self.places)
+        recorded, unreadable = apply_statuses(tx, [(d, doc) for d, doc, _ in statuses], now, self.places)
         self.counters.statuses += recorded
         self.counters.dropped += unreadable
         return answer, early, decided

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Audit, DeviceAlarm
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import HexiaoError, NotFound
 from gateway.domain.ratelimit import SlidingWindow, TokenBuckets
 from gateway.services.orders import order_view
@@ -130,7 +131,7 @@ def looked_up(
     if limited:
         guard.admit(caller, source, time.monotonic(), costs=False)
     try:
-        order = order_view(engine, code)
+        order = order_view(SqlDatabase(engine), code)
         if sees is not None and not sees(order["site"]):
             raise NotFound(f"no order with code {code!r}", code=code)
         return order

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from gateway.adapters.db.models import Site
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.decisions import unknown_code
 from gateway.domain.errors import NotFound, Unavailable, ValidationFailed
 from gateway.domain.requests import Request, local_key
@@ -66,7 +67,7 @@ def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
 def _hidden(engine: Engine, code: str, sees: Callable[[str | None], bool]) -> bool:
     """Whether the order named by `code` belongs to a site the caller may not see."""
     try:
-        return not sees(order_view(engine, code)["site"])
+        return not sees(order_view(SqlDatabase(engine), code)["site"])
     except NotFound:
         return False
 

@@ -179,7 +179,7 @@ def order_qr(
 # -- Devices ------------------------------------------------------------------------------------------
 @router.get("/console/devices", include_in_schema=False)
 def devices(request: Request, person: Person = Depends(caller("manager", CONSOLE))) -> Response:
-    return page(request, "devices.html", person, devices=list_devices(rt_of(request).engine, person))
+    return page(request, "devices.html", person, devices=list_devices(rt_of(request).db, person))
 
 
 @router.get("/console/devices/{device}", include_in_schema=False)
@@ -187,7 +187,7 @@ def device_detail(
     request: Request, device: str, sent: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     rt = rt_of(request)
-    found = list_devices(rt.engine, person, device=device)
+    found = list_devices(rt.db, person, device=device)
     if not found:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
@@ -222,7 +222,7 @@ async def device_cmd(
     form = await request.form()
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
-    found = list_devices(rt.engine, person, device=device)
+    found = list_devices(rt.db, person, device=device)
     if cmd is None or not found or not person.may_site(found[0]["site"]):
         raise PageForbidden()
     if rt.fleet is None:

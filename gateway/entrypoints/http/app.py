@@ -187,17 +187,17 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
 
     @app.get("/api/devices", tags=["devices"])
     def devices(r: RT, who: AsManager) -> list[dict[str, Any]]:
-        return list_devices(r.engine, who)
+        return list_devices(r.db, who)
 
     @app.post("/api/devices", tags=["devices"], status_code=201)
     def register_device(r: RT, body: DeviceIn, who: AsManager) -> dict[str, Any]:
         """Register or move a device: the caller must work at its new site and, for a device that is
         already placed, at its current one (no manager takes another site's gate)."""
         require_site(who, body.site)
-        placed, old_site = device_site(r.engine, body.device)
+        placed, old_site = device_site(r.db, body.device)
         if placed:
             require_site(who, old_site)
-        out = upsert_device(r.engine, body)
+        out = upsert_device(r.db, body)
         r.service.forget_places()
         return out
 

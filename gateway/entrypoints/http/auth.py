@@ -15,6 +15,7 @@ from gateway.domain.roles import LOCAL_NAME, ROLES, Person
 from gateway.services.accounts import session_person, token_person
 from gateway.services.guessing import TypedGuard, looked_up
 from gateway.services.local_access import LOCAL_PREFIX
+from gateway.services.ports.database import Database
 
 SESSION_COOKIE = "hx_session"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -23,9 +24,9 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 LOCAL = Person(id=0, name=LOCAL_NAME, role="owner", sites=frozenset(), via="token")
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.rt.engine
-    return engine
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.rt.db
+    return db
 
 
 def optional_user(request: Request) -> Person | None:
@@ -41,13 +42,13 @@ def optional_user(request: Request) -> Person | None:
             local: str = request.app.state.rt.local_token
             person = LOCAL if local and hmac.compare_digest(sent.encode(), local.encode()) else None
         else:
-            person = token_person(_engine(request), sent)
+            person = token_person(_db(request), sent)
         if person is None:
             raise NotAuthenticated("the API token is unknown or revoked")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            person = session_person(_engine(request), cookie)
+            person = session_person(_db(request), cookie)
     request.state.person = person
     return person
 

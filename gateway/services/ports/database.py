@@ -4,7 +4,15 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from gateway.services.ports.accounts import People, Sessions, Tokens
+from gateway.services.ports.alarms import Alarms
+from gateway.services.ports.audit import Audit
 from gateway.services.ports.checkouts import Checkouts
+from gateway.services.ports.credentials import DeviceCredentials
+from gateway.services.ports.devices import Devices
+from gateway.services.ports.orders import Orders
+from gateway.services.ports.pins import Pins
+from gateway.services.ports.products import Products
 from gateway.services.ports.queries import Queries
 from gateway.services.ports.redemption_log import RedemptionLog
 from gateway.services.ports.reports import Reports
@@ -16,19 +24,49 @@ class Tx(Protocol):
     connection, so several calls (a check, then an insert) commit or roll back together."""
 
     @property
-    def sites(self) -> Sites: ...
+    def alarms(self) -> Alarms: ...
 
     @property
-    def reports(self) -> Reports: ...
-
-    @property
-    def redemption_log(self) -> RedemptionLog: ...
+    def audit(self) -> Audit: ...
 
     @property
     def checkouts(self) -> Checkouts: ...
 
     @property
+    def credentials(self) -> DeviceCredentials: ...
+
+    @property
+    def devices(self) -> Devices: ...
+
+    @property
+    def orders(self) -> Orders: ...
+
+    @property
+    def people(self) -> People: ...
+
+    @property
+    def pins(self) -> Pins: ...
+
+    @property
+    def products(self) -> Products: ...
+
+    @property
     def queries(self) -> Queries: ...
+
+    @property
+    def redemption_log(self) -> RedemptionLog: ...
+
+    @property
+    def reports(self) -> Reports: ...
+
+    @property
+    def sessions(self) -> Sessions: ...
+
+    @property
+    def sites(self) -> Sites: ...
+
+    @property
+    def tokens(self) -> Tokens: ...
 
 
 class Database(Protocol):

@@ -9,6 +9,14 @@ class Sites(Protocol):
         """slug → id of every site."""
         ...
 
+    def by_slug(self, slug: str) -> tuple[int, str] | None:
+        """(id, time zone) of the site `slug`."""
+        ...
+
+    def zones(self) -> dict[str, str]:
+        """slug → time zone of every site (naive date-times of a site's orders are read in it)."""
+        ...
+
     def add(self, row: dict[str, Any]) -> bool:
         """Insert the site unless its slug is taken (then False, nothing changed)."""
         ...

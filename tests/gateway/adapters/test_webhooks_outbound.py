@@ -85,7 +85,9 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     e = make_engine(url)
     migrate(e)
     create_site(SqlDatabase(e), SiteIn(slug="s1", name="Site One", timezone="UTC"))
-    create_orders(e, [OrderIn(code="OUT-1", title="Pack", quantity=5, site="s1", external_ref="shop-1")])
+    create_orders(
+        SqlDatabase(e), [OrderIn(code="OUT-1", title="Pack", quantity=5, site="s1", external_ref="shop-1")]
+    )
     yield e
     e.dispose()
 
@@ -235,9 +237,9 @@ def test_gateway_delivers_console_redemptions(
     db = tmp_path / "gw.db"
     e = make_engine(f"sqlite:///{db}")
     migrate(e)
-    create_user(e, "boss", "boss-password-1", "owner")
-    create_user(e, "sup", "sup-password-1", "supervisor")
-    tokens = {u: issue_api_token(e, u, "tests") for u in ("boss", "sup")}
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    create_user(SqlDatabase(e), "sup", "sup-password-1", "supervisor")
+    tokens = {u: issue_api_token(SqlDatabase(e), u, "tests") for u in ("boss", "sup")}
     e.dispose()
     env = {"WEBHOOK_URLS": f"{receiver.url}|{SECRET}", "WEBHOOK_POLL_S": "0.1", "WEBHOOK_RETRY_MAX_S": "0.5"}
     g = gateway_factory(mosquitto.url, db, env=env)

@@ -37,8 +37,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     broker.start()
     g = GatewayProc(broker.url, tmp / "rest.db", tmp / "var", env={"TIMEZONE": GATEWAY_TZ}).start()
     engine = make_engine(f"sqlite:///{g.db_path}")
-    create_user(engine, "boss", "boss-secret-1", "owner")
-    AUTH["authorization"] = "Bearer " + issue_api_token(engine, "boss")
+    create_user(SqlDatabase(engine), "boss", "boss-secret-1", "owner")
+    AUTH["authorization"] = "Bearer " + issue_api_token(SqlDatabase(engine), "boss")
     engine.dispose()
     assert (
         g.api("POST", "/api/sites", json={"slug": "sh", "name": "Shanghai", "timezone": "Asia/Shanghai"})
@@ -335,7 +335,7 @@ def test_console_redeem_form_carries_one_key_per_render(gw: GatewayProc) -> None
     """Hole 12: the console's Redeem form makes its idempotency key when it is shown: a double submit
     of one form redeems once, and a post without a key redeems nothing."""
     engine = make_engine(f"sqlite:///{gw.db_path}")
-    create_user(engine, "desk", "desk-secret-1", "verifier", ["sh"])
+    create_user(SqlDatabase(engine), "desk", "desk-secret-1", "verifier", ["sh"])
     engine.dispose()
     new_order(gw, "H12-FORM", quantity=5)
     with httpx.Client(base_url=gw.http, timeout=15) as web:

@@ -38,7 +38,7 @@ def test_run_checkouts_lets_everyone_out_of_that_site_only(tmp_path: Path) -> No
     migrate(e)
     create_site(SqlDatabase(e), SiteIn(slug="zoo", name="Zoo", auto_checkout="23:00"))
     create_site(SqlDatabase(e), SiteIn(slug="pool", name="Pool"))  # no automatic check-out
-    create_orders(e, [OrderIn(code=f"O{i}", title="t") for i in range(3)])
+    create_orders(SqlDatabase(e), [OrderIn(code=f"O{i}", title="t") for i in range(3)])
     with e.begin() as c:
         c.execute(update(Order).where(Order.code.in_(["O0", "O1"])).values(inside=True, inside_site_id=1))
         c.execute(update(Order).where(Order.code == "O2").values(inside=True, inside_site_id=2))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Base, Order, Redemption
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.requests import Place, Request
 from gateway.services.ledger import apply_batch
@@ -48,7 +49,7 @@ def test_concurrent_writers_never_over_redeem(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     e = engine_for(kind, tmp_path, request)
-    create_orders(e, [OrderIn(code="POOL", title="Pool", quantity=25)])
+    create_orders(SqlDatabase(e), [OrderIn(code="POOL", title="Pool", quantity=25)])
     results: list[bool] = []
     lock = threading.Lock()
 
@@ -76,7 +77,7 @@ def test_batch_dedupes_within_and_across_batches(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     e = engine_for(kind, tmp_path, request)
-    create_orders(e, [OrderIn(code="B", title="B", quantity=3)])
+    create_orders(SqlDatabase(e), [OrderIn(code="B", title="B", quantity=3)])
     r1 = Request("d", "1", "B", 1, "in", 5.0)
     r2 = Request("d", "2", "B", 2, "in", 5.0)
     r3 = Request("d", "3", "B", 1, "in", 5.0)
@@ -100,7 +101,7 @@ def test_batch_dedupes_within_and_across_batches(
 def test_a_lost_race_is_detected(tmp_path: Path) -> None:
     e = make_engine(f"sqlite:///{tmp_path / 'race.db'}")
     migrate(e)
-    create_orders(e, [OrderIn(code="R", title="R", quantity=1)])
+    create_orders(SqlDatabase(e), [OrderIn(code="R", title="R", quantity=1)])
     with e.connect() as c:
         c = writer(c)
         with c.begin():

@@ -267,7 +267,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 valid_until=None if vu is None else self.now + vu,
             )
         self.codes["unknown"] = f"M{n}-UNKNOWN"
-        create_orders(e, ins)
+        create_orders(SqlDatabase(e), ins)
 
     def at(self, offset: int | None) -> datetime | None:
         return None if offset is None else datetime.fromtimestamp(self.now + offset, UTC)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Audit, Order, Redemption
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund, revert
@@ -55,7 +56,7 @@ def test_units_are_never_over_used_and_always_add_up(
     e = engine()
     n = next(_SEQ)
     code = f"P{n}"
-    create_orders(e, [OrderIn(code=code, title="Prop", kind=kind, quantity=quantity)])  # type: ignore[arg-type]
+    create_orders(SqlDatabase(e), [OrderIn(code=code, title="Prop", kind=kind, quantity=quantity)])  # type: ignore[arg-type]
     sent: list[tuple[str, str]] = []
     now = time.time()
     for i, (name, a, b) in enumerate(ops):

@@ -86,7 +86,7 @@ def ledger(engine: Engine) -> Engine:
             )
         )
     create_orders(
-        e,
+        SqlDatabase(e),
         [
             OrderIn(code="A", title="Tour order", product="TOUR", quantity=10, site="sh"),
             OrderIn(code="B", title="Wash pack", quantity=5, site="ny"),
@@ -205,7 +205,7 @@ P = datetime(2026, 3, 1, 0, 0, tzinfo=UTC).timestamp()
 def sales(engine: Engine) -> Engine:
     e = engine
     create_orders(
-        e,
+        SqlDatabase(e),
         [
             OrderIn(
                 code="S1", title="Ticket x10", quantity=10, site="sh", paid_at=datetime.fromtimestamp(P, UTC)
@@ -303,10 +303,10 @@ def test_rest_reports_with_roles(
     migrate(e)
     create_site(SqlDatabase(e), SiteIn(slug="s1", name="One"))
     create_site(SqlDatabase(e), SiteIn(slug="s2", name="Two"))
-    create_user(e, "boss", "boss-password-1", "owner")
-    create_user(e, "sup2", "sup2-password-1", "supervisor", ["s2"])
-    create_user(e, "ver", "ver-password-1", "verifier", ["s1"])
-    tokens = {u: issue_api_token(e, u, "tests") for u in ("boss", "sup2", "ver")}
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    create_user(SqlDatabase(e), "sup2", "sup2-password-1", "supervisor", ["s2"])
+    create_user(SqlDatabase(e), "ver", "ver-password-1", "verifier", ["s1"])
+    tokens = {u: issue_api_token(SqlDatabase(e), u, "tests") for u in ("boss", "sup2", "ver")}
     e.dispose()
     g = gateway_factory(mosquitto.url, db, env={"SETTLE_DAYS": "3"})
 

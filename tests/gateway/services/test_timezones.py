@@ -48,7 +48,9 @@ SCANS = [
 def seed(e: Engine) -> None:
     create_site(SqlDatabase(e), SiteIn(slug="ber", name="Berlin", timezone="Europe/Berlin"))
     create_site(SqlDatabase(e), SiteIn(slug="sha", name="Shanghai", timezone="Asia/Shanghai"))
-    create_orders(e, [OrderIn(code=f"TZ-{s}", title="Pack", quantity=100, site=s) for s in ("ber", "sha")])
+    create_orders(
+        SqlDatabase(e), [OrderIn(code=f"TZ-{s}", title="Pack", quantity=100, site=s) for s in ("ber", "sha")]
+    )
     with e.connect() as c, writer(c).begin():
         sites = {
             r.slug: (r.id, ZoneInfo(r.timezone)) for r in c.execute(select(Site.slug, Site.id, Site.timezone))
@@ -151,8 +153,8 @@ def test_rest_report_dates_mean_each_sites_zone(
     e = make_engine(f"sqlite:///{db}")
     migrate(e)
     seed(e)
-    create_user(e, "boss", "boss-password-1", "owner")
-    token = issue_api_token(e, "boss", "tests")
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    token = issue_api_token(SqlDatabase(e), "boss", "tests")
     e.dispose()
     g = gateway_factory(mosquitto.url, db, env={"TIMEZONE": "UTC"})
     auth = {"authorization": f"Bearer {token}"}

@@ -19,7 +19,7 @@ from gateway.domain.errors import Conflict
 from gateway.services import webhooks_in as inbound
 from gateway.services.catalog import ProductIn, create_product
 from gateway.services.ledger_store import load_orders
-from gateway.services.orders import SiteIn, create_site, site_ids
+from gateway.services.orders import SiteIn, create_site
 from tests.gateway.trust_fixtures import ledger
 
 SECRET = "test-webhook-secret-0123456789"
@@ -161,8 +161,10 @@ def test_unpaid_order_is_stored_unpaid(engine: Engine) -> None:
 
 def test_payment_starts_valid_days(engine: Engine) -> None:
     """Hole 17: `order.paid` starts the product's `valid_days` at the payment, not at the order's creation."""
-    with engine.connect() as c:
-        create_product(engine, ProductIn(sku="spa3", title="Spa", valid_days=3), site_ids(c))
+    db = SqlDatabase(engine)
+    with db.read() as tx:
+        sites = tx.sites.ids()
+    create_product(db, ProductIn(sku="spa3", title="Spa", valid_days=3), sites)
     handle(engine, event("v1", "order.created", {"code": "V-1", "product": "spa3"}))
     paid = datetime(2030, 5, 20, 9, 30, tzinfo=UTC).timestamp()
     handle(engine, event("v2", "order.paid", {"code": "V-1", "paid_at": "2030-05-20T09:30:00Z"}))

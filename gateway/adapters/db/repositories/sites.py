@@ -24,6 +24,13 @@ class SqlSites:
     def ids(self) -> dict[str, int]:
         return {slug: sid for slug, sid in self.conn.execute(select(Site.slug, Site.id))}
 
+    def by_slug(self, slug: str) -> tuple[int, str] | None:
+        row = self.conn.execute(select(Site.id, Site.timezone).where(Site.slug == slug)).first()
+        return None if row is None else (row.id, row.timezone)
+
+    def zones(self) -> dict[str, str]:
+        return {slug: tz for slug, tz in self.conn.execute(select(Site.slug, Site.timezone))}
+
     def add(self, row: dict[str, Any]) -> bool:
         return insert_unique(self.conn, Site.slug, row["slug"], row)
 

@@ -90,7 +90,7 @@ def _product_sites(who: Person, body: ProductIn) -> None:
 
 
 def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
-    stored = product_sites(r.engine, sku)
+    stored = product_sites(r.db, sku)
     if stored is not None:
         sites: list[str | None] = list(stored)
         for slug in sites or [None]:
@@ -101,7 +101,7 @@ def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
 def products(r: RT, who: AsManager) -> list[dict[str, Any]]:
     """The products of the caller's sites (a product without `rules.sites` is sold everywhere)."""
     slugs = {i: slug for slug, i in _sites(r).items()}
-    return [p for p in list_products(r.engine) if _sold_at_mine(who, p, slugs)]
+    return [p for p in list_products(r.db) if _sold_at_mine(who, p, slugs)]
 
 
 def _sold_at_mine(who: Person, product: dict[str, Any], slugs: dict[int, str]) -> bool:
@@ -114,7 +114,7 @@ def new_product(r: RT, body: ProductIn, who: AsManager) -> dict[str, Any]:
     """Naive date-times are local in the zone of the product's `rules.sites` (when they share one),
     otherwise in the gateway's TIMEZONE. Managers add products for their own sites."""
     _product_sites(who, body)
-    return create_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
+    return create_product(r.db, body, _sites(r), product_zone(r.db, body, r.settings.timezone))
 
 
 @router.put("/api/products/{sku}", tags=["products"])
@@ -124,18 +124,18 @@ def edit_product(r: RT, sku: SkuPath, body: ProductIn, who: AsManager) -> dict[s
         raise ValidationFailed("the sku in the body must match the URL", field="sku")
     _stored_product_sites(r, who, sku)
     _product_sites(who, body)
-    return update_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
+    return update_product(r.db, body, _sites(r), product_zone(r.db, body, r.settings.timezone))
 
 
 @router.delete("/api/products/{sku}", tags=["products"], status_code=204)
 def retire_product(r: RT, sku: SkuPath, who: AsManager) -> None:
     _stored_product_sites(r, who, sku)
-    delete_product(r.engine, sku)
+    delete_product(r.db, sku)
 
 
 def _order_at(r: Runtime, who: Person, code: str) -> str:
     """The order's canonical code, once the caller may act on its site (other sites' orders: 404)."""
-    order = require_order(who, order_view(r.engine, code), code)
+    order = require_order(who, order_view(r.db, code), code)
     require_site(who, order["site"])
     return str(order["code"])
 
@@ -183,14 +183,14 @@ def put_pin(
     A 409 (someone there has that PIN) tells that the PIN is in use: each is audited as a miss (the
     PIN itself is not logged) and the caller is paused after GUESS_LIMIT of them, like a code guesser."""
     require_site(who, body.site)
-    target = person_named(r.engine, name)
+    target = person_named(r.db, name)
     if target is None or not target.may_site(body.site) or not who.at_least(target.role):
         raise Forbidden(f"{name!r} cannot get a PIN at {body.site!r} from you", site=body.site)
     source, limited = source_of(request), who is not LOCAL
     if limited:
         r.guard.admit(who.name, source, time.monotonic(), costs=False)
     try:
-        set_pin(r.engine, name, body.site, body.pin, r.pin_key)
+        set_pin(r.db, name, body.site, body.pin, r.pin_key)
     except Conflict:
         r.guard.missed(r.engine, who.name, source, "pin", f"PIN in use at {body.site}", counts=limited)
         raise

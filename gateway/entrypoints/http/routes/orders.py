@@ -86,7 +86,7 @@ def new_orders(r: RT, body: OrdersIn, who: AsManager, request: Request) -> dict[
         require_site(who, o.site)
     with _creating(r, who, request) as taken:
         codes = create_orders(
-            r.engine,
+            r.db,
             body.orders,
             r.settings.key,
             r.settings.timezone,
@@ -110,7 +110,7 @@ async def import_orders(r: RT, request: Request, who: AsManager) -> dict[str, An
     def run() -> dict[str, Any]:
         with _creating(r, who, request) as taken:
             return import_csv(
-                r.engine, text, r.settings.key, r.settings.timezone, lambda s: require_site(who, s), taken
+                r.db, text, r.settings.key, r.settings.timezone, lambda s: require_site(who, s), taken
             )
 
     return await run_in_threadpool(run)

@@ -4,15 +4,12 @@ from __future__ import annotations
 import pytest
 
 from gateway.adapters.db.repositories.database import SqlDatabase
-
-
-def _site(slug: str) -> dict[str, object]:
-    return {"slug": slug, "name": slug, "timezone": "UTC", "auto_checkout": None, "created_at": 0.0}
+from tests.gateway.adapters.db.site_rows import site_row
 
 
 def test_a_write_commits_every_call_when_the_block_ends(db: SqlDatabase) -> None:
     with db.write() as tx:
-        assert tx.sites.add(_site("a")) and tx.sites.add(_site("b"))
+        assert tx.sites.add(site_row("a")) and tx.sites.add(site_row("b"))
         assert set(tx.sites.ids()) == {"a", "b"}  # the same connection sees its own writes
     with db.read() as tx:
         assert set(tx.sites.ids()) == {"a", "b"}
@@ -20,7 +17,7 @@ def test_a_write_commits_every_call_when_the_block_ends(db: SqlDatabase) -> None
 
 def test_a_write_that_raises_leaves_nothing(db: SqlDatabase) -> None:
     with pytest.raises(RuntimeError), db.write() as tx:
-        tx.sites.add(_site("a"))
+        tx.sites.add(site_row("a"))
         raise RuntimeError("after the first insert")
     with db.read() as tx:
         assert tx.sites.ids() == {}
