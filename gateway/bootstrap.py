@@ -18,6 +18,7 @@ from gateway.adapters.brokers.tls_files import BrokerTls, ensure_broker_tls, wan
 from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
 from gateway.adapters.mqtt.transport import MqttDeviceLink, mqtt_transport
@@ -119,7 +120,8 @@ def build(settings: Settings) -> Runtime:
 
     pin_key = ensure_pin_key(settings.var_dir)
     service = RedemptionService(
-        engine,
+        db,
+        SqlWriter(engine),
         mqtt_transport(publish),
         auto_register_site=settings.auto_site,
         auto_register_per_min=settings.auto_register_per_min,

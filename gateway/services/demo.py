@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Order
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund
 from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
@@ -42,10 +43,10 @@ def retire_demo(engine: Engine) -> list[str]:
     done = []
     for code in codes:
         try:
-            cancel(engine, code, "gateway", why)
+            cancel(SqlDatabase(engine), code, "gateway", why)
         except Conflict:  # units were redeemed from it: refund what is left (nothing left: nothing to do)
             try:
-                refund(engine, code, None, "gateway", why)
+                refund(SqlDatabase(engine), code, None, "gateway", why)
             except Conflict:
                 continue
         done.append(code)

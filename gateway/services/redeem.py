@@ -11,9 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
-from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
 from gateway.domain.ratelimit import TokenBuckets
@@ -23,6 +20,8 @@ from gateway.services.auto_checkout import run_checkouts
 from gateway.services.group_commit import Counters, Gate, GroupCommit, Pending, Status
 from gateway.services.messages import BadScan, Ignored, Inbound, ScanIn, StatusIn, Transport, no_ack
 from gateway.services.places import PlaceCache
+from gateway.services.ports.database import Database
+from gateway.services.ports.writer import Writer
 
 __all__ = ["ConsoleRedeem", "Counters", "Inbound", "RedemptionService"]
 
@@ -50,7 +49,8 @@ class RedemptionService:
 
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
+        writer: Writer,
         transport: Transport,
         *,
         auto_register_site: str = "demo",
@@ -66,8 +66,7 @@ class RedemptionService:
         annul_window_s: float = 120.0,
         pin_key: bytes = b"",
     ) -> None:
-        self.engine = engine
-        self._db = SqlDatabase(engine)
+        self.db = db
         self.transport = transport
         self.batch_max = batch_max
         self.clock = clock
@@ -89,7 +88,7 @@ class RedemptionService:
             pin_key,
         )
         self._commit = GroupCommit(
-            engine, self._places, gate, self.counters, annul_window_s, monotonic, transport.render
+            writer, self._places, gate, self.counters, annul_window_s, monotonic, transport.render
         )
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -138,7 +137,7 @@ class RedemptionService:
         self._last_housekeeping = mono
         try:
             # Each site resumes from its persisted cursor: a restart across the check-out time still runs it.
-            run_checkouts(self._db, None, self.clock())
+            run_checkouts(self.db, None, self.clock())
         except Exception:
             log.exception("automatic check-out failed")
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Audit, Order, Product, WebhookEvent
-from gateway.adapters.db.repositories.database import SqlTx
+from gateway.adapters.db.repositories.database import SqlDatabase, SqlTx
 from gateway.domain.codes import ALPHABET, RANDOM_SYMBOLS, _sig
 from gateway.domain.errors import Conflict, HexiaoError
 from gateway.services import adjustments as adjust
@@ -249,8 +249,8 @@ def _apply(
     if isinstance(what, RefundIn):
         if _refunded_by(engine, ev.id):
             return {"code": what.code, "recovered": True}
-        return adjust.refund(engine, what.code, what.units, ACTOR, reason)
-    return adjust.cancel(engine, what.code, ACTOR, reason)
+        return adjust.refund(SqlDatabase(engine), what.code, what.units, ACTOR, reason)
+    return adjust.cancel(SqlDatabase(engine), what.code, ACTOR, reason)
 
 
 def handle(

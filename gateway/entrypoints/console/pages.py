@@ -133,17 +133,17 @@ async def order_action(
 ) -> Response:
     """refund / cancel (managers) and revert (supervisors), each with a reason, audited by adjust."""
     form = await request.form()
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     order = _order_for(request, person, code)
     reason = str(form.get("reason", "")).strip()[:200]
     try:
         if action == "revert":
             rid = _whole(form.get("redemption_id"), 2**53)
-            if rid is None or queries.redemption_code(rt_of(request).db, rid) != order["code"]:
+            if rid is None or queries.redemption_code(db, rid) != order["code"]:
                 raise PageForbidden()
-            if not person.may_site(queries.redemption_site(rt_of(request).db, rid)[1]):
+            if not person.may_site(queries.redemption_site(db, rid)[1]):
                 raise PageForbidden()  # a redemption at another site is that site's to undo
-            adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
+            adjust.revert(db, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager") and person.may_site(order["site"]):
             if action == "refund":
                 # The form's field is labelled "empty: all unused": an empty field is the explicit ask.
@@ -151,9 +151,9 @@ async def order_action(
                 n = _whole(units, 1_000_000_000) if units else None
                 if units and n is None:
                     raise ValueError(units)
-                adjust.refund(engine, order["code"], n, person.name, reason or "refund")
+                adjust.refund(db, order["code"], n, person.name, reason or "refund")
             else:
-                adjust.cancel(engine, order["code"], person.name, reason or "cancel")
+                adjust.cancel(db, order["code"], person.name, reason or "cancel")
         else:
             raise PageForbidden()
     except HexiaoError as err:

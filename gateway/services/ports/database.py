@@ -10,6 +10,7 @@ from gateway.services.ports.audit import Audit
 from gateway.services.ports.checkouts import Checkouts
 from gateway.services.ports.credentials import DeviceCredentials
 from gateway.services.ports.devices import Devices
+from gateway.services.ports.ledger import Ledger
 from gateway.services.ports.orders import Orders
 from gateway.services.ports.pins import Pins
 from gateway.services.ports.products import Products
@@ -37,6 +38,9 @@ class Tx(Protocol):
 
     @property
     def devices(self) -> Devices: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
 
     @property
     def orders(self) -> Orders: ...

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import WebhookCursor
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.adapters.webhooks.outbound import Deliverer
 from gateway.adapters.webhooks.policy import backoff, deliverable
@@ -99,7 +100,7 @@ def scan(
         site_id = c.exec_driver_sql("SELECT id FROM sites WHERE slug='s1'").scalar()
         place = Place(site_id, "Gate A", ZoneInfo("UTC"))
         apply_batch(
-            c,
+            SqlLedger(c),
             [(Request("dev-1", sid, code, qty, "in", None, op, None, ref, "alice"), place)],
             time.time(),
             render=render,
@@ -170,7 +171,7 @@ def test_cursor_survives_restart_and_denials_option(engine: Engine) -> None:
         with engine.connect() as c:
             rid = c.exec_driver_sql("SELECT id FROM redemptions WHERE scan_id='1'").scalar()
         assert isinstance(rid, int)
-        adjust.revert(engine, rid, "boss", "wrong person")
+        adjust.revert(SqlDatabase(engine), rid, "boss", "wrong person")
         d2 = Deliverer(engine, [Target(rcv.url, SECRET)], settings(webhook_denials=True))  # a restart
         d2.run_once(time.time())
         d2.stop()

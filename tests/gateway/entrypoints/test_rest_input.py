@@ -17,6 +17,7 @@ import pytest
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.errors import Unavailable
 from gateway.entrypoints.runtime import Runtime
@@ -262,9 +263,13 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
     migrate(engine)
     create_site(SqlDatabase(engine), SiteIn(slug="s", name="S", timezone="UTC"))
     # A real service that is not started: nothing is decided, so nothing ever answers.
-    full = RedemptionService(engine, mqtt_transport(lambda topic, payload: None), queue_max=1)
+    full = RedemptionService(
+        SqlDatabase(engine), SqlWriter(engine), mqtt_transport(lambda topic, payload: None), queue_max=1
+    )
     full.q.put(None)  # its one place is taken: a blocking put() would wait forever
-    idle = RedemptionService(engine, mqtt_transport(lambda topic, payload: None))
+    idle = RedemptionService(
+        SqlDatabase(engine), SqlWriter(engine), mqtt_transport(lambda topic, payload: None)
+    )
     result: dict[str, Any] = {}
 
     async def attempt(service: RedemptionService, key: str) -> tuple[Exception | None, int]:

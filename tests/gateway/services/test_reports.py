@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Product, Redemption, Site
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import ValidationFailed
 from gateway.entrypoints.http.routes.reports import count_columns, parse_when, to_csv
@@ -66,7 +67,7 @@ def scan(
         kw.get("user"),
     )
     with e.connect() as c, writer(c).begin():
-        return apply_batch(c, [(req, where)], at, render=render)[0].ok
+        return apply_batch(SqlLedger(c), [(req, where)], at, render=render)[0].ok
 
 
 def rid(e: Engine, device: str, sid: str) -> int:
@@ -99,7 +100,7 @@ def ledger(engine: Engine) -> Engine:
     assert not scan(e, T0 + 200, sh2, "dev-2", "1", "A", 8)  # QTY_EXCEEDED: 7 left
     assert not scan(e, T0 + 300, sh2, "dev-2", "2", "NOPE", 2)  # UNKNOWN_CODE
     assert scan(e, T0 + 400, sh1, "dev-1", "4", "A", 2, user="alice")
-    adjust.revert(e, rid(e, "dev-1", "4"), "boss", "wrong ticket")
+    adjust.revert(SqlDatabase(e), rid(e, "dev-1", "4"), "boss", "wrong ticket")
     # 17:00 UTC: 12:00 the same day in New York, but already the next day in Shanghai.
     assert scan(e, T0 + 7 * 3600, ny1, "dev-3", "1", "B", 2, user="bob")
     assert not scan(
@@ -229,11 +230,11 @@ def sales(engine: Engine) -> Engine:
     g = place(e, "sh", "G1")
     assert scan(e, P + 1 * DAY, g, "d", "1", "S1", 3)
     assert scan(e, P + 2 * DAY, g, "d", "2", "S1", 2)
-    adjust.revert(e, rid(e, "d", "2"), "boss", "mistake")  # undone: settles nothing
+    adjust.revert(SqlDatabase(e), rid(e, "d", "2"), "boss", "mistake")  # undone: settles nothing
     assert scan(e, P + 8 * DAY, g, "d", "3", "S1", 1)  # after the due date: already settled then
-    adjust.refund(e, "S1", 2, "shop", "two fewer")
+    adjust.refund(SqlDatabase(e), "S1", 2, "shop", "two fewer")
     assert scan(e, P + 4 * DAY, g, "d", "4", "S2", 1)
-    adjust.cancel(e, "S3", "shop", "cancelled")
+    adjust.cancel(SqlDatabase(e), "S3", "shop", "cancelled")
     assert scan(e, P + 6 * DAY, g, "d", "5", "S4", 1, amt=2500)
     return e
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Site
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.roles import Person
 from gateway.services import queries, reports
@@ -58,7 +59,7 @@ def seed(e: Engine) -> None:
         for i, (slug, t) in enumerate(SCANS):
             sid, tz = sites[slug]
             req = Request(f"gate-{slug}", f"s{i}", f"TZ-{slug}", 1, "in", None)
-            apply_batch(c, [(req, Place(sid, "Gate 1", tz))], t, render=render)
+            apply_batch(SqlLedger(c), [(req, Place(sid, "Gate 1", tz))], t, render=render)
         assert c.execute(select(Order.used).where(Order.code == "TZ-ber")).scalar() == 7
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Device, Redemption, Site
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.errors import Unavailable
 from gateway.domain.requests import Request
@@ -45,7 +46,12 @@ class Wire:
 def service(e: Engine, wire: Wire, **kw: Any) -> RedemptionService:
     kw.setdefault("clock", lambda: T0)
     return RedemptionService(
-        e, mqtt_transport(wire), auto_register_site="zoo", default_tz="Asia/Shanghai", **kw
+        SqlDatabase(e),
+        SqlWriter(e),
+        mqtt_transport(wire),
+        auto_register_site="zoo",
+        default_tz="Asia/Shanghai",
+        **kw,
     )
 
 

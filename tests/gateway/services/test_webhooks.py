@@ -160,7 +160,7 @@ def test_refund_replay_refunds_once(engine: Engine) -> None:
 def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
     """A delivery that died after the refund landed but before it was marked done (a stale claim)."""
     handle(engine, event("c", "order.paid", {"code": "R3", "title": "Ticket", "quantity": 5}), None, 0)
-    adjust.refund(engine, "R3", 2, "webhook", "webhook lost-1: ")
+    adjust.refund(SqlDatabase(engine), "R3", 2, "webhook", "webhook lost-1: ")
     with engine.connect() as c, c.begin():
         c.execute(
             insert(WebhookEvent).values(

@@ -14,11 +14,11 @@ from sqlalchemy import Engine, insert, select
 
 from gateway.adapters.db.models import Order, WebhookEvent
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.domain.decisions import Ask, decide
 from gateway.domain.errors import Conflict
 from gateway.services import webhooks_in as inbound
 from gateway.services.catalog import ProductIn, create_product
-from gateway.services.ledger_store import load_orders
 from gateway.services.orders import SiteIn, create_site
 from tests.gateway.trust_fixtures import ledger
 
@@ -135,13 +135,13 @@ def test_created_but_unpaid_order_does_not_redeem(engine: Engine) -> None:
     assert out["result"]["status"] == inbound.UNPAID
     tz = ZoneInfo("Asia/Shanghai")
     with engine.connect() as c:
-        view = load_orders(c, {"U-1"})["U-1"]
+        view = SqlLedger(c).orders({"U-1"})["U-1"]
         site = view.site_id
     d = decide(view, Ask(), site, "Gate 1", time.time(), tz)
     assert not d.ok and d.reason == "NOT_PAID"
     handle(engine, event("u2", "order.paid", {"code": "U-1", "title": "Tour"}))
     with engine.connect() as c:
-        view = load_orders(c, {"U-1"})["U-1"]
+        view = SqlLedger(c).orders({"U-1"})["U-1"]
     assert view.status == "active" and decide(view, Ask(), site, "Gate 1", time.time(), tz).ok
 
 

@@ -13,6 +13,7 @@ from gateway.adapters.db.repositories.audit import SqlAudit
 from gateway.adapters.db.repositories.checkouts import SqlCheckouts
 from gateway.adapters.db.repositories.credentials import SqlCredentials
 from gateway.adapters.db.repositories.devices import SqlAlarms, SqlDevices
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.db.repositories.orders import SqlOrders
 from gateway.adapters.db.repositories.pins import SqlPins
 from gateway.adapters.db.repositories.products import SqlProducts
@@ -48,6 +49,10 @@ class SqlTx:
     @cached_property
     def devices(self) -> SqlDevices:
         return SqlDevices(self.conn)
+
+    @cached_property
+    def ledger(self) -> SqlLedger:
+        return SqlLedger(self.conn)
 
     @cached_property
     def orders(self) -> SqlOrders:

@@ -146,12 +146,12 @@ def refund_order(r: RT, code: CodePath, body: RefundIn, who: AsManager) -> dict[
     units must be reverted first (409 otherwise)."""
     # adjust.refund reads units=None as "all": only an explicit `all` may get there.
     units = None if body.all else body.units
-    return refund(r.engine, _order_at(r, who, code), units, who.name, body.reason)
+    return refund(r.db, _order_at(r, who, code), units, who.name, body.reason)
 
 
 @router.post("/api/orders/{code}/cancel", tags=["orders"])
 def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[str, Any]:
-    return cancel(r.engine, _order_at(r, who, code), who.name, body.reason)
+    return cancel(r.db, _order_at(r, who, code), who.name, body.reason)
 
 
 @router.post("/api/redemptions/{redemption_id}/revert", tags=["redemptions"])
@@ -162,7 +162,7 @@ def revert_redemption(r: RT, redemption_id: IdPath, body: ReasonIn, who: AsSuper
         raise NotFound(f"no redemption {redemption_id}")
     if found:
         require_site(who, site)
-    return revert(r.engine, redemption_id, who.name, body.reason, default_tz=r.settings.timezone)
+    return revert(r.db, redemption_id, who.name, body.reason, default_tz=r.settings.timezone)
 
 
 class PinIn(StrictIn):
