@@ -94,7 +94,7 @@ def orders(
 
 def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
     rt = rt_of(request)  # another site's order is a 404 and a recorded miss, like an unknown code
-    return order_looked_up(rt.guard, rt.engine, person, request, code, console=True)
+    return order_looked_up(rt.guard, rt.db, person, request, code, console=True)
 
 
 @router.get("/console/orders/{code}", include_in_schema=False)

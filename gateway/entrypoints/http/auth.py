@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gateway.domain.errors import Forbidden, NotAuthenticated, NotFound
@@ -136,14 +135,14 @@ def require_order(person: Person, order: dict[str, Any], asked: str) -> dict[str
 
 
 def order_looked_up(
-    guard: TypedGuard, engine: Engine, who: Person, request: Request, code: str, *, console: bool = False
+    guard: TypedGuard, db: Database, who: Person, request: Request, code: str, *, console: bool = False
 ) -> dict[str, Any]:
     """Every look-up of an order by its code (REST and console): unknown codes and orders of sites the
     caller may not see are one answer (404) and one recorded miss, limited like typed guesses."""
 
     sees = who.sees_site if console else who.sees_order
     limited = who is not LOCAL
-    return looked_up(guard, engine, who.name, source_of(request), code, limited=limited, sees=sees)
+    return looked_up(guard, db, who.name, source_of(request), code, limited=limited, sees=sees)
 
 
 # Type aliases for routes that need the caller: `who: AsSupervisor` both checks the role and hands it over.

@@ -11,6 +11,10 @@ class Alarms(Protocol):
 
     def open(self, device: str, kind: str, now: float, last_seen: float | None) -> None: ...
 
+    def seen(self, device: str, kind: str, now: float) -> bool:
+        """Note `now` as the latest sighting on the device's open `kind` alarm; False when none is open."""
+        ...
+
     def clear(self, devices: list[str], kind: str, now: float) -> None:
         """Clear the open `kind` alarms of `devices`."""
         ...

@@ -282,7 +282,7 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
 
         task = asyncio.create_task(ticker())
-        rt = cast(Runtime, SimpleNamespace(engine=engine, service=service, guard=TypedGuard()))
+        rt = cast(Runtime, SimpleNamespace(db=SqlDatabase(engine), service=service, guard=TypedGuard()))
         try:
             await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), "127.0.0.1", timeout=1.0)
             return None, ticks

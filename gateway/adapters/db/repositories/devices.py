@@ -140,6 +140,16 @@ class SqlAlarms:
             insert(DeviceAlarm).values(device_id=device, kind=kind, opened_at=now, last_seen=last_seen)
         )
 
+    def seen(self, device: str, kind: str, now: float) -> bool:
+        res = self.conn.execute(
+            update(DeviceAlarm)
+            .where(
+                DeviceAlarm.device_id == device, DeviceAlarm.kind == kind, DeviceAlarm.cleared_at.is_(None)
+            )
+            .values(last_seen=now)
+        )
+        return bool(res.rowcount)
+
     def clear(self, devices: list[str], kind: str, now: float) -> None:
         self.conn.execute(
             update(DeviceAlarm)

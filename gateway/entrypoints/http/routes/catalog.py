@@ -192,14 +192,14 @@ def put_pin(
     try:
         set_pin(r.db, name, body.site, body.pin, r.pin_key)
     except Conflict:
-        r.guard.missed(r.engine, who.name, source, "pin", f"PIN in use at {body.site}", counts=limited)
+        r.guard.missed(r.db, who.name, source, "pin", f"PIN in use at {body.site}", counts=limited)
         raise
 
 
 @router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
 def ticket(r: RT, code: CodePath, who: AsManager, request: Request) -> HTMLResponse:
     """A printable ticket: QR code, short manual-entry code, validity."""
-    order = order_looked_up(r.guard, r.engine, who, request, code)
+    order = order_looked_up(r.guard, r.db, who, request, code)
     return HTMLResponse(ticket_html(order, r.settings.timezone))
 
 
