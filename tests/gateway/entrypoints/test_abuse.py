@@ -13,7 +13,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
-from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.database import SqlDatabase, SqlTx
 from gateway.config import Settings
 from gateway.services.accounts import create_user, issue_api_token
 from gateway.services.places import PlaceCache
@@ -149,7 +149,7 @@ def test_auto_registration_is_off_without_demo_and_bounded(tmp_path: Path) -> No
     migrate(e)
     places = PlaceCache("shop", "UTC", per_minute=1, burst=2)  # (the registration limit itself)
     with e.connect() as c:
-        got = [places.get(c, f"mint-{i}", 0.0) for i in range(4)]
+        got = [places.get(SqlTx(c), f"mint-{i}", 0.0) for i in range(4)]
     assert [p is not None for p in got] == [True, True, False, False]  # minted ids stop after the burst
 
 
