@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine
-
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.mosquitto import Mosquitto, find_mosquitto
 from gateway.adapters.brokers.mosquitto_conf import TlsListener
@@ -21,7 +19,9 @@ from gateway.adapters.camera.worker import FrameDecoder
 from gateway.adapters.db.election import Election
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.notify import Notices
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.db.repositories.ota import SqlOtaStore
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.db.single import claim_sqlite
 from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.adapters.mqtt.bridge import MqttBridge
@@ -106,17 +106,18 @@ def build(settings: Settings) -> Runtime:
     engine = make_engine(settings.db_url)
     single = claim_sqlite(settings.db_url)  # SQLite serves one process: a second one stops here
     migrate(engine)
+    db = SqlDatabase(engine)
     demo_codes: list[str] = []
     if not settings.demo_codes_valid:
         retire_demo(engine)  # demo codes are valid only while our broker serves this machine alone
-    elif settings.demo and is_empty(engine):
-        demo_codes = load_demo(engine, settings.timezone)
+    elif settings.demo and is_empty(db):
+        demo_codes = load_demo(db, settings.timezone)
     broker: Mosquitto | DemoBroker | None = None
     tls: BrokerTls | None = None
     kind = "external"
     url = settings.mqtt_url
     run_as = broker_identity(settings.var_dir) if not url and find_mosquitto() is not None else None
-    fleet_setup = prepare(settings, engine, managed_broker=not url, run_as=run_as)
+    fleet_setup = prepare(settings, db, managed_broker=not url, run_as=run_as)
     if not url:
         broker, kind, tls = start_broker(settings, fleet_setup.auth, run_as)
         url = broker.url
@@ -127,7 +128,8 @@ def build(settings: Settings) -> Runtime:
 
     pin_key = ensure_pin_key(settings.var_dir)
     service = RedemptionService(
-        engine,
+        db,
+        SqlWriter(engine),
         mqtt_transport(publish),
         auto_register_site=settings.auto_site,
         auto_register_per_min=settings.auto_register_per_min,
@@ -156,7 +158,7 @@ def build(settings: Settings) -> Runtime:
     ota.start()
     camera.start()
     bridge.start()
-    rt = Runtime(settings, engine, service, bridge, broker, demo_codes, kind, camera=camera, ota=ota)
+    rt = Runtime(settings, engine, db, service, bridge, broker, demo_codes, kind, camera=camera, ota=ota)
     rt.single = single
     election = Election(engine)
     rt.election, rt.leader = election, election.leader
@@ -169,9 +171,7 @@ def build(settings: Settings) -> Runtime:
     rt.pin_key = pin_key
     rt.guard = TypedGuard(settings.typed_rate_per_s, settings.guess_limit)
     reload = broker.reload if broker is not None else None
-    rt.fleet = build_fleet(
-        fleet_setup, settings, engine, bridge.publish, url, reload, service.forget_places, tls
-    )
+    rt.fleet = build_fleet(fleet_setup, settings, db, bridge.publish, url, reload, service.forget_places, tls)
     rt.fleet.leader = election.leader
     return rt
 
@@ -228,7 +228,7 @@ class FleetSetup:
 
 
 def prepare(
-    settings: Settings, engine: Engine, managed_broker: bool, run_as: RunAs | None = None
+    settings: Settings, db: SqlDatabase, managed_broker: bool, run_as: RunAs | None = None
 ) -> FleetSetup:
     """Before the broker starts: per-device auth applies only to a broker the gateway runs itself
     (Mosquitto, or the amqtt demo broker with the same rules as plugins).
@@ -250,7 +250,7 @@ def prepare(
             auth.acl_file,
         )
     setup = FleetSetup(fs, auth)
-    setup.credentials = Credentials(engine, auth)
+    setup.credentials = Credentials(db, auth)
     setup.credentials.sync()  # files exist before the broker reads them
     return setup
 
@@ -265,7 +265,7 @@ def mqtt_login(setup: FleetSetup, settings: Settings) -> tuple[str, str]:
 def build_fleet(
     setup: FleetSetup,
     settings: Settings,
-    engine: Engine,
+    db: SqlDatabase,
     publish: Callable[..., None],
     mqtt_url: str,
     reload: Callable[[], None] | None,
@@ -295,7 +295,7 @@ def build_fleet(
         log.info(
             "per-device MQTT logins off (DEVICE_AUTH=%s, DEMO=%s)", setup.settings.device_auth, settings.demo
         )
-    fleet = Fleet(engine, MqttDeviceLink(publish), setup.credentials, setup.settings, broker, forget_places)
+    fleet = Fleet(db, MqttDeviceLink(publish), setup.credentials, setup.settings, broker, forget_places)
     fleet.start()
     return fleet
 

@@ -126,7 +126,7 @@ def run(
         except HexiaoError as err:
             console.print(f"[red]cannot start: {err.message}[/]")
             os._exit(2)
-        banner(rt, ensure_owner(rt.engine, settings.var_dir))
+        banner(rt, ensure_owner(rt.db, settings.var_dir))
         rt.bridge.connected.wait(10)
         logging.getLogger("gateway").info("gateway ready on %s", settings.http_url)
         return rt
@@ -161,14 +161,15 @@ def https(settings: Settings) -> dict[str, Any]:
     return {"ssl_certfile": str(files.certfile), "ssl_keyfile": str(files.keyfile)}
 
 
-def _engine_for_cli() -> Any:
+def _db_for_cli() -> Any:
     """The configured database, migrated: CLI commands work on the same data `run` uses."""
     from gateway.adapters.db.engine import make_engine, migrate
+    from gateway.adapters.db.repositories.database import SqlDatabase
 
     settings = Settings()
     engine = make_engine(settings.db_url)
     migrate(engine)
-    return engine
+    return SqlDatabase(engine)
 
 
 @cli.command("add-user")
@@ -182,7 +183,7 @@ def add_user(
 
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        create_user(_engine_for_cli(), name, password, role, list(site))
+        create_user(_db_for_cli(), name, password, role, list(site))
     except HexiaoError as err:
         console.print(f"[red]{err.message}[/]")
         raise typer.Exit(2) from err
@@ -198,7 +199,7 @@ def token(
     from gateway.services.accounts import issue_api_token
 
     try:
-        value = issue_api_token(_engine_for_cli(), user, name)
+        value = issue_api_token(_db_for_cli(), user, name)
     except HexiaoError as err:
         console.print(f"[red]{err.message}[/]")
         raise typer.Exit(2) from err

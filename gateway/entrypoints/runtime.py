@@ -15,6 +15,7 @@ from gateway.config import Settings
 from gateway.services.fleet import Fleet
 from gateway.services.guessing import TypedGuard
 from gateway.services.ota import OtaService
+from gateway.services.ports.database import Database
 from gateway.services.redeem import RedemptionService
 
 
@@ -22,6 +23,7 @@ from gateway.services.redeem import RedemptionService
 class Runtime:
     settings: Settings
     engine: Engine
+    db: Database  # the services' unit of work (services/ports/database.py) on `engine`
     service: RedemptionService
     bridge: MqttBridge
     broker: Mosquitto | DemoBroker | None = None

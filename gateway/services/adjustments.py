@@ -6,35 +6,26 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select, update
-
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Audit, Order, Redemption, Site
 from gateway.domain.decisions import OrderView
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.domain.order_state import undoable
 from gateway.domain.requests import system_key
-from gateway.services.ledger_store import (
-    LostRace,
-    load_order,
-    mark_undone,
-    redemption_ref,
-    undo,
-    write_orders,
-)
+from gateway.services.ledger_store import LostRace, undo
+from gateway.services.ports.database import Database
+from gateway.services.ports.ledger import Ledger
 
 RETRIES = 5
 
 
-def _order(conn: Any, code: str) -> OrderView:
-    order = load_order(conn, Order.code == code)
+def _order(ledger: Ledger, code: str) -> OrderView:
+    order = ledger.order_by_code(code)
     if order is None:
         raise NotFound(f"no order with code {code!r}", code=code)
     return order
 
 
 def _audit(
-    conn: Any,
+    ledger: Ledger,
     actor: str,
     action: str,
     order_id: int | None,
@@ -43,17 +34,16 @@ def _audit(
     reason: str,
     now: float | None = None,
 ) -> None:
-    conn.execute(
-        insert(Audit).values(
-            at=time.time() if now is None else now,
-            actor=actor,
-            action=action,
-            order_id=order_id,
-            redemption_id=red_id,
-            units=units,
-            reason=reason[:200],
-        )
-    )
+    entry = {
+        "at": time.time() if now is None else now,
+        "actor": actor,
+        "action": action,
+        "order_id": order_id,
+        "redemption_id": red_id,
+        "units": units,
+        "reason": reason[:200],
+    }
+    ledger.record([], [entry])
 
 
 def _retrying(fn: Any) -> Any:
@@ -69,15 +59,15 @@ def _retrying(fn: Any) -> Any:
 
 
 def refund(
-    engine: Engine, code: str, units: int | None, actor: str, reason: str, *, now: float | None = None
+    db: Database, code: str, units: int | None, actor: str, reason: str, *, now: float | None = None
 ) -> dict[str, Any]:
     """Refund `units` unredeemed units (None = all of them). Used units must be reverted first."""
     if units is not None and units < 1:
         raise ValidationFailed("units must be at least 1", field="units")
 
     def step() -> dict[str, Any]:
-        with engine.connect() as c, writer(c).begin():
-            o = _order(c, code)
+        with db.write() as tx:
+            o = _order(tx.ledger, code)
             if o.status == "cancelled":
                 raise Conflict("the order is cancelled; nothing to refund", code="CANCELLED")
             n = o.left if units is None else units
@@ -89,38 +79,28 @@ def refund(
                 )
             refunded = o.refunded + n
             status = "refunded" if refunded == o.quantity else o.status
-            res = c.execute(
-                update(Order)
-                .where(Order.id == o.id, Order.version == o.version)
-                .values(refunded=refunded, status=status, version=o.version + 1)
-            )
-            if res.rowcount != 1:
+            if not tx.ledger.refund(o.id, o.version, refunded, status):
                 raise LostRace(code)
-            _audit(c, actor, "refund", o.id, None, n, reason, now)
+            _audit(tx.ledger, actor, "refund", o.id, None, n, reason, now)
             return {"code": code, "refunded": refunded, "left": o.left - n, "status": status}
 
     out: dict[str, Any] = _retrying(step)
     return out
 
 
-def cancel(engine: Engine, code: str, actor: str, reason: str, *, now: float | None = None) -> dict[str, Any]:
+def cancel(db: Database, code: str, actor: str, reason: str, *, now: float | None = None) -> dict[str, Any]:
     """Cancel an order nothing was redeemed from (otherwise: refund what is left)."""
 
     def step() -> dict[str, Any]:
-        with engine.connect() as c, writer(c).begin():
-            o = _order(c, code)
+        with db.write() as tx:
+            o = _order(tx.ledger, code)
             if o.status == "cancelled":
                 return {"code": code, "status": "cancelled"}
             if o.used > 0:
                 raise Conflict(f"{o.used} unit(s) were redeemed; refund the rest instead", used=o.used)
-            res = c.execute(
-                update(Order)
-                .where(Order.id == o.id, Order.version == o.version)
-                .values(status="cancelled", version=o.version + 1)
-            )
-            if res.rowcount != 1:
+            if not tx.ledger.cancel(o.id, o.version):
                 raise LostRace(code)
-            _audit(c, actor, "cancel", o.id, None, 0, reason, now)
+            _audit(tx.ledger, actor, "cancel", o.id, None, 0, reason, now)
             return {"code": code, "status": "cancelled"}
 
     out: dict[str, Any] = _retrying(step)
@@ -128,7 +108,7 @@ def cancel(engine: Engine, code: str, actor: str, reason: str, *, now: float | N
 
 
 def revert(
-    engine: Engine,
+    db: Database,
     redemption_id: int,
     actor: str,
     reason: str,
@@ -144,22 +124,25 @@ def revert(
 
     def step() -> dict[str, Any]:
         now = time.time() if at is None else at
-        with engine.connect() as c, writer(c).begin():
-            r = redemption_ref(c, redemption_id)
+        with db.write() as tx:
+            ledger = tx.ledger
+            r = ledger.recorded_id(redemption_id)
             if r is None:
                 raise NotFound(f"no redemption {redemption_id}")
             why = undoable(r)
             if why is not None:
                 raise Conflict(f"only a successful entry can be reverted: {why}")
-            tz = c.execute(select(Site.timezone).where(Site.id == r.site_id)).scalar() or default_tz
-            view = load_order(c, Order.id == r.order_id)
+            tz = ledger.site_zone(r.site_id) or default_tz
+            view = ledger.order(r.order_id) if r.order_id is not None else None
             moved = 0
             if view is not None:
                 # The same undo as a device's annul: exactly what that redemption changed comes back.
-                new = undo(c, view, r, ZoneInfo(tz))
+                new = undo(ledger, view, r, ZoneInfo(tz))
                 moved = new.inside - view.inside
-                write_orders(c, {view.id: new}, {view.id: view.version})
-            mark_undone(c, [r.id])
+                if not ledger.write_order(new, view.version):
+                    raise LostRace("1 order(s) changed under us")
+            if not ledger.undo_once(r.id):
+                raise LostRace("a redemption was undone concurrently")
             verdict = {
                 "v": 1,
                 "sid": f"rv{r.id}",
@@ -171,30 +154,31 @@ def revert(
                 "sound": "attention",
                 "left": None,
             }
-            c.execute(
-                insert(Redemption).values(
-                    idem_key=system_key("revert", r.id),
-                    device=f"web-{actor}"[:40],
-                    scan_id=f"rv{r.id}",
-                    site_id=r.site_id,
-                    gate=r.gate,
-                    order_id=r.order_id,
-                    code=r.code,
-                    qty=r.qty,
-                    direction=r.direction,
-                    ok=True,
-                    reason="OK",
-                    device_time=None,
-                    server_time=now,
-                    verdict=json.dumps(verdict),
-                    op="revert",
-                    ref_id=r.id,
-                    inside_delta=moved,
-                    undone=False,
-                    user=actor[:40],
-                )
-            )
-            _audit(c, actor, "revert", r.order_id, r.id, r.qty, reason, now)
+            line = {
+                "idem_key": system_key("revert", r.id),
+                "device": f"web-{actor}"[:40],
+                "scan_id": f"rv{r.id}",
+                "site_id": r.site_id,
+                "gate": r.gate,
+                "order_id": r.order_id,
+                "code": r.code,
+                "qty": r.qty,
+                "direction": r.direction,
+                "ok": True,
+                "reason": "OK",
+                "device_time": None,
+                "server_time": now,
+                "verdict": json.dumps(verdict),
+                "op": "revert",
+                "ref_id": r.id,
+                "undone": False,
+                "user": actor[:40],
+                "fingerprint": None,
+                "inside_delta": moved,
+                "day_key": None,
+            }
+            ledger.record([line], [])
+            _audit(ledger, actor, "revert", r.order_id, r.id, r.qty, reason, now)
             return {"reverted": r.id, "code": r.code, "units": r.qty}
 
     out: dict[str, Any] = _retrying(step)

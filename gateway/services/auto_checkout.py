@@ -5,11 +5,8 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select, update
-
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Order, Site
 from gateway.domain.validity import parse_hhmm
+from gateway.services.ports.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -30,45 +27,28 @@ def due(since: float, now: float, hhmm: str, tz: str) -> bool:
     return since < last_checkout_before(now, hhmm, tz) <= now
 
 
-def run_checkouts(engine: Engine, since: float | None, now: float) -> int:
+def run_checkouts(db: Database, since: float | None, now: float) -> int:
     """Check out every site whose time came in (since, now]; returns how many units were let out.
 
     `since` None: each site resumes from its persisted cursor (its creation when it never ran), so a
     gateway that was down across the check-out time still lets everyone out when it comes back.
     """
     total = 0
-    with engine.connect() as c:
-        sites = c.execute(
-            select(Site.id, Site.auto_checkout, Site.timezone, Site.checkout_cursor, Site.created_at).where(
-                Site.auto_checkout.is_not(None)
-            )
-        ).all()
+    with db.read() as tx:
+        sites = tx.checkouts.scheduled()
     for site_id, hhmm, tz, cursor, created in sites:
         start = since if since is not None else (cursor if cursor is not None else created)
-        with engine.connect() as c, writer(c).begin():
+        with db.write() as tx:
             n = 0
             if hhmm is not None and due(start, now, hhmm, tz):
-                n = int(
-                    c.execute(
-                        update(Order)
-                        .where(Order.inside > 0, Order.inside_site_id == site_id)
-                        .values(inside=0, inside_site_id=None, version=Order.version + 1)
-                    ).rowcount
-                )
+                n = tx.checkouts.let_out(site_id)
                 log.info("automatic check-out at site %s: %d orders let out", site_id, n)
-            c.execute(update(Site).where(Site.id == site_id).values(checkout_cursor=now))
+            tx.checkouts.ran_until(site_id, now)
         total += n
     return total
 
 
-def inside_now(engine: Engine) -> dict[str, int]:
+def inside_now(db: Database) -> dict[str, int]:
     """Units inside per site slug (entered and not seen leaving)."""
-    with engine.connect() as c:
-        rows = c.execute(
-            select(Site.slug, func.sum(Order.inside))
-            .select_from(Order)
-            .join(Site, Site.id == Order.inside_site_id)
-            .where(Order.inside > 0)
-            .group_by(Site.slug)
-        ).all()
-    return {slug: int(n) for slug, n in rows}
+    with db.read() as tx:
+        return tx.checkouts.inside()

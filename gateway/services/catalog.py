@@ -6,14 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy import Connection, Engine, select, update
 
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Product, Site
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.domain.validity import parse_hhmm
 from gateway.services.inputs import DEFAULT_TIMEZONE, IsoDateTime, StrictIn, to_ts
-from gateway.services.unique import insert_unique
+from gateway.services.ports.database import Database
 
 Kind = Literal["ticket", "pack", "value"]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=32)]
@@ -105,13 +102,14 @@ def _times(p: ProductIn, tz: str) -> dict[str, float | None]:
     return out
 
 
-def product_zone(engine: Engine, p: ProductIn, default_tz: str) -> str:
+def product_zone(db: Database, p: ProductIn, default_tz: str) -> str:
     """The zone a product's naive times are read in: its sites' zone when `rules.sites` names sites that
     share one zone, otherwise the gateway's TIMEZONE (a product belongs to no single site)."""
     if p.rules is None or not p.rules.sites:
         return default_tz
-    with engine.connect() as c:
-        zones = {z for (z,) in c.execute(select(Site.timezone).where(Site.slug.in_(p.rules.sites)))}
+    with db.read() as tx:
+        by_slug = tx.sites.zones()
+    zones = {by_slug[s] for s in p.rules.sites if s in by_slug}
     return zones.pop() if len(zones) == 1 else default_tz
 
 
@@ -128,57 +126,45 @@ def _row(p: ProductIn, site_ids: dict[str, int], tz: str) -> dict[str, Any]:
 
 
 def create_product(
-    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+    db: Database, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
 ) -> dict[str, Any]:
     row = _row(p, site_ids, tz)
     new = {"sku": p.sku, **row, "deleted": False, "created_at": time.time()}
-    insert_unique(engine, Product.sku, p.sku, new, Conflict(f"product {p.sku!r} exists", sku=p.sku))
+    with db.write() as tx:
+        if not tx.products.add(new):
+            raise Conflict(f"product {p.sku!r} exists", sku=p.sku)
     return {**p.model_dump(mode="json"), "rules": row["rules"]}
 
 
-def delete_product(engine: Engine, sku: str) -> None:
+def delete_product(db: Database, sku: str) -> None:
     """Products are retired, not erased: sold orders keep their own snapshot either way."""
-    with engine.connect() as c, writer(c).begin():
-        res = c.execute(
-            update(Product).where(Product.sku == sku, Product.deleted.is_(False)).values(deleted=True)
-        )
-        if res.rowcount == 0:
+    with db.write() as tx:
+        if not tx.products.retire(sku):
             raise NotFound(f"no product {sku!r}", sku=sku)
 
 
 def update_product(
-    engine: Engine, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
+    db: Database, p: ProductIn, site_ids: dict[str, int], tz: str = DEFAULT_TIMEZONE
 ) -> dict[str, Any]:
     row = _row(p, site_ids, tz)
-    with engine.connect() as c, writer(c).begin():
-        live = (Product.sku == p.sku) & Product.deleted.is_(False)
-        if c.execute(update(Product).where(live).values(**row)).rowcount == 0:
+    with db.write() as tx:
+        if not tx.products.change(p.sku, row):
             raise NotFound(f"no product {p.sku!r}", sku=p.sku)
     return {**p.model_dump(mode="json"), "rules": row["rules"]}
 
 
-def list_products(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as c:
-        rows = c.execute(
-            select(*Product.__table__.c).where(Product.deleted.is_(False)).order_by(Product.sku)
-        ).all()
-    return [dict(r._mapping) for r in rows]
+def list_products(db: Database) -> list[dict[str, Any]]:
+    with db.read() as tx:
+        return tx.products.listing()
 
 
-def product_sites(engine: Engine, sku: str) -> list[str] | None:
+def product_sites(db: Database, sku: str) -> list[str] | None:
     """The slugs a live product is sold for ([] = everywhere), or None when there is no such product."""
-    with engine.connect() as c:
-        rules = c.execute(select(Product.rules).where(Product.sku == sku, Product.deleted.is_(False))).first()
-        if rules is None:
+    with db.read() as tx:
+        ids = tx.products.rule_site_ids(sku)
+        if ids is None:
             return None
-        ids = (rules[0] or {}).get("sites") or []
-        return sorted(c.execute(select(Site.slug).where(Site.id.in_(ids))).scalars()) if ids else []
-
-
-def products_by_sku(conn: Connection, skus: set[str]) -> dict[str, Any]:
-    if not skus:
-        return {}
-    rows = conn.execute(
-        select(*Product.__table__.c).where(Product.sku.in_(skus), Product.deleted.is_(False))
-    ).all()
-    return {r.sku: r for r in rows}
+        if not ids:
+            return []
+        slugs = {i: slug for slug, i in tx.sites.ids().items()}
+    return sorted(slugs[i] for i in ids if i in slugs)

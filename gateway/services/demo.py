@@ -5,12 +5,14 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Order
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund
 from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
+from gateway.services.ports.database import Database
 
 DEMO_ORDERS = [
     ("HXDEMO-VIP-0001", "VIP Day Pass", 5, None, None),
@@ -41,10 +43,10 @@ def retire_demo(engine: Engine) -> list[str]:
     done = []
     for code in codes:
         try:
-            cancel(engine, code, "gateway", why)
+            cancel(SqlDatabase(engine), code, "gateway", why)
         except Conflict:  # units were redeemed from it: refund what is left (nothing left: nothing to do)
             try:
-                refund(engine, code, None, "gateway", why)
+                refund(SqlDatabase(engine), code, None, "gateway", why)
             except Conflict:
                 continue
         done.append(code)
@@ -53,13 +55,13 @@ def retire_demo(engine: Engine) -> list[str]:
     return done
 
 
-def is_empty(engine: Engine) -> bool:
-    with engine.connect() as c:
-        return int(c.execute(select(func.count()).select_from(Order)).scalar_one()) == 0
+def is_empty(db: Database) -> bool:
+    with db.read() as tx:
+        return tx.orders.empty()
 
 
-def load_demo(engine: Engine, tz: str) -> list[str]:
-    create_site(engine, SiteIn(slug="demo", name="Demo Shop", timezone=tz))
+def load_demo(db: Database, tz: str) -> list[str]:
+    create_site(db, SiteIn(slug="demo", name="Demo Shop", timezone=tz))
     day = 86400.0
     now = time.time()
     orders = []
@@ -69,4 +71,4 @@ def load_demo(engine: Engine, tz: str) -> list[str]:
         orders.append(
             OrderIn(code=code, title=title, quantity=qty, site="demo", valid_from=vf, valid_until=vu)
         )
-    return create_orders(engine, orders)
+    return create_orders(db, orders)

@@ -7,13 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, insert, select, update
-
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import DeviceCredential
 from gateway.domain.device_secrets import hash_secret, new_secret
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
 from gateway.domain.identifiers import DEVICE_RE, reserved_device
+from gateway.services.ports.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +40,12 @@ class Credentials:
 
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
         auth: DeviceAuth | None,
         reload: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.auth = auth
         self.reload = reload
         self.clock = clock
@@ -69,32 +66,14 @@ class Credentials:
         secret = new_secret()
         hashed = hash_secret(secret)
         now = self.clock()
-        with self.engine.connect() as c, writer(c).begin():
-            row = c.execute(
-                select(DeviceCredential.generation, DeviceCredential.board).where(
-                    DeviceCredential.device_id == device
-                )
-            ).first()
+        with self.db.write() as tx:
+            row = tx.credentials.current(device)
             if row is None:
-                c.execute(
-                    insert(DeviceCredential).values(
-                        device_id=device, secret_hash=hashed, board=board, generation=1, issued_at=now
-                    )
-                )
+                tx.credentials.add(device, hashed, board, now)
                 generation, rotated = 1, False
             else:
-                generation, rotated = int(row[0]) + 1, True
-                c.execute(
-                    update(DeviceCredential)
-                    .where(DeviceCredential.device_id == device)
-                    .values(
-                        secret_hash=hashed,
-                        board=board or row[1],
-                        generation=generation,
-                        issued_at=now,
-                        revoked_at=None,
-                    )
-                )
+                generation, rotated = row[0] + 1, True
+                tx.credentials.replace(device, hashed, board or row[1], generation, now)
         self.sync()
         log.info(
             "credentials for %s %s (generation %d)", device, "rotated" if rotated else "issued", generation
@@ -103,16 +82,9 @@ class Credentials:
 
     def revoke(self, device: str) -> dict[str, Any]:
         now = self.clock()
-        with self.engine.connect() as c, writer(c).begin():
-            res = c.execute(
-                update(DeviceCredential)
-                .where(DeviceCredential.device_id == device, DeviceCredential.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-            if res.rowcount == 0:
-                known = c.execute(
-                    select(DeviceCredential.revoked_at).where(DeviceCredential.device_id == device)
-                ).first()
+        with self.db.write() as tx:
+            if not tx.credentials.revoke(device, now):
+                known = tx.credentials.revoked_at(device)
                 if known is None:
                     raise NotFound(f"device {device!r} has no credentials", device=device)
                 return {"device": device, "revoked_at": known[0], "already": True}
@@ -121,18 +93,8 @@ class Credentials:
         return {"device": device, "revoked_at": now, "already": False}
 
     def state(self, device: str) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
-            row = c.execute(
-                select(
-                    DeviceCredential.generation,
-                    DeviceCredential.board,
-                    DeviceCredential.issued_at,
-                    DeviceCredential.revoked_at,
-                ).where(DeviceCredential.device_id == device)
-            ).first()
-        if row is None:
-            return None
-        return {"generation": row[0], "board": row[1], "issued_at": row[2], "revoked_at": row[3]}
+        with self.db.read() as tx:
+            return tx.credentials.state(device)
 
     def sync(self) -> None:
         """Rewrite the password and ACL files from the table and make the broker re-read them."""
@@ -140,13 +102,9 @@ class Credentials:
             return
         auth = self.auth
         with self._lock:
-            with self.engine.connect() as c:
-                rows = c.execute(
-                    select(DeviceCredential.device_id, DeviceCredential.secret_hash).where(
-                        DeviceCredential.revoked_at.is_(None)
-                    )
-                ).all()
-            entries = [(str(d), str(h)) for d, h in rows if d != auth.gateway_user]
+            with self.db.read() as tx:
+                rows = tx.credentials.live()
+            entries = [(d, h) for d, h in rows if d != auth.gateway_user]
             if auth.gateway_secret:
                 entries.append((auth.gateway_user, hash_secret(auth.gateway_secret)))
             auth.write(entries)

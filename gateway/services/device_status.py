@@ -4,15 +4,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, update
-
-from gateway.adapters.db.models import Device
 from gateway.domain.identifiers import DEVICE_RE, reserved_device
 from gateway.services.places import PlaceCache
+from gateway.services.ports.database import Tx
 
 
 def apply_statuses(
-    conn: Connection, statuses: Sequence[tuple[str, dict[str, Any] | None]], now: float, places: PlaceCache
+    tx: Tx, statuses: Sequence[tuple[str, dict[str, Any] | None]], now: float, places: PlaceCache
 ) -> tuple[int, int]:
     """Record each (device, status document) in the caller's transaction; returns (recorded, unreadable).
 
@@ -29,10 +27,8 @@ def apply_statuses(
         values: dict[str, Any] = {"online": online, "last_seen": now}
         if online:
             values["status"] = doc
-        res = conn.execute(update(Device).where(Device.device_id == device).values(**values))
-        unknown = (
-            res.rowcount == 0 and places.auto_site and DEVICE_RE.match(device) and not reserved_device(device)
-        )
-        if unknown and places.register(conn, device, now) is not None:
-            conn.execute(update(Device).where(Device.device_id == device).values(**values))
+        known = tx.devices.report(device, values)
+        unknown = not known and places.auto_site and DEVICE_RE.match(device) and not reserved_device(device)
+        if unknown and places.register(tx, device, now) is not None:
+            tx.devices.report(device, values)
     return recorded, unreadable

@@ -5,15 +5,12 @@ import time
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import Engine, insert, select, update
 
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCredential, Site
 from gateway.domain.errors import ValidationFailed
 from gateway.domain.identifiers import RESERVED_DEVICES, reserved_device
 from gateway.domain.roles import Person
 from gateway.services.inputs import StrictIn
-from gateway.services.sites import site_of
+from gateway.services.ports.database import Database
 
 
 class DeviceIn(StrictIn):
@@ -32,30 +29,28 @@ class DeviceIn(StrictIn):
     mode: str = Field(default="handheld", pattern="^(handheld|turnstile)$")
 
 
-def upsert_device(engine: Engine, d: DeviceIn) -> dict[str, Any]:
-    with engine.connect() as c, writer(c).begin():
-        site_id = c.execute(select(Site.id).where(Site.slug == d.site)).scalar()
+def upsert_device(db: Database, d: DeviceIn) -> dict[str, Any]:
+    with db.write() as tx:
+        site_id = tx.sites.ids().get(d.site)
         if site_id is None:
             raise ValidationFailed(f"unknown site {d.site!r}", field="site")
-        values = {"site_id": site_id, "gate": d.gate or d.device, "mode": d.mode}
-        res = c.execute(update(Device).where(Device.device_id == d.device).values(**values))
-        if res.rowcount == 0:
-            c.execute(
-                insert(Device).values(device_id=d.device, online=False, created_at=time.time(), **values)
-            )
+        tx.devices.place(
+            d.device, {"site_id": site_id, "gate": d.gate or d.device, "mode": d.mode}, time.time()
+        )
     return d.model_dump()
 
 
-def device_site(engine: Engine, device: str) -> tuple[bool, str | None]:
+def device_site(db: Database, device: str) -> tuple[bool, str | None]:
     """Whether the device is registered, and the slug of its site (None: not placed)."""
-    return site_of(engine, Device.site_id, Device.device_id == device)
+    with db.read() as tx:
+        return tx.devices.site_of(device)
 
 
 STATUS_FIELDS = ("fw", "board", "ip", "rssi", "heap", "outbox", "up")
 
 
 def list_devices(
-    engine: Engine,
+    db: Database,
     who: Person | None = None,
     site: str | None = None,
     device: str | None = None,
@@ -65,32 +60,9 @@ def list_devices(
     each reported (its retained MQTT status, raw as `status` and its fields one by one), silence, alarm
     and credentials. `who` limits it to the devices that person may see (unplaced ones: managers and up)."""
     at = time.time() if now is None else now
-    q = (
-        select(
-            Device.device_id,
-            Site.slug,
-            Device.gate,
-            Device.mode,
-            Device.online,
-            Device.last_seen,
-            Device.status,
-            DeviceCredential.board,
-            DeviceCredential.generation,
-            DeviceCredential.revoked_at,
-        )
-        .outerjoin_from(Device, Site, Site.id == Device.site_id)
-        .outerjoin(DeviceCredential, DeviceCredential.device_id == Device.device_id)
-        .order_by(Device.device_id)
-    )
-    if site is not None:
-        q = q.where(Site.slug == site)
-    if device is not None:
-        q = q.where(Device.device_id == device)
-    with engine.connect() as c:
-        rows = c.execute(q).all()
-        alarms = set(
-            c.execute(select(DeviceAlarm.device_id).where(DeviceAlarm.cleared_at.is_(None))).scalars()
-        )
+    with db.read() as tx:
+        rows = tx.devices.listing(site, device)
+        alarms = tx.alarms.open_devices()
     out = []
     for dev, slug, gate, mode, online, last_seen, status, board, gen, revoked in rows:
         if who is not None and not who.sees_site(slug):

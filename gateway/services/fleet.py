@@ -7,18 +7,16 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, insert, select, update
-
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Audit, Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
 from gateway.config import FleetSettings
 from gateway.domain.errors import NotFound
 from gateway.services.commands import BROKER_ACTIONS, CommandIn, check_command, encode
 from gateway.services.device_auth import Credentials
 from gateway.services.devices import DeviceIn, list_devices, upsert_device
-from gateway.services.guessing import clear_quiet
+from gateway.services.guessing import GUESSING, QUIET_S
+from gateway.services.ports.database import Database
 
 log = logging.getLogger(__name__)
+SILENT = "silent"  # the alarm kind of a device not heard from for too long
 
 
 class DeviceLink(Protocol):
@@ -53,7 +51,7 @@ def silence_changes(
 class Fleet:
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
         link: DeviceLink,
         credentials: Credentials,
         settings: FleetSettings,
@@ -61,7 +59,7 @@ class Fleet:
         forget_places: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.engine = engine
+        self.db = db
         # Whether this process raises the inactivity alarms: one elected worker of several (bootstrap).
         self.leader: Callable[[], bool] = lambda: True
         self.link = link
@@ -80,12 +78,12 @@ class Fleet:
         """Register (or re-register) a device and issue it a fresh MQTT secret, returned only here.
         Audited under `by` (the authenticated caller), like every command."""
         self.credentials.check_name(device)
-        upsert_device(self.engine, DeviceIn(device=device, site=site, gate=gate, mode=mode))
+        upsert_device(self.db, DeviceIn(device=device, site=site, gate=gate, mode=mode))
         self.forget_places()
         secret, generation, rotated = self.credentials.issue(device, board)
-        with self.engine.connect() as c, writer(c).begin():
+        with self.db.write() as tx:
             reason = f"device {device} at {site}/{gate or device} ({mode}, {board}), credential {generation}"
-            c.execute(insert(Audit).values(at=self.clock(), actor=by[:64], action="provision", reason=reason))
+            tx.audit.add(self.clock(), by[:64], "provision", reason)
         return {
             "device": device,
             "site": site,
@@ -110,18 +108,11 @@ class Fleet:
 
     def site_command(self, slug: str, body: CommandIn, source: str = "api") -> dict[str, Any]:
         args = check_command(body)
-        with self.engine.connect() as c:
-            site_id = c.execute(select(Site.id).where(Site.slug == slug)).scalar()
+        with self.db.read() as tx:
+            site_id = tx.sites.ids().get(slug)
             if site_id is None:
                 raise NotFound(f"unknown site {slug!r}", site=slug)
-            revoked = select(DeviceCredential.device_id).where(DeviceCredential.revoked_at.is_not(None))
-            devices = list(
-                c.execute(
-                    select(Device.device_id)
-                    .where(Device.site_id == site_id, Device.device_id.not_in(revoked))
-                    .order_by(Device.device_id)
-                ).scalars()
-            )
+            devices = tx.devices.at_site(site_id)
         results = [self._apply(d, body.cmd, args, f"site:{slug} {source}"[:64]) for d in devices]
         return {"site": slug, "cmd": body.cmd, "devices": results}
 
@@ -135,38 +126,28 @@ class Fleet:
             out = self.rotate(device)
         else:
             if cmd == "set_mode":
-                with self.engine.connect() as c, writer(c).begin():
-                    c.execute(update(Device).where(Device.device_id == device).values(mode=args["mode"]))
+                with self.db.write() as tx:
+                    tx.devices.set_mode(device, args["mode"])
                 self.forget_places()
             self.link.command(device, encode(cmd, args))
             out = {"device": device, "cmd": cmd, "args": args, "sent": True}
         logged_args = None if cmd in BROKER_ACTIONS else args
-        with self.engine.connect() as c, writer(c).begin():
-            c.execute(
-                insert(DeviceCommand).values(
-                    device_id=device, cmd=cmd, args=logged_args, source=source[:64], sent_at=self.clock()
-                )
-            )
+        with self.db.write() as tx:
+            tx.devices.record_command(device, cmd, logged_args, source[:64], self.clock())
         return out
 
     def history(self, device: str, limit: int = 50) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
-            rows = c.execute(
-                select(DeviceCommand.cmd, DeviceCommand.args, DeviceCommand.source, DeviceCommand.sent_at)
-                .where(DeviceCommand.device_id == device)
-                .order_by(DeviceCommand.id.desc())
-                .limit(limit)
-            ).all()
-        return [{"cmd": r[0], "args": r[1], "source": r[2], "sent_at": r[3]} for r in rows]
+        with self.db.read() as tx:
+            return tx.devices.commands(device, limit)
 
     # -- views --------------------------------------------------------------------------------------
     def _device_row(self, device: str) -> None:
-        with self.engine.connect() as c:
-            if c.execute(select(Device.id).where(Device.device_id == device)).first() is None:
+        with self.db.read() as tx:
+            if not tx.devices.exists(device):
                 raise NotFound(f"unknown device {device!r}", device=device)
 
     def devices(self, site: str | None = None, device: str | None = None) -> list[dict[str, Any]]:
-        return list_devices(self.engine, site=site, device=device, now=self.clock())
+        return list_devices(self.db, site=site, device=device, now=self.clock())
 
     def device(self, device: str) -> dict[str, Any]:
         found = self.devices(device=device)
@@ -179,28 +160,16 @@ class Fleet:
     # -- inactivity alarms --------------------------------------------------------------------------
     def check_silence(self, now: float | None = None) -> tuple[list[str], list[str]]:
         now = self.clock() if now is None else now
-        with self.engine.connect() as c, writer(c).begin():
-            revoked = select(DeviceCredential.device_id).where(DeviceCredential.revoked_at.is_not(None))
-            seen: dict[str, float | None] = {
-                d: t
-                for d, t in c.execute(
-                    select(Device.device_id, Device.last_seen).where(Device.device_id.not_in(revoked))
-                ).all()
-            }
-            silent = (DeviceAlarm.kind == "silent", DeviceAlarm.cleared_at.is_(None))
-            open_alarms = set(c.execute(select(DeviceAlarm.device_id).where(*silent)).scalars())
+        with self.db.write() as tx:
+            seen = tx.devices.last_seen()
+            open_alarms = tx.alarms.open_devices(SILENT)
             to_open, to_clear = silence_changes(seen, open_alarms, now, self.settings.fleet_silence_s)
             for d in to_open:
-                c.execute(
-                    insert(DeviceAlarm).values(device_id=d, kind="silent", opened_at=now, last_seen=seen[d])
-                )
+                tx.alarms.open(d, SILENT, now, seen[d])
             if to_clear:
-                c.execute(
-                    update(DeviceAlarm)
-                    .where(DeviceAlarm.device_id.in_(to_clear), *silent)
-                    .values(cleared_at=now)
-                )
-            clear_quiet(c, now)  # code-guessing alarms (services/guessing.py) end after a quiet hour
+                tx.alarms.clear(to_clear, SILENT, now)
+            # Code-guessing alarms (services/guessing.py) end after a quiet hour.
+            tx.alarms.clear_stale(GUESSING, now - QUIET_S, now)
         for d in to_open:
             log.warning("ALARM: device %s silent for more than %.0f s", d, self.settings.fleet_silence_s)
         for d in to_clear:
@@ -208,21 +177,8 @@ class Fleet:
         return to_open, to_clear
 
     def alarms(self, include_cleared: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-        q = select(
-            DeviceAlarm.device_id,
-            DeviceAlarm.kind,
-            DeviceAlarm.opened_at,
-            DeviceAlarm.last_seen,
-            DeviceAlarm.cleared_at,
-        ).order_by(DeviceAlarm.id.desc())
-        if not include_cleared:
-            q = q.where(DeviceAlarm.cleared_at.is_(None))
-        with self.engine.connect() as c:
-            rows = c.execute(q.limit(limit)).all()
-        return [
-            {"device": d, "kind": k, "opened_at": o, "last_seen": ls, "cleared_at": cl}
-            for d, k, o, ls, cl in rows
-        ]
+        with self.db.read() as tx:
+            return tx.alarms.listing(include_cleared, limit)
 
     def start(self) -> None:
         self._stop.clear()

@@ -7,10 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-
-from gateway.adapters.db.engine import writer
 from gateway.domain.codes import forged
 from gateway.domain.decisions import system_denial
 from gateway.domain.ratelimit import TokenBuckets
@@ -18,10 +14,12 @@ from gateway.domain.requests import Place, Request
 from gateway.domain.verdict import Verdict
 from gateway.services.device_status import apply_statuses
 from gateway.services.ledger import apply_batch
-from gateway.services.ledger_store import Contended, stored_verdicts
+from gateway.services.ledger_store import Contended
 from gateway.services.messages import Render, no_ack
 from gateway.services.pins import sign
 from gateway.services.places import PlaceCache
+from gateway.services.ports.database import Tx
+from gateway.services.ports.writer import Writer
 from gateway.services.stats import Measures
 
 log = logging.getLogger(__name__)
@@ -69,11 +67,11 @@ class Gate:
 
 
 class GroupCommit:
-    """Owns the only writing connection of the hot path; used from the service thread only."""
+    """Owns the only writing connection of the hot path (`writer`); used from the service thread only."""
 
     def __init__(
         self,
-        engine: Engine,
+        writer: Writer,
         places: PlaceCache,
         gate: Gate,
         counters: Counters,
@@ -81,7 +79,7 @@ class GroupCommit:
         monotonic: Callable[[], float],
         render: Render,
     ) -> None:
-        self.engine = engine
+        self.writer = writer
         self.render = render
         self.places = places
         self.gate = gate
@@ -89,7 +87,6 @@ class GroupCommit:
         self.annul_window_s = annul_window_s
         self.monotonic = monotonic
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
-        self._conn: Connection | None = None
 
     def _gate(self, p: Pending, mono: float) -> None:
         """Transient checks for a request not decided before: a forged code, a device scanning too fast.
@@ -120,26 +117,27 @@ class GroupCommit:
         early: list[tuple[Pending, Verdict]] = []
         # Contention on an order is settled inside the batch, request by request (conditional updates,
         # services/ledger.py). What redoes the whole batch is the database itself failing: a lost
-        # connection, a deadlock, or another worker recording the same scan first (IntegrityError:
-        # the redo then finds its stored verdict).
+        # connection, a deadlock, or another worker recording the same scan first (the writer's
+        # `retryable`: the redo then finds its stored verdict).
+        w = self.writer
         for attempt in range(5):
             try:
-                conn = self._writer()
                 began = self.monotonic()
-                with conn.begin():
-                    answer, early, decided = self._attempt(conn, pending, statuses, now, mono)
+                with w.batch() as tx:
+                    answer, early, decided = self._attempt(tx, pending, statuses, now, mono)
                 # Committed: only now may anyone hear the outcome.
                 self.counters.measures.commit.observe(self.monotonic() - began)
                 verdicts = decided
                 break
-            except (Contended, IntegrityError, OperationalError) as err:
-                if isinstance(err, OperationalError):
-                    self.drop_writer()
-                self.counters.db_retries += 1
-                log.warning("batch retry %d after %s: %s", attempt + 1, type(err).__name__, err)
-                self.places.forget()
-                time.sleep(0.01 * (attempt + 1))
             except Exception as err:
+                if isinstance(err, (Contended, *w.retryable)):
+                    if isinstance(err, w.broken):
+                        self.drop_writer()
+                    self.counters.db_retries += 1
+                    log.warning("batch retry %d after %s: %s", attempt + 1, type(err).__name__, err)
+                    self.places.forget()
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
                 log.exception("batch of %d scans failed", len(pending))
                 self.drop_writer()
                 self.places.forget()  # registrations made in the rolled-back transaction are gone too
@@ -179,7 +177,7 @@ class GroupCommit:
         self._notify(answer, verdicts, now)
 
     def _attempt(
-        self, conn: Connection, pending: list[Pending], statuses: list[Status], now: float, mono: float
+        self, tx: Tx, pending: list[Pending], statuses: list[Status], now: float, mono: float
     ) -> tuple[list[Pending], list[tuple[Pending, Verdict]], list[Verdict]]:
         """One try inside the open transaction: (sent to the ledger, answered before it, its verdicts)."""
         answer: list[Pending] = []
@@ -187,7 +185,7 @@ class GroupCommit:
         items: list[tuple[Request, Place]] = []
         placed: list[tuple[Pending, Place]] = []
         for p in pending:
-            place = p.place or self.places.get(conn, p.request.device, now)
+            place = p.place or self.places.get(tx, p.request.device, now)
             if place is None:
                 early.append(
                     (p, self.render(p.request.sid, system_denial("UNKNOWN_DEVICE", "not registered")))
@@ -195,11 +193,11 @@ class GroupCommit:
                 continue
             placed.append((p, place))
         keyed = [p.request.idem for p, _ in placed if p.request.op not in ("check", "login", "logout")]
-        seen = stored_verdicts(conn, keyed)
+        seen = tx.ledger.verdicts(keyed)
         for p, place in placed:
             if p.request.op in ("login", "logout"):
                 g = self.gate
-                signed = sign(conn, p.request, place, self.places, g.pin_limits, mono, g.pin_key)
+                signed = sign(tx, p.request, place, self.places, g.pin_limits, mono, g.pin_key)
                 early.append((p, self.render(p.request.sid, signed)))
                 continue
             if p.request.op == "check" or p.request.idem not in seen:
@@ -209,24 +207,14 @@ class GroupCommit:
                     continue
             items.append((p.request, place))
             answer.append(p)
-        decided = apply_batch(conn, items, now, self.annul_window_s, render=self.render, seen=seen)
-        recorded, unreadable = apply_statuses(conn, [(d, doc) for d, doc, _ in statuses], now, self.places)
+        decided = apply_batch(tx.ledger, items, now, self.annul_window_s, render=self.render, seen=seen)
+        recorded, unreadable = apply_statuses(tx, [(d, doc) for d, doc, _ in statuses], now, self.places)
         self.counters.statuses += recorded
         self.counters.dropped += unreadable
         return answer, early, decided
 
-    def _writer(self) -> Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = writer(self.engine.connect())
-        return self._conn
-
     def drop_writer(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                log.debug("closing a broken connection failed", exc_info=True)
-            self._conn = None
+        self.writer.drop()
 
     def _notify(self, answer: list[Pending], verdicts: list[Verdict], now: float) -> None:
         if not self.listeners:

@@ -8,13 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
-
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Audit, DeviceAlarm
 from gateway.domain.errors import HexiaoError, NotFound
 from gateway.domain.ratelimit import SlidingWindow, TokenBuckets
 from gateway.services.orders import order_view
+from gateway.services.ports.database import Database, Tx
 
 log = logging.getLogger(__name__)
 MISS_WINDOW_S = 60.0
@@ -63,7 +60,7 @@ class TypedGuard:
         raise RateLimited("too many redemptions and checks; slow down", retry=True)
 
     def missed(
-        self, engine: Engine, caller: str, source: str, what: str, code: str, *, counts: bool = True
+        self, db: Database, caller: str, source: str, what: str, code: str, *, counts: bool = True
     ) -> bool:
         """Record a miss; returns True when it raised the guessing alarm for `caller`. `counts` False
         (the local token): audited, but it spends no one's miss budget."""
@@ -73,50 +70,23 @@ class TypedGuard:
             with self._lock:
                 n = max(self.misses.add(f"c:{caller}", mono), self.misses.add(f"s:{source}", mono))
         shown = "".join(ch if ch.isprintable() else "?" for ch in code[:40])
-        with engine.connect() as c, writer(c).begin():
-            c.execute(
-                insert(Audit).values(
-                    at=now, actor=caller, action="code_miss", units=0, reason=f"{what} from {source}: {shown}"
-                )
-            )
-            return counts and n >= self.guess_limit and _raise_alarm(c, "web-" + caller, now)
+        with db.write() as tx:
+            tx.audit.add(now, caller, "code_miss", reason=f"{what} from {source}: {shown}")
+            return counts and n >= self.guess_limit and _raise_alarm(tx, "web-" + caller, now)
 
 
-def _raise_alarm(conn: Connection, device: str, now: float) -> bool:
+def _raise_alarm(tx: Tx, device: str, now: float) -> bool:
     """Open the device's guessing alarm (or note the latest miss on the one already open)."""
-    open_id = conn.execute(
-        select(DeviceAlarm.id).where(
-            DeviceAlarm.device_id == device[:32],
-            DeviceAlarm.kind == GUESSING,
-            DeviceAlarm.cleared_at.is_(None),
-        )
-    ).scalar()
-    if open_id is not None:
-        conn.execute(update(DeviceAlarm).where(DeviceAlarm.id == open_id).values(last_seen=now))
+    if tx.alarms.seen(device[:32], GUESSING, now):
         return False
-    conn.execute(
-        insert(DeviceAlarm).values(device_id=device[:32], kind=GUESSING, opened_at=now, last_seen=now)
-    )
+    tx.alarms.open(device[:32], GUESSING, now, now)
     log.warning("ALARM: %s tries many unknown codes (code guessing?)", device)
     return True
 
 
-def clear_quiet(conn: Connection, now: float) -> None:
-    """Guessing alarms whose last miss is older than QUIET_S clear themselves (the fleet's watcher)."""
-    conn.execute(
-        update(DeviceAlarm)
-        .where(
-            DeviceAlarm.kind == GUESSING,
-            DeviceAlarm.cleared_at.is_(None),
-            DeviceAlarm.last_seen < now - QUIET_S,
-        )
-        .values(cleared_at=now)
-    )
-
-
 def looked_up(
     guard: TypedGuard,
-    engine: Engine,
+    db: Database,
     caller: str,
     source: str,
     code: str,
@@ -130,19 +100,19 @@ def looked_up(
     if limited:
         guard.admit(caller, source, time.monotonic(), costs=False)
     try:
-        order = order_view(engine, code)
+        order = order_view(db, code)
         if sees is not None and not sees(order["site"]):
             raise NotFound(f"no order with code {code!r}", code=code)
         return order
     except NotFound:
-        guard.missed(engine, caller, source, "lookup", code, counts=limited)
+        guard.missed(db, caller, source, "lookup", code, counts=limited)
         raise
 
 
 @contextmanager
 def creating(
     guard: TypedGuard,
-    engine: Engine,
+    db: Database,
     caller: str,
     source: str,
     sees: Callable[[str | None], bool],
@@ -160,4 +130,4 @@ def creating(
     finally:
         for code, site in taken.items():
             if not sees(site):
-                guard.missed(engine, caller, source, "create", code, counts=limited)
+                guard.missed(db, caller, source, "create", code, counts=limited)

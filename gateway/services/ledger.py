@@ -5,27 +5,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
-
 from gateway.domain.decisions import Ask, Decision, OrderView, annulled, decide, system_denial
 from gateway.domain.order_state import ANNUL_WINDOW_S, after, annul_decision, use
 from gateway.domain.requests import Place, Request, idem_key, legacy_fingerprint
 from gateway.domain.validity import day_key
 from gateway.domain.verdict import Verdict
-from gateway.services.ledger_store import (
-    Contended,
-    apply_use,
-    load_orders,
-    record,
-    refs,
-    reload,
-    stored_verdicts,
-    undo,
-    undo_once,
-    write_undo,
-)
+from gateway.services.ledger_store import Contended, apply_use, undo, write_undo
 from gateway.services.messages import Render
+from gateway.services.ports.ledger import Ledger, Recorded
 
 # The request types a batch takes come from the domain; named here too for the callers that feed it.
 __all__ = ["Place", "Request", "apply_batch", "idem_key"]
@@ -34,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def apply_batch(
-    conn: Connection,
+    ledger: Ledger,
     items: Sequence[tuple[Request, Place]],
     now: float,
     annul_window: float = ANNUL_WINDOW_S,
@@ -53,15 +40,15 @@ def apply_batch(
     and changes nothing; the rest of the batch is decided normally. Each decision is applied at once
     with a conditional update that holds only while what it was decided on still does; when another
     writer changed the order in between, that one request is decided again on the order as it is now
-    (never the whole batch). Raises IntegrityError when a concurrent writer recorded the same key, and
-    Contended when an order kept changing beyond all reason.
+    (never the whole batch). Raises the store's own error when a concurrent writer recorded the same
+    key, and Contended when an order kept changing beyond all reason.
     """
     keys = [r.idem for r, _ in items]
     if seen is None:  # the caller may have looked them up already (to run transient checks after)
-        seen = stored_verdicts(conn, [k for (r, _), k in zip(items, keys, strict=True) if r.op != "check"])
-    recorded = refs(conn, [idem_key(r.device, r.ref) for r, _ in items if r.op == "annul" and r.ref])
-    found = load_orders(
-        conn, {r.code for r, _ in items if r.code}, {x.order_id for x in recorded.values() if x.order_id}
+        seen = ledger.verdicts([k for (r, _), k in zip(items, keys, strict=True) if r.op != "check"])
+    recorded = ledger.recorded([idem_key(r.device, r.ref) for r, _ in items if r.op == "annul" and r.ref])
+    found = ledger.orders(
+        {r.code for r, _ in items if r.code}, {x.order_id for x in recorded.values() if x.order_id}
     )
     views = {o.id: o for o in found.values()}  # one current view per order, however it was named
     index = {k: o.id for k, o in found.items()}
@@ -96,7 +83,7 @@ def apply_batch(
         try:
             if req.op == "annul":
                 decided = _annul(
-                    conn,
+                    ledger,
                     req,
                     place,
                     now,
@@ -108,8 +95,10 @@ def apply_batch(
                     undone,
                 )
             else:
-                decided = _redeem(conn, req, place, now, views, index)
-        except (SQLAlchemyError, Contended):
+                decided = _redeem(ledger, req, place, now, views, index)
+        except Contended:
+            raise
+        except ledger.failures:  # the database failing is never one request's fault
             raise
         except Exception:
             # One poison request (a value no rule expected) must not take the batch with it.
@@ -152,7 +141,7 @@ def apply_batch(
                 "day_key": day_key(now, place.tz) if d.ok and d.consume else None,
             }
         )
-    record(conn, new_rows, audits)
+    ledger.record(new_rows, audits)
     return out
 
 
@@ -179,7 +168,7 @@ Decided = tuple[Decision, OrderView | None, int, int | None, int]
 
 
 def _redeem(
-    conn: Connection,
+    ledger: Ledger,
     req: Request,
     place: Place,
     now: float,
@@ -197,11 +186,11 @@ def _redeem(
         if change is None:
             return d, order, 0, None, units
         assert order is not None
-        now_is = apply_use(conn, change, after(order, d, place, now))
+        now_is = apply_use(ledger, change, after(order, d, place, now))
         if now_is is not None:
             views[order.id] = now_is
             return d, order, change.inside, None, units
-        fresh = reload(conn, order.id)
+        fresh = ledger.order(order.id)
         if fresh is None:
             raise Contended(f"order {order.id} vanished")
         views[order.id] = fresh
@@ -209,12 +198,12 @@ def _redeem(
 
 
 def _annul(
-    conn: Connection,
+    ledger: Ledger,
     req: Request,
     place: Place,
     now: float,
     annul_window: float,
-    recorded: dict[str, Any],
+    recorded: dict[str, Recorded],
     views: dict[int, OrderView],
     flow_in_batch: dict[int, list[tuple[int, int | None]]],
     consumed_in_batch: set[int],
@@ -230,9 +219,9 @@ def _annul(
         order = views.get(ref.order_id) if ref is not None and ref.order_id else None
         if refusal is not None or ref is None:
             return refusal or system_denial("ANNUL_REFUSED", "no such scan"), order, 0, None, 0
-        if undo_once(conn, ref.id):
+        if ledger.undo_once(ref.id):
             break
-        recorded.update(refs(conn, [key]))  # another writer undid it first: read it again, decide again
+        recorded.update(ledger.recorded([key]))  # another writer undid it first: read it again, decide again
     else:
         raise Contended(f"{key} kept changing")
     units = int(ref.qty)
@@ -240,7 +229,7 @@ def _annul(
     if order is not None:
         for _ in range(REDECIDE):
             new = undo(
-                conn,
+                ledger,
                 order,
                 ref,
                 place.tz,
@@ -248,12 +237,12 @@ def _annul(
                 consumed_pending=order.id in consumed_in_batch,
                 undone_ids=undone,
             )
-            written = write_undo(conn, new, order.version)
+            written = write_undo(ledger, new, order.version)
             if written is not None:
                 views[order.id] = written
                 moved, left = written.inside - order.inside, written.left
                 break
-            fresh = reload(conn, order.id)
+            fresh = ledger.order(order.id)
             if fresh is None:
                 raise Contended(f"order {order.id} vanished")
             order = fresh

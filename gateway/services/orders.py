@@ -9,15 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, ValidationError
-from sqlalchemy import Connection, Engine, insert, or_, select
 
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Order, Product, Site
+from gateway.domain.catalog import LiveProduct
 from gateway.domain.codes import format_short, new_code, new_short_code, normalize_short
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
-from gateway.services.catalog import Kind, RulesIn, products_by_sku, ts
+from gateway.services.catalog import Kind, RulesIn, ts
 from gateway.services.inputs import DEFAULT_TIMEZONE, Code, IsoDateTime, StrictIn
-from gateway.services.sites import SiteIn, create_site, list_sites, site_ids
+from gateway.services.ports.database import Database
+from gateway.services.sites import SiteIn, create_site, list_sites
 
 __all__ = [
     "OrderIn",
@@ -27,7 +26,6 @@ __all__ = [
     "import_csv",
     "list_sites",
     "order_view",
-    "site_ids",
 ]
 
 
@@ -49,15 +47,10 @@ class OrderIn(StrictIn):
     external_ref: str | None = Field(default=None, max_length=120)
 
 
-def site_zones(conn: Connection) -> dict[str, str]:
-    """slug → the site's time zone, in which naive date-times of its orders are read."""
-    return {slug: tz for slug, tz in conn.execute(select(Site.slug, Site.timezone))}
-
-
 def _row(
     o: OrderIn,
     sites: dict[str, int],
-    products: dict[str, Any],
+    products: dict[str, LiveProduct],
     now: float,
     key: bytes | None,
     zone: str = DEFAULT_TIMEZONE,
@@ -128,16 +121,8 @@ def _check_sites(
         check_site(slugs.get(site_id))
 
 
-def _taken(c: Connection, codes: list[str]) -> dict[str, str | None]:
-    """Which of `codes` already name an order, each with that order's site."""
-    rows = c.execute(
-        select(Order.code, Site.slug).outerjoin(Site, Site.id == Order.site_id).where(Order.code.in_(codes))
-    )
-    return {code: slug for code, slug in rows}
-
-
 def create_orders(
-    engine: Engine,
+    db: Database,
     orders: list[OrderIn],
     key: bytes | None = None,
     tz: str = DEFAULT_TIMEZONE,
@@ -149,24 +134,23 @@ def create_orders(
     `tz` is the gateway's TIMEZONE: naive date-times of orders without a site are read in it.
     `check_site` raises for a site the caller may not act on (the order's own or one of its rules)."""
     now = time.time()
-    with engine.connect() as c, writer(c).begin():
-        sites = site_ids(c)
-        zones = site_zones(c)
-        products = products_by_sku(c, {o.product for o in orders if o.product})
+    with db.write() as tx:
+        sites = tx.sites.ids()
+        zones = tx.sites.zones()
+        products = tx.products.live({o.product for o in orders if o.product})
         rows = [_row(o, sites, products, now, key, zones.get(o.site or "", tz)) for o in orders]
         for o, row in zip(orders, rows, strict=True):
             _check_sites(check_site, o, row, sites)
         codes = [r["code"] for r in rows]
         if len(set(codes)) != len(codes):
             raise Conflict("the same code appears twice in the request")
-        clash = _taken(c, codes)
+        clash = tx.orders.taken(codes)
         if clash:
             if taken is not None:
                 taken.update(clash)
             first = sorted(clash)[0]
             raise Conflict(f"order code {first!r} already exists", code=first)
-        for i in range(0, len(rows), 500):
-            c.execute(insert(Order), rows[i : i + 500])
+        tx.orders.insert(rows)
     return codes
 
 
@@ -199,7 +183,7 @@ def _csv_record(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_csv(
-    engine: Engine,
+    db: Database,
     text: str,
     key: bytes | None = None,
     tz: str = DEFAULT_TIMEZONE,
@@ -226,10 +210,10 @@ def import_csv(
     now = time.time()
     errors: list[dict[str, Any]] = []
     good: list[dict[str, Any]] = []
-    with engine.connect() as c, writer(c).begin():
-        sites = site_ids(c)
-        zones = site_zones(c)
-        products = products_by_sku(c, {r[0] for r in c.execute(select(Product.sku))})
+    with db.write() as tx:
+        sites = tx.sites.ids()
+        zones = tx.sites.zones()
+        products = tx.products.live()
         seen: set[str] = set()
         for line, rec in enumerate(records, start=2):
             if None in rec:  # csv.DictReader puts cells beyond the header under the key None
@@ -256,43 +240,38 @@ def import_csv(
                 continue
             seen.add(row["code"])
             good.append(row)
-        existing = _taken(c, list(seen)) if seen else {}
+        existing = tx.orders.taken(list(seen)) if seen else {}
         if taken is not None:
             taken.update(existing)
         fresh = [r for r in good if r["code"] not in existing]
         skipped = len(good) - len(fresh)
-        for i in range(0, len(fresh), 500):
-            c.execute(insert(Order), fresh[i : i + 500])
+        tx.orders.insert(fresh)
     return {"created": len(fresh), "already_existed": skipped, "errors": errors}
 
 
-def order_view(engine: Engine, code: str) -> dict[str, Any]:
-    with engine.connect() as c:
-        o = c.execute(
-            select(*Order.__table__.c).where(
-                or_(Order.code == code, Order.short_code == normalize_short(code))
-            )
-        ).first()
-        if o is None:
-            raise NotFound(f"no order with code {code!r}", code=code)
-        site = c.execute(select(Site.slug).where(Site.id == o.site_id)).scalar() if o.site_id else None
+def order_view(db: Database, code: str) -> dict[str, Any]:
+    with db.read() as tx:
+        o = tx.orders.find(code, normalize_short(code))
+    if o is None:
+        raise NotFound(f"no order with code {code!r}", code=code)
+    site = o["site_slug"]
     return {
-        "code": o.code,
-        "title": o.title,
-        "quantity": o.quantity,
-        "used": o.used,
-        "refunded": o.refunded,
-        "left": max(0, o.quantity - o.used - o.refunded),
-        "status": o.status,
+        "code": o["code"],
+        "title": o["title"],
+        "quantity": o["quantity"],
+        "used": o["used"],
+        "refunded": o["refunded"],
+        "left": max(0, o["quantity"] - o["used"] - o["refunded"]),
+        "status": o["status"],
         "site": site,
-        "valid_from": o.valid_from,
-        "valid_until": o.valid_until,
-        "last_used_at": o.last_used_at,
-        "last_used_gate": o.last_used_gate,
-        "external_ref": o.external_ref,
-        "kind": o.kind,
-        "short_code": format_short(o.short_code) if o.short_code else None,
-        "rules": o.rules,
-        "inside": o.inside,
-        "paid_at": o.paid_at,
+        "valid_from": o["valid_from"],
+        "valid_until": o["valid_until"],
+        "last_used_at": o["last_used_at"],
+        "last_used_gate": o["last_used_gate"],
+        "external_ref": o["external_ref"],
+        "kind": o["kind"],
+        "short_code": format_short(o["short_code"]) if o["short_code"] else None,
+        "rules": o["rules"],
+        "inside": o["inside"],
+        "paid_at": o["paid_at"],
     }

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-
-from gateway.adapters.db.engine import writer
-from gateway.adapters.db.models import Device, Site, VerifierPin
 from gateway.domain.decisions import Decision, system_denial
 from gateway.domain.errors import Conflict, ValidationFailed
 from gateway.domain.passwords import hash_password, verify_password
+from gateway.domain.pins import PinRow
 from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place, Request
 from gateway.services.places import PlaceCache
+from gateway.services.ports.database import Database, Tx
 
 
 def legacy_digest(site_id: int, pin: str) -> str:
@@ -31,16 +28,7 @@ def pin_index(key: bytes, site_id: int, pin: str) -> str:
     return hmac.new(key, f"{site_id}:{pin}".encode(), hashlib.sha256).hexdigest()
 
 
-def _rows(conn: Connection, site_id: int, index: str | None = None) -> list[Any]:
-    q = select(
-        VerifierPin.id, VerifierPin.user, VerifierPin.pin_hash, VerifierPin.pin_digest, VerifierPin.pin_index
-    ).where(VerifierPin.site_id == site_id)
-    # The indexed row, and rows from before the index (none once each has signed in once).
-    q = q.where((VerifierPin.pin_index == index) | VerifierPin.pin_index.is_(None)) if index else q
-    return list(conn.execute(q))
-
-
-def _holder(rows: list[Any], site_id: int, pin: str, index: str) -> Any:
+def _holder(rows: list[PinRow], site_id: int, pin: str, index: str) -> PinRow | None:
     """The row whose PIN this is: the indexed one (one slow hash), else an unindexed row (older ones,
     each checked; the pre-0007 digest is computed once, only if a row needs it)."""
     for r in rows:
@@ -57,54 +45,45 @@ def _holder(rows: list[Any], site_id: int, pin: str, index: str) -> Any:
     return None
 
 
-def set_pin(engine: Engine, user: str, site: str, pin: str, key: bytes) -> None:
+def set_pin(db: Database, user: str, site: str, pin: str, key: bytes) -> None:
     if not (pin.isdigit() and 4 <= len(pin) <= 8):
         raise ValidationFailed("a PIN is 4-8 digits", field="pin")
-    with engine.connect() as c, writer(c).begin():  # the writer lock makes the uniqueness check hold
-        site_id = c.execute(select(Site.id).where(Site.slug == site)).scalar()
+    with db.write() as tx:  # the writer lock makes the uniqueness check hold
+        site_id = tx.sites.ids().get(site)
         if site_id is None:
             raise ValidationFailed(f"unknown site {site!r}", field="site")
         index = pin_index(key, site_id, pin)
-        others = [r for r in _rows(c, site_id, index) if r.user != user]
+        others = [r for r in tx.pins.at_site(site_id, index) if r.user != user]
         if _holder(others, site_id, pin, index) is not None:
             raise Conflict("another verifier at this site has that PIN; choose another")
-        c.execute(delete(VerifierPin).where(VerifierPin.user == user, VerifierPin.site_id == site_id))
-        c.execute(
-            insert(VerifierPin).values(
-                user=user, site_id=site_id, pin_hash=hash_password(pin), pin_index=index
-            )
-        )
+        tx.pins.replace(user, site_id, hash_password(pin), index)
 
 
-def sign_in(conn: Connection, device: str, site_id: int | None, pin: str, key: bytes) -> str | None:
+def sign_in(tx: Tx, device: str, site_id: int | None, pin: str, key: bytes) -> str | None:
     """The verifier whose PIN this is at the device's site, now signed in on it; None for a wrong PIN.
     A PIN stored the old way (no salt of its own, or no index yet) is stored anew now that it is known."""
     if site_id is None:
         return None
     index = pin_index(key, site_id, pin)
-    row = _holder(_rows(conn, site_id, index), site_id, pin, index)
+    row = _holder(tx.pins.at_site(site_id, index), site_id, pin, index)
     if row is None:
         return None
     if row.pin_hash is None or row.pin_index is None:
-        conn.execute(
-            update(VerifierPin)
-            .where(VerifierPin.id == row.id)
-            .values(pin_hash=row.pin_hash or hash_password(pin), pin_digest=None, pin_index=index)
-        )
-    conn.execute(update(Device).where(Device.device_id == device).values(user=row.user))
+        tx.pins.upgrade(row.id, row.pin_hash or hash_password(pin), index)
+    tx.devices.sign(device, row.user)
     return str(row.user)
 
 
-def sign_out(conn: Connection, device: str) -> None:
-    conn.execute(update(Device).where(Device.device_id == device).values(user=None))
+def sign_out(tx: Tx, device: str) -> None:
+    tx.devices.sign(device, None)
 
 
-def signed_in(conn: Connection, device: str) -> Any:
-    return conn.execute(select(Device.user).where(Device.device_id == device)).scalar()
+def signed_in(tx: Tx, device: str) -> str | None:
+    return tx.devices.signed_in(device)
 
 
 def sign(
-    conn: Connection,
+    tx: Tx,
     req: Request,
     place: Place,
     places: PlaceCache,
@@ -117,12 +96,12 @@ def sign(
     Wrong PINs are rate-limited per device (`limits`): a 4-digit PIN can't be walked through by a script.
     """
     if req.op == "logout":
-        sign_out(conn, req.device)
+        sign_out(tx, req.device)
         places.signed(req.device, place, None)
         return Decision(True, "OK", 0, None, "SIGNED OUT", "", "signed out")
     if not limits.allow(req.device, mono):
         return system_denial("RATE_LIMITED", "too many PIN attempts; wait a minute")
-    user = sign_in(conn, req.device, place.site_id, req.pin or "", key)
+    user = sign_in(tx, req.device, place.site_id, req.pin or "", key)
     if user is None:
         return system_denial("BAD_PIN", "no verifier has this PIN at this site")
     places.signed(req.device, place, user)

@@ -7,19 +7,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
-
-from gateway.adapters.db.models import Device, Site
 from gateway.domain.identifiers import reserved_device
 from gateway.domain.ratelimit import TokenBuckets
 from gateway.domain.requests import Place
+from gateway.services.ports.database import Tx
 
 log = logging.getLogger(__name__)
 
 
 def load_place(
-    conn: Connection,
+    tx: Tx,
     device: str,
     auto_site: str,
     now: float,
@@ -28,35 +25,18 @@ def load_place(
 ) -> Place | None:
     """The device's site and gate; registers an unknown device at `auto_site` (None when refused, also
     when `may_register` says no: minting device ids must not multiply per-device limits)."""
-    row = conn.execute(
-        select(Device.site_id, Device.gate, Site.timezone, Device.user)
-        .select_from(Device)
-        .outerjoin(Site, Site.id == Device.site_id)
-        .where(Device.device_id == device)
-    ).first()
+    row = tx.devices.where(device)
     if row is not None:
-        return Place(row.site_id, row.gate or device, ZoneInfo(row.timezone or default_tz), row.user)
+        site_id, gate, zone, user = row
+        return Place(site_id, gate or device, ZoneInfo(zone or default_tz), user)
     if not auto_site or reserved_device(device):
         return None
     if not may_register():
         log.warning("device %s not registered: too many new devices at once", device)
         return None
-    site = conn.execute(select(Site.id, Site.timezone).where(Site.slug == auto_site)).first()
-    site_id, tz = (site.id, site.timezone) if site is not None else (None, default_tz)
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                insert(Device).values(
-                    device_id=device,
-                    site_id=site_id,
-                    gate=device,
-                    mode="handheld",
-                    online=False,
-                    created_at=now,
-                )
-            )
-    except IntegrityError:
-        log.debug("device %s registered concurrently", device)
+    site = tx.sites.by_slug(auto_site)
+    site_id, tz = site if site is not None else (None, default_tz)
+    tx.devices.register(device, site_id, now)
     log.info("registered new device %s at site %s", device, auto_site)
     return Place(site_id, device, ZoneInfo(tz))
 
@@ -77,17 +57,17 @@ class PlaceCache:
     def _may_register(self) -> bool:
         return self._new.allow("new", time.monotonic())
 
-    def get(self, conn: Connection, device: str, now: float) -> Place | None:
+    def get(self, tx: Tx, device: str, now: float) -> Place | None:
         found = self._places.get(device)
         if found is None:
-            found = load_place(conn, device, self.auto_site, now, self.default_tz, self._may_register)
+            found = load_place(tx, device, self.auto_site, now, self.default_tz, self._may_register)
             if found is not None:
                 self._places[device] = found
         return found
 
-    def register(self, conn: Connection, device: str, now: float) -> Place | None:
+    def register(self, tx: Tx, device: str, now: float) -> Place | None:
         """Look the device up, registering it when unknown (not cached: a status, not a scan)."""
-        return load_place(conn, device, self.auto_site, now, self.default_tz, self._may_register)
+        return load_place(tx, device, self.auto_site, now, self.default_tz, self._may_register)
 
     def signed(self, device: str, place: Place, user: str | None) -> None:
         """Remember who is signed in on the device (its later scans carry the name)."""

@@ -1,6 +1,7 @@
 # Read-only queries behind the console pages: today's counters, recent scans, order search, report tables.
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -8,35 +9,22 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, case, func, or_, select
-
-from gateway.adapters.db.models import Order, Redemption, Site
 from gateway.domain.codes import normalize_short
 from gateway.domain.roles import Person
 from gateway.services import reports
-from gateway.services.auto_checkout import inside_now
-from gateway.services.sites import site_of
-
-# What counts: a redemption that still stands (not annulled or reverted). Annul/revert lines themselves are
-# bookkeeping and count neither as redeemed nor as denied; exits are recorded with op "exit".
-STANDING = Redemption.ok & (Redemption.op == "redeem") & Redemption.undone.is_(False)
-DENIED = Redemption.ok.is_(False)
+from gateway.services.ports.database import Database
+from gateway.services.ports.queries import Queries, Seen, Since
 
 
-def _visible_site_ids(conn: Any, person: Person) -> tuple[list[int] | None, dict[int, str]]:
-    """(ids the person may see or None for all, id→slug of every site)."""
-    slugs = dict(conn.execute(select(Site.id, Site.slug)).all())
+def _visible(q: Queries, person: Person) -> tuple[Seen, dict[int, str], dict[int, ZoneInfo]]:
+    """(the rows the person may see, id→slug of every site, id→zone of every site: every rule and every
+    report day is the site's own zone). Managers and owners also see rows without a site."""
+    sites = q.sites()
+    slugs = {i: slug for i, slug, _ in sites}
+    zones = {i: ZoneInfo(tz) for i, _, tz in sites}
     if person.all_sites:
-        return None, slugs
-    return [i for i, s in slugs.items() if s in person.sites], slugs
-
-
-def _scope(q: Any, col: Any, ids: list[int] | None, person: Person) -> Any:
-    if ids is None:
-        return q
-    if person.at_least("manager"):
-        return q.where(or_(col.in_(ids), col.is_(None)))
-    return q.where(col.in_(ids))
+        return (None, True), slugs, zones
+    return ([i for i, s in slugs.items() if s in person.sites], person.at_least("manager")), slugs, zones
 
 
 def midnight(tz: ZoneInfo, now: float | None = None) -> float:
@@ -49,11 +37,6 @@ def local_midnight(tz: ZoneInfo, day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
-def site_zones(conn: Connection) -> dict[int, ZoneInfo]:
-    """Each site's own zone, by site id: every rule and every report day is the site's zone."""
-    return {sid: ZoneInfo(name) for sid, name in conn.execute(select(Site.id, Site.timezone))}
-
-
 def _zone_groups(zones: dict[int, ZoneInfo]) -> dict[str, tuple[ZoneInfo, list[int]]]:
     groups: dict[str, tuple[ZoneInfo, list[int]]] = {}
     for sid, tz in zones.items():
@@ -61,90 +44,51 @@ def _zone_groups(zones: dict[int, ZoneInfo]) -> dict[str, tuple[ZoneInfo, list[i
     return groups
 
 
-def _since_local(zones: dict[int, ZoneInfo], fallback: ZoneInfo, day: Any) -> Any:
+def _since_local(zones: dict[int, ZoneInfo], fallback: ZoneInfo, day: Any) -> list[Since]:
     """Rows from the start of `day` (a date, or a function of a zone giving one) at the row's own site:
-    one condition per zone in use; rows without a site use `fallback` (the TIMEZONE setting)."""
+    one start per zone in use; rows without a site use `fallback` (the TIMEZONE setting)."""
 
     def start(tz: ZoneInfo) -> float:
         return local_midnight(tz, day(tz) if callable(day) else day)
 
-    conds = [
-        and_(Redemption.site_id.in_(ids), Redemption.server_time >= start(tz))
-        for tz, ids in _zone_groups(zones).values()
-    ]
-    conds.append(and_(Redemption.site_id.is_(None), Redemption.server_time >= start(fallback)))
-    return or_(*conds)
+    starts: list[Since] = [(ids, start(tz)) for tz, ids in _zone_groups(zones).values()]
+    starts.append((None, start(fallback)))
+    return starts
 
 
-def today_counters(engine: Engine, person: Person, tz: ZoneInfo, now: float | None = None) -> dict[str, Any]:
+def today_counters(db: Database, person: Person, tz: ZoneInfo, now: float | None = None) -> dict[str, Any]:
     """Today's counts per gate, where "today" is the local day at each gate's site (`tz`, the TIMEZONE
     setting, only for rows without a site)."""
     at = time.time() if now is None else now
-    with engine.connect() as c:
-        ids, slugs = _visible_site_ids(c, person)
-        since = _since_local(site_zones(c), tz, lambda z: datetime.fromtimestamp(at, z).date())
-        q = (
-            select(
-                Redemption.site_id,
-                Redemption.gate,
-                func.sum(case((STANDING, 1), else_=0)).label("ok"),
-                func.sum(case((STANDING, Redemption.qty), else_=0)).label("units"),
-                func.sum(case((DENIED, 1), else_=0)).label("denied"),
-            )
-            .where(since, Redemption.server_time <= at)
-            .group_by(Redemption.site_id, Redemption.gate)
-            .order_by(Redemption.site_id, Redemption.gate)
-        )
-        rows = c.execute(_scope(q, Redemption.site_id, ids, person)).all()
+    with db.read() as tx:
+        seen, slugs, zones = _visible(tx.queries, person)
+        since = _since_local(zones, tz, lambda z: datetime.fromtimestamp(at, z).date())
+        rows = tx.queries.gate_counts(since, at, seen)
+        counts = tx.checkouts.inside()
     gates = [
         {
-            "site": slugs.get(r.site_id) if r.site_id else None,
-            "gate": r.gate,
-            "ok": r.ok,
-            "units": r.units,
-            "denied": r.denied,
+            "site": slugs.get(r["site_id"]) if r["site_id"] else None,
+            "gate": r["gate"],
+            "ok": r["ok"],
+            "units": r["units"],
+            "denied": r["denied"],
         }
         for r in rows
     ]
-    counts = inside_now(engine)
     inside = {slug: counts.get(slug, 0) for slug in sorted(slugs.values()) if person.sees_site(slug)}
     return {"gates": gates, "inside": inside}
 
 
-def recent(
-    engine: Engine, person: Person, limit: int = 50, device: str | None = None
-) -> list[dict[str, Any]]:
-    with engine.connect() as c:
-        ids, _ = _visible_site_ids(c, person)
-        q = (
-            select(
-                Redemption.server_time.label("t"),
-                Redemption.device,
-                Site.slug.label("site"),
-                Redemption.gate,
-                Redemption.code,
-                Redemption.qty,
-                Redemption.ok,
-                Redemption.reason,
-                Redemption.verdict,
-                Redemption.user,
-            )
-            .select_from(Redemption)
-            .outerjoin(Site, Site.id == Redemption.site_id)
-            .order_by(Redemption.id.desc())
-            .limit(limit)
-        )
-        if device:
-            q = q.where(Redemption.device == device)
-        rows = c.execute(_scope(q, Redemption.site_id, ids, person)).all()
-    import json
-
+def recent(db: Database, person: Person, limit: int = 50, device: str | None = None) -> list[dict[str, Any]]:
+    with db.read() as tx:
+        seen, _, _ = _visible(tx.queries, person)
+        rows = tx.queries.recent(limit, device, seen)
     out = []
     for r in rows:
-        v = json.loads(r.verdict)
+        v = json.loads(r["verdict"])
         out.append(
             {
-                **dict(r._mapping),
+                **r,
                 "detail": v.get("detail", ""),
                 "sound": v.get("sound"),
                 "l1": v.get("l1", ""),
@@ -169,36 +113,23 @@ FOUND_FIELDS = (
 
 
 def search_orders(
-    engine: Engine, person: Person, q: str, status: str = "", limit: int = 50
+    db: Database, person: Person, q: str, status: str = "", limit: int = 50
 ) -> list[dict[str, Any]]:
-    with engine.connect() as c:
-        ids, slugs = _visible_site_ids(c, person)
-        stmt = select(*(Order.__table__.c[f] for f in FOUND_FIELDS)).order_by(Order.id.desc())
-        if q:
-            like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            stmt = stmt.where(
-                or_(
-                    Order.code.like(like, escape="\\"),
-                    Order.title.like(like, escape="\\"),
-                    Order.external_ref.like(like, escape="\\"),
-                    Order.short_code == normalize_short(q),
-                )
-            )
-        if status:
-            stmt = stmt.where(Order.status == status)
-        rows = c.execute(_scope(stmt, Order.site_id, ids, person).limit(limit)).all()
+    with db.read() as tx:
+        seen, slugs, _ = _visible(tx.queries, person)
+        rows = tx.queries.find_orders(FOUND_FIELDS, q, normalize_short(q) if q else "", status, limit, seen)
     return [
         {
-            **dict(r._mapping),
-            "site": slugs.get(r.site_id) if r.site_id else None,
-            "left": max(0, r.quantity - r.used - r.refunded),
+            **r,
+            "site": slugs.get(r["site_id"]) if r["site_id"] else None,
+            "left": max(0, r["quantity"] - r["used"] - r["refunded"]),
         }
         for r in rows
     ]
 
 
 def report(
-    engine: Engine, person: Person, tz: ZoneInfo, days: int, site: str | None, now: float | None = None
+    db: Database, person: Person, tz: ZoneInfo, days: int, site: str | None, now: float | None = None
 ) -> dict[str, Any]:
     """The console's report tables from the report engine (services/reports.py, the /api/reports numbers):
     counts over the last `days` calendar days by day, site, device (verifiers are `web-<name>`) and product,
@@ -216,7 +147,7 @@ def report(
     def table(by: str, label: Callable[[str], str] = lambda k: k) -> list[dict[str, Any]]:
         rows = [
             {"k": label(r[by]), "ok": r["redemptions"], "units": r["units"], "denied": r["denials"]}
-            for r in reports.counts(engine, by, scope, tz.key)
+            for r in reports.counts(db, by, scope, tz.key)
         ]
         return sorted(rows, key=lambda r: (-r["units"], str(r["k"])))
 
@@ -243,43 +174,22 @@ def report(
         "sites": table("site", lambda k: k or "—"),
         "devices": table("device"),
         "products": table("product", lambda k: k or "—"),
-        "reasons": [{"k": r["reason"], "n": r["count"]} for r in reports.failed(engine, scope, tz.key)],
+        "reasons": [{"k": r["reason"], "n": r["count"]} for r in reports.failed(db, scope, tz.key)],
     }
 
 
-def history(engine: Engine, code: str, limit: int = 200) -> list[dict[str, Any]]:
+def history(db: Database, code: str, limit: int = 200) -> list[dict[str, Any]]:
     """An order's ledger lines, newest first, with what a supervisor needs to revert one."""
-    with engine.connect() as c:
-        rows = c.execute(
-            select(
-                Redemption.id,
-                Redemption.server_time,
-                Redemption.device,
-                Site.slug.label("site"),
-                Redemption.gate,
-                Redemption.qty,
-                Redemption.direction,
-                Redemption.ok,
-                Redemption.reason,
-                Redemption.op,
-                Redemption.undone,
-                Redemption.user,
-            )
-            .select_from(Redemption)
-            .outerjoin(Site, Site.id == Redemption.site_id)
-            .where(Redemption.code == code)
-            .order_by(Redemption.id.desc())
-            .limit(limit)
-        ).all()
-    return [dict(r._mapping) for r in rows]
+    with db.read() as tx:
+        return tx.queries.history(code, limit)
 
 
-def redemption_site(engine: Engine, redemption_id: int) -> tuple[bool, str | None]:
+def redemption_site(db: Database, redemption_id: int) -> tuple[bool, str | None]:
     """Whether the redemption exists, and the slug of the site it happened at."""
-    return site_of(engine, Redemption.site_id, Redemption.id == redemption_id)
+    with db.read() as tx:
+        return tx.queries.redemption_site(redemption_id)
 
 
-def redemption_code(engine: Engine, redemption_id: int) -> str | None:
-    with engine.connect() as c:
-        code: str | None = c.execute(select(Redemption.code).where(Redemption.id == redemption_id)).scalar()
-    return code
+def redemption_code(db: Database, redemption_id: int) -> str | None:
+    with db.read() as tx:
+        return tx.queries.redemption_code(redemption_id)

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
 from gateway.domain.ratelimit import TokenBuckets
@@ -22,6 +20,8 @@ from gateway.services.auto_checkout import run_checkouts
 from gateway.services.group_commit import Counters, Gate, GroupCommit, Pending, Status
 from gateway.services.messages import BadScan, Ignored, Inbound, ScanIn, StatusIn, Transport, no_ack
 from gateway.services.places import PlaceCache
+from gateway.services.ports.database import Database
+from gateway.services.ports.writer import Writer
 
 __all__ = ["ConsoleRedeem", "Counters", "Inbound", "RedemptionService"]
 
@@ -49,7 +49,8 @@ class RedemptionService:
 
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
+        writer: Writer,
         transport: Transport,
         *,
         auto_register_site: str = "demo",
@@ -69,7 +70,7 @@ class RedemptionService:
         self.leader: Callable[[], bool] = lambda: True
         # How the other workers hear that devices or sites changed (bootstrap: adapters/db/notify.py).
         self.tell_workers: Callable[[], None] = lambda: None
-        self.engine = engine
+        self.db = db
         self.transport = transport
         self.batch_max = batch_max
         self.clock = clock
@@ -91,7 +92,7 @@ class RedemptionService:
             pin_key,
         )
         self._commit = GroupCommit(
-            engine, self._places, gate, self.counters, annul_window_s, monotonic, transport.render
+            writer, self._places, gate, self.counters, annul_window_s, monotonic, transport.render
         )
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -147,7 +148,7 @@ class RedemptionService:
             return  # another worker is elected to run the check-outs (docs/scaling.md)
         try:
             # Each site resumes from its persisted cursor: a restart across the check-out time still runs it.
-            run_checkouts(self.engine, None, self.clock())
+            run_checkouts(self.db, None, self.clock())
         except Exception:
             log.exception("automatic check-out failed")
 

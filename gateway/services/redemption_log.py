@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, func, select
 
-from gateway.adapters.db.models import Redemption, Site
+from gateway.services.ports.database import Database
 
 # Upper bounds keep every value inside what SQLite and PostgreSQL integers and floats hold (a huge
 # offset once overflowed into a 500); times are Unix seconds before the year 5000.
@@ -36,59 +35,18 @@ class RedemptionFilter(BaseModel):
     limit: int = Field(default=100, ge=1, le=10_000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
-
-_COLS = [
-    Redemption.id,
-    Redemption.server_time,
-    Redemption.device,
-    Redemption.scan_id,
-    Site.slug.label("site"),
-    Redemption.gate,
-    Redemption.code,
-    Redemption.qty,
-    Redemption.direction,
-    Redemption.ok,
-    Redemption.reason,
-    Redemption.device_time,
-    Redemption.op,
-    Redemption.user,
-    Redemption.undone,
-    Redemption.ref_id,
-]
-
-
-def _query(f: RedemptionFilter, sites: frozenset[str] | None = None) -> Any:
-    """`sites`: the caller may only see these sites' records (None = every site)."""
-    q = select(*_COLS).select_from(Redemption).outerjoin(Site, Site.id == Redemption.site_id)
-    if sites is not None:
-        q = q.where(Site.slug.in_(sorted(sites)))
-    if f.device:
-        q = q.where(Redemption.device == f.device)
-    if f.code:
-        q = q.where(Redemption.code == f.code)
-    if f.user:
-        q = q.where(Redemption.user == f.user)
-    if f.reason:
-        q = q.where(Redemption.reason == f.reason)
-    if f.ok is not None:
-        q = q.where(Redemption.ok == f.ok)
-    if f.site:
-        q = q.where(Site.slug == f.site)
-    if f.since is not None:
-        q = q.where(Redemption.server_time >= f.since)
-    if f.until is not None:
-        q = q.where(Redemption.server_time < f.until)
-    return q
+    def criteria(self) -> dict[str, Any]:
+        """What the ledger is filtered by (services/ports/redemption_log.py: Criteria)."""
+        return self.model_dump(exclude={"limit", "offset"})
 
 
 def list_redemptions(
-    engine: Engine, f: RedemptionFilter, sites: frozenset[str] | None = None
+    db: Database, f: RedemptionFilter, sites: frozenset[str] | None = None
 ) -> dict[str, Any]:
-    q = _query(f, sites)
-    with engine.connect() as c:
-        total = c.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-        rows = c.execute(q.order_by(Redemption.id.desc()).limit(f.limit).offset(f.offset)).all()
-    return {"total": total, "items": [dict(r._mapping) for r in rows]}
+    """`sites`: the caller may only see these sites' records (None = every site)."""
+    with db.read() as tx:
+        total, items = tx.redemption_log.page(f.criteria(), sites, f.limit, f.offset)
+    return {"total": total, "items": items}
 
 
 CSV_HEADER = [
@@ -111,18 +69,17 @@ CSV_HEADER = [
 ]
 
 
-def export_csv(engine: Engine, f: RedemptionFilter, sites: frozenset[str] | None = None) -> Iterator[str]:
+def export_csv(db: Database, f: RedemptionFilter, sites: frozenset[str] | None = None) -> Iterator[str]:
     """Stream the whole filtered ledger as CSV (no limit), oldest first, in pages."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_HEADER)
     yield buf.getvalue()
     last_id = 0
+    where = f.criteria()
     while True:
-        with engine.connect() as c:
-            rows = c.execute(
-                _query(f, sites).where(Redemption.id > last_id).order_by(Redemption.id).limit(2000)
-            ).all()
+        with db.read() as tx:  # one short transaction per page: a slow download holds no snapshot
+            rows = tx.redemption_log.after(where, sites, last_id, 2000)
         if not rows:
             return
         buf = io.StringIO()

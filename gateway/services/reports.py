@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, false, or_, select
-
-from gateway.adapters.db.models import Order, Product, Redemption, Site
 from gateway.domain.roles import Person
+from gateway.services.ports.database import Database
+from gateway.services.ports.reports import LedgerLine, Reports, Visible
 
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     "site": ("site",),
@@ -50,14 +49,10 @@ class Scope:
         """What `who` may see: their own sites' rows; rows without a site for managers and owners."""
         return cls(since, until, None if who.all_sites else who.sites, who.sees_site(None), site)
 
-
-def site_filter(q: Any, scope: Scope) -> Any:
-    if scope.site is not None:
-        q = q.where(Site.slug == scope.site)  # and still only within the sites one may see
-    if scope.sites is not None:
-        allowed = Site.slug.in_(sorted(scope.sites)) if scope.sites else false()
-        return q.where(or_(allowed, Site.slug.is_(None)) if scope.unsited else allowed)
-    return q
+    @property
+    def visible(self) -> Visible:
+        """The sites part, as the repository reads it."""
+        return self.site, self.sites, self.unsited
 
 
 def outer_bound(b: Bound | None, widen: float) -> float | None:
@@ -69,39 +64,9 @@ def outer_bound(b: Bound | None, widen: float) -> float | None:
     return b
 
 
-def site_columns() -> tuple[Any, Any]:
-    return Site.slug.label("site"), Site.timezone.label("tz")
-
-
-def _ledger(conn: Connection, scope: Scope) -> Iterator[Any]:
-    q = (
-        select(
-            Redemption.server_time,
-            Redemption.gate,
-            Redemption.device,
-            Redemption.user,
-            Redemption.op,
-            Redemption.ok,
-            Redemption.undone,
-            Redemption.qty,
-            Redemption.reason,
-            Redemption.order_id,
-            *site_columns(),
-            Product.title.label("product_title"),
-            Order.title.label("order_title"),
-        )
-        .select_from(Redemption)
-        .outerjoin(Site, Site.id == Redemption.site_id)
-        .outerjoin(Order, Order.id == Redemption.order_id)
-        .outerjoin(Product, Product.id == Order.product_id)
-    )
+def _ledger(reports: Reports, scope: Scope) -> Iterator[LedgerLine]:
     since, until = outer_bound(scope.since, -WALL_SLACK_S), outer_bound(scope.until, WALL_SLACK_S)
-    if since is not None:
-        q = q.where(Redemption.server_time >= since)
-    if until is not None:
-        q = q.where(Redemption.server_time < until)
-    q = site_filter(q, scope).order_by(Redemption.id)
-    yield from conn.execution_options(yield_per=2000).execute(q)
+    return reports.lines(since, until, scope.visible)
 
 
 class Zones:
@@ -143,7 +108,7 @@ class Zones:
         return (b[0] is None or at >= b[0]) and (b[1] is None or at < b[1])
 
 
-def _key(r: Any, dims: tuple[str, ...], zones: Zones) -> tuple[str, ...]:
+def _key(r: LedgerLine, dims: tuple[str, ...], zones: Zones) -> tuple[str, ...]:
     out = []
     for d in dims:
         if d == "site":
@@ -161,14 +126,14 @@ def _key(r: Any, dims: tuple[str, ...], zones: Zones) -> tuple[str, ...]:
     return tuple(out)
 
 
-def counts(engine: Engine, by: str, scope: Scope, default_tz: str) -> list[dict[str, Any]]:
+def counts(db: Database, by: str, scope: Scope, default_tz: str) -> list[dict[str, Any]]:
     """Per `by` (see DIMENSIONS): successful redemptions and their units (annulled/reverted ones left
     out and counted as `undone`), exits, and denials (every refused request)."""
     dims = DIMENSIONS[by]
     zones = Zones(default_tz, scope)
     acc: dict[tuple[str, ...], dict[str, int]] = {}
-    with engine.connect() as c:
-        for r in _ledger(c, scope):
+    with db.read() as tx:
+        for r in _ledger(tx.reports, scope):
             if r.ok and r.op not in ("redeem", "exit"):
                 continue  # annul and revert rows: their effect shows as `undone` on the row they undo
             if not zones.inside(r.server_time, r.tz):
@@ -187,13 +152,13 @@ def counts(engine: Engine, by: str, scope: Scope, default_tz: str) -> list[dict[
     return [dict(zip(dims, k, strict=True)) | v for k, v in sorted(acc.items())]
 
 
-def failed(engine: Engine, scope: Scope, default_tz: str, by: str | None = None) -> list[dict[str, Any]]:
+def failed(db: Database, scope: Scope, default_tz: str, by: str | None = None) -> list[dict[str, Any]]:
     """Refused requests per reason (and per `by`, when given): how many, units asked, first and last."""
     dims = (*DIMENSIONS[by], "reason") if by else ("reason",)
     zones = Zones(default_tz, scope)
     acc: dict[tuple[str, ...], dict[str, Any]] = {}
-    with engine.connect() as c:
-        for r in _ledger(c, scope):
+    with db.read() as tx:
+        for r in _ledger(tx.reports, scope):
             if r.ok or not zones.inside(r.server_time, r.tz):
                 continue
             k = (*_key(r, dims[:-1], zones), r.reason)

@@ -5,10 +5,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-
-from gateway.adapters.db.models import Order, Redemption, Site
-from gateway.services.reports import DAY_S, WALL_SLACK_S, Scope, Zones, outer_bound, site_columns, site_filter
+from gateway.services.ports.database import Database
+from gateway.services.ports.reports import SoldOrder
+from gateway.services.reports import DAY_S, WALL_SLACK_S, Scope, Zones, outer_bound
 
 # The rule merchants know: a redeemed unit settles when it is redeemed; a unit still unredeemed N days
 # after payment settles then (paid_at, else created_at, + N x 24 h); refunded units and cancelled orders
@@ -39,7 +38,7 @@ class Settlement:
     never: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> refunded / cancelled units
 
 
-def order_entries(o: Any, redeemed: Iterable[tuple[float, int]], days: int) -> list[Entry]:
+def order_entries(o: SoldOrder, redeemed: Iterable[tuple[float, int]], days: int) -> list[Entry]:
     """The settlement entries of one order (pure): one per redemption before the due date, one for the rest."""
     base = o.paid_at if o.paid_at is not None else o.created_at
     due = base + days * DAY_S
@@ -57,50 +56,17 @@ def order_entries(o: Any, redeemed: Iterable[tuple[float, int]], days: int) -> l
     return out
 
 
-def settlement(engine: Engine, scope: Scope, now: float, days: int, default_tz: str) -> Settlement:
+def settlement(db: Database, scope: Scope, now: float, days: int, default_tz: str) -> Settlement:
     """Entries whose settlement time falls in [since, until): settled (at <= now) or pending (later)."""
     out = Settlement(days, now)
     zones = Zones(default_tz, scope)
-    base = func.coalesce(Order.paid_at, Order.created_at)
-    q = (
-        select(
-            Order.id,
-            Order.code,
-            Order.title,
-            Order.kind,
-            Order.quantity,
-            Order.refunded,
-            Order.status,
-            Order.paid_at,
-            Order.created_at,
-            *site_columns(),
-        )
-        .select_from(Order)
-        .outerjoin(Site, Site.id == Order.site_id)
-    )
     # Every entry lies in [base, base + days]: orders wholly outside the range are not read at all.
     since, until = outer_bound(scope.since, -WALL_SLACK_S), outer_bound(scope.until, WALL_SLACK_S)
-    if until is not None:
-        q = q.where(base < until)
-    if since is not None:
-        q = q.where(base >= since - days * DAY_S)
-    # Nothing was paid for an unpaid order (created by the shop, payment still to come): nothing settles.
-    q = site_filter(q, scope).where(Order.status != "unpaid").order_by(Order.id)
-    with engine.connect() as c:
-        orders = list(c.execute(q))
-        reds: dict[int, list[tuple[float, int]]] = {}
-        ids = [o.id for o in orders]
-        for i in range(0, len(ids), 500):
-            rows = c.execute(
-                select(Redemption.order_id, Redemption.server_time, Redemption.qty).where(
-                    Redemption.order_id.in_(ids[i : i + 500]),
-                    Redemption.ok.is_(True),
-                    Redemption.op == "redeem",
-                    Redemption.undone.is_(False),
-                )
-            )
-            for r in rows:
-                reds.setdefault(int(r.order_id), []).append((r.server_time, r.qty))
+    start = None if since is None else since - days * DAY_S
+    # `sold` leaves unpaid orders out (created by the shop, payment still to come): nothing settles.
+    with db.read() as tx:
+        orders = tx.reports.sold(start, until, scope.visible)
+        reds = tx.reports.standing_units([o.id for o in orders])
     for o in orders:
         never = out.never.setdefault(o.kind, {"refunded": 0, "cancelled": 0})
         if o.status == "cancelled":

@@ -5,13 +5,11 @@ import time
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import Connection, Engine, select
 
-from gateway.adapters.db.models import Site
 from gateway.domain.errors import Conflict
 from gateway.domain.validity import parse_hhmm
 from gateway.services.inputs import DEFAULT_TIMEZONE, StrictIn, known_zone
-from gateway.services.unique import insert_unique
+from gateway.services.ports.database import Database
 
 
 class SiteIn(StrictIn):
@@ -39,20 +37,7 @@ class SiteIn(StrictIn):
         return v
 
 
-def site_of(engine: Engine, site_id: Any, where: Any) -> tuple[bool, str | None]:
-    """Whether a row matches `where`, and the slug of the site its `site_id` column names (None: none)."""
-    with engine.connect() as c:
-        row = c.execute(
-            select(Site.slug).select_from(site_id.table).outerjoin(Site, Site.id == site_id).where(where)
-        ).first()
-    return (False, None) if row is None else (True, row.slug)
-
-
-def site_ids(conn: Connection) -> dict[str, int]:
-    return {slug: sid for slug, sid in conn.execute(select(Site.slug, Site.id))}
-
-
-def create_site(engine: Engine, site: SiteIn, default_tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+def create_site(db: Database, site: SiteIn, default_tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
     """`default_tz` (the gateway's TIMEZONE) is the zone of a site created without one."""
     zone = site.timezone or known_zone(default_tz)
     row = {
@@ -62,16 +47,12 @@ def create_site(engine: Engine, site: SiteIn, default_tz: str = DEFAULT_TIMEZONE
         "auto_checkout": site.auto_checkout,
         "created_at": time.time(),
     }
-    insert_unique(engine, Site.slug, site.slug, row, Conflict(f"site {site.slug!r} exists", slug=site.slug))
+    with db.write() as tx:
+        if not tx.sites.add(row):
+            raise Conflict(f"site {site.slug!r} exists", slug=site.slug)
     return {**site.model_dump(), "timezone": zone}
 
 
-def list_sites(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as c:
-        rows = c.execute(
-            select(Site.slug, Site.name, Site.timezone, Site.auto_checkout).order_by(Site.slug)
-        ).all()
-    return [
-        {"slug": r.slug, "name": r.name, "timezone": r.timezone, "auto_checkout": r.auto_checkout}
-        for r in rows
-    ]
+def list_sites(db: Database) -> list[dict[str, Any]]:
+    with db.read() as tx:
+        return tx.sites.listing()

@@ -8,10 +8,8 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 from pydantic import Field
-from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
-from gateway.adapters.db.models import Site
 from gateway.domain.decisions import unknown_code
 from gateway.domain.errors import NotFound, Unavailable, ValidationFailed
 from gateway.domain.requests import Request, local_key
@@ -19,6 +17,7 @@ from gateway.domain.verdict import Verdict
 from gateway.services.guessing import TypedGuard
 from gateway.services.inputs import Code, Sid, StrictIn
 from gateway.services.orders import order_view
+from gateway.services.ports.database import Database
 from gateway.services.redeem import ConsoleRedeem, RedemptionService
 
 MISSES = ("UNKNOWN_CODE", "FORGED")  # what a code guesser mostly gets
@@ -28,7 +27,7 @@ class Gateway(Protocol):
     """What a typed redemption needs of the running gateway (the edges pass their Runtime)."""
 
     @property
-    def engine(self) -> Engine: ...
+    def db(self) -> Database: ...
 
     @property
     def service(self) -> RedemptionService: ...
@@ -57,16 +56,15 @@ class RedeemIn(StrictIn):
     )
 
 
-def _site(engine: Engine, slug: str) -> tuple[int, str] | None:
-    with engine.connect() as c:
-        row = c.execute(select(Site.id, Site.timezone).where(Site.slug == slug)).first()
-    return None if row is None else (row.id, row.timezone)
+def _site(db: Database, slug: str) -> tuple[int, str] | None:
+    with db.read() as tx:
+        return tx.sites.by_slug(slug)
 
 
-def _hidden(engine: Engine, code: str, sees: Callable[[str | None], bool]) -> bool:
+def _hidden(db: Database, code: str, sees: Callable[[str | None], bool]) -> bool:
     """Whether the order named by `code` belongs to a site the caller may not see."""
     try:
-        return not sees(order_view(engine, code)["site"])
+        return not sees(order_view(db, code)["site"])
     except NotFound:
         return False
 
@@ -100,7 +98,7 @@ async def redeem_typed(
 
     async def decide() -> Verdict:
         # The database look-up and a possibly full service queue block: never on the event loop.
-        site = await run_in_threadpool(_site, rt.engine, body.site)
+        site = await run_in_threadpool(_site, rt.db, body.site)
         if site is None:
             raise ValidationFailed(f"unknown site {body.site!r}", field="site")
         req = Request(
@@ -131,11 +129,11 @@ async def redeem_typed(
     if (
         sees is not None
         and verdict.reason == "WRONG_SITE"
-        and await run_in_threadpool(_hidden, rt.engine, body.code.strip(), sees)
+        and await run_in_threadpool(_hidden, rt.db, body.code.strip(), sees)
     ):
         verdict = rt.service.transport.render(verdict.sid, unknown_code())
     if verdict.reason in MISSES:
         await run_in_threadpool(
-            lambda: rt.guard.missed(rt.engine, body.by, source, body.op, body.code, counts=not local)
+            lambda: rt.guard.missed(rt.db, body.by, source, body.op, body.code, counts=not local)
         )
     return verdict

@@ -11,12 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Audit, Order, Product, WebhookEvent
+from gateway.adapters.db.repositories.database import SqlDatabase, SqlTx
 from gateway.domain.codes import ALPHABET, RANDOM_SYMBOLS, _sig
 from gateway.domain.errors import Conflict, HexiaoError
 from gateway.services import adjustments as adjust
-from gateway.services.catalog import products_by_sku, ts
+from gateway.services.catalog import ts
 from gateway.services.inputs import DEFAULT_TIMEZONE
-from gateway.services.orders import OrderIn, _row, site_ids, site_zones
+from gateway.services.orders import OrderIn, _row
 from gateway.services.webhook_events import CancelIn, Envelope, LineIn, RefundIn, parse, validate
 
 # The event's input models are webhook_events'; `parse` and `Envelope` are named here for the route.
@@ -132,9 +133,10 @@ def _same_line(row: Any, o: OrderIn) -> bool:
 def _insert(
     c: Connection, o: OrderIn, code: str | None, paid: bool, key: bytes | None, now: float, zone: str
 ) -> dict[str, Any]:
-    products = products_by_sku(c, {o.product} if o.product else set())
+    tx = SqlTx(c)
+    products = tx.products.live({o.product} if o.product else set())
     # Naive times are local at the order's site (orders.py); without a site, the TIMEZONE setting.
-    row = _row(o, site_ids(c), products, now, key, zone)
+    row = _row(o, tx.sites.ids(), products, now, key, zone)
     if code is not None:
         row["code"] = code
     if not paid:
@@ -183,7 +185,7 @@ def _apply_line(
 ) -> dict[str, Any]:
     o = li.order
     with engine.connect() as c:
-        zone = site_zones(c).get(o.site or "", default_tz)
+        zone = SqlTx(c).sites.zones().get(o.site or "", default_tz)
     # order.created without paid_at is a cart, not a sale; order.paid (paid_at defaults to `created`) is.
     paid_at = ts(o.paid_at, zone)
     try:
@@ -247,8 +249,8 @@ def _apply(
     if isinstance(what, RefundIn):
         if _refunded_by(engine, ev.id):
             return {"code": what.code, "recovered": True}
-        return adjust.refund(engine, what.code, what.units, ACTOR, reason)
-    return adjust.cancel(engine, what.code, ACTOR, reason)
+        return adjust.refund(SqlDatabase(engine), what.code, what.units, ACTOR, reason)
+    return adjust.cancel(SqlDatabase(engine), what.code, ACTOR, reason)
 
 
 def handle(

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user
 from tests.conftest import GatewayProc
 from tests.firmware.test_app_host import Device
@@ -37,7 +38,9 @@ def test_pick_three_redeems_three(
     g = gateway_factory(mosquitto.url, env={"AUTO_REGISTER_SITE": "s1"})
     assert g.api("POST", "/api/sites", json={"slug": "s1", "name": "Site One"}).status_code == 201
     engine = make_engine(f"sqlite:///{g.db_path}")
-    create_user(engine, "ana", "a-long-password", "verifier", ["s1"])  # PINs are for people of the site
+    create_user(
+        SqlDatabase(engine), "ana", "a-long-password", "verifier", ["s1"]
+    )  # PINs are for people of the site
     engine.dispose()
     assert g.api("PUT", "/api/users/ana/pin", json={"site": "s1", "pin": "2468"}).status_code == 204
     vip = _order(g, title="VIP x10", quantity=10)

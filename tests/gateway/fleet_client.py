@@ -10,9 +10,13 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.mqtt.acl import DeviceAuth, make_auth
 from gateway.services.accounts import create_user, issue_api_token
+from gateway.services.device_auth import Credentials
 from tests.conftest import GatewayProc
 from tests.helpers import free_port, wait_for
 
@@ -87,6 +91,34 @@ class Client:
         self.c.loop_stop()
 
 
+class CredentialBroker:
+    """A credential table (a fresh SQLite) whose password and ACL files a real broker reads, as the gateway
+    runs it, and the MQTT clients a test opened: `close()` ends them all. `start_broker` makes the broker
+    (Mosquitto or the amqtt demo broker) from the auth files' paths."""
+
+    def __init__(self, tmp: Path, start_broker: Callable[[DeviceAuth], Any]) -> None:
+        self.engine: Engine = make_engine(f"sqlite:///{tmp / 'fleet.db'}")
+        migrate(self.engine)
+        self.auth: DeviceAuth = make_auth(tmp, "hexiao-gateway")
+        self.creds = Credentials(SqlDatabase(self.engine), self.auth)
+        self.creds.sync()
+        self.broker = start_broker(self.auth)
+        self.broker.start()
+        self.creds.reload = self.broker.reload
+        self.clients: list[Client] = []
+
+    def client(self, user: str | None, password: str | None, client_id: str | None = None) -> Client:
+        c = Client("127.0.0.1", self.broker.port, user, password, client_id)
+        self.clients.append(c)
+        return c
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+        self.broker.stop()
+        self.engine.dispose()
+
+
 class FleetGateway:
     def __init__(self, proc: GatewayProc, token: str, broker_port: int) -> None:
         self.proc = proc
@@ -113,8 +145,8 @@ def make_fleet_gateway(
     db = tmp_path / "fleet.db"
     engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
-    create_user(engine, "boss", "boss-password", "owner")
-    token = issue_api_token(engine, "boss", "tests")
+    create_user(SqlDatabase(engine), "boss", "boss-password", "owner")
+    token = issue_api_token(SqlDatabase(engine), "boss", "tests")
     engine.dispose()
     port = free_port()
     full_env = {"MQTT_URL": "", "BROKER_PORT": str(port), "FLEET_SILENCE_S": "2", "FLEET_CHECK_S": "0.2"}

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Audit, Order, Redemption, Site
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.contract import Verdict
 from gateway.adapters.mqtt.oled import render
 from gateway.services.ledger import Place, Request, apply_batch, idem_key
@@ -83,7 +84,7 @@ def scan(
     """One request decided and committed on its own, like a one-scan batch of the service loop."""
     req = Request(device, sid, code, kw.pop("qty", 1), kw.pop("dir", "in"), None, **kw)
     with e.connect() as c, writer(c).begin():
-        return apply_batch(c, [(req, where or place())], now, render=render)[0]
+        return apply_batch(SqlLedger(c), [(req, where or place())], now, render=render)[0]
 
 
 def redemption_id(e: Engine, device: str, sid: str) -> int:

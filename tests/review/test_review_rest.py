@@ -10,6 +10,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 
@@ -24,8 +25,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     g = GatewayProc(broker.url, tmp / "r.db", tmp / "var").start()
     engine = make_engine(f"sqlite:///{g.db_path}")
     for name in ("alice", "bob"):
-        create_user(engine, name, name + "-secret-1", "owner")
-        TOK[name] = "Bearer " + issue_api_token(engine, name)
+        create_user(SqlDatabase(engine), name, name + "-secret-1", "owner")
+        TOK[name] = "Bearer " + issue_api_token(SqlDatabase(engine), name)
     engine.dispose()
     r = g.api("POST", "/api/sites", json={"slug": "sh", "name": "S", "timezone": "Asia/Shanghai"})
     assert r.status_code == 201, r.text

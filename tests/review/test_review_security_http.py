@@ -18,6 +18,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 from tests.gateway.mqtt_peer import Peer
@@ -46,8 +47,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
         ("s-east-guesser", "supervisor", ["east"]),  # the guessing tests' own people (see `api`)
         ("m-east-guesser", "manager", ["east"]),
     ):
-        create_user(engine, name, PW, role, sites)
-        TOK[name] = "Bearer " + issue_api_token(engine, name)
+        create_user(SqlDatabase(engine), name, PW, role, sites)
+        TOK[name] = "Bearer " + issue_api_token(SqlDatabase(engine), name)
     engine.dispose()
     yield g
     g.stop()

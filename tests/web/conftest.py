@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user
 from tests.conftest import GatewayProc
 
@@ -111,10 +112,10 @@ def console(
     ]
     assert gw.api("POST", "/api/orders", json={"orders": orders}).status_code == 201
     engine = make_engine(f"sqlite:///{gw.db_path}")
-    create_user(engine, "manager", PASSWORD, "manager", ["s1"])
-    create_user(engine, "super", PASSWORD, "supervisor", ["s1"])
-    create_user(engine, "verifier", PASSWORD, "verifier", ["s1"])
-    create_user(engine, "verifier2", PASSWORD, "verifier", ["s2"])
+    create_user(SqlDatabase(engine), "manager", PASSWORD, "manager", ["s1"])
+    create_user(SqlDatabase(engine), "super", PASSWORD, "supervisor", ["s1"])
+    create_user(SqlDatabase(engine), "verifier", PASSWORD, "verifier", ["s1"])
+    create_user(SqlDatabase(engine), "verifier2", PASSWORD, "verifier", ["s2"])
     c = Console(gw, engine, mosquitto, [], browser)
     yield c
     for ctx in c.contexts:  # close pages first: an open live stream would hold the server's shutdown

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict, ValidationFailed
 from gateway.domain.passwords import hash_password, verify_password
 from gateway.domain.roles import Person
@@ -40,7 +41,7 @@ def engine(tmp_path: Path) -> Engine:
     e = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     migrate(e)
     for slug in ("s1", "s2"):
-        create_site(e, SiteIn(slug=slug, name=slug.upper()))
+        create_site(SqlDatabase(e), SiteIn(slug=slug, name=slug.upper()))
     return e
 
 
@@ -90,74 +91,74 @@ def test_signin_backoff_per_name_across_addresses_spares_known_addresses() -> No
 
 
 def test_users_sessions_and_tokens(engine: Engine) -> None:
-    create_user(engine, "ann", "pass-word-1", "manager", ["s1"])
+    create_user(SqlDatabase(engine), "ann", "pass-word-1", "manager", ["s1"])
     with pytest.raises(Conflict):
-        create_user(engine, "ann", "pass-word-2", "verifier")
+        create_user(SqlDatabase(engine), "ann", "pass-word-2", "verifier")
     with pytest.raises(ValidationFailed):
-        create_user(engine, "bad name!", "pass-word-1", "verifier")
+        create_user(SqlDatabase(engine), "bad name!", "pass-word-1", "verifier")
     with pytest.raises(ValidationFailed):
-        create_user(engine, "bob", "short", "verifier")
+        create_user(SqlDatabase(engine), "bob", "short", "verifier")
     with pytest.raises(ValidationFailed):
-        create_user(engine, "bob", "pass-word-1", "king")
+        create_user(SqlDatabase(engine), "bob", "pass-word-1", "king")
     with pytest.raises(ValidationFailed):
-        create_user(engine, "bob", "pass-word-1", "verifier", ["nowhere"])
-    assert authenticate(engine, "ann", "wrong-password") is None
-    assert authenticate(engine, "nobody", "pass-word-1") is None
-    ann = authenticate(engine, "ann", "pass-word-1")
+        create_user(SqlDatabase(engine), "bob", "pass-word-1", "verifier", ["nowhere"])
+    assert authenticate(SqlDatabase(engine), "ann", "wrong-password") is None
+    assert authenticate(SqlDatabase(engine), "nobody", "pass-word-1") is None
+    ann = authenticate(SqlDatabase(engine), "ann", "pass-word-1")
     assert ann is not None and ann.role == "manager" and ann.sites == {"s1"}
-    s = create_session(engine, ann.id, now=1000.0)
-    assert session_person(engine, s.cookie, now=1001.0) == Person(
+    s = create_session(SqlDatabase(engine), ann.id, now=1000.0)
+    assert session_person(SqlDatabase(engine), s.cookie, now=1001.0) == Person(
         ann.id, "ann", "manager", frozenset({"s1"}), "session", s.csrf
     )
-    assert session_person(engine, s.cookie, now=1000.0 + 13 * 3600) is None  # expired
-    assert session_person(engine, "made-up", now=1001.0) is None
+    assert session_person(SqlDatabase(engine), s.cookie, now=1000.0 + 13 * 3600) is None  # expired
+    assert session_person(SqlDatabase(engine), "made-up", now=1001.0) is None
     # Changing a person's role or password ends their sessions.
-    update_user(engine, "ann", role="supervisor", sites=["s1", "s2"])
-    assert session_person(engine, s.cookie, now=1001.0) is None
-    s2 = create_session(engine, ann.id)
-    assert session_person(engine, s2.cookie) is not None
-    set_password(engine, "ann", "new-pass-word")
-    assert session_person(engine, s2.cookie) is None
-    s3 = create_session(engine, ann.id)
-    end_session(engine, s3.cookie)
-    assert session_person(engine, s3.cookie) is None
+    update_user(SqlDatabase(engine), "ann", role="supervisor", sites=["s1", "s2"])
+    assert session_person(SqlDatabase(engine), s.cookie, now=1001.0) is None
+    s2 = create_session(SqlDatabase(engine), ann.id)
+    assert session_person(SqlDatabase(engine), s2.cookie) is not None
+    set_password(SqlDatabase(engine), "ann", "new-pass-word")
+    assert session_person(SqlDatabase(engine), s2.cookie) is None
+    s3 = create_session(SqlDatabase(engine), ann.id)
+    end_session(SqlDatabase(engine), s3.cookie)
+    assert session_person(SqlDatabase(engine), s3.cookie) is None
     # Disabled people cannot sign in.
-    update_user(engine, "ann", active=False)
-    assert authenticate(engine, "ann", "new-pass-word") is None
-    update_user(engine, "ann", active=True)
+    update_user(SqlDatabase(engine), "ann", active=False)
+    assert authenticate(SqlDatabase(engine), "ann", "new-pass-word") is None
+    update_user(SqlDatabase(engine), "ann", active=True)
     # API tokens: only a digest is stored, revocable.
-    token = issue_api_token(engine, "ann", "shop")
-    p = token_person(engine, token)
+    token = issue_api_token(SqlDatabase(engine), "ann", "shop")
+    p = token_person(SqlDatabase(engine), token)
     assert p is not None and p.name == "ann" and p.via == "token" and p.sites == {"s1", "s2"}
-    (row,) = list_tokens(engine)
+    (row,) = list_tokens(SqlDatabase(engine))
     assert row["prefix"] == token[:10] and row["last_used_at"] is not None
     with engine.connect() as c:
         stored = c.exec_driver_sql("SELECT token_hash FROM api_tokens").scalar()
     assert stored != token and token not in str(stored)
-    revoke_token(engine, row["id"])
-    assert token_person(engine, token) is None
+    revoke_token(SqlDatabase(engine), row["id"])
+    assert token_person(SqlDatabase(engine), token) is None
 
 
 def test_first_start_creates_the_owner_once(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OWNER_PASSWORD", raising=False)
-    secret = ensure_owner(engine, tmp_path / "var")
+    secret = ensure_owner(SqlDatabase(engine), tmp_path / "var")
     assert secret is not None
     path = tmp_path / "var" / "owner-password.txt"
     assert path.read_text().strip() == secret
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert authenticate(engine, "owner", secret) is not None
-    assert ensure_owner(engine, tmp_path / "var") is None  # never again once someone exists
+    assert authenticate(SqlDatabase(engine), "owner", secret) is not None
+    assert ensure_owner(SqlDatabase(engine), tmp_path / "var") is None  # never again once someone exists
 
 
 def test_owner_password_from_environment(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OWNER_PASSWORD", "from-the-env-1")
-    assert ensure_owner(engine, tmp_path) is None
+    assert ensure_owner(SqlDatabase(engine), tmp_path) is None
     assert not (tmp_path / "owner-password.txt").exists()
-    assert authenticate(engine, "owner", "from-the-env-1") is not None
+    assert authenticate(SqlDatabase(engine), "owner", "from-the-env-1") is not None
 
 
 def test_language_pick() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import expect
 
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user, issue_api_token
 from tests.web.conftest import OWNER_PASSWORD, Console, Shot
 
@@ -30,8 +31,8 @@ DESK: dict[str, str] = {}
 
 
 def _desk(console: Console) -> str:
-    create_user(console.engine, "desk", "desk-password-1", "verifier", ["s1", "s2"])
-    return issue_api_token(console.engine, "desk")
+    create_user(SqlDatabase(console.engine), "desk", "desk-password-1", "verifier", ["s1", "s2"])
+    return issue_api_token(SqlDatabase(console.engine), "desk")
 
 
 def test_reports_and_csv_export(console: Console, shot: Shot) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from gateway.adapters.db.engine import make_engine, writer
 from gateway.adapters.db.models import Site
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.services.ledger import Place, Request, apply_batch
 from tests.conftest import GatewayProc
@@ -60,7 +61,7 @@ def test_console_shows_each_time_in_its_sites_zone(
             ):
                 place = Place(sites.get(slug) if slug else None, "Gate 1", ZoneInfo(tz))
                 req = Request("web-owner", f"t{i}", code, 1, "in", None, "redeem", None, None, "owner")
-                apply_batch(c, [(req, place)], AT, render=render)
+                apply_batch(SqlLedger(c), [(req, place)], AT, render=render)
     finally:
         e.dispose()
     c = sign_in(g)

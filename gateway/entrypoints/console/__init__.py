@@ -111,7 +111,7 @@ def install(app: FastAPI) -> None:
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
             rt = a.state.rt
-            if ensure_owner(rt.engine, rt.settings.var_dir):
+            if ensure_owner(rt.db, rt.settings.var_dir):
                 log.warning(
                     "console: sign in at http://%s:%d/console as 'owner' with the password in %s",
                     rt.settings.http_host,

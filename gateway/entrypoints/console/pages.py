@@ -58,8 +58,8 @@ def live(request: Request, person: Person = Depends(caller("supervisor", CONSOLE
         request,
         "live.html",
         person,
-        counters=queries.today_counters(rt.engine, person, tz),
-        events=queries.recent(rt.engine, person, 50),
+        counters=queries.today_counters(rt.db, person, tz),
+        events=queries.recent(rt.db, person, 50),
         labels=_labels(request),
     )
 
@@ -84,7 +84,7 @@ def orders(
     request: Request, q: str = "", status: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     found = queries.search_orders(
-        rt_of(request).engine,
+        rt_of(request).db,
         person,
         q.strip()[:128],
         status if status in ("active", "unpaid", "refunded", "cancelled") else "",
@@ -94,7 +94,7 @@ def orders(
 
 def _order_for(request: Request, person: Person, code: str) -> dict[str, Any]:
     rt = rt_of(request)  # another site's order is a 404 and a recorded miss, like an unknown code
-    return order_looked_up(rt.guard, rt.engine, person, request, code, console=True)
+    return order_looked_up(rt.guard, rt.db, person, request, code, console=True)
 
 
 @router.get("/console/orders/{code}", include_in_schema=False)
@@ -112,7 +112,7 @@ def _order_page(request: Request, person: Person, code: str, status: int = 200, 
         return page(request, "error.html", person, 404, heading="404", message=t("No order has this code."))
     except RateLimited as err:
         return page(request, "error.html", person, 429, heading="429", message=err.message)
-    history = queries.history(rt_of(request).engine, order["code"])
+    history = queries.history(rt_of(request).db, order["code"])
     ctx.setdefault("done", "")
     ctx.setdefault("error", "")
     return page(request, "order.html", person, status_code=status, order=order, history=history, **ctx)
@@ -133,17 +133,17 @@ async def order_action(
 ) -> Response:
     """refund / cancel (managers) and revert (supervisors), each with a reason, audited by adjust."""
     form = await request.form()
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     order = _order_for(request, person, code)
     reason = str(form.get("reason", "")).strip()[:200]
     try:
         if action == "revert":
             rid = _whole(form.get("redemption_id"), 2**53)
-            if rid is None or queries.redemption_code(engine, rid) != order["code"]:
+            if rid is None or queries.redemption_code(db, rid) != order["code"]:
                 raise PageForbidden()
-            if not person.may_site(queries.redemption_site(engine, rid)[1]):
+            if not person.may_site(queries.redemption_site(db, rid)[1]):
                 raise PageForbidden()  # a redemption at another site is that site's to undo
-            adjust.revert(engine, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
+            adjust.revert(db, rid, person.name, reason, default_tz=rt_of(request).settings.timezone)
         elif action in ("refund", "cancel") and person.at_least("manager") and person.may_site(order["site"]):
             if action == "refund":
                 # The form's field is labelled "empty: all unused": an empty field is the explicit ask.
@@ -151,9 +151,9 @@ async def order_action(
                 n = _whole(units, 1_000_000_000) if units else None
                 if units and n is None:
                     raise ValueError(units)
-                adjust.refund(engine, order["code"], n, person.name, reason or "refund")
+                adjust.refund(db, order["code"], n, person.name, reason or "refund")
             else:
-                adjust.cancel(engine, order["code"], person.name, reason or "cancel")
+                adjust.cancel(db, order["code"], person.name, reason or "cancel")
         else:
             raise PageForbidden()
     except HexiaoError as err:
@@ -179,7 +179,7 @@ def order_qr(
 # -- Devices ------------------------------------------------------------------------------------------
 @router.get("/console/devices", include_in_schema=False)
 def devices(request: Request, person: Person = Depends(caller("manager", CONSOLE))) -> Response:
-    return page(request, "devices.html", person, devices=list_devices(rt_of(request).engine, person))
+    return page(request, "devices.html", person, devices=list_devices(rt_of(request).db, person))
 
 
 @router.get("/console/devices/{device}", include_in_schema=False)
@@ -187,13 +187,13 @@ def device_detail(
     request: Request, device: str, sent: str = "", person: Person = Depends(caller("manager", CONSOLE))
 ) -> Response:
     rt = rt_of(request)
-    found = list_devices(rt.engine, person, device=device)
+    found = list_devices(rt.db, person, device=device)
     if not found:
         t = translator(lang_of(request))
         return page(request, "error.html", person, 404, heading="404", message=t("Page not found."))
     if not person.may_site(found[0]["site"]):  # acting on a device needs its site (unplaced: owners)
         raise PageForbidden()
-    scans = queries.recent(rt.engine, person, 50, device=device)
+    scans = queries.recent(rt.db, person, 50, device=device)
     screen = (scans[0]["l1"], scans[0]["l2"]) if scans else ("", "")
     return page(
         request,
@@ -222,7 +222,7 @@ async def device_cmd(
     form = await request.form()
     rt = rt_of(request)
     cmd = COMMANDS.get(str(form.get("cmd", "")))
-    found = list_devices(rt.engine, person, device=device)
+    found = list_devices(rt.db, person, device=device)
     if cmd is None or not found or not person.may_site(found[0]["site"]):
         raise PageForbidden()
     if rt.fleet is None:
@@ -245,15 +245,15 @@ def reports(
 ) -> Response:
     days = _period(days, 90, site, person)
     t = translator(lang_of(request))
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     tz = tz_of(request)
-    data = queries.report(engine, person, tz, days, site or None)
+    data = queries.report(db, person, tz, days, site or None)
     # Per-verifier counts and the settlement over the same period and sites as the tables above; the
     # settlement also shows what is still pending after today.
     scope = replace(data["scope"], until=None)
     settle_days = rt_of(request).settings.reports.settle_days
     settlement = settlement_report.settlement_view(
-        settlement_report.settlement(engine, scope, time.time(), settle_days, tz.key)
+        settlement_report.settlement(db, scope, time.time(), settle_days, tz.key)
     )
     sites = sorted(s for s in person.sites) if not person.all_sites else None
     since_day = datetime.fromtimestamp(data["since"], tz).date().isoformat()
@@ -265,7 +265,7 @@ def reports(
         days=days,
         site=site,
         sites=sites,
-        verifiers=ledger_reports.counts(engine, "verifier", scope, tz.key),
+        verifiers=ledger_reports.counts(db, "verifier", scope, tz.key),
         settlement=settlement,
         since_day=since_day,
         chart=chart_svg(data["daily"], t("Redeemed units per day")),
@@ -278,14 +278,14 @@ def reports_csv(
 ) -> Response:
     days = _period(days, 3660, site, person)
     since = queries.midnight(tz_of(request)) - (days - 1) * 86400
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     sites = [site] if site else (None if person.all_sites else sorted(person.sites))
     if sites == []:
         raise PageForbidden()
 
     def chunks() -> Any:
         for i, s in enumerate(sites or [None]):
-            for j, chunk in enumerate(export_csv(engine, RedemptionFilter(site=s, since=since))):
+            for j, chunk in enumerate(export_csv(db, RedemptionFilter(site=s, since=since))):
                 if i > 0 and j == 0:
                     continue  # one header row for the whole file
                 yield chunk

@@ -38,7 +38,7 @@ def _lookup(request: Request, person: Person, code: str) -> tuple[dict[str, Any]
     try:
         rt = rt_of(request)
         # Another site's order the person may not see reads (and counts) like an unknown code.
-        order = looked_up(rt.guard, rt.engine, person.name, source_of(request), code, sees=person.sees_order)
+        order = looked_up(rt.guard, rt.db, person.name, source_of(request), code, sees=person.sees_order)
     except NotFound:
         return None, t("No order has this code.")
     except HexiaoError as err:  # too many unknown codes: paused for a moment

@@ -96,7 +96,7 @@ async def login(request: Request) -> Response:
             429,
         )
     rt = rt_of(request)
-    person = authenticate(rt.engine, name, password)
+    person = authenticate(rt.db, name, password)
     if person is None:
         limiter.failed(name, addr, now)
         return _login_page(request, t("Wrong name or password."), name, next_url, 401)
@@ -104,8 +104,8 @@ async def login(request: Request) -> Response:
     forget_first_password(rt.settings.var_dir, person)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a sign-in always starts a fresh session; the previous cookie value dies with it
-        end_session(rt.engine, old)
-    sess = create_session(rt.engine, person.id, now)
+        end_session(rt.db, old)
+    sess = create_session(rt.db, person.id, now)
     resp = RedirectResponse(safe_next(next_url, home_of(person)), status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
@@ -124,7 +124,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, person: Person = Depends(caller("verifier", CONSOLE))) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        end_session(rt_of(request).engine, cookie)
+        end_session(rt_of(request).db, cookie)
     resp = RedirectResponse("/console/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp

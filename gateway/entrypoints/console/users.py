@@ -19,7 +19,7 @@ router = APIRouter()
 
 
 def _render(request: Request, person: Person, status: int = 200, **ctx: Any) -> Response:
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     ctx.setdefault("message", "")
     ctx.setdefault("error", "")
     ctx.setdefault("token", "")
@@ -28,9 +28,9 @@ def _render(request: Request, person: Person, status: int = 200, **ctx: Any) -> 
         "users.html",
         person,
         status_code=status,
-        users=store.list_users(engine),
-        tokens=store.list_tokens(engine),
-        sites=[s["slug"] for s in list_sites(engine)],
+        users=store.list_users(db),
+        tokens=store.list_tokens(db),
+        sites=[s["slug"] for s in list_sites(db)],
         roles=ROLES,
         **ctx,
     )
@@ -45,35 +45,33 @@ def users(request: Request, saved: int = 0, person: Person = Depends(caller("own
 @router.post("/console/users", include_in_schema=False)
 async def users_post(request: Request, person: Person = Depends(caller("owner", CONSOLE))) -> Response:
     form = await request.form()
-    engine = rt_of(request).engine
+    db = rt_of(request).db
     action = str(form.get("action", ""))
     name = str(form.get("name", "")).strip()
     sites = [str(s) for s in form.getlist("sites")]
     try:
         if action == "create":
-            store.create_user(engine, name, str(form.get("password", "")), str(form.get("role", "")), sites)
+            store.create_user(db, name, str(form.get("password", "")), str(form.get("role", "")), sites)
         elif action == "update":
             if name == person.name and str(form.get("role")) != "owner":
                 raise HexiaoError("you cannot demote yourself")
             store.update_user(
-                engine,
+                db,
                 name,
                 role=str(form.get("role", "")),
                 sites=sites,
                 active=form.get("active") == "on" or name == person.name,
             )
         elif action == "password":
-            store.set_password(engine, name, str(form.get("password", "")))
+            store.set_password(db, name, str(form.get("password", "")))
         elif action == "token":
-            token = store.issue_api_token(
-                engine, name, str(form.get("token_name", "")).strip() or "integration"
-            )
+            token = store.issue_api_token(db, name, str(form.get("token_name", "")).strip() or "integration")
             return _render(request, person, token=token)
         elif action == "revoke":
             token_id = str(form.get("token_id", "")).strip()
             if not (token_id.isascii() and token_id.isdigit() and len(token_id) <= 15):
                 raise HexiaoError("unknown token")
-            store.revoke_token(engine, int(token_id))
+            store.revoke_token(db, int(token_id))
         else:
             raise HexiaoError("unknown action")
     except HexiaoError as err:

@@ -145,12 +145,12 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
     @app.get("/api/sites", tags=["sites"])
     def sites(r: RT, who: AsVerifier) -> list[dict[str, Any]]:
         """The sites the caller works at (every site for owners)."""
-        return [s for s in list_sites(r.engine) if who.sees_site(s["slug"])]
+        return [s for s in list_sites(r.db) if who.sees_site(s["slug"])]
 
     @app.post("/api/sites", tags=["sites"], status_code=201, dependencies=[Depends(caller("owner"))])
     def new_site(r: RT, site: SiteIn) -> dict[str, Any]:
         """A site without `timezone` gets the gateway's TIMEZONE setting."""
-        out = create_site(r.engine, site, r.settings.timezone)
+        out = create_site(r.db, site, r.settings.timezone)
         r.service.forget_places()
         return out
 
@@ -179,31 +179,31 @@ def create_app(start: Callable[[], Runtime]) -> FastAPI:
 
     @app.get("/api/redemptions", tags=["redemptions"])
     def redemptions(r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor) -> dict[str, Any]:
-        return list_redemptions(r.engine, f, None if who.all_sites else who.sites)
+        return list_redemptions(r.db, f, None if who.all_sites else who.sites)
 
     @app.get("/api/redemptions.csv", tags=["redemptions"])
     def redemptions_csv(
         r: RT, f: Annotated[RedemptionFilter, Query()], who: AsSupervisor
     ) -> StreamingResponse:
         return StreamingResponse(
-            export_csv(r.engine, f, None if who.all_sites else who.sites),
+            export_csv(r.db, f, None if who.all_sites else who.sites),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="redemptions.csv"'},
         )
 
     @app.get("/api/devices", tags=["devices"])
     def devices(r: RT, who: AsManager) -> list[dict[str, Any]]:
-        return list_devices(r.engine, who)
+        return list_devices(r.db, who)
 
     @app.post("/api/devices", tags=["devices"], status_code=201)
     def register_device(r: RT, body: DeviceIn, who: AsManager) -> dict[str, Any]:
         """Register or move a device: the caller must work at its new site and, for a device that is
         already placed, at its current one (no manager takes another site's gate)."""
         require_site(who, body.site)
-        placed, old_site = device_site(r.engine, body.device)
+        placed, old_site = device_site(r.db, body.device)
         if placed:
             require_site(who, old_site)
-        out = upsert_device(r.engine, body)
+        out = upsert_device(r.db, body)
         r.service.forget_places()
         return out
 

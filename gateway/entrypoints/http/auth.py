@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gateway.domain.errors import Forbidden, NotAuthenticated, NotFound
@@ -15,6 +14,7 @@ from gateway.domain.roles import LOCAL_NAME, ROLES, Person
 from gateway.services.accounts import session_person, token_person
 from gateway.services.guessing import TypedGuard, looked_up
 from gateway.services.local_access import LOCAL_PREFIX
+from gateway.services.ports.database import Database
 
 SESSION_COOKIE = "hx_session"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -23,9 +23,9 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 LOCAL = Person(id=0, name=LOCAL_NAME, role="owner", sites=frozenset(), via="token")
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.rt.engine
-    return engine
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.rt.db
+    return db
 
 
 def optional_user(request: Request) -> Person | None:
@@ -41,13 +41,13 @@ def optional_user(request: Request) -> Person | None:
             local: str = request.app.state.rt.local_token
             person = LOCAL if local and hmac.compare_digest(sent.encode(), local.encode()) else None
         else:
-            person = token_person(_engine(request), sent)
+            person = token_person(_db(request), sent)
         if person is None:
             raise NotAuthenticated("the API token is unknown or revoked")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            person = session_person(_engine(request), cookie)
+            person = session_person(_db(request), cookie)
     request.state.person = person
     return person
 
@@ -135,14 +135,14 @@ def require_order(person: Person, order: dict[str, Any], asked: str) -> dict[str
 
 
 def order_looked_up(
-    guard: TypedGuard, engine: Engine, who: Person, request: Request, code: str, *, console: bool = False
+    guard: TypedGuard, db: Database, who: Person, request: Request, code: str, *, console: bool = False
 ) -> dict[str, Any]:
     """Every look-up of an order by its code (REST and console): unknown codes and orders of sites the
     caller may not see are one answer (404) and one recorded miss, limited like typed guesses."""
 
     sees = who.sees_site if console else who.sees_order
     limited = who is not LOCAL
-    return looked_up(guard, engine, who.name, source_of(request), code, limited=limited, sees=sees)
+    return looked_up(guard, db, who.name, source_of(request), code, limited=limited, sees=sees)
 
 
 # Type aliases for routes that need the caller: `who: AsSupervisor` both checks the role and hands it over.

@@ -109,7 +109,7 @@ class GatewayCollector(Collector):
             "Scans waiting in a device's outbox, as it last reported.",
             labels=["device"],
         )
-        for d in list_devices(self.rt.engine):
+        for d in list_devices(self.rt.db):
             if d["online"]:
                 online[d["site"] or ""] += 1
             if isinstance(d["outbox"], int):

@@ -9,10 +9,7 @@ import pytest
 
 from gateway.adapters.brokers.amqtt_demo import DemoBroker
 from gateway.adapters.brokers.amqtt_rules import allowed
-from gateway.adapters.db.engine import make_engine, migrate
-from gateway.adapters.mqtt.acl import make_auth
-from gateway.services.device_auth import Credentials
-from tests.gateway.fleet_client import Client
+from tests.gateway.fleet_client import CredentialBroker
 from tests.helpers import free_port, wait_for
 
 P = "hx/v1/dev/"
@@ -39,30 +36,14 @@ def test_rules_match_the_mosquitto_acl() -> None:
     assert not allowed("d1", gw, P + "d1/hint", "publish")
 
 
-class Demo:
+class Demo(CredentialBroker):
     def __init__(self, tmp: Path) -> None:
-        self.engine = make_engine(f"sqlite:///{tmp / 'demo.db'}")
-        migrate(self.engine)
-        self.auth = make_auth(tmp, "hexiao-gateway")
-        self.creds = Credentials(self.engine, self.auth)
-        self.creds.sync()
-        self.broker = DemoBroker(
-            free_port(), password_file=self.auth.password_file, gateway_user="hexiao-gateway"
+        super().__init__(
+            tmp,
+            lambda auth: DemoBroker(
+                free_port(), password_file=auth.password_file, gateway_user="hexiao-gateway"
+            ),
         )
-        self.broker.start()
-        self.creds.reload = self.broker.reload
-        self.clients: list[Client] = []
-
-    def client(self, user: str | None, password: str | None, client_id: str | None = None) -> Client:
-        c = Client("127.0.0.1", self.broker.port, user, password, client_id)
-        self.clients.append(c)
-        return c
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.close()
-        self.broker.stop()
-        self.engine.dispose()
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import WebhookCursor
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.adapters.webhooks.outbound import Deliverer
 from gateway.adapters.webhooks.policy import backoff, deliverable
@@ -83,8 +85,10 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     )
     e = make_engine(url)
     migrate(e)
-    create_site(e, SiteIn(slug="s1", name="Site One", timezone="UTC"))
-    create_orders(e, [OrderIn(code="OUT-1", title="Pack", quantity=5, site="s1", external_ref="shop-1")])
+    create_site(SqlDatabase(e), SiteIn(slug="s1", name="Site One", timezone="UTC"))
+    create_orders(
+        SqlDatabase(e), [OrderIn(code="OUT-1", title="Pack", quantity=5, site="s1", external_ref="shop-1")]
+    )
     yield e
     e.dispose()
 
@@ -96,7 +100,7 @@ def scan(
         site_id = c.exec_driver_sql("SELECT id FROM sites WHERE slug='s1'").scalar()
         place = Place(site_id, "Gate A", ZoneInfo("UTC"))
         apply_batch(
-            c,
+            SqlLedger(c),
             [(Request("dev-1", sid, code, qty, "in", None, op, None, ref, "alice"), place)],
             time.time(),
             render=render,
@@ -167,7 +171,7 @@ def test_cursor_survives_restart_and_denials_option(engine: Engine) -> None:
         with engine.connect() as c:
             rid = c.exec_driver_sql("SELECT id FROM redemptions WHERE scan_id='1'").scalar()
         assert isinstance(rid, int)
-        adjust.revert(engine, rid, "boss", "wrong person")
+        adjust.revert(SqlDatabase(engine), rid, "boss", "wrong person")
         d2 = Deliverer(engine, [Target(rcv.url, SECRET)], settings(webhook_denials=True))  # a restart
         d2.run_once(time.time())
         d2.stop()
@@ -234,9 +238,9 @@ def test_gateway_delivers_console_redemptions(
     db = tmp_path / "gw.db"
     e = make_engine(f"sqlite:///{db}")
     migrate(e)
-    create_user(e, "boss", "boss-password-1", "owner")
-    create_user(e, "sup", "sup-password-1", "supervisor")
-    tokens = {u: issue_api_token(e, u, "tests") for u in ("boss", "sup")}
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    create_user(SqlDatabase(e), "sup", "sup-password-1", "supervisor")
+    tokens = {u: issue_api_token(SqlDatabase(e), u, "tests") for u in ("boss", "sup")}
     e.dispose()
     env = {"WEBHOOK_URLS": f"{receiver.url}|{SECRET}", "WEBHOOK_POLL_S": "0.1", "WEBHOOK_RETRY_MAX_S": "0.5"}
     g = gateway_factory(mosquitto.url, db, env=env)

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase, SqlTx
 from gateway.config import Settings
 from gateway.services.accounts import create_user, issue_api_token
 from gateway.services.places import PlaceCache
@@ -39,8 +40,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProc, 
     e = make_engine(f"sqlite:///{g.db_path}")
     tokens = {}
     for name in ("va", "vb", "vc", "vd", "ve"):
-        create_user(e, name, PASSWORD, "verifier", ["s1"])
-        tokens[name] = issue_api_token(e, name)
+        create_user(SqlDatabase(e), name, PASSWORD, "verifier", ["s1"])
+        tokens[name] = issue_api_token(SqlDatabase(e), name)
     e.dispose()
     yield g, tokens
     g.stop()
@@ -148,7 +149,7 @@ def test_auto_registration_is_off_without_demo_and_bounded(tmp_path: Path) -> No
     migrate(e)
     places = PlaceCache("shop", "UTC", per_minute=1, burst=2)  # (the registration limit itself)
     with e.connect() as c:
-        got = [places.get(c, f"mint-{i}", 0.0) for i in range(4)]
+        got = [places.get(SqlTx(c), f"mint-{i}", 0.0) for i in range(4)]
     assert [p is not None for p in got] == [True, True, False, False]  # minted ids stop after the burst
 
 
@@ -160,8 +161,8 @@ def test_chosen_codes_taken_at_another_site_are_misses(gw: tuple[GatewayProc, di
     mine = [{"code": f"AB-TAKEN-{i}", "title": "T", "site": "s1"} for i in range(3)]
     assert g.api("POST", "/api/orders", json={"orders": mine}).status_code == 201
     e = make_engine(f"sqlite:///{g.db_path}")
-    create_user(e, "m9", PASSWORD, "manager", ["s9"])
-    auth = {"authorization": "Bearer " + issue_api_token(e, "m9")}
+    create_user(SqlDatabase(e), "m9", PASSWORD, "manager", ["s9"])
+    auth = {"authorization": "Bearer " + issue_api_token(SqlDatabase(e), "m9")}
     e.dispose()
     with client("127.0.0.79") as c:
         one = {"orders": [{"code": "AB-TAKEN-0", "title": "T", "site": "s9"}]}
@@ -180,8 +181,8 @@ def test_pin_conflicts_are_audited_and_bounded(gw: tuple[GatewayProc, dict[str, 
     g, _ = gw
     assert g.api("PUT", "/api/users/va/pin", json={"site": "s1", "pin": "4821"}).status_code == 204
     e = make_engine(f"sqlite:///{g.db_path}")
-    create_user(e, "mp", PASSWORD, "manager", ["s1"])
-    auth = {"authorization": "Bearer " + issue_api_token(e, "mp")}
+    create_user(SqlDatabase(e), "mp", PASSWORD, "manager", ["s1"])
+    auth = {"authorization": "Bearer " + issue_api_token(SqlDatabase(e), "mp")}
     e.dispose()
     with client("127.0.0.81") as c:
 

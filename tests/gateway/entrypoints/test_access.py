@@ -10,6 +10,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_session, create_user, issue_api_token
 from tests.conftest import GatewayProc
 
@@ -21,15 +22,15 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayPr
     broker.start()
     g = GatewayProc(broker.url, tmp / "a.db", tmp / "var").start()
     e = make_engine(f"sqlite:///{tmp / 'a.db'}")
-    create_user(e, "boss", "boss-password-1", "owner")
-    tokens = {"owner": issue_api_token(e, "boss")}
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    tokens = {"owner": issue_api_token(SqlDatabase(e), "boss")}
     auth = {"Authorization": f"Bearer {tokens['owner']}"}
     for slug in ("east", "west"):
         assert g.api("POST", "/api/sites", json={"slug": slug, "name": slug}, headers=auth).status_code == 201
     for role in ("manager", "supervisor", "verifier"):
-        create_user(e, f"{role}1", "a-long-password", role, ["east"])
-        tokens[role] = issue_api_token(e, f"{role}1")
-    s = create_session(e, 1)
+        create_user(SqlDatabase(e), f"{role}1", "a-long-password", role, ["east"])
+        tokens[role] = issue_api_token(SqlDatabase(e), f"{role}1")
+    s = create_session(SqlDatabase(e), 1)
     tokens["cookie"], tokens["csrf"] = s.cookie, s.csrf
     e.dispose()
     yield g, tokens

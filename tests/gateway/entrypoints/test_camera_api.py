@@ -8,6 +8,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 from tests.gateway.adapters.test_camera_flow import CameraPeer
@@ -22,9 +23,12 @@ def gw(tmp_path: Path) -> Iterator[tuple[GatewayProc, Mosquitto, dict[str, str]]
     env = {"CAMERA_DEBUG": "cam-9", "CAMERA_DEBUG_KEEP": "2"}
     g = GatewayProc(broker.url, tmp_path / "c.db", tmp_path / "var", env=env).start()
     e = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_user(e, "boss", "boss-password-1", "owner")
-    create_user(e, "mia", "a-long-password", "manager")
-    tokens = {"owner": issue_api_token(e, "boss"), "manager": issue_api_token(e, "mia")}
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    create_user(SqlDatabase(e), "mia", "a-long-password", "manager")
+    tokens = {
+        "owner": issue_api_token(SqlDatabase(e), "boss"),
+        "manager": issue_api_token(SqlDatabase(e), "mia"),
+    }
     e.dispose()
     yield g, broker, tokens
     g.stop()

@@ -132,9 +132,10 @@ def test_people_and_tokens_from_the_command_line(tmp_path: Path) -> None:
     tok = cli("token", "ana")
     assert tok.returncode == 0 and tok.stdout.startswith("hxt_")
     from gateway.adapters.db.engine import make_engine
+    from gateway.adapters.db.repositories.database import SqlDatabase
     from gateway.services.accounts import token_person
 
-    person = token_person(make_engine(f"sqlite:///{tmp_path / 'hexiao.db'}"), tok.stdout.strip())
+    person = token_person(SqlDatabase(make_engine(f"sqlite:///{tmp_path / 'hexiao.db'}")), tok.stdout.strip())
     assert person is not None and (person.name, person.role) == ("ana", "verifier")
 
 

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 
@@ -20,9 +21,12 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProc, 
     broker.start()
     g = GatewayProc(broker.url, tmp / "m.db", tmp / "var").start()
     e = make_engine(f"sqlite:///{tmp / 'm.db'}")
-    create_user(e, "boss", "boss-password-1", "owner")
-    create_user(e, "clerk", "clerk-password-1", "verifier")
-    tokens = {"owner": issue_api_token(e, "boss"), "verifier": issue_api_token(e, "clerk")}
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    create_user(SqlDatabase(e), "clerk", "clerk-password-1", "verifier")
+    tokens = {
+        "owner": issue_api_token(SqlDatabase(e), "boss"),
+        "verifier": issue_api_token(SqlDatabase(e), "clerk"),
+    }
     e.dispose()
     yield g, tokens
     g.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user, issue_api_token
 from tests.conftest import GatewayProc
 
@@ -77,8 +78,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     broker.start()
     g = GatewayProc(broker.url, tmp / "h.db", tmp / "var", env={"WEBHOOK_SECRET": "s" * 32}).start()
     engine = make_engine(f"sqlite:///{g.db_path}")
-    create_user(engine, "boss", "boss-secret-1", "owner")
-    AUTH["authorization"] = "Bearer " + issue_api_token(engine, "boss")
+    create_user(SqlDatabase(engine), "boss", "boss-secret-1", "owner")
+    AUTH["authorization"] = "Bearer " + issue_api_token(SqlDatabase(engine), "boss")
     engine.dispose()
     assert g.api("POST", "/api/sites", json={"slug": "s1", "name": "S"}, headers=AUTH).status_code == 201
     yield g

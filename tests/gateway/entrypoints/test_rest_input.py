@@ -16,6 +16,8 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.errors import Unavailable
 from gateway.entrypoints.runtime import Runtime
@@ -36,8 +38,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     broker.start()
     g = GatewayProc(broker.url, tmp / "rest.db", tmp / "var", env={"TIMEZONE": GATEWAY_TZ}).start()
     engine = make_engine(f"sqlite:///{g.db_path}")
-    create_user(engine, "boss", "boss-secret-1", "owner")
-    AUTH["authorization"] = "Bearer " + issue_api_token(engine, "boss")
+    create_user(SqlDatabase(engine), "boss", "boss-secret-1", "owner")
+    AUTH["authorization"] = "Bearer " + issue_api_token(SqlDatabase(engine), "boss")
     engine.dispose()
     assert (
         g.api("POST", "/api/sites", json={"slug": "sh", "name": "Shanghai", "timezone": "Asia/Shanghai"})
@@ -259,11 +261,15 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
     it waits for a verdict other work on the loop goes on."""
     engine = make_engine(f"sqlite:///{tmp_path / 'loop.db'}")
     migrate(engine)
-    create_site(engine, SiteIn(slug="s", name="S", timezone="UTC"))
+    create_site(SqlDatabase(engine), SiteIn(slug="s", name="S", timezone="UTC"))
     # A real service that is not started: nothing is decided, so nothing ever answers.
-    full = RedemptionService(engine, mqtt_transport(lambda topic, payload: None), queue_max=1)
+    full = RedemptionService(
+        SqlDatabase(engine), SqlWriter(engine), mqtt_transport(lambda topic, payload: None), queue_max=1
+    )
     full.q.put(None)  # its one place is taken: a blocking put() would wait forever
-    idle = RedemptionService(engine, mqtt_transport(lambda topic, payload: None))
+    idle = RedemptionService(
+        SqlDatabase(engine), SqlWriter(engine), mqtt_transport(lambda topic, payload: None)
+    )
     result: dict[str, Any] = {}
 
     async def attempt(service: RedemptionService, key: str) -> tuple[Exception | None, int]:
@@ -276,7 +282,7 @@ def test_redeem_typed_does_not_block_the_event_loop(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
 
         task = asyncio.create_task(ticker())
-        rt = cast(Runtime, SimpleNamespace(engine=engine, service=service, guard=TypedGuard()))
+        rt = cast(Runtime, SimpleNamespace(db=SqlDatabase(engine), service=service, guard=TypedGuard()))
         try:
             await redeem_typed(rt, RedeemIn(code="X", site="s", request_id=key), "127.0.0.1", timeout=1.0)
             return None, ticks
@@ -334,7 +340,7 @@ def test_console_redeem_form_carries_one_key_per_render(gw: GatewayProc) -> None
     """Hole 12: the console's Redeem form makes its idempotency key when it is shown: a double submit
     of one form redeems once, and a post without a key redeems nothing."""
     engine = make_engine(f"sqlite:///{gw.db_path}")
-    create_user(engine, "desk", "desk-secret-1", "verifier", ["sh"])
+    create_user(SqlDatabase(engine), "desk", "desk-secret-1", "verifier", ["sh"])
     engine.dispose()
     new_order(gw, "H12-FORM", quantity=5)
     with httpx.Client(base_url=gw.http, timeout=15) as web:

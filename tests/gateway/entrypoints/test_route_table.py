@@ -20,6 +20,7 @@ from fastapi.routing import iter_route_contexts
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.entrypoints.http.app import create_app
 from gateway.services.accounts import create_session, create_user, issue_api_token
 from tests.conftest import GatewayProc
@@ -468,14 +469,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for slug in (OWN, OTHER):
         assert g.api("POST", "/api/sites", json={"slug": slug, "name": slug}).status_code == 201
     e = make_engine(f"sqlite:///{g.db_path}")
-    boss = create_user(e, "boss", PASSWORD, "owner")
-    tokens = {"owner": issue_api_token(e, "boss"), "local": g.token}
+    boss = create_user(SqlDatabase(e), "boss", PASSWORD, "owner")
+    tokens = {"owner": issue_api_token(SqlDatabase(e), "boss"), "local": g.token}
     for role in ("manager", "supervisor", "verifier"):
-        create_user(e, f"{role}1", PASSWORD, role, [OWN])
-        tokens[role] = issue_api_token(e, f"{role}1")
+        create_user(SqlDatabase(e), f"{role}1", PASSWORD, role, [OWN])
+        tokens[role] = issue_api_token(SqlDatabase(e), f"{role}1")
     for slug in (OWN, OTHER):
-        create_user(e, f"verifier-{slug}", PASSWORD, "verifier", [slug])
-    session = create_session(e, boss)
+        create_user(SqlDatabase(e), f"verifier-{slug}", PASSWORD, "verifier", [slug])
+    session = create_session(SqlDatabase(e), boss)
     e.dispose()
     w = World(g, tokens, session.cookie, session.csrf)
     yield w

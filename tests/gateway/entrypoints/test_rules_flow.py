@@ -11,6 +11,7 @@ import pytest
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.accounts import create_user
 from tests.conftest import GatewayProc
 from tests.gateway.mqtt_peer import Peer
@@ -28,7 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayPro
         assert g.api("POST", "/api/sites", json={"slug": slug, "name": slug.title()}).status_code == 201
     engine = make_engine(f"sqlite:///{g.db_path}")
     for name in ("ana", "bo"):  # the verifiers who get PINs at the zoo
-        create_user(engine, name, "a-long-password", "verifier", ["zoo"])
+        create_user(SqlDatabase(engine), name, "a-long-password", "verifier", ["zoo"])
     engine.dispose()
     yield g, broker
     g.stop()

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.models import Order
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.services.auto_checkout import due, inside_now, last_checkout_before, run_checkouts
 from gateway.services.orders import OrderIn, create_orders
 from gateway.services.sites import SiteIn, create_site
@@ -35,15 +36,15 @@ def test_due_once_per_day_in_local_time() -> None:
 def test_run_checkouts_lets_everyone_out_of_that_site_only(tmp_path: Path) -> None:
     e = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     migrate(e)
-    create_site(e, SiteIn(slug="zoo", name="Zoo", auto_checkout="23:00"))
-    create_site(e, SiteIn(slug="pool", name="Pool"))  # no automatic check-out
-    create_orders(e, [OrderIn(code=f"O{i}", title="t") for i in range(3)])
+    create_site(SqlDatabase(e), SiteIn(slug="zoo", name="Zoo", auto_checkout="23:00"))
+    create_site(SqlDatabase(e), SiteIn(slug="pool", name="Pool"))  # no automatic check-out
+    create_orders(SqlDatabase(e), [OrderIn(code=f"O{i}", title="t") for i in range(3)])
     with e.begin() as c:
         c.execute(update(Order).where(Order.code.in_(["O0", "O1"])).values(inside=True, inside_site_id=1))
         c.execute(update(Order).where(Order.code == "O2").values(inside=True, inside_site_id=2))
-    assert inside_now(e) == {"zoo": 2, "pool": 1}
-    assert run_checkouts(e, ts("2026-11-23 08:00"), ts("2026-11-23 09:00")) == 0  # not yet
-    assert run_checkouts(e, ts("2026-11-23 22:59"), ts("2026-11-23 23:00")) == 2
-    assert inside_now(e) == {"pool": 1}
+    assert inside_now(SqlDatabase(e)) == {"zoo": 2, "pool": 1}
+    assert run_checkouts(SqlDatabase(e), ts("2026-11-23 08:00"), ts("2026-11-23 09:00")) == 0  # not yet
+    assert run_checkouts(SqlDatabase(e), ts("2026-11-23 22:59"), ts("2026-11-23 23:00")) == 2
+    assert inside_now(SqlDatabase(e)) == {"pool": 1}
     with e.connect() as c:
         assert c.execute(select(Order.version).where(Order.code == "O0")).scalar_one() == 1  # races are seen

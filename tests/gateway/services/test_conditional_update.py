@@ -10,12 +10,12 @@ from sqlalchemy import Engine, text
 
 from gateway.adapters.db import hotsql
 from gateway.adapters.db.engine import writer
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.decisions import Ask, OrderView, decide
 from gateway.domain.order_state import use
 from gateway.domain.requests import Request
 from gateway.services.ledger import apply_batch
-from gateway.services.ledger_store import load_orders
 from tests.gateway.trust_fixtures import add_order, at, ledger, order, place, scan
 from tests.helpers import wait_for
 
@@ -31,14 +31,14 @@ def _stale_use(e: Engine, code: str, ask: Ask, now: float, change: str) -> Order
     with e.connect() as c:
         tx = writer(c).begin()
         try:
-            o = load_orders(c, {code})[code]
+            o = SqlLedger(c).orders({code})[code]
             d = decide(o, ask, p.site_id, p.gate, now, p.tz)
             u = use(o, d, p, now)
             assert d.ok and u is not None, d
             c.execute(text(change), {"code": code})
             if hotsql.apply_use(c, u, o) is None:
                 return None
-            return load_orders(c, {code})[code]  # the row itself (SQLite's writer cannot see others)
+            return SqlLedger(c).orders({code})[code]  # the row itself (SQLite's writer cannot see others)
         finally:
             tx.rollback()
 
@@ -110,22 +110,19 @@ def test_a_refused_use_is_decided_again_not_the_batch(
     add_order(e, "T", 3)
     p = place()
     with e.connect() as c, writer(c).begin():
-        real = load_orders(c, {"T"})["T"]
+        real = SqlLedger(c).orders({"T"})["T"]
         c.execute(text("UPDATE orders SET used = 2 WHERE code = 'T'"))
-        # apply_batch reads the order itself; hand it a view older than the row by patching the read.
-        import gateway.services.ledger as ledger_mod
 
-        orig = ledger_mod.load_orders
-        ledger_mod.load_orders = lambda *a, **k: {"T": replace(real)}  # type: ignore[assignment]
-        try:
-            out = apply_batch(
-                c,
-                [(Request("d1", "a", "T", 2, "in", None), p), (Request("d1", "b", "T", 1, "in", None), p)],
-                T0,
-                render=render,
-            )
-        finally:
-            ledger_mod.load_orders = orig  # type: ignore[assignment]
+        class Stale(SqlLedger):  # apply_batch reads the order itself: hand it a view older than the row
+            def orders(self, codes: set[str], ids: set[int] | None = None) -> dict[str, OrderView]:
+                return {"T": replace(real)}
+
+        out = apply_batch(
+            Stale(c),
+            [(Request("d1", "a", "T", 2, "in", None), p), (Request("d1", "b", "T", 1, "in", None), p)],
+            T0,
+            render=render,
+        )
     assert [(v.reason, v.left) for v in out] == [("QTY_EXCEEDED", 1), ("OK", 0)]
     assert order(e, "T").used == 3
     e.dispose()
@@ -141,7 +138,7 @@ def test_postgres_waits_for_the_row_and_decides_on_what_committed(
     p = place()
     second: list[str] = []
     with e.connect() as a, writer(a).begin():
-        first = apply_batch(a, [(Request("d1", "a", "T", 1, "in", None), p)], T0, render=render)
+        first = apply_batch(SqlLedger(a), [(Request("d1", "a", "T", 1, "in", None), p)], T0, render=render)
         assert first[0].ok
 
         def other() -> None:

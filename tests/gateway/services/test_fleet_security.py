@@ -9,14 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
 from gateway.adapters.brokers.mosquitto import Mosquitto
-from gateway.adapters.db.engine import make_engine, migrate
-from gateway.adapters.mqtt.acl import DeviceAuth, make_auth, render_acl, render_passwords
+from gateway.adapters.mqtt.acl import render_acl, render_passwords
 from gateway.domain.device_secrets import hash_secret, new_secret, verify_secret
-from gateway.services.device_auth import Credentials
-from tests.gateway.fleet_client import Client
+from tests.gateway.fleet_client import Client, CredentialBroker
 from tests.helpers import wait_for
 
 P = "hx/v1/dev/"
@@ -59,26 +56,16 @@ def test_rendered_files() -> None:
     )
 
 
-class Secured:
+class Secured(CredentialBroker):
     """A real Mosquitto whose password/ACL files come from a credential table, as the gateway runs it."""
 
     def __init__(self, tmp: Path) -> None:
-        self.engine: Engine = make_engine(f"sqlite:///{tmp / 'fleet.db'}")
-        migrate(self.engine)
-        self.auth: DeviceAuth = make_auth(tmp, "hexiao-gateway")
-        self.creds = Credentials(self.engine, self.auth)
-        self.creds.sync()
-        self.broker = Mosquitto(
-            workdir=tmp / "mosquitto", password_file=self.auth.password_file, acl_file=self.auth.acl_file
+        super().__init__(
+            tmp,
+            lambda auth: Mosquitto(
+                workdir=tmp / "mosquitto", password_file=auth.password_file, acl_file=auth.acl_file
+            ),
         )
-        self.broker.start()
-        self.creds.reload = self.broker.reload
-        self.clients: list[Client] = []
-
-    def client(self, user: str | None, password: str | None, client_id: str | None = None) -> Client:
-        c = Client(self.broker.host, self.broker.port, user, password, client_id)
-        self.clients.append(c)
-        return c
 
     def gateway(self) -> Client:
         c = self.client(self.auth.gateway_user, self.auth.gateway_secret)
@@ -86,12 +73,6 @@ class Secured:
         c.subscribe(P + "+/scan")
         c.subscribe(P + "+/status")
         return c
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.close()
-        self.broker.stop()
-        self.engine.dispose()
 
 
 @pytest.fixture

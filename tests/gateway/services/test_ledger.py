@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,10 +12,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Base, Order, Redemption
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.requests import Place, Request
 from gateway.services.ledger import apply_batch
-from gateway.services.ledger_store import LostRace, load_orders, write_orders
+from gateway.services.ledger_store import Contended
 from gateway.services.orders import OrderIn, create_orders
 
 TZ = ZoneInfo("UTC")
@@ -36,9 +37,9 @@ def redeem_with_retry(e: Engine, req: Request) -> bool:
             with e.connect() as c:
                 c = writer(c)
                 with c.begin():
-                    v = apply_batch(c, [(req, PLACE)], time.time(), render=render)[0]
+                    v = apply_batch(SqlLedger(c), [(req, PLACE)], time.time(), render=render)[0]
             return v.ok
-        except (LostRace, IntegrityError, OperationalError):
+        except (Contended, IntegrityError, OperationalError):
             time.sleep(0.005)
     raise AssertionError("never got through")
 
@@ -48,7 +49,7 @@ def test_concurrent_writers_never_over_redeem(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     e = engine_for(kind, tmp_path, request)
-    create_orders(e, [OrderIn(code="POOL", title="Pool", quantity=25)])
+    create_orders(SqlDatabase(e), [OrderIn(code="POOL", title="Pool", quantity=25)])
     results: list[bool] = []
     lock = threading.Lock()
 
@@ -76,12 +77,14 @@ def test_batch_dedupes_within_and_across_batches(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     e = engine_for(kind, tmp_path, request)
-    create_orders(e, [OrderIn(code="B", title="B", quantity=3)])
+    create_orders(SqlDatabase(e), [OrderIn(code="B", title="B", quantity=3)])
     r1 = Request("d", "1", "B", 1, "in", 5.0)
     r2 = Request("d", "2", "B", 2, "in", 5.0)
     r3 = Request("d", "3", "B", 1, "in", 5.0)
     with e.connect() as c, writer(c).begin():
-        out = apply_batch(c, [(r1, PLACE), (r1, PLACE), (r2, PLACE), (r3, PLACE)], 100.0, render=render)
+        out = apply_batch(
+            SqlLedger(c), [(r1, PLACE), (r1, PLACE), (r2, PLACE), (r3, PLACE)], 100.0, render=render
+        )
     assert [(v.sid, v.reason, v.left) for v in out] == [
         ("1", "OK", 2),
         ("1", "OK", 2),
@@ -89,26 +92,12 @@ def test_batch_dedupes_within_and_across_batches(
         ("3", "ALREADY_USED", 0),
     ]
     with e.connect() as c, writer(c).begin():
-        again = apply_batch(c, [(r3, PLACE), (r2, PLACE)], 200.0, render=render)
+        again = apply_batch(SqlLedger(c), [(r3, PLACE), (r2, PLACE)], 200.0, render=render)
     assert again == [out[3], out[2]]
     with e.connect() as c:
         assert c.execute(select(Order.used)).scalar_one() == 3
         assert len(c.execute(select(Redemption.id)).all()) == 3
     e.dispose()
-
-
-def test_a_lost_race_is_detected(tmp_path: Path) -> None:
-    e = make_engine(f"sqlite:///{tmp_path / 'race.db'}")
-    migrate(e)
-    create_orders(e, [OrderIn(code="R", title="R", quantity=1)])
-    with e.connect() as c:
-        c = writer(c)
-        with c.begin():
-            view = load_orders(c, {"R"})["R"]
-            # Another writer takes the last unit between our read and our update.
-            c.execute(Order.__table__.update().values(used=1, version=Order.version + 1))
-            with pytest.raises(LostRace):
-                write_orders(c, {view.id: replace(view, used=1)}, {view.id: view.version})
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
@@ -155,9 +144,9 @@ def test_one_order_row_mapping_on_both_paths(
             )
         )
     with e.connect() as c:
-        by_code = load_orders(c, {"MAP"})["MAP"]
-        by_short = load_orders(c, {"ABCDE-23456"})["ABCDE-23456"]
-        by_id = load_orders(c, set(), {by_code.id})["MAP"]
+        by_code = SqlLedger(c).orders({"MAP"})["MAP"]
+        by_short = SqlLedger(c).orders({"ABCDE-23456"})["ABCDE-23456"]
+        by_id = SqlLedger(c).orders(set(), {by_code.id})["MAP"]
     assert by_code == by_short == by_id
     assert by_code.rules == {"per_day": 2} and by_code.inside == 1 and by_code.title == "Map"
 
@@ -171,5 +160,5 @@ def test_short_code_typed_with_spaces_finds_its_order(tmp_path: Path) -> None:
             insert(Order).values(code="SP", title="Sp", quantity=1, created_at=0.0, short_code="ABCDE23456")
         )
     with e.connect() as c:
-        found = load_orders(c, {"abcde 23456", "ABCDE-23456"})
+        found = SqlLedger(c).orders({"abcde 23456", "ABCDE-23456"})
     assert {k: o.code for k, o in found.items()} == {"abcde 23456": "SP", "ABCDE-23456": "SP"}

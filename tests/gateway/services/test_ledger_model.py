@@ -34,6 +34,8 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import writer
 from gateway.adapters.db.models import Order, Redemption, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.contract import Verdict
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import Conflict
@@ -223,7 +225,7 @@ class LedgerMachine(RuleBasedStateMachine):
         e = self.engine
         slugs = {"a": f"m{n}a", "b": f"m{n}b"}
         for s in slugs.values():
-            create_site(e, SiteIn(slug=s, name=s, timezone=tzname))
+            create_site(SqlDatabase(e), SiteIn(slug=s, name=s, timezone=tzname))
         with e.connect() as c:
             ids = {k: c.execute(select(Site.id).where(Site.slug == s)).scalar_one() for k, s in slugs.items()}
             self.last_rid = c.execute(select(Redemption.id).order_by(Redemption.id.desc())).scalar() or 0
@@ -266,7 +268,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 valid_until=None if vu is None else self.now + vu,
             )
         self.codes["unknown"] = f"M{n}-UNKNOWN"
-        create_orders(e, ins)
+        create_orders(SqlDatabase(e), ins)
 
     def at(self, offset: int | None) -> datetime | None:
         return None if offset is None else datetime.fromtimestamp(self.now + offset, UTC)
@@ -415,7 +417,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def send(self, reqs: list[Request]) -> None:
         self.pending: list[Rec] = []
         with self.engine.connect() as c, writer(c).begin():
-            out = apply_batch(c, [(r, self.places[self.dev_of(r)]) for r in reqs], self.now, render=render)
+            out = apply_batch(
+                SqlLedger(c), [(r, self.places[self.dev_of(r)]) for r in reqs], self.now, render=render
+            )
         assert len(out) == len(reqs)
         for req, v in zip(reqs, out, strict=True):
             before = len(self.pending)
@@ -597,7 +601,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert t.rid is not None
         can = t.what == "entry" and t.verdict.ok and not t.undone
         self.adjust(
-            lambda: revert(self.engine, t.rid or 0, "sup", "test", now=self.now), can, f"revert of #{t.seq}"
+            lambda: revert(SqlDatabase(self.engine), t.rid or 0, "sup", "test", now=self.now),
+            can,
+            f"revert of #{t.seq}",
         )
         if can:
             self.undo(t)
@@ -607,7 +613,7 @@ class LedgerMachine(RuleBasedStateMachine):
         o = self.orders[self.codes[name]]
         can = o.status != "cancelled" and 1 <= units <= o.left
         self.adjust(
-            lambda: refund(self.engine, o.code, units, "shop", why, now=self.now),
+            lambda: refund(SqlDatabase(self.engine), o.code, units, "shop", why, now=self.now),
             can,
             f"refund {units} of {name}",
         )
@@ -620,7 +626,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def cancel_one(self, name: str, actor: str, why: str) -> None:
         o = self.orders[self.codes[name]]
         can = o.u == 0
-        self.adjust(lambda: cancel(self.engine, o.code, actor, why, now=self.now), can, f"cancel {name}")
+        self.adjust(
+            lambda: cancel(SqlDatabase(self.engine), o.code, actor, why, now=self.now), can, f"cancel {name}"
+        )
         if can:
             o.status = "cancelled"
 

@@ -13,6 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Audit, Order, Redemption
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund, revert
@@ -55,7 +57,7 @@ def test_units_are_never_over_used_and_always_add_up(
     e = engine()
     n = next(_SEQ)
     code = f"P{n}"
-    create_orders(e, [OrderIn(code=code, title="Prop", kind=kind, quantity=quantity)])  # type: ignore[arg-type]
+    create_orders(SqlDatabase(e), [OrderIn(code=code, title="Prop", kind=kind, quantity=quantity)])  # type: ignore[arg-type]
     sent: list[tuple[str, str]] = []
     now = time.time()
     for i, (name, a, b) in enumerate(ops):
@@ -66,14 +68,14 @@ def test_units_are_never_over_used_and_always_add_up(
             req = Request(dev, sid, code, b, "in", None, "redeem", amt)
             items = [(req, PLACE)] * (2 if name == "batch" else 1)
             with e.connect() as c, writer(c).begin():
-                vs = apply_batch(c, items, now, render=render)
+                vs = apply_batch(SqlLedger(c), items, now, render=render)
             assert all(v == vs[0] for v in vs)
             sent.append((dev, sid))
         elif name == "annul" and sent:
             target_dev, target_sid = sent[b % len(sent)]
             with e.connect() as c, writer(c).begin():
                 apply_batch(
-                    c,
+                    SqlLedger(c),
                     [(Request(target_dev, f"a{i}", "", 1, "in", None, "annul", ref=target_sid), PLACE)],
                     now,
                     render=render,
@@ -88,17 +90,17 @@ def test_units_are_never_over_used_and_always_add_up(
                 ]
             if ids:
                 try:
-                    revert(e, ids[a % len(ids)], "sup", "test")
+                    revert(SqlDatabase(e), ids[a % len(ids)], "sup", "test")
                 except Conflict:
                     pass  # not a successful, still-standing redemption: refused, nothing changes
         elif name == "refund":
             try:
-                refund(e, code, a, "shop", "test")
+                refund(SqlDatabase(e), code, a, "shop", "test")
             except Conflict:
                 pass
         elif name == "cancel":
             try:
-                cancel(e, code, "shop", "test")
+                cancel(SqlDatabase(e), code, "shop", "test")
             except Conflict:
                 pass
     with e.connect() as c:

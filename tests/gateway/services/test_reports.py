@@ -16,6 +16,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Product, Redemption, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.errors import ValidationFailed
 from gateway.entrypoints.http.routes.reports import count_columns, parse_when, to_csv
@@ -37,8 +39,8 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     )
     e = make_engine(url)
     migrate(e)
-    create_site(e, SiteIn(slug="sh", name="Shanghai", timezone="Asia/Shanghai"))
-    create_site(e, SiteIn(slug="ny", name="New York", timezone="America/New_York"))
+    create_site(SqlDatabase(e), SiteIn(slug="sh", name="Shanghai", timezone="Asia/Shanghai"))
+    create_site(SqlDatabase(e), SiteIn(slug="ny", name="New York", timezone="America/New_York"))
     yield e
     e.dispose()
 
@@ -65,7 +67,7 @@ def scan(
         kw.get("user"),
     )
     with e.connect() as c, writer(c).begin():
-        return apply_batch(c, [(req, where)], at, render=render)[0].ok
+        return apply_batch(SqlLedger(c), [(req, where)], at, render=render)[0].ok
 
 
 def rid(e: Engine, device: str, sid: str) -> int:
@@ -85,7 +87,7 @@ def ledger(engine: Engine) -> Engine:
             )
         )
     create_orders(
-        e,
+        SqlDatabase(e),
         [
             OrderIn(code="A", title="Tour order", product="TOUR", quantity=10, site="sh"),
             OrderIn(code="B", title="Wash pack", quantity=5, site="ny"),
@@ -98,7 +100,7 @@ def ledger(engine: Engine) -> Engine:
     assert not scan(e, T0 + 200, sh2, "dev-2", "1", "A", 8)  # QTY_EXCEEDED: 7 left
     assert not scan(e, T0 + 300, sh2, "dev-2", "2", "NOPE", 2)  # UNKNOWN_CODE
     assert scan(e, T0 + 400, sh1, "dev-1", "4", "A", 2, user="alice")
-    adjust.revert(e, rid(e, "dev-1", "4"), "boss", "wrong ticket")
+    adjust.revert(SqlDatabase(e), rid(e, "dev-1", "4"), "boss", "wrong ticket")
     # 17:00 UTC: 12:00 the same day in New York, but already the next day in Shanghai.
     assert scan(e, T0 + 7 * 3600, ny1, "dev-3", "1", "B", 2, user="bob")
     assert not scan(
@@ -108,7 +110,7 @@ def ledger(engine: Engine) -> Engine:
 
 
 def test_counts_by_site(ledger: Engine) -> None:
-    rows = reports.counts(ledger, "site", reports.Scope(), "UTC")
+    rows = reports.counts(SqlDatabase(ledger), "site", reports.Scope(), "UTC")
     assert rows == [
         {
             "site": "ny",
@@ -134,7 +136,9 @@ def test_counts_by_site(ledger: Engine) -> None:
 def test_counts_by_gate_verifier_product(ledger: Engine) -> None:
     def pick(by: str) -> list[tuple[Any, ...]]:
         cols = [*reports.DIMENSIONS[by], "redemptions", "units", "undone", "denials"]
-        return [tuple(r[c] for c in cols) for r in reports.counts(ledger, by, reports.Scope(), "UTC")]
+        return [
+            tuple(r[c] for c in cols) for r in reports.counts(SqlDatabase(ledger), by, reports.Scope(), "UTC")
+        ]
 
     assert pick("gate") == [("ny", "G1", 1, 2, 0, 0), ("sh", "G1", 1, 3, 2, 1), ("sh", "G2", 0, 0, 0, 2)]
     assert pick("verifier") == [("alice", 1, 3, 2, 1), ("bob", 1, 2, 0, 0), ("dev-2", 0, 0, 0, 2)]
@@ -143,7 +147,7 @@ def test_counts_by_gate_verifier_product(ledger: Engine) -> None:
 
 
 def test_counts_by_day_use_each_sites_time_zone(ledger: Engine) -> None:
-    rows = reports.counts(ledger, "day", reports.Scope(), "UTC")
+    rows = reports.counts(SqlDatabase(ledger), "day", reports.Scope(), "UTC")
     assert [(r["day"], r["redemptions"], r["units"], r["undone"], r["denials"]) for r in rows] == [
         ("2026-03-01", 2, 5, 2, 2),
         ("2026-03-02", 0, 0, 0, 1),
@@ -151,26 +155,30 @@ def test_counts_by_day_use_each_sites_time_zone(ledger: Engine) -> None:
 
 
 def test_scope_filters(ledger: Engine) -> None:
-    only_ny = reports.counts(ledger, "site", reports.Scope(site="ny"), "UTC")
+    only_ny = reports.counts(SqlDatabase(ledger), "site", reports.Scope(site="ny"), "UTC")
     assert [r["site"] for r in only_ny] == ["ny"]
-    seen = reports.counts(ledger, "site", reports.Scope(sites=frozenset({"sh"}), unsited=False), "UTC")
+    seen = reports.counts(
+        SqlDatabase(ledger), "site", reports.Scope(sites=frozenset({"sh"}), unsited=False), "UTC"
+    )
     assert [r["site"] for r in seen] == ["sh"]
-    nothing = reports.counts(ledger, "site", reports.Scope(sites=frozenset(), unsited=False), "UTC")
+    nothing = reports.counts(
+        SqlDatabase(ledger), "site", reports.Scope(sites=frozenset(), unsited=False), "UTC"
+    )
     assert nothing == []
-    window = reports.counts(ledger, "site", reports.Scope(since=T0 + 150, until=T0 + 350), "UTC")
+    window = reports.counts(SqlDatabase(ledger), "site", reports.Scope(since=T0 + 150, until=T0 + 350), "UTC")
     assert window == [
         {"site": "sh", "redemptions": 0, "units": 0, "exits": 0, "undone": 0, "undone_units": 0, "denials": 2}
     ]
 
 
 def test_failed_by_reason(ledger: Engine) -> None:
-    rows = reports.failed(ledger, reports.Scope(), "UTC")
+    rows = reports.failed(SqlDatabase(ledger), reports.Scope(), "UTC")
     assert [(r["reason"], r["count"], r["units_asked"]) for r in rows] == [
         ("QTY_EXCEEDED", 1, 8),
         ("UNKNOWN_CODE", 1, 2),
         ("WRONG_SITE", 1, 1),
     ]
-    by_gate = reports.failed(ledger, reports.Scope(), "UTC", by="gate")
+    by_gate = reports.failed(SqlDatabase(ledger), reports.Scope(), "UTC", by="gate")
     assert [(r["site"], r["gate"], r["reason"], r["count"]) for r in by_gate] == [
         ("sh", "G1", "WRONG_SITE", 1),
         ("sh", "G2", "QTY_EXCEEDED", 1),
@@ -179,7 +187,7 @@ def test_failed_by_reason(ledger: Engine) -> None:
 
 
 def test_csv_export_matches_rows(ledger: Engine) -> None:
-    rows = reports.counts(ledger, "gate", reports.Scope(), "UTC")
+    rows = reports.counts(SqlDatabase(ledger), "gate", reports.Scope(), "UTC")
     text = to_csv(rows, count_columns("gate"))
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert list(parsed[0]) == count_columns("gate")
@@ -198,7 +206,7 @@ P = datetime(2026, 3, 1, 0, 0, tzinfo=UTC).timestamp()
 def sales(engine: Engine) -> Engine:
     e = engine
     create_orders(
-        e,
+        SqlDatabase(e),
         [
             OrderIn(
                 code="S1", title="Ticket x10", quantity=10, site="sh", paid_at=datetime.fromtimestamp(P, UTC)
@@ -222,18 +230,20 @@ def sales(engine: Engine) -> Engine:
     g = place(e, "sh", "G1")
     assert scan(e, P + 1 * DAY, g, "d", "1", "S1", 3)
     assert scan(e, P + 2 * DAY, g, "d", "2", "S1", 2)
-    adjust.revert(e, rid(e, "d", "2"), "boss", "mistake")  # undone: settles nothing
+    adjust.revert(SqlDatabase(e), rid(e, "d", "2"), "boss", "mistake")  # undone: settles nothing
     assert scan(e, P + 8 * DAY, g, "d", "3", "S1", 1)  # after the due date: already settled then
-    adjust.refund(e, "S1", 2, "shop", "two fewer")
+    adjust.refund(SqlDatabase(e), "S1", 2, "shop", "two fewer")
     assert scan(e, P + 4 * DAY, g, "d", "4", "S2", 1)
-    adjust.cancel(e, "S3", "shop", "cancelled")
+    adjust.cancel(SqlDatabase(e), "S3", "shop", "cancelled")
     assert scan(e, P + 6 * DAY, g, "d", "5", "S4", 1, amt=2500)
     return e
 
 
 def test_settlement_entries_and_totals(sales: Engine) -> None:
     now = P + 8 * DAY + 3600
-    view = settlement.settlement_view(settlement.settlement(sales, reports.Scope(), now, 7, "UTC"))
+    view = settlement.settlement_view(
+        settlement.settlement(SqlDatabase(sales), reports.Scope(), now, 7, "UTC")
+    )
     lines = [
         (ln["code"], ln["cause"], ln["units"], ln["at"], ln["date"], ln["state"]) for ln in view["lines"]
     ]
@@ -255,14 +265,16 @@ def test_settlement_entries_and_totals(sales: Engine) -> None:
 def test_settlement_range_and_days(sales: Engine) -> None:
     now = P + 8 * DAY + 3600
     scope = reports.Scope(since=P + 5 * DAY, until=P + 11 * DAY)
-    view = settlement.settlement_view(settlement.settlement(sales, scope, now, 7, "UTC"))
+    view = settlement.settlement_view(settlement.settlement(SqlDatabase(sales), scope, now, 7, "UTC"))
     assert [(ln["code"], ln["cause"], ln["units"]) for ln in view["lines"]] == [
         ("S4", "redeemed", 2500),
         ("S1", "unredeemed", 5),
         ("S2", "unredeemed", 3),
     ]
     # With N = 0 every unredeemed unit settles at payment; redemptions then settle nothing more.
-    zero = settlement.settlement_view(settlement.settlement(sales, reports.Scope(), now, 0, "UTC"))
+    zero = settlement.settlement_view(
+        settlement.settlement(SqlDatabase(sales), reports.Scope(), now, 0, "UTC")
+    )
     assert [(ln["code"], ln["units"], ln["at"]) for ln in zero["lines"]] == [
         ("S1", 8, P),
         ("S2", 4, P + 3 * DAY),
@@ -290,12 +302,12 @@ def test_rest_reports_with_roles(
     db = tmp_path / "rest.db"
     e = make_engine(f"sqlite:///{db}")
     migrate(e)
-    create_site(e, SiteIn(slug="s1", name="One"))
-    create_site(e, SiteIn(slug="s2", name="Two"))
-    create_user(e, "boss", "boss-password-1", "owner")
-    create_user(e, "sup2", "sup2-password-1", "supervisor", ["s2"])
-    create_user(e, "ver", "ver-password-1", "verifier", ["s1"])
-    tokens = {u: issue_api_token(e, u, "tests") for u in ("boss", "sup2", "ver")}
+    create_site(SqlDatabase(e), SiteIn(slug="s1", name="One"))
+    create_site(SqlDatabase(e), SiteIn(slug="s2", name="Two"))
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    create_user(SqlDatabase(e), "sup2", "sup2-password-1", "supervisor", ["s2"])
+    create_user(SqlDatabase(e), "ver", "ver-password-1", "verifier", ["s1"])
+    tokens = {u: issue_api_token(SqlDatabase(e), u, "tests") for u in ("boss", "sup2", "ver")}
     e.dispose()
     g = gateway_factory(mosquitto.url, db, env={"SETTLE_DAYS": "3"})
 

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate, writer
 from gateway.adapters.db.models import Order, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.roles import Person
 from gateway.services import queries, reports
@@ -45,9 +47,11 @@ SCANS = [
 
 
 def seed(e: Engine) -> None:
-    create_site(e, SiteIn(slug="ber", name="Berlin", timezone="Europe/Berlin"))
-    create_site(e, SiteIn(slug="sha", name="Shanghai", timezone="Asia/Shanghai"))
-    create_orders(e, [OrderIn(code=f"TZ-{s}", title="Pack", quantity=100, site=s) for s in ("ber", "sha")])
+    create_site(SqlDatabase(e), SiteIn(slug="ber", name="Berlin", timezone="Europe/Berlin"))
+    create_site(SqlDatabase(e), SiteIn(slug="sha", name="Shanghai", timezone="Asia/Shanghai"))
+    create_orders(
+        SqlDatabase(e), [OrderIn(code=f"TZ-{s}", title="Pack", quantity=100, site=s) for s in ("ber", "sha")]
+    )
     with e.connect() as c, writer(c).begin():
         sites = {
             r.slug: (r.id, ZoneInfo(r.timezone)) for r in c.execute(select(Site.slug, Site.id, Site.timezone))
@@ -55,7 +59,7 @@ def seed(e: Engine) -> None:
         for i, (slug, t) in enumerate(SCANS):
             sid, tz = sites[slug]
             req = Request(f"gate-{slug}", f"s{i}", f"TZ-{slug}", 1, "in", None)
-            apply_batch(c, [(req, Place(sid, "Gate 1", tz))], t, render=render)
+            apply_batch(SqlLedger(c), [(req, Place(sid, "Gate 1", tz))], t, render=render)
         assert c.execute(select(Order.used).where(Order.code == "TZ-ber")).scalar() == 7
 
 
@@ -78,7 +82,7 @@ def by_day(rows: list[dict[str, Any]]) -> dict[str, int]:
 def test_report_days_are_each_sites_local_days_across_dst(engine: Engine) -> None:
     """Hole 16: by-day counts put every row on its site's local date, with the 23- and 25-hour days of
     Berlin's DST changes cut at Berlin's own midnights."""
-    ber = reports.counts(engine, "day", reports.Scope(site="ber"), "UTC")
+    ber = reports.counts(SqlDatabase(engine), "day", reports.Scope(site="ber"), "UTC")
     assert by_day(ber) == {
         "2026-03-28": 1,
         "2026-03-29": 2,
@@ -86,7 +90,7 @@ def test_report_days_are_each_sites_local_days_across_dst(engine: Engine) -> Non
         "2026-10-25": 2,
         "2026-10-26": 1,
     }
-    sha = reports.counts(engine, "day", reports.Scope(site="sha"), "UTC")
+    sha = reports.counts(SqlDatabase(engine), "day", reports.Scope(site="sha"), "UTC")
     assert by_day(sha) == {"2026-03-29": 2, "2026-03-30": 1}
 
 
@@ -94,31 +98,41 @@ def test_date_bounds_are_each_sites_own_midnight(engine: Engine) -> None:
     """Hole 16: `since`/`until` given as dates (naive wall-clock times) cut each site's rows at that site's
     midnight: one report over two zones counts exactly each site's Mar 29 and Oct 25."""
     mar29 = reports.Scope(since=datetime(2026, 3, 29), until=datetime(2026, 3, 30))
-    rows = reports.counts(engine, "site", mar29, "UTC")
+    rows = reports.counts(SqlDatabase(engine), "site", mar29, "UTC")
     assert {r["site"]: r["units"] for r in rows} == {"ber": 2, "sha": 2}
     oct25 = reports.Scope(since=datetime(2026, 10, 25), until=datetime(2026, 10, 26))
-    assert {r["site"]: r["units"] for r in reports.counts(engine, "site", oct25, "UTC")} == {"ber": 2}
+    assert {r["site"]: r["units"] for r in reports.counts(SqlDatabase(engine), "site", oct25, "UTC")} == {
+        "ber": 2
+    }
     # An instant (Unix seconds) is the same everywhere: 2026-03-29 00:00 UTC.
     utc = reports.Scope(since=at(ZoneInfo("UTC"), 2026, 3, 29), until=at(ZoneInfo("UTC"), 2026, 3, 30))
-    assert {r["site"]: r["units"] for r in reports.counts(engine, "site", utc, "UTC")} == {"ber": 2, "sha": 2}
-    assert by_day(reports.counts(engine, "day", utc, "UTC")) == {"2026-03-29": 2, "2026-03-30": 2}
+    assert {r["site"]: r["units"] for r in reports.counts(SqlDatabase(engine), "site", utc, "UTC")} == {
+        "ber": 2,
+        "sha": 2,
+    }
+    assert by_day(reports.counts(SqlDatabase(engine), "day", utc, "UTC")) == {
+        "2026-03-29": 2,
+        "2026-03-30": 2,
+    }
 
 
 def test_console_report_cuts_days_at_each_sites_midnight(engine: Engine) -> None:
     """Hole 16: the console's report path agrees: its days are each site's local dates (zoneinfo, not the
     console zone's current UTC offset), so the day after the spring change holds what it should."""
     now = at(ZoneInfo("UTC"), 2026, 3, 30, 12)
-    data = queries.report(engine, OWNER, ZoneInfo("UTC"), 3, "ber", now=now)
+    data = queries.report(SqlDatabase(engine), OWNER, ZoneInfo("UTC"), 3, "ber", now=now)
     assert [(d["k"], d["units"]) for d in data["daily"]] == [("03-28", 1), ("03-29", 2), ("03-30", 1)]
-    both = queries.report(engine, OWNER, ZoneInfo("UTC"), 2, None, now=now)
+    both = queries.report(SqlDatabase(engine), OWNER, ZoneInfo("UTC"), 2, None, now=now)
     assert [(d["k"], d["units"]) for d in both["daily"]] == [("03-29", 4), ("03-30", 2)]
     assert {r["k"]: r["units"] for r in both["sites"]} == {"ber": 3, "sha": 3}
     # The same period through the report module (the /api/reports numbers) gives the same counts.
     scope = reports.Scope(since=both["since_local"])
-    api = reports.counts(engine, "day", scope, "UTC")
+    api = reports.counts(SqlDatabase(engine), "day", scope, "UTC")
     assert {k[5:]: v for k, v in by_day(api).items() if k < "2026-04"} == {"03-29": 4, "03-30": 2}
     # Autumn: Oct 25 has 25 hours in Berlin, and all of them count on Oct 25.
-    autumn = queries.report(engine, OWNER, ZoneInfo("UTC"), 2, "ber", now=at(BERLIN, 2026, 10, 26, 12))
+    autumn = queries.report(
+        SqlDatabase(engine), OWNER, ZoneInfo("UTC"), 2, "ber", now=at(BERLIN, 2026, 10, 26, 12)
+    )
     assert [(d["k"], d["units"]) for d in autumn["daily"]] == [("10-25", 2), ("10-26", 1)]
 
 
@@ -127,7 +141,7 @@ def test_todays_counters_start_at_each_sites_midnight(engine: Engine) -> None:
     # 2026-03-29 22:30 UTC: still Mar 29 in the console's UTC, already Mar 30 in Berlin (00:30) and
     # Shanghai (06:30): each site's today holds only its one Mar 30 scan.
     now = at(ZoneInfo("UTC"), 2026, 3, 29, 22, 30)
-    gates = queries.today_counters(engine, OWNER, ZoneInfo("UTC"), now=now)["gates"]
+    gates = queries.today_counters(SqlDatabase(engine), OWNER, ZoneInfo("UTC"), now=now)["gates"]
     assert {g["site"]: g["units"] for g in gates} == {"ber": 1, "sha": 1}
 
 
@@ -140,8 +154,8 @@ def test_rest_report_dates_mean_each_sites_zone(
     e = make_engine(f"sqlite:///{db}")
     migrate(e)
     seed(e)
-    create_user(e, "boss", "boss-password-1", "owner")
-    token = issue_api_token(e, "boss", "tests")
+    create_user(SqlDatabase(e), "boss", "boss-password-1", "owner")
+    token = issue_api_token(SqlDatabase(e), "boss", "tests")
     e.dispose()
     g = gateway_factory(mosquitto.url, db, env={"TIMEZONE": "UTC"})
     auth = {"authorization": f"Bearer {token}"}

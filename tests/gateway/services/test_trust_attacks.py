@@ -14,6 +14,9 @@ from sqlalchemy import Engine, select, text
 from gateway.adapters.db import hotsql
 from gateway.adapters.db.engine import MIGRATIONS, make_engine, writer
 from gateway.adapters.db.models import Device, Redemption
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.mqtt.oled import render
 from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.requests import Request
@@ -114,7 +117,7 @@ def test_revert_of_an_entry_made_before_the_upgrade_lets_its_person_out(
     with e.connect() as c:
         ids = [r.id for r in c.execute(select(Redemption.id).order_by(Redemption.id))]
     for rid in ids:
-        revert(e, rid, "sup", "wrong ticket", now=T0 + 60, default_tz="Asia/Shanghai")
+        revert(SqlDatabase(e), rid, "sup", "wrong ticket", now=T0 + 60, default_tz="Asia/Shanghai")
     o = order(e, "T")
     assert o.used == 0
     assert o.inside == 0
@@ -148,8 +151,8 @@ def test_one_exit_is_not_credited_to_two_undone_entries(
     assert scan(e, T0, "a", "P").ok and scan(e, T0 + 1, "b", "P").ok
     assert scan(e, T0 + 2, "x", "P", dir="out").ok
     assert order(e, "P").inside == 1
-    revert(e, redemption_id(e, "d1", "b"), "sup", "r", now=T0 + 3)
-    revert(e, redemption_id(e, "d1", "a"), "sup", "r", now=T0 + 4)
+    revert(SqlDatabase(e), redemption_id(e, "d1", "b"), "sup", "r", now=T0 + 3)
+    revert(SqlDatabase(e), redemption_id(e, "d1", "a"), "sup", "r", now=T0 + 4)
     o = order(e, "P")
     assert o.used == 0
     assert o.inside == 0, "both entries undone, yet a unit is still counted inside"
@@ -164,7 +167,11 @@ def test_rolled_back_auto_registration_is_not_cached(tmp_path: Path, request: py
     add_order(e, "T", 10)
     sent: list[dict[str, Any]] = []
     svc = RedemptionService(
-        e, mqtt_transport(lambda t, p: sent.append(json.loads(p))), auto_register_site="zoo", clock=lambda: T0
+        SqlDatabase(e),
+        SqlWriter(e),
+        mqtt_transport(lambda t, p: sent.append(json.loads(p))),
+        auto_register_site="zoo",
+        clock=lambda: T0,
     )
     real = hotsql.insert_redemptions
     calls = {"n": 0}
@@ -201,7 +208,7 @@ def test_annul_and_revert_race_undo_once(kind: str, tmp_path: Path, request: pyt
 
     def do_revert() -> None:
         try:
-            revert(e, rid, "sup", "r", now=T0 + 5)
+            revert(SqlDatabase(e), rid, "sup", "r", now=T0 + 5)
             results.append("REVERTED")
         except Exception as err:
             results.append(type(err).__name__)
@@ -236,7 +243,7 @@ def test_reused_sid_in_one_batch_mixing_ops(
         Request("d1", "x", "T", 1, "in", None),
     ]
     with e.connect() as c, writer(c).begin():
-        out = apply_batch(c, [(r, p) for r in reqs], T0, render=render)
+        out = apply_batch(SqlLedger(c), [(r, p) for r in reqs], T0, render=render)
     assert [v.reason for v in out] == ["OK", "OK", "SID_REUSED", "SID_REUSED", "SID_REUSED", "OK"]
     assert order(e, "T").used == 1
 
@@ -266,7 +273,7 @@ def test_two_writers_and_a_refund_never_oversell(
 
     def refunder() -> None:
         try:
-            refund(e, "T", 1, "sup", "rain", now=T0)
+            refund(SqlDatabase(e), "T", 1, "sup", "rain", now=T0)
         except Exception:
             return
 
@@ -326,7 +333,11 @@ def test_console_gate_with_a_nul_on_postgres(tmp_path: Path, request: pytest.Fix
     add_order(e, "T", 10)
     sent: list[dict[str, Any]] = []
     svc = RedemptionService(
-        e, mqtt_transport(lambda t, p: sent.append(json.loads(p))), auto_register_site="zoo", clock=lambda: T0
+        SqlDatabase(e),
+        SqlWriter(e),
+        mqtt_transport(lambda t, p: sent.append(json.loads(p))),
+        auto_register_site="zoo",
+        clock=lambda: T0,
     )
     cr = ConsoleRedeem(
         Request("web-ana", "r1", "T", 1, "in", None, user="ana"), None, "G\x00", "Asia/Shanghai"

@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import writer
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.adapters.mqtt.oled import render
 from gateway.domain.requests import Request, person_key, system_key
 from gateway.services import adjustments as adjust
@@ -55,7 +57,7 @@ def test_hole_1_reuse_inside_one_batch(e: Engine) -> None:
     add_order(e, "A", 5)
     reqs = [Request("d1", "7", "A", 1, "in", None), Request("d1", "7", "A", 3, "in", None)]
     with e.connect() as c, writer(c).begin():
-        first, second = apply_batch(c, [(r, place()) for r in reqs], T0, render=render)
+        first, second = apply_batch(SqlLedger(c), [(r, place()) for r in reqs], T0, render=render)
     assert (first.ok, second.reason) == (True, "SID_REUSED")
     assert order(e, "A").used == 1
 
@@ -66,16 +68,16 @@ def test_hole_2_people_devices_and_system_have_separate_key_spaces(e: Engine) ->
     person = Request("web-api", "R", "P", 1, "in", None, user="api", key=person_key("api", "R"))
     device = Request("web-api", "R", "UNKNOWN", 1, "in", None)  # a device that calls itself web-api
     with e.connect() as c, writer(c).begin():
-        v_person = apply_batch(c, [(person, place())], T0, render=render)[0]
+        v_person = apply_batch(SqlLedger(c), [(person, place())], T0, render=render)[0]
     with e.connect() as c, writer(c).begin():
-        v_device = apply_batch(c, [(device, place())], T0 + 1, render=render)[0]
+        v_device = apply_batch(SqlLedger(c), [(device, place())], T0 + 1, render=render)[0]
     assert (v_person.ok, v_device.reason) == (True, "UNKNOWN_CODE")  # not the person's stored OK
     # A device named `revert` sending the sid a revert row would take cannot break reverts.
     assert scan(e, T0 + 2, "s1", "P", device="d9").ok
     target = redemption_id(e, "d9", "s1")
     assert scan(e, T0 + 3, str(target), "P", device="revert").ok
     assert system_key("revert", target) != f"d:revert/{target}"
-    assert adjust.revert(e, target, "boss", "test", now=T0 + 4)["reverted"] == target
+    assert adjust.revert(SqlDatabase(e), target, "boss", "test", now=T0 + 4)["reverted"] == target
 
 
 @pytest.mark.parametrize("e", KINDS, indirect=True)
@@ -110,7 +112,7 @@ def test_hole_4_reentry_needs_a_recorded_exit(e: Engine) -> None:
     o = order(e, "RE")
     assert (o.used, o.inside) == (1, 1)
     with pytest.raises(Exception, match="unredeemed"):
-        adjust.refund(e, "RE", 1, "boss", "try")
+        adjust.refund(SqlDatabase(e), "RE", 1, "boss", "try")
 
 
 def test_hole_5_a_group_passes_one_by_one(e: Engine) -> None:
@@ -148,7 +150,7 @@ def test_hole_7_undo_restores_the_day_it_counted_on(e: Engine) -> None:
     here = place(site)
     assert scan(e, at("2026-11-23 10:00"), "1", "PK", where=here).ok
     assert scan(e, at("2026-11-24 10:00"), "2", "PK", where=here).ok
-    adjust.revert(e, redemption_id(e, "d1", "1"), "boss", "mistake", now=at("2026-11-24 11:00"))
+    adjust.revert(SqlDatabase(e), redemption_id(e, "d1", "1"), "boss", "mistake", now=at("2026-11-24 11:00"))
     again = scan(e, at("2026-11-24 12:00"), "3", "PK", where=here)
     assert (again.ok, again.reason) == (False, "DAILY_LIMIT")
     o = order(e, "PK")
@@ -161,7 +163,7 @@ def test_hole_7_undo_of_an_old_entry_keeps_who_is_inside(e: Engine) -> None:
     assert scan(e, T0, "1", "IN").ok
     assert scan(e, T0 + 60, "2", "IN", dir="out").ok
     assert scan(e, T0 + 120, "3", "IN").ok  # the second unit enters and stays
-    adjust.revert(e, redemption_id(e, "d1", "1"), "boss", "double scan", now=T0 + 200)
+    adjust.revert(SqlDatabase(e), redemption_id(e, "d1", "1"), "boss", "double scan", now=T0 + 200)
     o = order(e, "IN")
     assert (o.used, o.inside) == (1, 1)
 
@@ -177,7 +179,7 @@ def test_hole_7_annul_restores_the_last_use(e: Engine) -> None:
     assert (rescan.ok, rescan.reason) == (True, "OK")
     assert scan(e, T0 + 4030, "5", op="annul", ref="4").ok
     assert scan(e, T0 + 4040, "6", op="annul", ref="1").reason == "ANNUL_REFUSED"  # too late
-    adjust.revert(e, redemption_id(e, "d1", "1"), "boss", "all wrong", now=T0 + 4050)
+    adjust.revert(SqlDatabase(e), redemption_id(e, "d1", "1"), "boss", "all wrong", now=T0 + 4050)
     o = order(e, "GAP")
     assert (o.used, o.last_used_at) == (0, None)
 
@@ -198,8 +200,8 @@ def test_hole_7_undoing_two_entries_leaves_no_ghost_inside(e: Engine) -> None:
     add_order(e, "TWO", 3, rules={"passback": True, "reentry": True})
     assert scan(e, T0, "a", "TWO").ok
     assert scan(e, T0 + 1, "b", "TWO").ok
-    adjust.revert(e, redemption_id(e, "d1", "a"), "boss", "x", now=T0 + 2)
-    adjust.revert(e, redemption_id(e, "d1", "b"), "boss", "x", now=T0 + 3)
+    adjust.revert(SqlDatabase(e), redemption_id(e, "d1", "a"), "boss", "x", now=T0 + 2)
+    adjust.revert(SqlDatabase(e), redemption_id(e, "d1", "b"), "boss", "x", now=T0 + 3)
     assert (order(e, "TWO").used, order(e, "TWO").inside) == (0, 0)
     assert scan(e, T0 + 10, "c", "TWO").ok
     assert scan(e, T0 + 11, "d", "TWO").ok

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.adapters.db.engine import make_engine, migrate
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import ValidationFailed
 from gateway.services.device_auth import Credentials
 from gateway.services.devices import DeviceIn
@@ -24,7 +25,7 @@ def test_hole_2_the_fleet_refuses_reserved_ids(tmp_path: Path) -> None:
     """Hole 2: provisioning credentials for a reserved id is refused too."""
     e = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
     migrate(e)
-    creds = Credentials(e, None)
+    creds = Credentials(SqlDatabase(e), None)
     with pytest.raises(ValidationFailed, match="reserved"):
         creds.issue("revert")
     creds.check_name("gate-1")

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Device, Redemption, Site
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.writer import SqlWriter
 from gateway.adapters.mqtt.transport import mqtt_transport
 from gateway.domain.errors import Unavailable
 from gateway.domain.requests import Request
@@ -44,7 +46,12 @@ class Wire:
 def service(e: Engine, wire: Wire, **kw: Any) -> RedemptionService:
     kw.setdefault("clock", lambda: T0)
     return RedemptionService(
-        e, mqtt_transport(wire), auto_register_site="zoo", default_tz="Asia/Shanghai", **kw
+        SqlDatabase(e),
+        SqlWriter(e),
+        mqtt_transport(wire),
+        auto_register_site="zoo",
+        default_tz="Asia/Shanghai",
+        **kw,
     )
 
 
@@ -155,11 +162,11 @@ def test_hole_14_device_time_must_be_finite_and_bounded(e: Engine) -> None:
 def test_hole_14_check_out_resumes_after_a_restart(e: Engine) -> None:
     """Hole 14: auto check-out was skipped when the gateway restarted across the check-out time."""
     site = add_site(e, "park", auto_checkout="23:00")
-    run_checkouts(e, None, at("2026-11-23 22:00"))  # the gateway ran until 22:00 ...
+    run_checkouts(SqlDatabase(e), None, at("2026-11-23 22:00"))  # the gateway ran until 22:00 ...
     add_order(e, "EVE", 1, site_id=site, inside=1, inside_site_id=site, rules={"passback": True})
-    assert run_checkouts(e, None, at("2026-11-23 22:30")) == 0
+    assert run_checkouts(SqlDatabase(e), None, at("2026-11-23 22:30")) == 0
     # ... was down across 23:00, and a new process starts at 23:30: it resumes from the stored cursor.
-    assert run_checkouts(e, None, at("2026-11-23 23:30")) == 1
+    assert run_checkouts(SqlDatabase(e), None, at("2026-11-23 23:30")) == 1
     assert order(e, "EVE").inside == 0
     with e.connect() as c:
         assert c.execute(select(Site.checkout_cursor).where(Site.id == site)).scalar_one() == at(

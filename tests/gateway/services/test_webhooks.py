@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from gateway.adapters.db.models import Audit, Order, WebhookEvent
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.webhooks.signing import sign, verify
 from gateway.domain.errors import BadSignature, Conflict, NotFound, Stale, ValidationFailed
 from gateway.services import adjustments as adjust
@@ -25,7 +26,7 @@ SECRET = "test-webhook-secret-0123456789"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     e = ledger(request.param, tmp_path, request)
-    create_site(e, SiteIn(slug="s1", name="Site One"))
+    create_site(SqlDatabase(e), SiteIn(slug="s1", name="Site One"))
     yield e
     e.dispose()
 
@@ -159,7 +160,7 @@ def test_refund_replay_refunds_once(engine: Engine) -> None:
 def test_crashed_refund_is_not_applied_twice(engine: Engine) -> None:
     """A delivery that died after the refund landed but before it was marked done (a stale claim)."""
     handle(engine, event("c", "order.paid", {"code": "R3", "title": "Ticket", "quantity": 5}), None, 0)
-    adjust.refund(engine, "R3", 2, "webhook", "webhook lost-1: ")
+    adjust.refund(SqlDatabase(engine), "R3", 2, "webhook", "webhook lost-1: ")
     with engine.connect() as c, c.begin():
         c.execute(
             insert(WebhookEvent).values(

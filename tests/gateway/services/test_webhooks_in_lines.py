@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from gateway.adapters.db.models import Order, WebhookEvent
+from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.db.repositories.ledger import SqlLedger
 from gateway.domain.decisions import Ask, decide
 from gateway.domain.errors import Conflict
 from gateway.services import webhooks_in as inbound
 from gateway.services.catalog import ProductIn, create_product
-from gateway.services.ledger_store import load_orders
-from gateway.services.orders import SiteIn, create_site, site_ids
+from gateway.services.orders import SiteIn, create_site
 from tests.gateway.trust_fixtures import ledger
 
 SECRET = "test-webhook-secret-0123456789"
@@ -27,7 +28,7 @@ SECRET = "test-webhook-secret-0123456789"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     e = ledger(request.param, tmp_path, request)
-    create_site(e, SiteIn(slug="demo", name="Demo", timezone="Asia/Shanghai"))
+    create_site(SqlDatabase(e), SiteIn(slug="demo", name="Demo", timezone="Asia/Shanghai"))
     yield e
     e.dispose()
 
@@ -134,13 +135,13 @@ def test_created_but_unpaid_order_does_not_redeem(engine: Engine) -> None:
     assert out["result"]["status"] == inbound.UNPAID
     tz = ZoneInfo("Asia/Shanghai")
     with engine.connect() as c:
-        view = load_orders(c, {"U-1"})["U-1"]
+        view = SqlLedger(c).orders({"U-1"})["U-1"]
         site = view.site_id
     d = decide(view, Ask(), site, "Gate 1", time.time(), tz)
     assert not d.ok and d.reason == "NOT_PAID"
     handle(engine, event("u2", "order.paid", {"code": "U-1", "title": "Tour"}))
     with engine.connect() as c:
-        view = load_orders(c, {"U-1"})["U-1"]
+        view = SqlLedger(c).orders({"U-1"})["U-1"]
     assert view.status == "active" and decide(view, Ask(), site, "Gate 1", time.time(), tz).ok
 
 
@@ -160,8 +161,10 @@ def test_unpaid_order_is_stored_unpaid(engine: Engine) -> None:
 
 def test_payment_starts_valid_days(engine: Engine) -> None:
     """Hole 17: `order.paid` starts the product's `valid_days` at the payment, not at the order's creation."""
-    with engine.connect() as c:
-        create_product(engine, ProductIn(sku="spa3", title="Spa", valid_days=3), site_ids(c))
+    db = SqlDatabase(engine)
+    with db.read() as tx:
+        sites = tx.sites.ids()
+    create_product(db, ProductIn(sku="spa3", title="Spa", valid_days=3), sites)
     handle(engine, event("v1", "order.created", {"code": "V-1", "product": "spa3"}))
     paid = datetime(2030, 5, 20, 9, 30, tzinfo=UTC).timestamp()
     handle(engine, event("v2", "order.paid", {"code": "V-1", "paid_at": "2030-05-20T09:30:00Z"}))

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from gateway.adapters.db.models import Order, WebhookEvent
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.webhooks.signing import sign
 from gateway.domain.errors import ValidationFailed
 from gateway.services import webhooks_in as inbound
@@ -26,7 +27,7 @@ SECRET = "test-webhook-secret-0123456789"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     e = ledger(request.param, tmp_path, request)
-    create_site(e, SiteIn(slug="ny", name="New York", timezone="America/New_York"))
+    create_site(SqlDatabase(e), SiteIn(slug="ny", name="New York", timezone="America/New_York"))
     yield e
     e.dispose()
 

@@ -1,1 +1,1 @@
-# SQL behind the services' store ports (one module per noun).
+# The SQL behind the services' repository ports (gateway/services/ports): one module per noun.

@@ -40,7 +40,6 @@ from gateway.services.inputs import StrictIn
 from gateway.services.orders import order_view
 from gateway.services.pins import set_pin
 from gateway.services.queries import redemption_site
-from gateway.services.sites import site_ids
 
 router = APIRouter()
 
@@ -79,8 +78,8 @@ class ReasonIn(StrictIn):
 
 
 def _sites(rt: Runtime) -> dict[str, int]:
-    with rt.engine.connect() as c:
-        return site_ids(c)
+    with rt.db.read() as tx:
+        return tx.sites.ids()
 
 
 def _product_sites(who: Person, body: ProductIn) -> None:
@@ -91,7 +90,7 @@ def _product_sites(who: Person, body: ProductIn) -> None:
 
 
 def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
-    stored = product_sites(r.engine, sku)
+    stored = product_sites(r.db, sku)
     if stored is not None:
         sites: list[str | None] = list(stored)
         for slug in sites or [None]:
@@ -102,7 +101,7 @@ def _stored_product_sites(r: Runtime, who: Person, sku: str) -> None:
 def products(r: RT, who: AsManager) -> list[dict[str, Any]]:
     """The products of the caller's sites (a product without `rules.sites` is sold everywhere)."""
     slugs = {i: slug for slug, i in _sites(r).items()}
-    return [p for p in list_products(r.engine) if _sold_at_mine(who, p, slugs)]
+    return [p for p in list_products(r.db) if _sold_at_mine(who, p, slugs)]
 
 
 def _sold_at_mine(who: Person, product: dict[str, Any], slugs: dict[int, str]) -> bool:
@@ -115,7 +114,7 @@ def new_product(r: RT, body: ProductIn, who: AsManager) -> dict[str, Any]:
     """Naive date-times are local in the zone of the product's `rules.sites` (when they share one),
     otherwise in the gateway's TIMEZONE. Managers add products for their own sites."""
     _product_sites(who, body)
-    return create_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
+    return create_product(r.db, body, _sites(r), product_zone(r.db, body, r.settings.timezone))
 
 
 @router.put("/api/products/{sku}", tags=["products"])
@@ -125,18 +124,18 @@ def edit_product(r: RT, sku: SkuPath, body: ProductIn, who: AsManager) -> dict[s
         raise ValidationFailed("the sku in the body must match the URL", field="sku")
     _stored_product_sites(r, who, sku)
     _product_sites(who, body)
-    return update_product(r.engine, body, _sites(r), product_zone(r.engine, body, r.settings.timezone))
+    return update_product(r.db, body, _sites(r), product_zone(r.db, body, r.settings.timezone))
 
 
 @router.delete("/api/products/{sku}", tags=["products"], status_code=204)
 def retire_product(r: RT, sku: SkuPath, who: AsManager) -> None:
     _stored_product_sites(r, who, sku)
-    delete_product(r.engine, sku)
+    delete_product(r.db, sku)
 
 
 def _order_at(r: Runtime, who: Person, code: str) -> str:
     """The order's canonical code, once the caller may act on its site (other sites' orders: 404)."""
-    order = require_order(who, order_view(r.engine, code), code)
+    order = require_order(who, order_view(r.db, code), code)
     require_site(who, order["site"])
     return str(order["code"])
 
@@ -147,23 +146,23 @@ def refund_order(r: RT, code: CodePath, body: RefundIn, who: AsManager) -> dict[
     units must be reverted first (409 otherwise)."""
     # adjust.refund reads units=None as "all": only an explicit `all` may get there.
     units = None if body.all else body.units
-    return refund(r.engine, _order_at(r, who, code), units, who.name, body.reason)
+    return refund(r.db, _order_at(r, who, code), units, who.name, body.reason)
 
 
 @router.post("/api/orders/{code}/cancel", tags=["orders"])
 def cancel_order(r: RT, code: CodePath, body: ReasonIn, who: AsManager) -> dict[str, Any]:
-    return cancel(r.engine, _order_at(r, who, code), who.name, body.reason)
+    return cancel(r.db, _order_at(r, who, code), who.name, body.reason)
 
 
 @router.post("/api/redemptions/{redemption_id}/revert", tags=["redemptions"])
 def revert_redemption(r: RT, redemption_id: IdPath, body: ReasonIn, who: AsSupervisor) -> dict[str, Any]:
     """A supervisor undoes a redemption at their site with a reason; its units come back, it is audited."""
-    found, site = redemption_site(r.engine, redemption_id)
+    found, site = redemption_site(r.db, redemption_id)
     if found and not who.sees_site(site):
         raise NotFound(f"no redemption {redemption_id}")
     if found:
         require_site(who, site)
-    return revert(r.engine, redemption_id, who.name, body.reason, default_tz=r.settings.timezone)
+    return revert(r.db, redemption_id, who.name, body.reason, default_tz=r.settings.timezone)
 
 
 class PinIn(StrictIn):
@@ -184,30 +183,30 @@ def put_pin(
     A 409 (someone there has that PIN) tells that the PIN is in use: each is audited as a miss (the
     PIN itself is not logged) and the caller is paused after GUESS_LIMIT of them, like a code guesser."""
     require_site(who, body.site)
-    target = person_named(r.engine, name)
+    target = person_named(r.db, name)
     if target is None or not target.may_site(body.site) or not who.at_least(target.role):
         raise Forbidden(f"{name!r} cannot get a PIN at {body.site!r} from you", site=body.site)
     source, limited = source_of(request), who is not LOCAL
     if limited:
         r.guard.admit(who.name, source, time.monotonic(), costs=False)
     try:
-        set_pin(r.engine, name, body.site, body.pin, r.pin_key)
+        set_pin(r.db, name, body.site, body.pin, r.pin_key)
     except Conflict:
-        r.guard.missed(r.engine, who.name, source, "pin", f"PIN in use at {body.site}", counts=limited)
+        r.guard.missed(r.db, who.name, source, "pin", f"PIN in use at {body.site}", counts=limited)
         raise
 
 
 @router.get("/api/orders/{code}/ticket", tags=["orders"], response_class=HTMLResponse)
 def ticket(r: RT, code: CodePath, who: AsManager, request: Request) -> HTMLResponse:
     """A printable ticket: QR code, short manual-entry code, validity."""
-    order = order_looked_up(r.guard, r.engine, who, request, code)
+    order = order_looked_up(r.guard, r.db, who, request, code)
     return HTMLResponse(ticket_html(order, r.settings.timezone))
 
 
 @router.get("/api/inside", tags=["sites"])
 def inside(r: RT, who: AsSupervisor) -> dict[str, Any]:
     """How many are inside now, per site the caller may see (entry/exit turnstile pairs)."""
-    counts = inside_now(r.engine)
+    counts = inside_now(r.db)
     with r.engine.connect() as c:
         slugs = [s for (s,) in c.execute(select(Site.slug).order_by(Site.slug))]
     return {"sites": {s: counts.get(s, 0) for s in slugs if who.sees_site(s)}}

@@ -128,5 +128,5 @@ def _sees_alarm(fleet: Fleet, who: Person, sites: dict[str, str | None], device:
         return who.sees_site(sites.get(device))
     if who.all_sites:
         return True
-    guesser = person_named(fleet.engine, device.removeprefix("web-"))
+    guesser = person_named(fleet.db, device.removeprefix("web-"))
     return guesser is not None and not guesser.all_sites and bool(guesser.sites & who.sites)

@@ -39,7 +39,7 @@ class OrdersIn(StrictIn):
 
 def _creating(r: Runtime, who: Person, request: Request) -> AbstractContextManager[dict[str, str | None]]:
     limited = who is not LOCAL
-    return creating(r.guard, r.engine, who.name, source_of(request), who.sees_order, limited=limited)
+    return creating(r.guard, r.db, who.name, source_of(request), who.sees_order, limited=limited)
 
 
 class UnsupportedMedia(HexiaoError):
@@ -86,7 +86,7 @@ def new_orders(r: RT, body: OrdersIn, who: AsManager, request: Request) -> dict[
         require_site(who, o.site)
     with _creating(r, who, request) as taken:
         codes = create_orders(
-            r.engine,
+            r.db,
             body.orders,
             r.settings.key,
             r.settings.timezone,
@@ -110,7 +110,7 @@ async def import_orders(r: RT, request: Request, who: AsManager) -> dict[str, An
     def run() -> dict[str, Any]:
         with _creating(r, who, request) as taken:
             return import_csv(
-                r.engine, text, r.settings.key, r.settings.timezone, lambda s: require_site(who, s), taken
+                r.db, text, r.settings.key, r.settings.timezone, lambda s: require_site(who, s), taken
             )
 
     return await run_in_threadpool(run)
@@ -120,14 +120,14 @@ async def import_orders(r: RT, request: Request, who: AsManager) -> dict[str, An
 def get_order(r: RT, code: CodePath, who: AsVerifier, request: Request) -> dict[str, Any]:
     """Another site's order answers 404, like an unknown code. Unknown codes count as guesses
     (audited; too many in a minute pause the caller's look-ups, 429)."""
-    return order_looked_up(r.guard, r.engine, who, request, code)
+    return order_looked_up(r.guard, r.db, who, request, code)
 
 
 @router.get("/api/orders/{code}/qr.{fmt}", tags=["orders"])
 def get_qr(r: RT, code: CodePath, fmt: str, who: AsManager, request: Request) -> Response:
     if fmt not in ("png", "svg"):
         raise ValidationFailed("format must be png or svg", field="fmt")
-    order_looked_up(r.guard, r.engine, who, request, code)  # 404 for unknown and other sites' codes
+    order_looked_up(r.guard, r.db, who, request, code)  # 404 for unknown and other sites' codes
     png, svg = write_qr(code, r.settings.var_dir / "qr")
     path = png if fmt == "png" else svg
     return Response(path.read_bytes(), media_type="image/png" if fmt == "png" else "image/svg+xml")

@@ -150,7 +150,7 @@ def counts(
 ) -> dict[str, Any]:
     """Redemptions and units (annulled/reverted ones left out, shown as `undone`), exits and denials."""
     scope, tz = _scope(request, rng, who)
-    return {"by": by, "rows": reports.counts(request.app.state.rt.engine, by, scope, tz)}
+    return {"by": by, "rows": reports.counts(request.app.state.rt.db, by, scope, tz)}
 
 
 @router.get("/counts.csv")
@@ -158,7 +158,7 @@ def counts_csv(
     request: Request, who: Viewer, rng: Annotated[Range, Query()], by: Dimension = "site"
 ) -> Response:
     scope, tz = _scope(request, rng, who)
-    rows = reports.counts(request.app.state.rt.engine, by, scope, tz)
+    rows = reports.counts(request.app.state.rt.db, by, scope, tz)
     return _csv(to_csv(rows, count_columns(by)), f"counts-by-{by}")
 
 
@@ -168,7 +168,7 @@ def failed(
 ) -> dict[str, Any]:
     """Refused scans per reason (and per site/gate/verifier/product/day with `by`)."""
     scope, tz = _scope(request, rng, who)
-    return {"by": by, "rows": reports.failed(request.app.state.rt.engine, scope, tz, by)}
+    return {"by": by, "rows": reports.failed(request.app.state.rt.db, scope, tz, by)}
 
 
 @router.get("/failed.csv")
@@ -176,14 +176,14 @@ def failed_csv(
     request: Request, who: Viewer, rng: Annotated[Range, Query()], by: Dimension | None = None
 ) -> Response:
     scope, tz = _scope(request, rng, who)
-    rows = reports.failed(request.app.state.rt.engine, scope, tz, by)
+    rows = reports.failed(request.app.state.rt.db, scope, tz, by)
     return _csv(to_csv(rows, failed_columns(by)), "failed-scans")
 
 
 def _settlement(request: Request, who: Person, rng: Range, days: int | None) -> dict[str, Any]:
     scope, tz = _scope(request, rng, who)
     n = days if days is not None else request.app.state.rt.settings.reports.settle_days
-    s = settlement_report.settlement(request.app.state.rt.engine, scope, time.time(), n, tz)
+    s = settlement_report.settlement(request.app.state.rt.db, scope, time.time(), n, tz)
     return settlement_report.settlement_view(s)
 
 
