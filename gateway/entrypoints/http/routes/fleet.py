@@ -6,9 +6,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field
 
-from gateway.domain.errors import Unavailable
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import caller, require_site
+from gateway.entrypoints.http.deps import running
 from gateway.services.accounts import person_named
 from gateway.services.commands import CommandIn
 from gateway.services.fleet import Fleet
@@ -20,9 +20,7 @@ DEVICE_PATH = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 def _fleet(request: Request) -> Fleet:
-    fleet: Fleet | None = getattr(request.app.state.rt, "fleet", None)
-    if fleet is None:
-        raise Unavailable("the fleet is not running")
+    fleet: Fleet = running(request, "fleet", Fleet, "the fleet")
     return fleet
 
 

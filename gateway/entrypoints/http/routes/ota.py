@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, model_validator
 
 from gateway.domain import ota as rules
-from gateway.domain.errors import Forbidden, HexiaoError, Unavailable, ValidationFailed
+from gateway.domain.errors import Forbidden, HexiaoError, ValidationFailed
 from gateway.domain.roles import Person
 from gateway.entrypoints.http.auth import caller, require_site
+from gateway.entrypoints.http.deps import running
 from gateway.services.inputs import StrictIn
 from gateway.services.ota import OtaService
 
@@ -19,9 +20,7 @@ router = APIRouter(prefix="/api/ota", tags=["ota"])
 
 
 def _ota(request: Request) -> OtaService:
-    svc: OtaService | None = getattr(request.app.state.rt, "ota", None)
-    if svc is None:
-        raise Unavailable("over-the-air updates are not running")
+    svc: OtaService = running(request, "ota", OtaService, "over-the-air updates")
     return svc
 
 
