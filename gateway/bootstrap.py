@@ -109,7 +109,7 @@ def build(settings: Settings) -> Runtime:
     db = SqlDatabase(engine)
     demo_codes: list[str] = []
     if not settings.demo_codes_valid:
-        retire_demo(engine)  # demo codes are valid only while our broker serves this machine alone
+        retire_demo(db)  # demo codes are valid only while our broker serves this machine alone
     elif settings.demo and is_empty(db):
         demo_codes = load_demo(db, settings.timezone)
     broker: Mosquitto | DemoBroker | None = None

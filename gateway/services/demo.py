@@ -5,10 +5,6 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
-
-from gateway.adapters.db.models import Order
-from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.domain.errors import Conflict
 from gateway.services.adjustments import cancel, refund
 from gateway.services.orders import OrderIn, SiteIn, create_orders, create_site
@@ -28,25 +24,19 @@ log = logging.getLogger(__name__)
 DEMO_PREFIX = "HXDEMO-"
 
 
-def retire_demo(engine: Engine) -> list[str]:
+def retire_demo(db: Database) -> list[str]:
     """Cancel the demo orders (HXDEMO-*): their codes are printed in the docs and on every demo banner,
     so they are valid only while the broker serves this machine alone. Returns the codes cancelled now."""
-    with engine.connect() as c:
-        codes = (
-            c.execute(
-                select(Order.code).where(Order.code.startswith(DEMO_PREFIX), Order.status != "cancelled")
-            )
-            .scalars()
-            .all()
-        )
+    with db.read() as tx:
+        codes = tx.orders.open_codes(DEMO_PREFIX)
     why = "demo codes are valid only while the broker is loopback-only"
     done = []
     for code in codes:
         try:
-            cancel(SqlDatabase(engine), code, "gateway", why)
+            cancel(db, code, "gateway", why)
         except Conflict:  # units were redeemed from it: refund what is left (nothing left: nothing to do)
             try:
-                refund(SqlDatabase(engine), code, None, "gateway", why)
+                refund(db, code, None, "gateway", why)
             except Conflict:
                 continue
         done.append(code)

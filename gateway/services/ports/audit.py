@@ -15,3 +15,7 @@ class Audit(Protocol):
         redemption_id: int | None = None,
         units: int = 0,
     ) -> None: ...
+
+    def recorded(self, action: str, actor: str, reason_prefix: str) -> bool:
+        """Whether an entry of `action` by `actor` has a reason starting with `reason_prefix`."""
+        ...

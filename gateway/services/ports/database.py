@@ -18,6 +18,7 @@ from gateway.services.ports.queries import Queries
 from gateway.services.ports.redemption_log import RedemptionLog
 from gateway.services.ports.reports import Reports
 from gateway.services.ports.sites import Sites
+from gateway.services.ports.webhook_events import WebhookEvents
 
 
 class Tx(Protocol):
@@ -71,6 +72,9 @@ class Tx(Protocol):
 
     @property
     def tokens(self) -> Tokens: ...
+
+    @property
+    def webhook_events(self) -> WebhookEvents: ...
 
 
 class Database(Protocol):

@@ -31,3 +31,7 @@ class Products(Protocol):
     def live(self, skus: Iterable[str] | None = None) -> dict[str, LiveProduct]:
         """The live products among `skus` (None: all of them), by SKU."""
         ...
+
+    def validity(self, product_id: int) -> tuple[int | None, float | None] | None:
+        """The product's `valid_days` and `valid_until`, retired or not; None: no such product."""
+        ...

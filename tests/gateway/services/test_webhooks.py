@@ -37,7 +37,7 @@ def event(eid: str, kind: str, data: dict[str, Any], created: float | None = Non
 
 
 def handle(e: Engine, ev: inbound.Envelope, key: bytes | None, now: float) -> dict[str, Any]:
-    return inbound.handle(e, ev, key, now, secret=SECRET)
+    return inbound.handle(SqlDatabase(e), ev, key, now, secret=SECRET)
 
 
 def order(e: Engine, code: str) -> Any:

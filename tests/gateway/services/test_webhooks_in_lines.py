@@ -39,7 +39,7 @@ def event(eid: str, kind: str, data: dict[str, Any], created: float | None = Non
 
 
 def handle(e: Engine, ev: inbound.Envelope) -> dict[str, Any]:
-    return inbound.handle(e, ev, None, time.time(), secret=SECRET)
+    return inbound.handle(SqlDatabase(e), ev, None, time.time(), secret=SECRET)
 
 
 def orders(e: Engine, external_ref: str) -> list[Any]:

@@ -62,7 +62,7 @@ def test_out_of_range_times_are_refused_per_field(engine: Engine, field: str, va
     webhook with the field named, instead of an order whose every later scan overflows."""
     data = {"code": "T-1", "title": "Tour", "site": "ny", field: value}
     with pytest.raises(ValidationFailed) as info:
-        inbound.handle(engine, inbound.parse(body("e1", data)), None, time.time(), secret=SECRET)
+        inbound.handle(SqlDatabase(engine), inbound.parse(body("e1", data)), None, time.time(), secret=SECRET)
     assert info.value.message.startswith(f"data.{field}:")
     assert info.value.details["problems"][0]["field"] == f"data.{field}"
     assert nothing_stored(engine)
@@ -88,7 +88,7 @@ def test_accepted_times_convert_at_every_zone(engine: Engine) -> None:
         "valid_from": "2000-01-01T00:00:00+14:00",
         "valid_until": "2099-12-31T23:59:59-12:00",
     }
-    inbound.handle(engine, inbound.parse(body("e2", data)), None, time.time(), secret=SECRET)
+    inbound.handle(SqlDatabase(engine), inbound.parse(body("e2", data)), None, time.time(), secret=SECRET)
     with engine.connect() as c:
         o = c.execute(select(Order.valid_from, Order.valid_until).where(Order.code == "T-2")).one()
     for zone in ("America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"):

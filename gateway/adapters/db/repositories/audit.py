@@ -1,7 +1,7 @@
 # The audit repository: the SQL behind services.ports.audit.Audit.
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from gateway.adapters.db.models import Audit
 
@@ -31,3 +31,13 @@ class SqlAudit:
                 units=units,
             )
         )
+
+    def recorded(self, action: str, actor: str, reason_prefix: str) -> bool:
+        hit = self.conn.execute(
+            select(Audit.id).where(
+                Audit.action == action,
+                Audit.actor == actor,
+                Audit.reason.startswith(reason_prefix, autoescape=True),
+            )
+        ).first()
+        return hit is not None

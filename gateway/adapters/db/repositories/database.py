@@ -21,6 +21,7 @@ from gateway.adapters.db.repositories.queries import SqlQueries
 from gateway.adapters.db.repositories.redemption_log import SqlRedemptionLog
 from gateway.adapters.db.repositories.reports import SqlReports
 from gateway.adapters.db.repositories.sites import SqlSites
+from gateway.adapters.db.repositories.webhook_events import SqlWebhookEvents
 
 
 class SqlTx:
@@ -93,6 +94,10 @@ class SqlTx:
     @cached_property
     def tokens(self) -> SqlTokens:
         return SqlTokens(self.conn)
+
+    @cached_property
+    def webhook_events(self) -> SqlWebhookEvents:
+        return SqlWebhookEvents(self.conn)
 
 
 class SqlDatabase:

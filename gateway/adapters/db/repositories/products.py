@@ -59,3 +59,9 @@ class SqlProducts:
                 return {}
             q = q.where(Product.sku.in_(wanted))
         return {r.sku: LiveProduct(*r) for r in self.conn.execute(q)}
+
+    def validity(self, product_id: int) -> tuple[int | None, float | None] | None:
+        p = self.conn.execute(
+            select(Product.valid_days, Product.valid_until).where(Product.id == product_id)
+        ).first()
+        return None if p is None else (p.valid_days, p.valid_until)

@@ -79,7 +79,7 @@ async def order_event(request: Request, hooks: Hooks) -> dict[str, Any]:
     rt = request.app.state.rt
     out = await run_in_threadpool(
         lambda: inbound.handle(
-            rt.engine, ev, rt.settings.key, now, secret=secret, default_tz=rt.settings.timezone
+            rt.db, ev, rt.settings.key, now, secret=secret, default_tz=rt.settings.timezone
         )
     )
     return {"ok": True, "event": ev.id, "type": ev.type, **out}

@@ -1,4 +1,4 @@
-# The orders repository: taken codes with their site, lookup by code or short code, chunked inserts.
+# The orders repository: taken codes with their site, lookups, chunked and single inserts, versioned changes.
 from __future__ import annotations
 
 from typing import Any
@@ -44,3 +44,35 @@ def test_inserts_beyond_one_chunk_and_finds_what_is_taken(db: SqlDatabase) -> No
         assert tx.orders.find("nothing", "nothing") is None
     assert by_code is not None and by_code == by_short
     assert (by_code["code"], by_code["site_slug"], by_code["quantity"]) == ("AT-ZOO", "zoo", 2)
+
+
+def test_one_order_is_added_found_by_shop_order_and_paid_version_checked(db: SqlDatabase) -> None:
+    with db.write() as tx:
+        assert tx.orders.add({**_order("L2"), "external_ref": "shop-7", "status": "unpaid"})
+        assert tx.orders.add({**_order("L1"), "external_ref": "shop-7"})
+        assert tx.orders.add(_order("OTHER"))
+    with db.write() as tx:
+        assert not tx.orders.add(_order("L1"))  # the code is taken: nothing inserted
+    with db.read() as tx:
+        assert tx.orders.codes_of("shop-7") == ["L2", "L1"]  # in the order they were created
+        assert tx.orders.codes_of("shop-8") == []
+        assert tx.orders.lines(["L2", "NONE"]) == {"L2": {"title": "T", "quantity": 2, "status": "unpaid"}}
+        st = tx.orders.state("L2")
+        assert tx.orders.state("NONE") is None
+    assert st is not None and (st["status"], st["product_id"], st["valid_until"]) == ("unpaid", None, None)
+    with db.write() as tx:
+        assert not tx.orders.change(st["id"], st["version"] + 1, {"status": "active"})  # stale version
+        assert tx.orders.change(st["id"], st["version"], {"status": "active", "version": st["version"] + 1})
+        assert not tx.orders.change(st["id"], st["version"], {"status": "refunded"})  # it moved on
+    with db.read() as tx:
+        assert tx.orders.lines(["L2"])["L2"]["status"] == "active"
+
+
+def test_open_codes_skip_cancelled_orders_and_match_the_prefix_literally(db: SqlDatabase) -> None:
+    with db.write() as tx:
+        tx.orders.insert(
+            [_order("HX_A-1"), {**_order("HX_A-2"), "status": "cancelled"}, _order("HXZA-3"), _order("A-4")]
+        )
+    with db.read() as tx:
+        assert tx.orders.open_codes("HX_A-") == ["HX_A-1"]  # `_` is no wildcard
+        assert tx.orders.open_codes("NONE-") == []

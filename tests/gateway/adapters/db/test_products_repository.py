@@ -1,4 +1,5 @@
-# The products repository: SKUs stay taken after retirement, only live products are found, changed or listed.
+# The products repository: SKUs stay taken after retirement, only live products are found, changed or
+# listed; the validity of any product (retired too) is read by its id.
 from __future__ import annotations
 
 from typing import Any
@@ -47,3 +48,15 @@ def test_a_live_product_carries_what_an_order_copies(db: SqlDatabase) -> None:
         None,
     )
     assert p.id > 0
+
+
+def test_validity_is_read_by_id_even_after_retirement(db: SqlDatabase) -> None:
+    with db.write() as tx:
+        tx.products.add(_product("days", valid_days=3))
+        tx.products.add(_product("fixed", valid_until=99.0))
+        ids = {p["sku"]: p["id"] for p in tx.products.listing()}
+        tx.products.retire("fixed")
+    with db.read() as tx:
+        assert tx.products.validity(ids["days"]) == (3, None)
+        assert tx.products.validity(ids["fixed"]) == (None, 99.0)  # orders keep pointing at it
+        assert tx.products.validity(max(ids.values()) + 1) is None
