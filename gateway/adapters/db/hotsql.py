@@ -105,7 +105,7 @@ def apply_use(conn: Connection, u: Use, expected: OrderView) -> OrderView | None
         params += [-u.inside, -u.inside]
     params.append(u.order_id)
     if u.consume:
-        params.append(u.consume)
+        params += [u.consume, u.today]
     if u.inside < 0:
         params.append(-u.inside)
     if u.per_day is not None:
@@ -141,6 +141,9 @@ def _use_sql(
             f"day_key = {m}",
         ]
         where.append(f"used + refunded + {m} <= quantity")
+        # The day counter never goes back (validity.counting_day): another writer moved it to a later
+        # day since our read, so decide again on that day rather than reset its count.
+        where.append(f"(day_key IS NULL OR day_key <= {m})")
     if inside > 0:
         sets += [f"inside = inside + {m}", f"inside_site_id = {m}"]
     elif inside < 0:

@@ -180,3 +180,22 @@ def test_contended_order_never_needs_a_batch_retry(
     assert len(oks) == 64 and sum(oks) == 30
     assert order(e, "POOL").used == 30
     e.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_batch_stamped_before_midnight_committing_after_one_stamped_after_keeps_the_day(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two workers' batches straddle the site's midnight and commit out of clock order (a few ms of
+    skew, or one worker's commit waiting on the other's lock). The day's counter never goes back to
+    the earlier day: the late one counts on the day already begun, so the limit still holds on it."""
+    e = ledger(kind, tmp_path, request)
+    add_order(e, "D", 10, rules={"per_day": 1})
+    midnight = at("2026-11-24 00:00")
+    assert scan(e, midnight + 1, "a", "D", device="d1").ok  # the new day's one unit
+    late = scan(e, midnight - 1, "b", "D", device="d2")  # stamped 23:59:59, committed after
+    assert (late.ok, late.reason) == (False, "DAILY_LIMIT")
+    assert not scan(e, midnight + 2, "c", "D", device="d1").ok  # never a second unit on the 24th
+    o = order(e, "D")
+    assert (o.used, o.day_key, o.day_used) == (1, "20261124", 1)
+    e.dispose()
