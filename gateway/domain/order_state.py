@@ -54,14 +54,15 @@ class Use:
     per_day: int | None = None  # consume: the day's count may not pass this
     min_gap: float | None = None  # consume: the last use is at least this many seconds before `now`
     reentry: bool = False  # an entry without a unit: that many of today's units were seen leaving
+    charged: bool = False  # a paid entry of a re-entry order: it was no re-entry (too few had left)
 
 
 def use(order: OrderView, d: Decision, place: Place, now: float) -> Use | None:
     """The conditional change decision `d` makes to `order` (None: it changes nothing).
 
     Mirrors the checks of `decisions.decide` that other writers can invalidate between our read and
-    our write: units left, the day's limit, the minimum interval, a re-entry's exited units, and for
-    an exit the units inside it lets out.
+    our write: units left, the day's limit, the minimum interval, a re-entry's exited units (and for a
+    paid entry that there were too few of them), and for an exit the units inside it lets out.
     """
     moved = d.inside or 0
     if not d.ok or (not d.consume and not moved):
@@ -83,6 +84,7 @@ def use(order: OrderView, d: Decision, place: Place, now: float) -> Use | None:
         if ticket and d.consume and rules.get("min_interval_s")
         else None,
         reentry=moved > 0 and not d.consume,
+        charged=moved > 0 and d.consume > 0 and bool(rules.get("reentry")),
     )
 
 

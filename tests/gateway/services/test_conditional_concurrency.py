@@ -66,8 +66,12 @@ class Clock:
 
 def _request(rnd: random.Random, device: str, sids: list[str], n: int) -> Request:
     roll = rnd.random()
-    if sids and roll < 0.12:  # a retry of one of our own scans
+    if sids and roll < 0.06:  # a retry of one of our own scans
         return _SENT[(device, rnd.choice(sids))]
+    if roll < 0.12:
+        with _SENT_LOCK:  # a scan another worker got too (the broker delivered it twice)
+            if _SENT:
+                return rnd.choice(list(_SENT.values()))
     sid = f"{device}-{n}"
     sids.append(sid)
     name = rnd.choice(list(ORDERS))
@@ -80,11 +84,13 @@ def _request(rnd: random.Random, device: str, sids: list[str], n: int) -> Reques
         req = Request(device, sid, code, 1, "in", None, amt=rnd.choice([50, 120, 300]))
     else:
         req = Request(device, sid, code, rnd.choice([1, 1, 2]), "in", None)
-    _SENT[(device, sid)] = req
+    with _SENT_LOCK:
+        _SENT[(device, sid)] = req
     return req
 
 
 _SENT: dict[tuple[str, str], Request] = {}
+_SENT_LOCK = threading.Lock()
 
 
 def _batch(e: Engine, items: list[Request], now: float) -> list[Verdict]:
@@ -108,6 +114,7 @@ def test_concurrent_batches_keep_the_ledger_and_the_orders_in_step(
     e = ledger(kind, tmp_path, request)
     for code, fields in ORDERS.items():
         add_order(e, code, **fields)
+    _SENT.clear()
     clock = Clock()
     answers: dict[str, list[str]] = defaultdict(list)  # key -> every verdict a device was given
     lock = threading.Lock()

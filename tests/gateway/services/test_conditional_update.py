@@ -199,3 +199,18 @@ def test_a_batch_stamped_before_midnight_committing_after_one_stamped_after_keep
     o = order(e, "D")
     assert (o.used, o.day_key, o.day_used) == (1, "20261124", 1)
     e.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_entry_charged_a_unit_is_refused_when_its_exit_was_recorded_meanwhile(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A re-entry order: one unit used today and still inside, so a second person pays a unit. If the
+    first is seen leaving before that use lands, the entry is a free re-entry now: decided again."""
+    e = ledger(kind, tmp_path, request)
+    add_order(e, "R", 3, rules={"reentry": True}, used=1, day_key="20261123", day_used=1, inside=1)
+    one = Ask("redeem", 1, None, "in")
+    charged = _stale_use(e, "R", one, T0, "UPDATE orders SET version = version + 1 WHERE code = :code")
+    assert charged is not None and (charged.used, charged.inside) == (2, 2)  # nobody left: a unit
+    assert not _stale_use(e, "R", one, T0, "UPDATE orders SET inside = 0 WHERE code = :code")
+    e.dispose()
