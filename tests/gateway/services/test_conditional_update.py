@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,7 +17,7 @@ from gateway.domain.decisions import Ask, OrderView, decide
 from gateway.domain.order_state import use
 from gateway.domain.requests import Request
 from gateway.services.ledger import apply_batch
-from tests.gateway.trust_fixtures import add_order, at, ledger, order, place, scan
+from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order, place, scan
 from tests.helpers import wait_for
 
 T0 = at("2026-11-23 10:00")
@@ -213,4 +214,22 @@ def test_an_entry_charged_a_unit_is_refused_when_its_exit_was_recorded_meanwhile
     charged = _stale_use(e, "R", one, T0, "UPDATE orders SET version = version + 1 WHERE code = :code")
     assert charged is not None and (charged.used, charged.inside) == (2, 2)  # nobody left: a unit
     assert not _stale_use(e, "R", one, T0, "UPDATE orders SET inside = 0 WHERE code = :code")
+    e.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_order_of_two_sites_in_two_zones_keeps_one_daily_limit(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Shanghai is already on the 24th while New York is on the 23rd: alternating scans between the two
+    must not reset the day's counter each time (it would admit one use per scan, not one per day)."""
+    e = ledger(kind, tmp_path, request)
+    east, west = add_site(e, "east", "Asia/Shanghai"), add_site(e, "west", "America/New_York")
+    add_order(e, "D", 10, rules={"per_day": 1, "sites": [east, west]})
+    ny = ZoneInfo("America/New_York")
+    now = at("2026-11-24 10:00")  # 21:00 on the 23rd in New York
+    assert scan(e, now, "a", "D", where=place(east)).ok
+    assert scan(e, now + 60, "b", "D", where=place(west, tz=ny)).reason == "DAILY_LIMIT"
+    assert scan(e, now + 120, "c", "D", where=place(east)).reason == "DAILY_LIMIT"
+    assert order(e, "D").used == 1
     e.dispose()
