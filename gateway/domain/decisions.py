@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from gateway.domain.validity import day_key, outside_hours
+from gateway.domain.validity import counting_day, outside_hours
 from gateway.domain.verdict import TRANSIENT_REASONS
 
 
@@ -171,7 +171,7 @@ def decide(
     if closed is not None:
         return _deny("OUTSIDE_HOURS", "OUTSIDE HOURS", closed[0], closed[1], left)
     passback = bool(rules.get("passback"))
-    today = day_key(now, tz)
+    today = counting_day(now, tz, order.day_key)
     used_today = _used_today(order, today)
     if rules.get("reentry") and counted and used_today - order.inside >= ask.qty:
         # Units used today that were seen leaving come back in for free; never more than left.

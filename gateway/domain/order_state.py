@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.domain.decisions import Decision, OrderView, system_denial
 from gateway.domain.requests import Place
-from gateway.domain.validity import day_key
+from gateway.domain.validity import counting_day, day_key
 
 ANNUL_WINDOW_S = 120.0
 
@@ -17,7 +17,7 @@ def after(order: OrderView, d: Decision, place: Place, now: float) -> OrderView:
     """The order once decision `d` is applied (units, per-day counter, units inside)."""
     changes: dict[str, Any] = {}
     if d.consume:
-        today = day_key(now, place.tz)
+        today = counting_day(now, place.tz, order.day_key)
         changes.update(
             used=order.used + d.consume,
             last_used_at=now,
@@ -49,19 +49,20 @@ class Use:
     now: float
     gate: str
     site_id: int | None  # where units entered (inside_site_id)
-    today: str  # the day key of `now` at the place
+    today: str  # the day the use counts on (validity.counting_day): the row's day may not be later
     active: bool  # the order must still be active (an entry; exits are always let out)
     per_day: int | None = None  # consume: the day's count may not pass this
     min_gap: float | None = None  # consume: the last use is at least this many seconds before `now`
     reentry: bool = False  # an entry without a unit: that many of today's units were seen leaving
+    charged: bool = False  # a paid entry of a re-entry order: it was no re-entry (too few had left)
 
 
 def use(order: OrderView, d: Decision, place: Place, now: float) -> Use | None:
     """The conditional change decision `d` makes to `order` (None: it changes nothing).
 
     Mirrors the checks of `decisions.decide` that other writers can invalidate between our read and
-    our write: units left, the day's limit, the minimum interval, a re-entry's exited units, and for
-    an exit the units inside it lets out.
+    our write: units left, the day's limit, the minimum interval, a re-entry's exited units (and for a
+    paid entry that there were too few of them), and for an exit the units inside it lets out.
     """
     moved = d.inside or 0
     if not d.ok or (not d.consume and not moved):
@@ -76,13 +77,14 @@ def use(order: OrderView, d: Decision, place: Place, now: float) -> Use | None:
         now=now,
         gate=place.gate,
         site_id=place.site_id,
-        today=day_key(now, place.tz),
+        today=counting_day(now, place.tz, order.day_key),
         active=entry,
         per_day=int(rules["per_day"]) if ticket and d.consume and rules.get("per_day") else None,
         min_gap=float(rules["min_interval_s"])
         if ticket and d.consume and rules.get("min_interval_s")
         else None,
         reentry=moved > 0 and not d.consume,
+        charged=moved > 0 and d.consume > 0 and bool(rules.get("reentry")),
     )
 
 

@@ -30,6 +30,17 @@ def day_key(now: float, tz: tzinfo) -> str:
     return local(now, tz).strftime("%Y%m%d")
 
 
+def counting_day(now: float, tz: tzinfo, counted: str | None) -> str:
+    """The day a use at `now` counts on, given the day the order's counter is on (`counted`).
+
+    Never an earlier day than the counter's: batches stamped just before midnight can commit after
+    ones stamped just after (workers' clocks differ by a little, a commit waits on a lock), and going
+    back would reset the counter and let the new day's limit be taken twice. Keys compare as text.
+    """
+    today = day_key(now, tz)
+    return counted if counted is not None and counted > today else today
+
+
 def parse_hhmm(text: str) -> int:
     """'09:30' → minutes after midnight; raises ValueError with the offending text."""
     try:

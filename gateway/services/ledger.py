@@ -8,7 +8,7 @@ from typing import Any
 from gateway.domain.decisions import Ask, Decision, OrderView, annulled, decide, system_denial
 from gateway.domain.order_state import ANNUL_WINDOW_S, after, annul_decision, use
 from gateway.domain.requests import Place, Request, idem_key, legacy_fingerprint
-from gateway.domain.validity import day_key
+from gateway.domain.validity import counting_day
 from gateway.domain.verdict import Verdict
 from gateway.services.ledger_store import Contended, apply_use, undo, write_undo
 from gateway.services.messages import Render
@@ -116,6 +116,7 @@ def apply_batch(
                 flow_in_batch.setdefault(order.id, []).append((moved, ref_id))
             if d.ok and d.consume:
                 consumed_in_batch.add(order.id)
+        counts = d.ok and d.consume and order is not None
         new_rows.append(
             {
                 "idem_key": key,
@@ -138,7 +139,7 @@ def apply_batch(
                 "user": req.user or place.user,
                 "fingerprint": fp,
                 "inside_delta": moved,
-                "day_key": day_key(now, place.tz) if d.ok and d.consume else None,
+                "day_key": counting_day(now, place.tz, order.day_key) if counts and order else None,
             }
         )
     ledger.record(new_rows, audits)

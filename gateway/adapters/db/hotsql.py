@@ -95,7 +95,7 @@ def apply_use(conn: Connection, u: Use, expected: OrderView) -> OrderView | None
     (SQLAlchemy's result handling cost more than the UPDATE itself, measured).
     """
     shape = (u.consume > 0, (u.inside > 0) - (u.inside < 0), u.active, u.per_day is not None,
-             u.min_gap is not None, u.reentry)  # fmt: skip
+             u.min_gap is not None, u.reentry, u.charged)  # fmt: skip
     params: list[Any] = []
     if u.consume:
         params += [u.consume, u.now, u.gate, u.today, u.consume, u.today]
@@ -105,14 +105,14 @@ def apply_use(conn: Connection, u: Use, expected: OrderView) -> OrderView | None
         params += [-u.inside, -u.inside]
     params.append(u.order_id)
     if u.consume:
-        params.append(u.consume)
+        params += [u.consume, u.today]
     if u.inside < 0:
         params.append(-u.inside)
     if u.per_day is not None:
         params += [u.today, u.consume, u.per_day]
     if u.min_gap is not None:
         params += [u.now, u.min_gap]
-    if u.reentry:
+    if u.reentry or u.charged:
         params += [u.today, u.inside]
     if conn.dialect.name == "sqlite":
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -127,7 +127,7 @@ def apply_use(conn: Connection, u: Use, expected: OrderView) -> OrderView | None
 
 @functools.cache
 def _use_sql(
-    m: str, consume: bool, inside: int, active: bool, per_day: bool, gap: bool, reentry: bool
+    m: str, consume: bool, inside: int, active: bool, per_day: bool, gap: bool, reentry: bool, charged: bool
 ) -> str:
     """The conditional UPDATE for one shape of use; parameters in the order apply_use lists them."""
     sets: list[str] = []
@@ -141,6 +141,9 @@ def _use_sql(
             f"day_key = {m}",
         ]
         where.append(f"used + refunded + {m} <= quantity")
+        # The day counter never goes back (validity.counting_day): another writer moved it to a later
+        # day since our read, so decide again on that day rather than reset its count.
+        where.append(f"(day_key IS NULL OR day_key <= {m})")
     if inside > 0:
         sets += [f"inside = inside + {m}", f"inside_site_id = {m}"]
     elif inside < 0:
@@ -156,6 +159,9 @@ def _use_sql(
         where.append(f"(last_used_at IS NULL OR {m} - last_used_at >= {m})")
     if reentry:
         where.append(f"(CASE WHEN day_key = {m} THEN day_used ELSE 0 END) - inside >= {m}")
+    if charged:
+        # A unit was charged because too few of today's had left to come back free: still so.
+        where.append(f"(CASE WHEN day_key = {m} THEN day_used ELSE 0 END) - inside < {m}")
     sets.append("version = version + 1")
     return f"UPDATE orders SET {', '.join(sets)} WHERE {' AND '.join(where)}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, text
@@ -16,7 +17,7 @@ from gateway.domain.decisions import Ask, OrderView, decide
 from gateway.domain.order_state import use
 from gateway.domain.requests import Request
 from gateway.services.ledger import apply_batch
-from tests.gateway.trust_fixtures import add_order, at, ledger, order, place, scan
+from tests.gateway.trust_fixtures import add_order, add_site, at, ledger, order, place, scan
 from tests.helpers import wait_for
 
 T0 = at("2026-11-23 10:00")
@@ -179,4 +180,56 @@ def test_contended_order_never_needs_a_batch_retry(
         t.join(60)
     assert len(oks) == 64 and sum(oks) == 30
     assert order(e, "POOL").used == 30
+    e.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_batch_stamped_before_midnight_committing_after_one_stamped_after_keeps_the_day(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two workers' batches straddle the site's midnight and commit out of clock order (a few ms of
+    skew, or one worker's commit waiting on the other's lock). The day's counter never goes back to
+    the earlier day: the late one counts on the day already begun, so the limit still holds on it."""
+    e = ledger(kind, tmp_path, request)
+    add_order(e, "D", 10, rules={"per_day": 1})
+    midnight = at("2026-11-24 00:00")
+    assert scan(e, midnight + 1, "a", "D", device="d1").ok  # the new day's one unit
+    late = scan(e, midnight - 1, "b", "D", device="d2")  # stamped 23:59:59, committed after
+    assert (late.ok, late.reason) == (False, "DAILY_LIMIT")
+    assert not scan(e, midnight + 2, "c", "D", device="d1").ok  # never a second unit on the 24th
+    o = order(e, "D")
+    assert (o.used, o.day_key, o.day_used) == (1, "20261124", 1)
+    e.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_entry_charged_a_unit_is_refused_when_its_exit_was_recorded_meanwhile(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A re-entry order: one unit used today and still inside, so a second person pays a unit. If the
+    first is seen leaving before that use lands, the entry is a free re-entry now: decided again."""
+    e = ledger(kind, tmp_path, request)
+    add_order(e, "R", 3, rules={"reentry": True}, used=1, day_key="20261123", day_used=1, inside=1)
+    one = Ask("redeem", 1, None, "in")
+    charged = _stale_use(e, "R", one, T0, "UPDATE orders SET version = version + 1 WHERE code = :code")
+    assert charged is not None and (charged.used, charged.inside) == (2, 2)  # nobody left: a unit
+    assert not _stale_use(e, "R", one, T0, "UPDATE orders SET inside = 0 WHERE code = :code")
+    e.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_order_of_two_sites_in_two_zones_keeps_one_daily_limit(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Shanghai is already on the 24th while New York is on the 23rd: alternating scans between the two
+    must not reset the day's counter each time (it would admit one use per scan, not one per day)."""
+    e = ledger(kind, tmp_path, request)
+    east, west = add_site(e, "east", "Asia/Shanghai"), add_site(e, "west", "America/New_York")
+    add_order(e, "D", 10, rules={"per_day": 1, "sites": [east, west]})
+    ny = ZoneInfo("America/New_York")
+    now = at("2026-11-24 10:00")  # 21:00 on the 23rd in New York
+    assert scan(e, now, "a", "D", where=place(east)).ok
+    assert scan(e, now + 60, "b", "D", where=place(west, tz=ny)).reason == "DAILY_LIMIT"
+    assert scan(e, now + 120, "c", "D", where=place(east)).reason == "DAILY_LIMIT"
+    assert order(e, "D").used == 1
     e.dispose()
