@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.models import Order, Redemption
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.config import Settings
 from gateway.domain.requests import idem_key
 from gateway.services.orders import OrderIn, create_orders
@@ -99,7 +100,9 @@ def test_two_workers_survive_a_kill_9_under_load(
 ) -> None:
     e = make_engine(pg_url)
     migrate(e)
-    create_orders(e, [OrderIn(code=f"POOL{i:02d}", title="Pool", quantity=10_000) for i in range(ORDERS)])
+    create_orders(
+        SqlDatabase(e), [OrderIn(code=f"POOL{i:02d}", title="Pool", quantity=10_000) for i in range(ORDERS)]
+    )
     w1 = _worker(gateway_factory, mosquitto.url, pg_url, "w1", tmp_path)
     w2 = _worker(gateway_factory, mosquitto.url, pg_url, "w2", tmp_path)
     devices = [Device(mosquitto.url, f"dev{d}") for d in range(DEVICES)]

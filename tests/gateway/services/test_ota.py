@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.models import Audit, DeviceAlarm
+from gateway.adapters.db.repositories.database import SqlDatabase
 from gateway.adapters.db.repositories.ota import SqlOtaStore
 from gateway.domain import ota
 from gateway.domain.errors import Conflict, NotFound, ValidationFailed
@@ -37,10 +38,11 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
     )
     e = make_engine(url)
     migrate(e)
+    db = SqlDatabase(e)
     for site in ("east", "west"):
-        create_site(e, SiteIn(slug=site, name=site))
+        create_site(db, SiteIn(slug=site, name=site))
     for dev, site in (("e1", "east"), ("e2", "east"), ("w1", "west")):
-        upsert_device(e, DeviceIn(device=dev, site=site))
+        upsert_device(db, DeviceIn(device=dev, site=site))
     yield e
     e.dispose()
 
