@@ -81,7 +81,7 @@ typecheck: setup-dev
 	@$(BIN)/python -m tools.typecheck_firmware
 
 test: setup-test lint typecheck
-	@$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q --durations=15
 
 test-fast: setup-dev
 	@$(BIN)/python -m pytest -q -m "not slow"
