@@ -18,7 +18,9 @@ RETRIES = 5
 
 
 def _order(ledger: Ledger, code: str) -> OrderView:
-    order = ledger.order_by_code(code)
+    # Locked: the service loop's conditional updates wait for this adjustment instead of racing it
+    # (a hot order under load otherwise turned every version-checked refund into "try again").
+    order = ledger.order_by_code(code, lock=True)
     if order is None:
         raise NotFound(f"no order with code {code!r}", code=code)
     return order
@@ -133,7 +135,7 @@ def revert(
             if why is not None:
                 raise Conflict(f"only a successful entry can be reverted: {why}")
             tz = ledger.site_zone(r.site_id) or default_tz
-            view = ledger.order(r.order_id) if r.order_id is not None else None
+            view = ledger.order(r.order_id, lock=True) if r.order_id is not None else None
             moved = 0
             if view is not None:
                 # The same undo as a device's annul: exactly what that redemption changed comes back.

@@ -40,12 +40,13 @@ class Ledger(Protocol):
         and by id (keyed by their code)."""
         ...
 
-    def order(self, order_id: int) -> OrderView | None:
-        """The order as it is now (committed by others since our read, plus our own changes)."""
+    def order(self, order_id: int, *, lock: bool = False) -> OrderView | None:
+        """The order as it is now (committed by others since our read, plus our own changes);
+        `lock` holds its row until the transaction ends (an adjustment's read-modify-write)."""
         ...
 
-    def order_by_code(self, code: str) -> OrderView | None:
-        """The order whose code is exactly `code`."""
+    def order_by_code(self, code: str, *, lock: bool = False) -> OrderView | None:
+        """The order whose code is exactly `code`; `lock` as in `order`."""
         ...
 
     def verdicts(self, keys: Sequence[str]) -> dict[str, tuple[str, str | None]]:

@@ -187,3 +187,44 @@ def test_concurrent_batches_keep_the_ledger_and_the_orders_in_step(
 def _not_stored(given: list[str]) -> set[str]:
     """Answers after which nothing was stored (a transient refusal, SID_REUSED): allowed besides."""
     return {g for g in given if '"retry":true' in g.replace(" ", "") or "SID_REUSED" in g}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg"])
+def test_a_refund_on_an_order_busy_with_scans_goes_through(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Devices redeem one hot order non-stop while a supervisor refunds units of it one by one: every
+    refund must go through first time (it holds the order's row, so the scans wait for it, not the
+    other way round) — a hot order used to answer "the order kept changing; try again"."""
+    e = ledger(kind, tmp_path, request)
+    add_order(e, "H", quantity=100_000)
+    clock = Clock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def device(n: int) -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                i += 1
+                _batch(e, [Request(f"hot{n}", f"s{i}", "H", 1, "in", None)], clock.next())
+        except BaseException as err:
+            errors.append(err)
+
+    ts = [threading.Thread(target=device, args=(n,)) for n in range(3)]
+    for t in ts:
+        t.start()
+    db = SqlDatabase(e)
+    try:
+        done = [adjustments.refund(db, "H", 1, "sup", "busy", now=clock.next()) for _ in range(40)]
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(60)
+    assert not errors, errors
+    assert [d["refunded"] for d in done] == list(range(1, 41))
+    with e.connect() as c:
+        o = c.execute(select(Order).where(Order.code == "H")).one()
+        used = c.execute(select(Redemption).where(Redemption.ok, Redemption.op == "redeem")).all()
+    assert o.refunded == 40 and o.used == sum(r.qty for r in used) and o.used > 0
+    e.dispose()

@@ -59,13 +59,20 @@ class SqlLedger:
                 out.setdefault(r.code, order_view(r))
         return out
 
-    def order(self, order_id: int) -> OrderView | None:
+    def order(self, order_id: int, *, lock: bool = False) -> OrderView | None:
+        if lock:
+            q = select(*ORDER_COLS).where(Order.id == order_id).with_for_update()
+            row = self.conn.execute(q).first()
+            return None if row is None else order_view(row)
         for o in hotsql.select_orders_by_id(self.conn, [order_id]):
             return o
         return None
 
-    def order_by_code(self, code: str) -> OrderView | None:
-        row = self.conn.execute(select(*ORDER_COLS).where(Order.code == code)).first()
+    def order_by_code(self, code: str, *, lock: bool = False) -> OrderView | None:
+        q = select(*ORDER_COLS).where(Order.code == code)
+        # FOR UPDATE (PostgreSQL; SQLite's write transaction already holds the whole file): the row
+        # stays as read until commit, so a version-checked write after it cannot lose a race.
+        row = self.conn.execute(q.with_for_update() if lock else q).first()
         return None if row is None else order_view(row)
 
     def verdicts(self, keys: Sequence[str]) -> dict[str, tuple[str, str | None]]:
