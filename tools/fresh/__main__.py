@@ -200,6 +200,11 @@ def run_arch(opts: Options, arch: Arch, repo: Path) -> Result:
             http_port, mqtt_port = free_port(), free_port()
             http = f"http://127.0.0.1:{http_port}"
             env = {"HTTP_PORT": str(http_port), "BROKER_PORT": str(mqtt_port), **pip_env(res.facts)}
+            if foreign:
+                # Byte-compiling every installed file is most of pip's time under qemu; a real board
+                # compiles natively (and Python compiles what it imports on first use anyway).
+                env["PIP_NO_COMPILE"] = "1"
+                res.facts["pip under qemu"] = "PIP_NO_COMPILE=1"
             say(f"[{arch.debian}] make run as {USER} (venv, pip install, start; {http}) ...")
             out = st.enter_context(log.open("ab"))
             t0 = time.monotonic()
