@@ -12,6 +12,7 @@ from typing import Any
 from gateway.adapters.camera.decode import BadFrame, decode, gray_from_bytes
 from gateway.adapters.camera.frame import BadHeader, hint_payload, parse_frame, scan_payload
 from gateway.adapters.mqtt.contract import hint_topic, scan_topic, split_topic
+from gateway.services.stats import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ Publish = Callable[[str, str], None]
 
 PER_DEVICE = 2  # frames waiting per device; a newer frame pushes the oldest out (counted)
 MAX_WAITING = 512  # frames waiting in all: past this the oldest device's oldest frame goes
+DECODE_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 REMEMBER = 8  # decoded attempts remembered per device: later frames of one are not decoded again
 RESEND_S = 1.0  # a later frame of a decoded attempt resends its scan at most this often (lost verdict)
 
@@ -34,6 +36,9 @@ class CameraCounters:
     bad: int = 0  # header or image unreadable
     after_code: int = 0  # frames of an attempt already decoded (not decoded again)
     decode_ms_max: float = 0.0
+    # Seconds per decode (every frame that reached the decoder); observed under the decoder's lock,
+    # as several decoder threads finish frames at once.
+    decode_s: Histogram = field(default_factory=lambda: Histogram(DECODE_BUCKETS))
     per_device_dropped: dict[str, int] = field(default_factory=dict)
 
 
@@ -194,6 +199,8 @@ class FrameDecoder:
             log.info("camera %s: frame %s/%d unreadable: %s", device, f.sid, f.n, e)
             return "bad"
         c.decode_ms_max = max(c.decode_ms_max, r.ms)
+        with self._cv:
+            c.decode_s.observe(r.ms / 1000)
         if r.hint is None:
             scan = scan_payload(f, r.texts[0])
             with self._cv:

@@ -76,8 +76,30 @@ class GatewayCollector(Collector):
             value=int(bool(self.rt.bridge.health().get("connected"))),
         )
         yield from self._fleet()
+        yield from self._camera()
         yield from self._ota()
         yield from self._webhooks()
+
+    def _camera(self) -> Iterator[Metric]:
+        cam = self.rt.camera
+        if cam is None:  # camera boards not enabled: no camera series at all, not zeros
+            return
+        c = cam.counters
+        yield _histogram(
+            "hexiao_camera_decode_seconds", "One camera frame's decode (all its ladder steps).", c.decode_s
+        )
+        frames = CounterMetricFamily(
+            "hexiao_camera_frames", "Camera frames received, by what became of them.", labels=["outcome"]
+        )
+        for outcome, n in (
+            ("decoded", c.decoded),
+            ("hint", c.hints),
+            ("unreadable", c.bad),
+            ("dropped", c.dropped_old),
+            ("after_code", c.after_code),
+        ):
+            frames.add_metric([outcome], n)
+        yield frames
 
     def _ota(self) -> Iterator[Metric]:
         if self.rt.ota is None:

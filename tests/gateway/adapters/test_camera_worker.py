@@ -181,3 +181,13 @@ def test_unread_frames_are_kept_only_for_devices_in_debug_and_only_for_a_while()
     rig.clock.t += 61
     assert rig.fd.failures("cam-1") == []
     assert rig.fd.health()["kept_for_debug"] == 0
+
+
+def test_every_decode_is_timed_and_an_unreadable_frame_is_not() -> None:
+    rig = Rig()
+    assert rig.fd.handle("cam-1", frame("t-1", CODE_JPEG)) == "decoded"
+    assert rig.fd.handle("cam-1", frame("t-2", EMPTY_JPEG)) == "hint:none"
+    assert rig.fd.handle("cam-1", frame("t-3", b"not a jpeg")) == "bad"
+    h = rig.fd.counters.decode_s
+    assert h.n == 2 and h.total > 0
+    assert h.cumulative()[-1] == ("+Inf", 2)

@@ -77,3 +77,7 @@ def test_verdicts_by_reason_and_latency_move(gw: tuple[GatewayProc, dict[str, st
     assert value(after, "hexiao_batch_size_count") >= 2 and value(after, "hexiao_commit_seconds_count") >= 2
     assert value(after, "hexiao_redeemed_total") - value(before, "hexiao_redeemed_total") == 1
     assert "hexiao_queue_depth" in after and value(after, "hexiao_mqtt_connected") == 1
+    # The camera decoder is exported even before its first frame (a stock Prometheus sees the series).
+    assert value(after, "hexiao_camera_decode_seconds_count") == 0
+    assert value(after, "hexiao_camera_decode_seconds_bucket", le="+Inf") == 0
+    assert "hexiao_camera_frames_total" in after
