@@ -37,7 +37,22 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10)
+    # A central PostgreSQL across a WAN: without these a dead link blocks a connect or a statement for
+    # as long as TCP keeps retrying (many minutes), and the service loop with it. With them a connect
+    # gives up after 5 s and a link silent for 15 s fails the statement, which the caller redoes or
+    # answers as an error. Each can be overridden in DATABASE_URL's query (`?connect_timeout=10`).
+    args = {k: v for k, v in PG_LINK.items() if k not in u.query}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, connect_args=args)
+
+
+PG_LINK: dict[str, int] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 15000,  # ms: unacknowledged data for this long ends the connection
+}
 
 
 def private_file(db: Path) -> None:
