@@ -37,8 +37,12 @@ def _run(
     t0 = time.monotonic()
     try:
         load.start(chaos.kill_for_s)
+        # On a fixed cadence (t0 + k * every), not `every` after the restart: a worker that takes a
+        # while to come back is killed again sooner, as the "every 5 s" means.
+        next_kill = t0 + chaos.kill_every_s
         while load.running():
-            time.sleep(chaos.kill_every_s)
+            time.sleep(max(0.0, next_kill - time.monotonic()))
+            next_kill += chaos.kill_every_s
             if not load.running():
                 break
             victim = rng.choice(gws)
