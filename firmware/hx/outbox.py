@@ -59,7 +59,8 @@ class Outbox:
       repeats with the stored verdict).
     - ack(sid): a final verdict arrived: the scan leaves. True only for a scan we were waiting for.
     - retry(sid, now): a transient answer (nothing was decided): the scan stays and the resend interval
-      doubles, from `retry_ms` up to BACKOFF_MAX_MS; a final verdict or a reconnect resets it.
+      doubles (once per round of resends), from `retry_ms` up to BACKOFF_MAX_MS; a final verdict or a
+      reconnect resets it.
     - find(code, match, among) / rush(sid): a rescan of a code still waiting rejoins its queued scan
       (only the few scans in `among` are read from flash).
     Files in the folder that are not entries are skipped (counted in `stray`).
@@ -71,6 +72,7 @@ class Outbox:
         self.window = window
         self.retry_ms = retry_ms
         self.delay = retry_ms  # the current resend interval (grows with transient answers)
+        self.grown = None  # when it last grew: the answers to one round of resends grow it once
         self.iids = []
         self.rushed = None  # sid of a rescanned entry: published now even outside the window
         self.rushed_at = _NEVER  # when it was, if it lies beyond the window
@@ -257,6 +259,7 @@ class Outbox:
     def unsent(self):
         """After a reconnect everything in flight is resent at once, at the normal interval again."""
         self.delay = self.retry_ms
+        self.grown = None
         for i in range(self.window):
             self.sent[i] = _NEVER
         self.rushed_at = _NEVER
@@ -267,15 +270,22 @@ class Outbox:
             return False
         self._drop(i)
         self.delay = self.retry_ms  # the gateway decides again: back to the normal interval
+        self.grown = None
         return True
 
     def retry(self, sid, now):
-        """A transient answer for `sid`: keep it, resend after the (doubled) interval. False if unknown."""
+        """A transient answer for `sid`: keep it, resend after the (doubled) interval. False if unknown.
+
+        The interval doubles once per round, not once per answer: a window of scans refused together
+        (RATE_LIMITED while a backlog drains) would otherwise jump straight to the cap and stall the
+        upload for a minute per round."""
         i = self.index(sid)
         if i < 0:
             return False
         self._mark(i, now)
-        self.delay = min(self.delay * 2, max(BACKOFF_MAX_MS, self.retry_ms))
+        if self.grown is None or time.ticks_diff(now, self.grown) >= self.delay:
+            self.delay = min(self.delay * 2, max(BACKOFF_MAX_MS, self.retry_ms))
+            self.grown = now
         return True
 
     def find(self, code, match, among=None):

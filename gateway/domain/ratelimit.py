@@ -34,6 +34,57 @@ class TokenBuckets:
             self._state[key] = (min(self.burst, tokens + 1.0), last)
 
 
+class InOrderBuckets:
+    """Per-device token buckets whose refusals keep the device's order (the scans-per-device limit).
+
+    A device uploading a backlog sends several scans in flight. With a plain bucket, one is refused
+    (RATE_LIMITED, transient: the device backs it off for seconds) while a later one, arriving after a
+    token came back, is decided at once — the ledger then holds the scans out of their order, which
+    in/out and pass-back rules depend on. So once a device's request is refused, the device is held:
+    its refused requests are let through only in the order they were refused, and a new one waits
+    behind them. The firmware resends its oldest waiting scans first, so the hold ends by itself; a
+    head that does not come back within `hold_s` (a device that lost it, e.g. re-flashed) ends it too.
+    """
+
+    MAX_HELD = 64  # refused ids remembered per device (the firmware has a few in flight)
+
+    def __init__(
+        self, rate: float, burst: float | None = None, hold_s: float = 90.0, max_keys: int = 100_000
+    ) -> None:
+        self.buckets = TokenBuckets(rate, burst, max_keys)
+        self.hold_s = hold_s
+        self.max_keys = max_keys
+        # device -> (its refused ids in refusal order, until when the first one may be waited for)
+        self._held: dict[str, tuple[list[str], float]] = {}
+
+    def allow(self, key: str, ident: str, now: float) -> bool:
+        held = self._held.get(key)
+        if held is not None and now >= held[1]:
+            del self._held[key]  # the head never came back
+            held = None
+        if held is None:
+            if self.buckets.allow(key, now):
+                return True
+            if len(self._held) >= self.max_keys:
+                self._held.clear()  # bounded memory: forgetting holds only lets order slip, never a scan
+            self._held[key] = ([ident], now + self.hold_s)
+            return False
+        order = held[0]
+        if ident != order[0]:
+            if ident not in order and len(order) < self.MAX_HELD:
+                order.append(ident)
+            return False  # must not overtake what was refused before it
+        if not self.buckets.allow(key, now):
+            self._held[key] = (order, now + self.hold_s)
+            return False
+        order.pop(0)
+        if order:
+            self._held[key] = (order, now + self.hold_s)  # the next one's turn, with its own wait
+        else:
+            del self._held[key]
+        return True
+
+
 class SlidingWindow:
     """How many events each key had in the last `window` seconds (`now` passed in, bounded memory)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.domain.codes import forged
 from gateway.domain.decisions import system_denial
-from gateway.domain.ratelimit import TokenBuckets
+from gateway.domain.ratelimit import InOrderBuckets, TokenBuckets
 from gateway.domain.requests import Place, Request
 from gateway.domain.verdict import Verdict
 from gateway.services.device_status import apply_statuses
@@ -61,7 +61,7 @@ class Gate:
 
     signing_key: bytes | None
     require_signed: bool
-    limits: TokenBuckets  # scans per device
+    limits: InOrderBuckets  # scans per device, refused in the device's order
     pin_limits: TokenBuckets  # wrong PINs per device
     pin_key: bytes = b""  # the PIN look-up index's key (VAR_DIR/pin-key; services/pins.py)
 
@@ -102,7 +102,7 @@ class GroupCommit:
         if p.request.op in ("redeem", "check") and code and forged(code, g.signing_key, g.require_signed):
             self.counters.forged += 1
             p.early = self.render(p.request.sid, system_denial("FORGED", "signature does not match"))
-        elif p.place is None and not g.limits.allow(p.request.device, mono):
+        elif p.place is None and not g.limits.allow(p.request.device, p.request.sid, mono):
             self.counters.rate_limited += 1
             p.early = self.render(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
 

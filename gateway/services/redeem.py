@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
-from gateway.domain.ratelimit import TokenBuckets
+from gateway.domain.ratelimit import InOrderBuckets, TokenBuckets
 from gateway.domain.requests import Place, Request, person_key
 from gateway.domain.verdict import Verdict
 from gateway.services.auto_checkout import run_checkouts
@@ -87,7 +87,7 @@ class RedemptionService:
         gate = Gate(
             signing_key,
             require_signed,
-            TokenBuckets(rate_limit_per_s),
+            InOrderBuckets(rate_limit_per_s),
             TokenBuckets(1 / 60, burst=5),
             pin_key,
         )

@@ -82,11 +82,11 @@ def test_device_cut_off_queues_reboots_and_uploads_everything_once_in_order(
     gateway_factory: Callable[..., GatewayProc],
     chaos: Scale,
 ) -> None:
-    # The per-device rate limit is off by default here: with it (20/s), the backlog's upload is answered
-    # RATE_LIMITED, the firmware backs those scans off up to 60 s and later ones overtake them, so the
-    # backlog is decided out of order (docs/reliability.md, "Known gaps"). HX_CHAOS_DEVICE_RATE_LIMIT=20
-    # reproduces that; this test isolates the cut link.
-    limit = os.environ.get("HX_CHAOS_DEVICE_RATE_LIMIT", "0")
+    # The per-device rate limit is on, and low enough that the backlog's upload runs into it: refused
+    # scans (RATE_LIMITED) must neither be overtaken by later ones (the limiter holds the device in its
+    # order, domain/ratelimit.py InOrderBuckets) nor stall the upload (the firmware's back-off grows
+    # once per round). The full run uses the product's default (20/s) on 500 scans.
+    limit = os.environ.get("HX_CHAOS_DEVICE_RATE_LIMIT", "20" if chaos.full else "10")
     gw = gateway_factory(ns_broker.url, env={"RATE_LIMIT_PER_S": limit})
     n = chaos.offline_scans
     codes = make_orders(gw, "OFF", n, quantity=1)
@@ -137,6 +137,7 @@ def test_device_cut_off_queues_reboots_and_uploads_everything_once_in_order(
         rows = wait_for(ledger, 120 if chaos.full else 60, f"{n} queued scans decided", interval=0.5)
         upload_s = time.monotonic() - t_up
         published = [m.get("sid") for m in tap.of("scan", "ns-dev")]
+        limited = sum(1 for v in tap.of("verdict", "ns-dev") if v.get("reason") == "RATE_LIMITED")
     finally:
         dev.close()
         tap.close()
@@ -148,6 +149,8 @@ def test_device_cut_off_queues_reboots_and_uploads_everything_once_in_order(
         published=len(published),
         resent=len(published) - len(set(published)),
         reboots=1,
+        rate_limit=float(limit),
+        rate_limited=limited,
         queue_s=round(queued_s, 1),
         upload_s=round(upload_s, 1),
         total_s=round(time.monotonic() - t0, 1),
@@ -157,3 +160,7 @@ def test_device_cut_off_queues_reboots_and_uploads_everything_once_in_order(
     assert [r.scan_id for r in rows] == sids, "not decided once each, in the order they were scanned"
     assert [r.code for r in rows] == codes
     assert all(r.ok for r in rows), [r for r in rows if not r.ok][:5]
+    if float(limit) > 0:
+        assert limited > 0, (
+            "the upload never ran into the rate limit: the order under refusals was not tested"
+        )

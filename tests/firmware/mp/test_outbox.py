@@ -172,7 +172,10 @@ def test_hole20_transient_keeps_the_scan_with_backoff():
     t.eq(ob.due(2099), [])
     t.eq([s for s, _ in ob.due(2100)], [sid], "resent after the back-off")
     now = 2100
+    ob.retry(sid, now)
+    t.eq(ob.delay, 4000, "one more round: doubled again")
     for _ in range(10):
+        now += ob.delay
         ob.retry(sid, now)
     t.eq(ob.delay, BACKOFF_MAX_MS, "bounded")
     t.eq(ob.next_due_ms(now), BACKOFF_MAX_MS)
@@ -182,7 +185,24 @@ def test_hole20_transient_keeps_the_scan_with_backoff():
     sid2 = _add(ob, 1, 2, b"b")
     t.eq(ob.ack(sid2), True, "a final verdict: the scan leaves")
     t.eq(ob.delay, 1000, "and the back-off is reset")
+    ob.retry(sid, now + 1)
+    t.eq(ob.delay, 2000, "the first transient answer after a reset doubles it at once")
     t.eq(ob.retry("9-9", now), False, "unknown sid")
+
+
+def test_a_window_refused_together_doubles_the_interval_once():
+    """A backlog's window answered RATE_LIMITED scan by scan is one round: the interval doubles once
+    (not to the cap at once, which stalled the upload a minute per round)."""
+    ob = Outbox(MemStore(), 10, 4, 1000)
+    sids = [_add(ob, 1, n, b"x") for n in range(1, 5)]
+    t.eq(len(ob.due(0)), 4)
+    for n, sid in enumerate(sids):
+        ob.retry(sid, 10 + n)
+    t.eq(ob.delay, 2000, "doubled once for the round")
+    t.eq(len(ob.due(2013)), 4, "the whole window is resent together")
+    for sid in sids:
+        ob.retry(sid, 2020)
+    t.eq(ob.delay, 4000, "the next round doubles it again")
 
 
 def test_hole13_find_and_rush_a_queued_scan():

@@ -26,6 +26,7 @@ class Model:
         self.rows = []  # [key, sid, payload, sent or None], in scan order
         self.rushed = None
         self.delay = retry_ms
+        self.grown = None  # when delay last grew (once per round of resends)
 
     def _norm(self):
         for i, r in enumerate(self.rows):
@@ -121,6 +122,7 @@ def run(seed, steps):
                 t.eq(e[1], m.rows[i][2], "payload")
                 answered.append(e)
                 m.delay = retry_ms
+                m.grown = None
                 m.drop(i)
             t.eq(ob.ack(pick), i >= 0, "ack " + pick)
         elif op == 9:
@@ -129,7 +131,9 @@ def run(seed, steps):
             if i >= 0:
                 if i < window or pick == m.rushed:
                     m.rows[i][3] = now
-                m.delay = min(m.delay * 2, max(60000, retry_ms))
+                if m.grown is None or now - m.grown >= m.delay:
+                    m.delay = min(m.delay * 2, max(60000, retry_ms))
+                    m.grown = now
             t.eq(ob.retry(pick, now), i >= 0, "retry")
         elif op == 10:
             log.append(("rush", pick))
@@ -143,6 +147,7 @@ def run(seed, steps):
             log.append(("reconnect",))
             ob.unsent()
             m.delay = retry_ms
+            m.grown = None
             for r in m.rows:
                 r[3] = None
         elif op == 12:
@@ -150,6 +155,7 @@ def run(seed, steps):
             ob = Outbox(store, limit, window, retry_ms)
             m.rushed = None
             m.delay = retry_ms
+            m.grown = None
             for r in m.rows:
                 r[3] = None
         elif op == 13 and answered:
