@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from gpiod import LineSettings
@@ -13,6 +12,7 @@ from gpiod.line import Bias, Direction, Edge, Value
 CONSUMER = "hexiao-reader"
 _LONG = 16  # polls (~50 ms each, outputs.buttons): a press held 0.8 s is a long press
 _REPEAT = 8  # then up/down repeat their long step every 0.4 s while held
+_TURN_QUIET_NS = 30_000_000  # turn-sensor edges closer than this to the previous one are bounce
 
 
 def output(api: Any, chip: str, line: int, active_high: bool = True) -> Any:
@@ -142,25 +142,26 @@ class Buttons:
 
 
 async def turns(api: Any, chip: str, line: int, on_turn: Callable[[], None]) -> None:
-    """The turnstile's rotation sensor (to ground, pull-up): each falling edge is one turn. The kernel
-    timestamps and debounces the edges (30 ms), so a pulse of a few ms between two loop turns still
-    counts, as the ESP32's interrupt does."""
-    settings = LineSettings(
-        direction=Direction.INPUT,
-        bias=Bias.PULL_UP,
-        edge_detection=Edge.FALLING,
-        debounce_period=timedelta(milliseconds=30),
-    )
+    """The turnstile's rotation sensor (to ground, pull-up): each falling edge is one turn, as the
+    ESP32's interrupt counts them (hx/boards/esp32.py): an edge closer than 30 ms to the previous one
+    is contact bounce. The kernel timestamps every edge when it happens, so a pulse of a few ms between
+    two loop turns still counts. Not the kernel's own debounce: it reports a level only once it has
+    held for the period, so a pulse shorter than 30 ms would be no turn at all."""
+    settings = LineSettings(direction=Direction.INPUT, bias=Bias.PULL_UP, edge_detection=Edge.FALLING)
     req = api.request_lines(chip, consumer=CONSUMER, config={line: settings})
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
     loop.add_reader(req.fd, ready.set)
+    last: int | None = None  # timestamp_ns of the previous falling edge
     try:
         while True:
             await ready.wait()
             ready.clear()
-            for _ in req.read_edge_events():
-                on_turn()
+            for ev in req.read_edge_events():
+                t = int(ev.timestamp_ns)
+                if last is None or t - last >= _TURN_QUIET_NS:
+                    on_turn()
+                last = t
     finally:
         loop.remove_reader(req.fd)
         req.release()

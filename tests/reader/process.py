@@ -1,7 +1,9 @@
 # The Linux reader as a real process on simulated hardware (reader/sim.py): type into its keyboard-wedge
-# FIFO, read its events, its GPIO levels and the OLED frames decoded from its I2C writes.
+# FIFO, drive its input lines (turn sensor, buttons) through theirs, read its events, its GPIO levels
+# and the OLED frames decoded from its I2C writes.
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -14,14 +16,14 @@ from typing import Any
 from evdev import ecodes
 
 from reader.hid import KEYS, pack_event
-from reader.sim import read_i2c_log
+from reader.sim import fifo_path, read_i2c_log
 from tests.helpers import wait_for
 from tools.sim.oled import Frame
 from tools.sim.ssd1306_bus import frames
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0  # an upper bound for waiting, never a speed assertion
-RELAY, BUZZER = 17, 18
+RELAY, BUZZER, OK_BUTTON, TURN = 17, 18, 5, 26
 _BY_CHAR = {}
 for _code, (_plain, _shifted) in KEYS.items():
     _BY_CHAR.setdefault(_plain, (_code, False))
@@ -62,7 +64,7 @@ class ReaderProcess:
             "scanners": [{"type": "hid", "device": str(self.fifo)}],
             "relay": {"line": RELAY},
             "buzzer": {"line": BUZZER},
-            "buttons": {"ok": 5},
+            "buttons": {"ok": OK_BUTTON},
             **extra,
         }
         (self.dir / "board.json").write_text(json.dumps(board))
@@ -98,6 +100,32 @@ class ReaderProcess:
             os.write(fd, keystrokes(text))
         finally:
             os.close(fd)
+
+    def line(self, line: int, record: dict[str, Any]) -> None:
+        """Write one record to a simulated input line's FIFO (reader/sim.py: a waveform of edges, or a
+        level held for some polls), once the reader has requested the line."""
+
+        def opened() -> int | None:
+            try:
+                return os.open(fifo_path(str(self.out), line), os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:  # not requested yet: no FIFO, or nobody has it open for reading
+                if e.errno in (errno.ENOENT, errno.ENXIO):
+                    return None
+                raise
+
+        fd: int = wait_for(opened, TIMEOUT, f"the reader to request GPIO line {line}")  # type: ignore[assignment]
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def turn(self, ms: float = 80) -> None:
+        """The turnstile turns: its sensor pulls the turn line low for `ms`."""
+        self.line(TURN, {"edges": [[0, 0], [ms, 1]]})
+
+    def press(self, line: int = OK_BUTTON, polls: int = 4) -> None:
+        """A button held down for `polls` of the buttons task, then let go."""
+        self.line(line, {"level": 0, "reads": polls})
 
     def events(self) -> list[dict[str, Any]]:
         try:
