@@ -7,7 +7,7 @@ HASH  := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP_RUN := $(VENV)/.installed-run-$(HASH)
 STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh chaos bench-fleet bench-stadium
+.PHONY: setup-reader run test bench bench-camera sim heap32 heap-frozen lint typecheck test-fast firmware setup setup-dev setup-test system-deps system-deps-test venv clean help check-fresh chaos bench-fleet bench-stadium bench-workers
 
 help:
 	@echo "make run    - start the gateway (http://127.0.0.1:8000) with SQLite and an MQTT broker"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  - load benchmark over MQTT (prints throughput and latency percentiles)"
 	@echo "make bench-fleet   - 10,000 mostly idle device connections, a few scanning: broker/gateway memory and CPU (~3 min)"
 	@echo "make bench-stadium - 50,000 people through 100 turnstiles in a 60-minute opening, played 15x faster (~5 min)"
+	@echo "make bench-workers - PostgreSQL (127.0.0.1:5432, user postgres; PG_URL=... for another): 1 vs 2 gateway workers side by side (~2 min)"
 	@echo "make bench-camera - camera frame decoding on the project's generated frame set + loopback round trip"
 	@echo "make sim    - start a simulated scanner (the real firmware on the MicroPython VM)"
 	@echo "make setup-reader - a Linux reader's packages only (Raspberry Pi; docs/reader.md)"
@@ -102,6 +103,12 @@ bench-fleet: setup-dev
 
 bench-stadium: setup-dev
 	@$(BIN)/python -m tools.loadgen.scale stadium
+
+# Not part of `make test`: PostgreSQL with 1 and then 2 gateway workers, side by side (docs/benchmarks.md). It makes
+# and drops its own database hx_bench_<random> on that server, which must already run (make test installs it).
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+bench-workers: setup-dev
+	@$(BIN)/python -m tools.loadgen workers --server $(PG_URL)
 
 # Not part of `make test`: a few minutes of rendering and decoding (figures in docs/benchmarks.md).
 bench-camera: setup-dev

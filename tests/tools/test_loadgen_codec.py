@@ -17,6 +17,7 @@ from tools.loadgen.stats import (
     CpuUse,
     Latency,
     Tally,
+    cpu_snapshot,
     durable_commit_latency,
     machine_busy_seconds,
     percentile,
@@ -209,6 +210,21 @@ def test_cpu_use_between_snapshots_and_other_load() -> None:
     # 3 busy CPU-seconds on the machine, 1.5 of them ours, over 2 s: 0.75 cores of somebody else's work.
     assert use.other_load() == pytest.approx(0.75)
     assert machine_busy_seconds() is not None
+
+
+def test_cpu_of_a_process_group_is_summed_over_its_members_as_they_come_and_go() -> None:
+    # Two workers (pids 1, 2) and a backend (3) that started during the run: all its CPU is the run's.
+    a = CpuSnapshot(wall=0.0, generator=0.0, others={}, groups={"gateway": {1: 10.0, 2: 20.0}, "pg": {}})
+    b = CpuSnapshot(
+        wall=2.0, generator=0.0, others={}, groups={"gateway": {1: 11.0, 2: 20.5, 3: 0.25}, "pg": {}}
+    )
+    use = CpuUse.between(a, b)
+    assert use.seconds["gateway"] == pytest.approx(1.75)
+    assert use.cores("gateway") == pytest.approx(0.875)
+    assert use.seconds["pg"] is None  # no member could be read: not measured, rather than 0
+    me = os.getpid()
+    snap = cpu_snapshot({}, {"self": lambda: [me, 2**22 + 12345]})
+    assert list(snap.groups["self"]) == [me]  # a member that is gone is left out
 
 
 def test_profile_summary_counts_working_samples_per_thread() -> None:

@@ -22,7 +22,7 @@ from tools.loadgen.procs import (
     split_mqtt_url,
 )
 from tools.loadgen.profile import Recorder
-from tools.loadgen.stats import Tally
+from tools.loadgen.stats import PidGroup, Tally
 
 # Every scan of a run redeems 1 unit of one of its orders; with this many units per order none runs out,
 # so every verdict should be OK and the ledger's count of used units must equal the OK verdicts.
@@ -51,6 +51,7 @@ class System:
     workdir: Path | None = None
     gateway: GatewayProcess | None = None
     exclusive: bool = False  # nothing but this benchmark redeems on this gateway (so its ledger is ours)
+    groups: dict[str, PidGroup] = field(default_factory=dict)  # CPU summed over several processes
 
 
 @contextlib.contextmanager
@@ -141,7 +142,7 @@ def run_scenario(
         system.rest.create_orders(codes, units, title=f"Load test {name}")
         own = True
     before = {c: system.rest.used(c) for c in codes} if system.rest is not None and not own else {}
-    target = Target(system.mqtt_host, system.mqtt_port, codes, system.pids)
+    target = Target(system.mqtt_host, system.mqtt_port, codes, system.pids, system.groups)
     recorder = None
     if profile_to is not None and "gateway" in system.pids:
         recorder = Recorder(system.pids["gateway"], profile_to)

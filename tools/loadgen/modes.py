@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from tools.loadgen.client import Device, connect_devices, keepalive_loop
-from tools.loadgen.stats import CpuUse, Latency, Tally, cpu_snapshot
+from tools.loadgen.stats import CpuUse, Latency, PidGroup, Tally, cpu_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class Target:
     port: int
     codes: Sequence[str]
     pids: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, PidGroup] = field(default_factory=dict)  # CPU summed over several processes
 
 
 @dataclass(slots=True)
@@ -129,10 +130,10 @@ async def run_load(
         )
         pinger = asyncio.create_task(keepalive_loop(devices, keepalive))
         try:
-            before = cpu_snapshot(target.pids)
+            before = cpu_snapshot(target.pids, target.groups)
             win_start, win_end = await drive(devices, tally, ids)
             await _drain(tally, drain_s)
-            after = cpu_snapshot(target.pids)
+            after = cpu_snapshot(target.pids, target.groups)
             await _wait_pubacks(devices, 2.0)
         finally:
             pinger.cancel()

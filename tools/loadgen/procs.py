@@ -25,6 +25,7 @@ __all__ = [
     "Mosquitto",
     "Rest",
     "TunedMosquitto",
+    "env_pairs",
     "free_port",
     "require_loopback",
     "split_mqtt_url",
@@ -33,6 +34,17 @@ __all__ = [
 
 class BenchError(RuntimeError):
     """The benchmark could not set up or talk to the system under test."""
+
+
+def env_pairs(items: Iterable[str]) -> dict[str, str]:
+    """`--gateway-env K=V` options as a dict."""
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise BenchError(f"--gateway-env wants KEY=VALUE, got {item!r}")
+        out[k] = v
+    return out
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -6,8 +6,12 @@ import os
 import resource
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+# A group of processes whose CPU counts as one (several gateway workers, a database server's processes):
+# asked for its members' pids at every snapshot, since a server's backends come and go during a run.
+PidGroup = Callable[[], Iterable[int]]
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -189,12 +193,17 @@ class CpuSnapshot:
     wall: float
     generator: float
     others: dict[str, float | None]
+    groups: dict[str, dict[int, float]] = field(default_factory=dict)  # name -> {pid: CPU seconds}
 
 
-def cpu_snapshot(pids: dict[str, int]) -> CpuSnapshot:
+def cpu_snapshot(pids: dict[str, int], groups: Mapping[str, PidGroup] | None = None) -> CpuSnapshot:
     others = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
     others["machine"] = machine_busy_seconds()
-    return CpuSnapshot(wall=time.perf_counter(), generator=self_cpu_seconds(), others=others)
+    members: dict[str, dict[int, float]] = {}
+    for name, group in (groups or {}).items():
+        readings = {pid: process_cpu_seconds(pid) for pid in group()}
+        members[name] = {pid: s for pid, s in readings.items() if s is not None}
+    return CpuSnapshot(wall=time.perf_counter(), generator=self_cpu_seconds(), others=others, groups=members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +219,11 @@ class CpuUse:
         for name, before in a.others.items():
             after = b.others.get(name)
             secs[name] = None if before is None or after is None else after - before
+        for name, now in b.groups.items():
+            # A member that started during the run counts all its CPU (it was spent within the run); one
+            # that ended during the run is missed (it is no longer there to read).
+            then = a.groups.get(name, {})
+            secs[name] = sum(s - then.get(pid, 0.0) for pid, s in now.items()) if now else None
         return cls(wall=b.wall - a.wall, seconds=secs)
 
     def other_load(self) -> float | None:
