@@ -22,6 +22,7 @@ from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.models import Order, Redemption
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.mqtt.watch import WILL_DELAY_S
 from gateway.config import Settings
 from gateway.domain.requests import idem_key
 from gateway.services.orders import OrderIn, create_orders
@@ -178,6 +179,27 @@ def test_a_clean_stop_of_one_worker_leaves_the_devices_online(
     wait_for(lambda: json.loads(dev.presence[-1])["state"] == "offline", 10, "offline once none serves")
     states = [json.loads(p)["state"] for p in dev.presence]
     assert states[-1] == "offline" and "offline" not in states[:-1], states
+    dev.close()
+
+
+def test_the_devices_see_offline_only_when_the_last_worker_is_killed(
+    mosquitto: Mosquitto,
+    pg_url: str,
+    gateway_factory: Callable[..., GatewayProc],
+    tmp_path: Path,
+) -> None:
+    """kill -9 leaves no goodbye: one worker's death must not say offline (the survivor cancels its
+    delayed will), the last one's must (nobody is left to cancel it; adapters/mqtt/watch.py)."""
+    w1 = _worker(gateway_factory, mosquitto.url, pg_url, "w1", tmp_path)
+    w2 = _worker(gateway_factory, mosquitto.url, pg_url, "w2", tmp_path)
+    dev = Device(mosquitto.url, "watcher")
+    wait_for(lambda: dev.presence, 10, "the retained presence")
+    w1.stop(hard=True)
+    time.sleep(WILL_DELAY_S + 3)  # past the moment the dead worker's will would have been sent
+    states = [json.loads(p)["state"] for p in dev.presence]
+    assert "offline" not in states, states
+    w2.stop(hard=True)
+    wait_for(lambda: json.loads(dev.presence[-1])["state"] == "offline", WILL_DELAY_S + 30, "offline")
     dev.close()
 
 

@@ -23,6 +23,7 @@ from gateway.adapters.mqtt.contract import (
     WORKER_STATUS_PREFIX,
     gateway_online,
 )
+from gateway.adapters.mqtt.watch import Watch
 from gateway.adapters.mqtt.workers import Peers, shared
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,12 @@ class MqttBridge:
         user = username or (parts.username or "")
         if user:
             self.client.username_pw_set(user, password or parts.password or "")
+        # Several workers: the devices' presence goes offline when the last one dies (adapters/mqtt/watch.py).
+        self.watch = (
+            Watch(self.host, self.port, client_id, worker, user, password or parts.password or "")
+            if worker
+            else None
+        )
         # Acknowledge a scan only once its verdict is committed (the service calls `ack`): a crash
         # before that leaves it with the broker, which redelivers it to our persistent session. The
         # broker's inflight window then also bounds how much is queued in the gateway.
@@ -129,8 +136,10 @@ class MqttBridge:
         # Retained, so a device connecting later gets it; refreshed every PRESENCE_EVERY_S so that its
         # `t` (the devices' clock: they have no NTP of their own) is never older than that.
         online = gateway_online(time.time())
-        if self.peers is not None:
-            self.client.publish(self.peers.topic, online, qos=1, retain=True)
+        if self.peers is not None and self.watch is not None:
+            # The worker's own presence names its watch connection, for the peers to cancel its will.
+            mine = gateway_online(time.time(), watch=self.watch.client_id_of_watch)
+            self.client.publish(self.peers.topic, mine, qos=1, retain=True)
         self.client.publish(GATEWAY_STATUS_TOPIC, online, qos=1, retain=True)
 
     def _refresh_presence(self) -> None:
@@ -150,7 +159,9 @@ class MqttBridge:
                 client.ack(mid, qos)
 
         if self.peers is not None and msg.topic.startswith(WORKER_STATUS_PREFIX):
-            self.peers.seen(msg.topic, msg.payload)
+            gone = self.peers.seen(msg.topic, msg.payload)
+            if gone is not None and self.watch is not None:
+                self.watch.peer_down(gone)
             return
         if msg.topic.endswith("/cmd"):
             if msg.retain and msg.payload:
@@ -175,6 +186,8 @@ class MqttBridge:
         else:
             self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
+        if self.watch is not None:
+            self.watch.start()
         self._stopping.clear()
         self._presence = threading.Thread(target=self._refresh_presence, name="mqtt-presence", daemon=True)
         self._presence.start()
@@ -193,6 +206,8 @@ class MqttBridge:
                 info = self.client.publish(topic, GATEWAY_OFFLINE, qos=1, retain=True)
                 with contextlib.suppress(Exception):
                     info.wait_for_publish(2)
+        if self.watch is not None:
+            self.watch.stop()
         self.client.disconnect()
         self.client.loop_stop()
 

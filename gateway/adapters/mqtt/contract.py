@@ -36,9 +36,13 @@ GATEWAY_STATUS_TOPIC = "hx/v1/gateway/status"
 PRESENCE_EVERY_S = 60  # the retained "online" is refreshed this often: its `t` is the devices' clock
 
 
-def gateway_online(now: float) -> str:
-    """The gateway's retained presence: online, with the Unix time `now` (devices set their clock)."""
-    return json.dumps({"v": SCHEMA_VERSION, "state": "online", "t": int(now)}, separators=(",", ":"))
+def gateway_online(now: float, watch: str = "") -> str:
+    """The gateway's retained presence: online, with the Unix time `now` (devices set their clock).
+    A worker's own presence also names its watch connection (`watch`, adapters/mqtt/watch.py)."""
+    doc: dict[str, object] = {"v": SCHEMA_VERSION, "state": "online", "t": int(now)}
+    if watch:
+        doc["watch"] = watch
+    return json.dumps(doc, separators=(",", ":"))
 
 
 GATEWAY_OFFLINE = '{"v":1,"state":"offline"}'

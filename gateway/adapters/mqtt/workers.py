@@ -23,15 +23,26 @@ class Peers:
     def __init__(self, worker: str) -> None:
         self.topic = WORKER_STATUS_PREFIX + worker
         self._online: set[str] = set()
+        self._watch: dict[str, str] = {}  # topic -> the client id of that worker's watch connection
         self._lock = threading.Lock()
 
-    def seen(self, topic: str, payload: bytes) -> None:
+    def seen(self, topic: str, payload: bytes) -> str | None:
+        """Record a worker's presence. When it says the worker is gone, the client id of the watch
+        connection it announced while online (adapters/mqtt/watch.py), if one was heard."""
         try:
-            up = json.loads(payload).get("state") == "online"
+            doc = json.loads(payload)
+            up = doc.get("state") == "online"
+            watch = doc.get("watch") if up else None
         except (ValueError, AttributeError):
-            up = False  # a cleared (empty) or unreadable presence is nobody serving
+            up, watch = False, None  # a cleared (empty) or unreadable presence is nobody serving
         with self._lock:
-            (self._online.add if up else self._online.discard)(topic)
+            if up:
+                self._online.add(topic)
+                if isinstance(watch, str) and watch:
+                    self._watch[topic] = watch
+                return None
+            self._online.discard(topic)
+            return None if topic == self.topic else self._watch.pop(topic, None)
 
     def others_online(self) -> bool:
         """Whether another worker's last word was online (a crashed one's will has said offline)."""
