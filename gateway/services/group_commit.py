@@ -106,7 +106,7 @@ class GroupCommit:
         """Decide, commit, and only then answer and acknowledge everything of the batch.
 
         Device statuses are not written here: they wait in their own buffer and are written in their
-        own transactions (services/device_status.py), so a scan never waits behind them."""
+        own transactions (services/device_status.py), after the scans queued with them."""
         if not pending:
             return
         mono = self.monotonic()
