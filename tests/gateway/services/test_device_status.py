@@ -217,3 +217,25 @@ def test_unknown_devices_register_only_when_allowed(e: Engine) -> None:
     run_all(closed)
     assert row(e, "scan-2") is None
     assert {v for k, v in log.events if k == "ack"} == {"reserved", "new", "closed"}  # settled all the same
+
+
+def test_a_status_the_database_refuses_loses_only_itself(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # NaN is read from JSON by Python but is no JSON to PostgreSQL: that device's write fails
+    # whatever is retried, so the write is redone device by device and only it is lost.
+    eng = make_engine(request.getfixturevalue("pg_url"))
+    migrate(eng)
+    register(eng, "d1", "d2", "d3")
+    log = Log(eng)
+    svc = service(eng, log)
+    status(svc, "d1", online("1.0"), log.acker("d1"))
+    status(svc, "d2", b'{"v":1,"state":"online","temp":NaN}', log.acker("d2"))
+    status(svc, "d3", OFFLINE, log.acker("d3"))
+    run_all(svc)
+    assert row(eng, "d1") == (True, T0, online("1.0"))
+    assert row(eng, "d2") == (False, None, None)
+    assert row(eng, "d3") == (False, T0, None)
+    assert svc.counters.statuses == 2
+    assert sorted(v for k, v in log.events if k == "ack") == ["d1", "d2", "d3"]  # none left with the broker
+    eng.dispose()
