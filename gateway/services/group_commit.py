@@ -12,7 +12,6 @@ from gateway.domain.decisions import system_denial
 from gateway.domain.ratelimit import InOrderBuckets, TokenBuckets
 from gateway.domain.requests import Place, Request
 from gateway.domain.verdict import Verdict
-from gateway.services.device_status import apply_statuses
 from gateway.services.ledger import apply_batch
 from gateway.services.ledger_store import Contended
 from gateway.services.messages import Render, no_ack
@@ -23,9 +22,6 @@ from gateway.services.ports.writer import Writer
 from gateway.services.stats import Measures
 
 log = logging.getLogger(__name__)
-
-# (device, status document or None when unreadable, the broker acknowledgement)
-Status = tuple[str, dict[str, Any] | None, Callable[[], None]]
 
 
 @dataclass(slots=True)
@@ -106,9 +102,12 @@ class GroupCommit:
             self.counters.rate_limited += 1
             p.early = self.render(p.request.sid, system_denial("RATE_LIMITED", "too many scans per second"))
 
-    def decide(self, pending: list[Pending], statuses: list[Status], now: float) -> None:
-        """Decide, commit, and only then answer and acknowledge everything of the batch."""
-        if not pending and not statuses:
+    def decide(self, pending: list[Pending], now: float) -> None:
+        """Decide, commit, and only then answer and acknowledge everything of the batch.
+
+        Device statuses are not written here: they wait in their own buffer and are written in their
+        own transactions (services/device_status.py), after the scans queued with them."""
+        if not pending:
             return
         mono = self.monotonic()
         verdicts: list[Verdict] | None = None
@@ -124,7 +123,7 @@ class GroupCommit:
             try:
                 began = self.monotonic()
                 with w.batch() as tx:
-                    answer, early, decided = self._attempt(tx, pending, statuses, now, mono)
+                    answer, early, decided = self._attempt(tx, pending, now, mono)
                 # Committed: only now may anyone hear the outcome.
                 self.counters.measures.commit.observe(self.monotonic() - began)
                 verdicts = decided
@@ -143,13 +142,11 @@ class GroupCommit:
                 self.places.forget()  # registrations made in the rolled-back transaction are gone too
                 failed = err
                 break
-        if verdicts is None and failed is not None and len(pending) + len(statuses) > 1:
+        if verdicts is None and failed is not None and len(pending) > 1:
             # Not the database: one request of the batch is poison. Decide each on its own, so only
             # that one gets INTERNAL and everyone else their normal verdict.
             for p in pending:
-                self.decide([p], [], now)
-            for s in statuses:
-                self.decide([], [s], now)
+                self.decide([p], now)
             return
         if verdicts is None:
             # Nothing was committed; devices keep the scan in their outbox and send it again.
@@ -157,8 +154,6 @@ class GroupCommit:
             for p in pending:
                 p.reply(self.render(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
                 p.ack()
-            for _, _, ack in statuses:
-                ack()
             return
         for p, v in early:
             p.reply(v)
@@ -172,12 +167,10 @@ class GroupCommit:
                 c.redeemed += 1
             p.reply(v)
             p.ack()
-        for _, _, ack in statuses:
-            ack()
         self._notify(answer, verdicts, now)
 
     def _attempt(
-        self, tx: Tx, pending: list[Pending], statuses: list[Status], now: float, mono: float
+        self, tx: Tx, pending: list[Pending], now: float, mono: float
     ) -> tuple[list[Pending], list[tuple[Pending, Verdict]], list[Verdict]]:
         """One try inside the open transaction: (sent to the ledger, answered before it, its verdicts)."""
         answer: list[Pending] = []
@@ -208,9 +201,6 @@ class GroupCommit:
             items.append((p.request, place))
             answer.append(p)
         decided = apply_batch(tx.ledger, items, now, self.annul_window_s, render=self.render, seen=seen)
-        recorded, unreadable = apply_statuses(tx, [(d, doc) for d, doc, _ in statuses], now, self.places)
-        self.counters.statuses += recorded
-        self.counters.dropped += unreadable
         return answer, early, decided
 
     def drop_writer(self) -> None:

@@ -69,6 +69,28 @@ class PlaceCache:
         """Look the device up, registering it when unknown (not cached: a status, not a scan)."""
         return load_place(tx, device, self.auto_site, now, self.default_tz, self._may_register)
 
+    def register_many(self, tx: Tx, devices: list[str], now: float) -> list[str]:
+        """Register devices found unknown by a status write at the auto-registration site, within the
+        rate of new devices (not cached: statuses, not scans); the ids registered.
+
+        Why not `register` per device: the site is looked up once for all of them, and the device
+        is known to be missing (a concurrent registration of it is no error either way)."""
+        if not self.auto_site:
+            return []
+        site = tx.sites.by_slug(self.auto_site)
+        site_id = site[0] if site is not None else None
+        done: list[str] = []
+        for device in devices:
+            if reserved_device(device):
+                continue
+            if not self._may_register():
+                log.warning("device %s not registered: too many new devices at once", device)
+                continue
+            tx.devices.register(device, site_id, now)
+            log.info("registered new device %s at site %s", device, self.auto_site)
+            done.append(device)
+        return done
+
     def signed(self, device: str, place: Place, user: str | None) -> None:
         """Remember who is signed in on the device (its later scans carry the name)."""
         self._places[device] = replace(place, user=user)

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 from gateway.domain.decisions import system_denial
 from gateway.domain.errors import Unavailable
+from gateway.domain.heartbeats import StatusBuffer
 from gateway.domain.ratelimit import InOrderBuckets, TokenBuckets
 from gateway.domain.requests import Place, Request, person_key
 from gateway.domain.verdict import Verdict
 from gateway.services.auto_checkout import run_checkouts
-from gateway.services.group_commit import Counters, Gate, GroupCommit, Pending, Status
+from gateway.services.device_status import Ack, StatusWriter
+from gateway.services.group_commit import Counters, Gate, GroupCommit, Pending
 from gateway.services.messages import BadScan, Ignored, Inbound, ScanIn, StatusIn, Transport, no_ack
 from gateway.services.places import PlaceCache
 from gateway.services.ports.database import Database
@@ -65,6 +67,9 @@ class RedemptionService:
         require_signed: bool = False,
         annul_window_s: float = 120.0,
         pin_key: bytes = b"",
+        status_interval_s: float = 0.25,
+        status_max_wait_s: float = 2.0,
+        status_max_held: int = 256,
     ) -> None:
         # Whether this process runs the site check-outs: one elected worker of several (bootstrap).
         self.leader: Callable[[], bool] = lambda: True
@@ -94,6 +99,12 @@ class RedemptionService:
         self._commit = GroupCommit(
             writer, self._places, gate, self.counters, annul_window_s, monotonic, transport.render
         )
+        # Device statuses wait here, the latest per device, and are written in their own transactions
+        # when no scan is queued (domain/heartbeats.py says when): a heartbeat is not urgent, a scan is.
+        self._statuses: StatusBuffer[Ack] = StatusBuffer(
+            status_interval_s, status_max_wait_s, status_max_held
+        )
+        self._status_writer = StatusWriter(writer, self._places, self.counters)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_housekeeping = float("-inf")  # check-outs missed while down run at the first chance
@@ -152,11 +163,21 @@ class RedemptionService:
         except Exception:
             log.exception("automatic check-out failed")
 
+    def write_statuses(self, idle: bool = True, force: bool = False) -> None:
+        """Write the held device statuses when they are due (`force`: now, whatever is queued)."""
+        if force or self._statuses.due(self.monotonic(), idle):
+            try:
+                self._status_writer.write(self._statuses.take())
+            except Exception:  # the loop must survive anything one write does
+                log.exception("status write failed")
+
     def _run(self) -> None:
         while True:
+            wait = self._statuses.wait_s(self.monotonic())
             try:
-                item = self.q.get(timeout=5)
+                item = self.q.get(timeout=5 if wait is None else min(5, wait))
             except queue.Empty:
+                self.write_statuses(idle=True)
                 self._housekeeping()
                 continue
             batch: list[Inbound | ConsoleRedeem] = []
@@ -174,16 +195,19 @@ class RedemptionService:
                     self.process(batch)
                 except Exception:  # the loop must survive anything one batch does
                     log.exception("batch of %d failed", len(batch))
+            # Only once the scans that queued meanwhile are decided (unless statuses waited too long).
+            self.write_statuses(idle=self.q.empty())
             if self._stop.is_set() and self.q.empty():
+                self.write_statuses(force=True)
                 self._commit.drop_writer()
                 return
             self._housekeeping()
 
     # -- one batch ---------------------------------------------------------------------------------
     def process(self, batch: list[Inbound | ConsoleRedeem]) -> None:
+        """Decide the batch's scans and requests; its statuses join the buffer (`write_statuses`)."""
         now = self.clock()
         pending: list[Pending] = []
-        statuses: list[Status] = []
         c = self.counters
         for item in batch:
             if isinstance(item, ConsoleRedeem):
@@ -195,7 +219,12 @@ class RedemptionService:
                 continue
             msg = self.transport.read(item.topic, item.payload)
             if isinstance(msg, StatusIn):
-                statuses.append((msg.device, msg.doc, item.ack))
+                if msg.doc is None:
+                    # Nothing to write, so nothing to wait for; the device's earlier status still stands.
+                    c.dropped += 1
+                    item.ack()
+                else:
+                    self._statuses.add(msg.device, msg.doc, item.ack, self.monotonic(), now)
                 continue
             if isinstance(msg, Ignored):
                 if msg.unreadable:
@@ -216,7 +245,7 @@ class RedemptionService:
                 continue
             assert isinstance(msg, ScanIn)
             pending.append(Pending(msg.request, None, reply, item.ack))
-        self._commit.decide(pending, statuses, now)
+        self._commit.decide(pending, now)
 
     def _replier(self, device: str, received: float) -> Callable[[Verdict], None]:
         answer = self.transport.answer

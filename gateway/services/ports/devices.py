@@ -1,7 +1,11 @@
 # The devices repository port: the registry (site, gate, mode, last status) and the commands sent.
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+# (device, online, its status document or None to keep the stored one, last seen)
+Report = tuple[str, bool, dict[str, Any] | None, float]
 
 
 class Devices(Protocol):
@@ -20,6 +24,12 @@ class Devices(Protocol):
 
     def report(self, device: str, values: dict[str, Any]) -> bool:
         """Record online, last_seen (and status) of a registered device (False: not registered)."""
+        ...
+
+    def report_many(self, reports: Sequence[Report]) -> set[str]:
+        """Record the reports of many devices (one each) with one batched UPDATE per shape (with and
+        without a document), not one statement per device; returns the devices not registered, for
+        which nothing was written."""
         ...
 
     def sign(self, device: str, user: str | None) -> None:

@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.models import Device, DeviceAlarm, DeviceCommand, DeviceCredential, Site
 from gateway.adapters.db.repositories.sites import site_of
+from gateway.services.ports.devices import Report
 
 log = logging.getLogger("gateway.services.places")  # the registration's log line, where it always was
 _REVOKED = select(DeviceCredential.device_id).where(DeviceCredential.revoked_at.is_not(None))
+# The status writes, executed with many parameter sets at once (executemany): the statement is
+# compiled once and the driver runs it per row, instead of one ORM statement per device.
+_BY_ID = Device.device_id == bindparam("b_device")
+_REPORT = update(Device).where(_BY_ID).values(online=bindparam("b_online"), last_seen=bindparam("b_seen"))
+_REPORT_DOC = _REPORT.values(status=bindparam("b_status", type_=Device.status.type))
+_CHUNK = 500  # device ids per IN (...) look-up: well below every driver's limit of bound parameters
 
 
 class SqlDevices:
@@ -52,6 +60,31 @@ class SqlDevices:
         return (
             self.conn.execute(update(Device).where(Device.device_id == device).values(**values)).rowcount > 0
         )
+
+    def report_many(self, reports: Sequence[Report]) -> set[str]:
+        ids = [r[0] for r in reports]
+        known: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            known.update(
+                self.conn.execute(select(Device.device_id).where(Device.device_id.in_(chunk))).scalars()
+            )
+        plain: list[dict[str, Any]] = []
+        with_doc: list[dict[str, Any]] = []
+        for device, online, status, seen in reports:
+            if device not in known:
+                continue
+            row: dict[str, Any] = {"b_device": device, "b_online": online, "b_seen": seen}
+            if status is None:
+                plain.append(row)
+            else:
+                row["b_status"] = status
+                with_doc.append(row)
+        if plain:
+            self.conn.execute(_REPORT, plain)
+        if with_doc:
+            self.conn.execute(_REPORT_DOC, with_doc)
+        return set(ids) - known
 
     def sign(self, device: str, user: str | None) -> None:
         self.conn.execute(update(Device).where(Device.device_id == device).values(user=user))
