@@ -533,7 +533,7 @@ def test_hole20_transient_answer_keeps_the_scan_and_backs_off():
         app.on_verdict(_verdict(sid, False, reason, "error"), 200)
     t.eq(len(app.outbox), 3, "nothing was decided: every scan stays")
     t.eq([d["reason"] for d in b.evs("transient")], ["INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE"])
-    t.eq(app.outbox.delay, 8 * app.cfg["retry_ms"], "the interval doubled with each")
+    t.eq(app.outbox.delay, 2 * app.cfg["retry_ms"], "the interval doubled once for the round")
     t.eq(app.outbox.due(300), [], "not hammered")
     t.eq(len(app.outbox.due(200 + app.outbox.delay)), 3, "resent after the back-off")
     retry = json.dumps({"v": 1, "sid": S(1), "ok": False, "reason": "BUSY", "retry": True}).encode()

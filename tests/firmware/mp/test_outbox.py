@@ -162,7 +162,7 @@ def test_install_id_is_unbiased_letters_and_digits():
 
 def test_hole20_transient_keeps_the_scan_with_backoff():
     """Hole 20: a transient answer keeps the scan in the outbox; it is resent after an interval that
-    doubles with each transient answer (capped), and a final verdict or a reconnect resets it."""
+    doubles with each round of transient answers (capped), and a final verdict or a reconnect resets it."""
     ob = Outbox(MemStore(), 10, 4, 1000)
     sid = _add(ob, 1, 1, b"a")
     t.eq([s for s, _ in ob.due(0)], [sid])
