@@ -162,6 +162,22 @@ def correctness_checks(results: Sequence[RunResult]) -> list[Check]:
     return [c for c in checks(results) if not c.what.startswith(("p50", "p99", "redemptions/s"))]
 
 
+def result_notes(r: RunResult) -> list[str]:
+    """What a run's table row does not show: refusals, strays, missing PUBACKs, lost samples, lag."""
+    extra = []
+    if r.reasons and set(r.reasons) != {"OK"}:
+        extra.append("reasons " + ", ".join(f"{k}={v}" for k, v in sorted(r.reasons.items())))
+    if r.strays or r.misrouted or r.bad_verdicts:
+        extra.append(f"stray={r.strays} misrouted={r.misrouted} unreadable={r.bad_verdicts}")
+    if r.unacked_publishes:
+        extra.append(f"{r.unacked_publishes} scans without PUBACK")
+    if r.lost_sample and r.lost:
+        extra.append("lost e.g. " + ", ".join(r.lost_sample[:5]))
+    if r.sched_lag_max_ms is not None and r.sched_lag_max_ms > 5:
+        extra.append(f"generator fell behind schedule by up to {r.sched_lag_max_ms:.1f} ms")
+    return extra + list(r.notes)
+
+
 def print_results(console: Console, results: Sequence[RunResult]) -> None:
     table = Table(title="Hexiao MQTT round trips (scan publish -> verdict arrival)", show_lines=False)
     for name in COLUMNS:
@@ -174,18 +190,7 @@ def print_results(console: Console, results: Sequence[RunResult]) -> None:
         "other load: cores used by everything else on this machine meanwhile (noise).[/dim]"
     )
     for r in results:
-        extra = []
-        if r.reasons and set(r.reasons) != {"OK"}:
-            extra.append("reasons " + ", ".join(f"{k}={v}" for k, v in sorted(r.reasons.items())))
-        if r.strays or r.misrouted or r.bad_verdicts:
-            extra.append(f"stray={r.strays} misrouted={r.misrouted} unreadable={r.bad_verdicts}")
-        if r.unacked_publishes:
-            extra.append(f"{r.unacked_publishes} scans without PUBACK")
-        if r.lost_sample and r.lost:
-            extra.append("lost e.g. " + ", ".join(r.lost_sample[:5]))
-        if r.sched_lag_max_ms is not None and r.sched_lag_max_ms > 5:
-            extra.append(f"generator fell behind schedule by up to {r.sched_lag_max_ms:.1f} ms")
-        extra += r.notes
+        extra = result_notes(r)
         if extra:
             console.print(f"[yellow]{r.label}:[/yellow] " + "; ".join(extra))
     t = Table(title="Targets")

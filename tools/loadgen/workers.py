@@ -26,7 +26,7 @@ from rich.table import Table
 from tools.loadgen.bench import BENCH_GATEWAY_ENV, System, probe, run_scenario
 from tools.loadgen.modes import RunResult, run_open, run_saturate
 from tools.loadgen.procs import BenchError, GatewayProcess, Rest, TunedMosquitto, env_pairs, require_loopback
-from tools.loadgen.report import correctness_checks, machine_info
+from tools.loadgen.report import correctness_checks, machine_info, result_notes
 from tools.loadgen.stats import Latency, PidGroup
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -349,14 +349,7 @@ def print_side_by_side(console: Console, configs: Sequence[Config], server: PgSe
     console.print(f"[dim]{NOTE}[/dim]")
     for c in configs:
         for r in c.results.values():
-            extra = []
-            if r.reasons and set(r.reasons) != {"OK"}:
-                extra.append("reasons " + ", ".join(f"{k}={v}" for k, v in sorted(r.reasons.items())))
-            if r.lost_sample and r.lost:
-                extra.append("lost e.g. " + ", ".join(r.lost_sample[:5]))
-            if r.sched_lag_max_ms is not None and r.sched_lag_max_ms > 5:
-                extra.append(f"generator fell behind schedule by up to {r.sched_lag_max_ms:.1f} ms")
-            extra += r.notes
+            extra = result_notes(r)
             if extra:
                 console.print(f"[yellow]{c.workers} worker(s), {r.label}:[/yellow] " + "; ".join(extra))
     t = Table(title="Correctness (every configuration)")
