@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -53,6 +53,8 @@ class Verdict:
     left: int | None
     # Optional fields some verdicts carry: kind, check, max, bal (cents), title.
     extra: dict[str, Any] | None = None
+    # to_json's text, made once: the ledger stores it and the device is sent it (the same bytes).
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         base = {
@@ -71,7 +73,11 @@ class Verdict:
         return base
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        text = self._json
+        if text is None:
+            text = json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+            object.__setattr__(self, "_json", text)  # frozen: a cache of its own fields, not a change
+        return text
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Verdict:
