@@ -37,6 +37,8 @@ REASONS = (
 )
 # Nothing was decided or stored after these: the device keeps the scan and retries with back-off.
 TRANSIENT_REASONS = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
+# json.dumps(..., separators=(",", ":"), ensure_ascii=False) without building an encoder per verdict.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class Verdict:
     def to_json(self) -> str:
         text = self._json
         if text is None:
-            text = json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+            text = _COMPACT.encode(self.to_dict())
             object.__setattr__(self, "_json", text)  # frozen: a cache of its own fields, not a change
         return text
 

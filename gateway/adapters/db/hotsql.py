@@ -26,6 +26,7 @@ from gateway.domain.order_state import Use
 ORDER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(OrderView))
 ORDER_COLS = tuple(getattr(Order, name) for name in ORDER_FIELDS)
 _ORDER_SELECT = ", ".join(ORDER_FIELDS)
+_RULES, _INSIDE = ORDER_FIELDS.index("rules"), ORDER_FIELDS.index("inside")
 REDEMPTION_FIELDS = (
     "idem_key", "device", "scan_id", "site_id", "gate", "order_id", "code", "qty", "direction", "ok", "reason",
     "device_time", "server_time", "verdict", "op", "ref_id", "undone", "user", "fingerprint", "inside_delta",
@@ -107,11 +108,13 @@ def select_orders_by_id(conn: Connection, ids: list[int]) -> list[OrderView]:
 
 def order_view(row: Sequence[Any]) -> OrderView:
     """An order row (its columns in ORDER_FIELDS order, from Core or the driver) as an OrderView."""
-    values = dict(zip(ORDER_FIELDS, row, strict=True))
-    if isinstance(values["rules"], str):  # SQLite's driver hands JSON back as text; psycopg decodes it
-        values["rules"] = json.loads(values["rules"])
-    values["inside"] = int(values["inside"])
-    return OrderView(**values)
+    values = list(row)  # positional: ORDER_FIELDS is OrderView's fields in order
+    if len(values) != len(ORDER_FIELDS):
+        raise ValueError(f"an order row has {len(values)} columns, not {len(ORDER_FIELDS)}")
+    if isinstance(values[_RULES], str):  # SQLite's driver hands JSON back as text; psycopg decodes it
+        values[_RULES] = json.loads(values[_RULES])
+    values[_INSIDE] = int(values[_INSIDE])
+    return OrderView(*values)
 
 
 def select_verdicts(conn: Connection, keys: list[str]) -> dict[str, tuple[str, str | None]]:
