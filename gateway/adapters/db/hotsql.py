@@ -17,7 +17,9 @@ from gateway.domain.order_state import Use
 
 # Why not SQLAlchemy Core here: measured on the benchmark machine, its execution path costs more CPU
 # than SQLite's own work for these tiny statements (an UPDATE: 49 µs via Core, 23 µs via the driver;
-# an INSERT of 20 rows: 613 µs vs 285 µs), and a one-scan batch pays it five times. Everything else
+# an INSERT of 20 rows: 613 µs vs 285 µs), and a one-scan batch pays it five times. On SQLite, inside the
+# writer's transaction, they skip exec_driver_sql too and go to the pysqlite connection (its result
+# set-up per column cost more than the statements; errors are still raised as SQLAlchemy's). Everything else
 # in the gateway stays on Core/ORM; these strings must match gateway/adapters/db/models/ledger.py (the ledger tests
 # run them on both databases).
 
