@@ -1,7 +1,7 @@
 # The pure redemption decision: given an order's state, a request and `now`, what happens and the words for it.
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -36,6 +36,16 @@ class OrderView:
     @property
     def left(self) -> int:
         return max(0, self.quantity - self.used - self.refunded)
+
+    def but(self, **changes: Any) -> OrderView:
+        """`dataclasses.replace(self, **changes)` at a third of its cost (it runs twice per scan)."""
+        if not changes.keys() <= _ORDER_FIELD_SET:
+            raise TypeError(f"OrderView has no field {sorted(changes.keys() - _ORDER_FIELD_SET)}")
+        return OrderView(*[changes[n] if n in changes else getattr(self, n) for n in _ORDER_FIELDS])
+
+
+_ORDER_FIELDS = tuple(f.name for f in fields(OrderView))
+_ORDER_FIELD_SET = frozenset(_ORDER_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

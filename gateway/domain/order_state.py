@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
@@ -29,7 +29,7 @@ def after(order: OrderView, d: Decision, place: Place, now: float) -> OrderView:
         inside = max(0, order.inside + d.inside)
         site = order.inside_site_id if d.inside < 0 else place.site_id
         changes.update(inside=inside, inside_site_id=site if inside else None)
-    return replace(order, **changes) if changes else order
+    return order.but(**changes) if changes else order
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ def reverted(
     }
     if last_use is not None:
         changes["last_used_at"], changes["last_used_gate"] = last_use
-    return replace(order, **changes)
+    return order.but(**changes)
 
 
 def still_inside(entered: int, entry_id: int, flows_after: Sequence[tuple[int, int | None]]) -> int:

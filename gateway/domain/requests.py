@@ -72,6 +72,10 @@ def legacy_fingerprint(req: Request) -> str | None:
     return f"legacy:{req.direction}:{req.code}"
 
 
+# json.dumps(..., separators=(",", ":"), ensure_ascii=False) without building an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def fingerprint(op: str, code: str, qty: int, amt: int | None, direction: str, ref: str | None) -> str:
-    raw = json.dumps([op, code, qty, amt, direction, ref], separators=(",", ":"), ensure_ascii=False)
+    raw = _COMPACT.encode([op, code, qty, amt, direction, ref])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]

@@ -1,6 +1,7 @@
 # Pure time rules: use windows, weekday and time-of-day masks, local days — all from `now` and a time zone.
 from __future__ import annotations
 
+import functools
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,8 +26,12 @@ def local(now: float, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(now, tz)
 
 
+@functools.lru_cache(maxsize=256)
 def day_key(now: float, tz: tzinfo) -> str:
-    """The local calendar day, for per-day limits and re-entry: counters reset at local midnight."""
+    """The local calendar day, for per-day limits and re-entry: counters reset at local midnight.
+
+    Cached: a batch decides all its scans at one `now`, and each scan asks for the day several times.
+    """
     return local(now, tz).strftime("%Y%m%d")
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -37,6 +37,8 @@ REASONS = (
 )
 # Nothing was decided or stored after these: the device keeps the scan and retries with back-off.
 TRANSIENT_REASONS = ("INTERNAL", "RATE_LIMITED", "UNKNOWN_DEVICE")
+# json.dumps(..., separators=(",", ":"), ensure_ascii=False) without building an encoder per verdict.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class Verdict:
     left: int | None
     # Optional fields some verdicts carry: kind, check, max, bal (cents), title.
     extra: dict[str, Any] | None = None
+    # to_json's text, made once: the ledger stores it and the device is sent it (the same bytes).
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         base = {
@@ -71,7 +75,11 @@ class Verdict:
         return base
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        text = self._json
+        if text is None:
+            text = _COMPACT.encode(self.to_dict())
+            object.__setattr__(self, "_json", text)  # frozen: a cache of its own fields, not a change
+        return text
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Verdict:

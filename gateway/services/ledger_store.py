@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import tzinfo
 
 from gateway.domain.decisions import OrderView
@@ -23,12 +22,12 @@ def apply_use(ledger: Ledger, u: Use, expected: OrderView) -> OrderView | None:
     """The conditional update of a decided use (`Ledger.apply_use`): the order after, or None.
 
     `expected`: the order after as the domain computes it from our read (`order_state.after`)."""
-    return ledger.apply_use(u, replace(expected, version=expected.version + 1))
+    return ledger.apply_use(u, expected.but(version=expected.version + 1))
 
 
 def write_undo(ledger: Ledger, new: OrderView, version: int) -> OrderView | None:
     """Write an undone order's state if its version is still `version`: the order after, or None."""
-    return replace(new, version=version + 1) if ledger.write_order(new, version) else None
+    return new.but(version=version + 1) if ledger.write_order(new, version) else None
 
 
 def undo(

@@ -21,7 +21,10 @@ SOUND_FOR = {
 
 def oled_text(text: str, width: int = LINE_CHARS) -> str:
     """Fit text to one OLED line: printable ASCII only (the 8x8 font has nothing else), at most `width`."""
-    out = "".join(ch if 32 <= ord(ch) < 127 else " " if ch.isspace() else "" for ch in text)
+    if text.isascii() and text.isprintable():  # the usual case, where the filter below keeps every character
+        out = text
+    else:
+        out = "".join(ch if 32 <= ord(ch) < 127 else " " if ch.isspace() else "" for ch in text)
     return " ".join(out.split())[:width].rstrip()
 
 

@@ -5,6 +5,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gateway.adapters.mqtt.contract import (
     MAX_DEVICE_TIME,
     MAX_PAYLOAD,
@@ -87,3 +90,21 @@ def test_oversized_and_binary_payloads() -> None:
 def test_oled_text_keeps_printable_ascii() -> None:
     assert oled_text("OK  票 VIP\tpass with a long name") == "OK VIP pass with"
     assert len(oled_text("x" * 40)) == 16
+
+
+def _oled_reference(text: str, width: int = 16) -> str:
+    """oled_text as it was written first: the per-character filter for every text."""
+    out = "".join(ch if 32 <= ord(ch) < 127 else " " if ch.isspace() else "" for ch in text)
+    return " ".join(out.split())[:width].rstrip()
+
+
+@given(st.text(max_size=40) | st.text(alphabet=st.characters(max_codepoint=160), max_size=40))
+def test_oled_text_fast_path_fits_like_the_filter(text: str) -> None:
+    assert oled_text(text) == _oled_reference(text)
+
+
+def test_a_verdict_is_the_same_json_every_time_it_is_asked() -> None:
+    v = Verdict("s1", True, "OK", "OK 票", "2 of 3", "redeemed", "ok", 2, {"kind": "ticket"})
+    fresh = json.dumps(v.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    assert v.to_json() == fresh and v.to_json() == fresh  # the stored text and the published text
+    assert v == Verdict.from_json(v.to_json()) and repr(v).count("_json") == 0

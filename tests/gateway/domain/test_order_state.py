@@ -1,8 +1,11 @@
 # The pure order-state rules: who is still inside after an entry, what may be undone, the annul window.
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from gateway.domain.decisions import OrderView
 from gateway.domain.order_state import annul_decision, reverted, still_inside, undoable
@@ -59,3 +62,15 @@ def test_reverted_gives_back_exactly_what_the_redemption_changed() -> None:
     assert (new.last_used_at, new.last_used_gate) == (900.0, "G0")
     kept = reverted(order, ref(day_key="2026-11-22", inside_delta=0), UTC, [], None)
     assert (kept.used, kept.day_used, kept.inside, kept.last_used_at) == (1, 3, 3, 1000.0)
+
+
+def test_an_order_view_but_is_dataclasses_replace() -> None:
+    o = OrderView(
+        7, "C", "T", 5, 1, 0, "active", 3, 1.0, 2.0, 0.5, "g", "pass", {"per_day": 2}, "20261201", 1, 1, 3, 4
+    )
+    for f in fields(OrderView):
+        changed = {f.name: getattr(o, f.name) if f.name == "rules" else None}
+        assert o.but(**changed) == replace(o, **changed)
+    assert o.but() == o and o.but(version=5, used=2) == replace(o, version=5, used=2)
+    with pytest.raises(TypeError):
+        o.but(colour="red")
