@@ -84,6 +84,21 @@ class InOrderBuckets:
             del self._held[key]
         return True
 
+    def settled(self, key: str, ident: str, now: float) -> None:
+        """`ident` got its verdict all the same (a copy of it was let through beside the refused one,
+        or the ledger had it decided already): the device drops it and never sends it again, so the
+        hold must not wait for it."""
+        held = self._held.get(key)
+        if held is None or ident not in held[0]:
+            return
+        order = held[0]
+        head = order[0] == ident
+        order.remove(ident)
+        if not order:
+            del self._held[key]
+        elif head:
+            self._held[key] = (order, now + self.hold_s)
+
 
 class SlidingWindow:
     """How many events each key had in the last `window` seconds (`now` passed in, bounded memory)."""

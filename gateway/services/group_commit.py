@@ -165,6 +165,10 @@ class GroupCommit:
         for p, v in zip(answer, verdicts, strict=True):
             if v.ok:
                 c.redeemed += 1
+            if p.place is None:
+                # Decided: a refused copy of it (a resend in the same batch, or one this worker refused
+                # before another decided it) must not hold the device's later scans.
+                self.gate.limits.settled(p.request.device, p.request.sid, mono)
             p.reply(v)
             p.ack()
         self._notify(answer, verdicts, now)
