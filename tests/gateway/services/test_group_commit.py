@@ -48,3 +48,24 @@ def test_a_held_scan_answered_from_the_ledger_ends_its_hold(e: Engine) -> None:
     mono[0] += 10
     svc.process([msg("d1", {"v": 1, "sid": "2", "code": "ST"})])
     assert wire.verdicts()[-1]["reason"] == "OK"
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: each worker holds a device on its own")
+def test_a_scan_refused_by_one_worker_and_decided_by_another_does_not_hold_the_first(e: Engine) -> None:
+    """Several workers split a device's scans (shared subscription, message by message): the resend
+    of a scan one worker refused lands on the other, which decides it; the first still waits for it
+    and refuses the device's later scans that land on it, for 90 s."""
+    add_order(e, "RR", 10)
+    mono = [1000.0]
+    wire1, wire2 = Wire(), Wire()
+    w1 = service(e, wire1, monotonic=lambda: mono[0], rate_limit_per_s=0.5)
+    w2 = service(e, wire2, monotonic=lambda: mono[0], rate_limit_per_s=0.5)
+    w1.process([msg("d1", {"v": 1, "sid": "1", "code": "RR"})])
+    w1.process([msg("d1", {"v": 1, "sid": "2", "code": "RR"})])
+    assert wire1.verdicts()[-1]["reason"] == "RATE_LIMITED"
+    mono[0] += 5
+    w2.process([msg("d1", {"v": 1, "sid": "2", "code": "RR"})])  # the resend, on the other worker
+    assert wire2.verdicts()[-1]["reason"] == "OK"
+    mono[0] += 10
+    w1.process([msg("d1", {"v": 1, "sid": "3", "code": "RR"})])
+    assert wire1.verdicts()[-1]["reason"] == "OK"
