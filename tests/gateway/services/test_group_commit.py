@@ -1,11 +1,15 @@
 # The gate before the ledger: a scan refused RATE_LIMITED that is decided all the same holds nobody up.
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
+from gateway.services import ledger as ledger_module
 from tests.gateway.services.test_trust_service import Wire, msg, service
 from tests.gateway.trust_fixtures import add_order, add_site, ledger
 
@@ -69,3 +73,38 @@ def test_a_scan_refused_by_one_worker_and_decided_by_another_does_not_hold_the_f
     mono[0] += 10
     w1.process([msg("d1", {"v": 1, "sid": "3", "code": "RR"})])
     assert wire1.verdicts()[-1]["reason"] == "OK"
+
+
+def test_a_held_scan_let_through_into_a_batch_that_fails_keeps_its_turn(
+    e: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held device's oldest refused scan is let through, but its batch is not committed (the
+    database is down: INTERNAL, retry). The scan refused after it was answered earlier, so the device
+    sends that one again first: it must not be decided before the one whose turn it was."""
+    add_order(e, "TURN", 10)
+    mono = [1000.0]
+    wire = Wire()
+    svc = service(e, wire, monotonic=lambda: mono[0], rate_limit_per_s=0.5)  # a burst of one
+    svc.process([msg("d1", {"v": 1, "sid": "0", "code": "TURN"})])  # takes the token
+    svc.process([msg("d1", {"v": 1, "sid": "1", "code": "TURN"})])
+    svc.process([msg("d1", {"v": 1, "sid": "2", "code": "TURN"})])
+    assert [v["reason"] for v in wire.verdicts()] == ["OK", "RATE_LIMITED", "RATE_LIMITED"]
+    mono[0] += 10
+    real = ledger_module.decide
+
+    def down(*a: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("the database is gone"))
+
+    monkeypatch.setattr(ledger_module, "decide", down)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # the batch's retry pauses
+    svc.process([msg("d1", {"v": 1, "sid": "1", "code": "TURN"})])
+    assert wire.verdicts()[-1]["reason"] == "INTERNAL"
+    monkeypatch.setattr(ledger_module, "decide", real)
+    mono[0] += 10
+    svc.process([msg("d1", {"v": 1, "sid": "2", "code": "TURN"})])  # sooner due on the device
+    assert wire.verdicts()[-1]["reason"] == "RATE_LIMITED"
+    svc.process([msg("d1", {"v": 1, "sid": "1", "code": "TURN"})])
+    assert wire.verdicts()[-1]["reason"] == "OK"
+    mono[0] += 10
+    svc.process([msg("d1", {"v": 1, "sid": "2", "code": "TURN"})])
+    assert wire.verdicts()[-1]["reason"] == "OK"
