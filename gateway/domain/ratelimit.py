@@ -56,6 +56,8 @@ class InOrderBuckets:
         self.max_keys = max_keys
         # device -> (its refused ids in refusal order, until when the first one may be waited for)
         self._held: dict[str, tuple[list[str], float]] = {}
+        # device -> the held ids let through, until their verdict is settled or they are returned
+        self._passed: dict[str, list[str]] = {}
 
     def allow(self, key: str, ident: str, now: float) -> bool:
         held = self._held.get(key)
@@ -78,10 +80,53 @@ class InOrderBuckets:
             self._held[key] = (order, now + self.hold_s)
             return False
         order.pop(0)
+        if len(self._passed) >= self.max_keys:
+            self._passed.clear()
+        passed = self._passed.setdefault(key, [])
+        if len(passed) < self.MAX_HELD:
+            passed.append(ident)
         if order:
             self._held[key] = (order, now + self.hold_s)  # the next one's turn, with its own wait
         else:
             del self._held[key]
+        return True
+
+    def settled(self, key: str, ident: str, now: float) -> None:
+        """`ident` got its verdict all the same (a copy of it was let through beside the refused one,
+        or the ledger had it decided already): the device drops it and never sends it again, so the
+        hold must not wait for it."""
+        self._unpass(key, ident)
+        held = self._held.get(key)
+        if held is None or ident not in held[0]:
+            return
+        order = held[0]
+        head = order[0] == ident
+        order.remove(ident)
+        if not order:
+            del self._held[key]
+        elif head:
+            self._held[key] = (order, now + self.hold_s)
+
+    def returned(self, key: str, ident: str, now: float) -> None:
+        """`ident` was let through but not decided (its batch was not committed: INTERNAL, retry): it
+        gets its token back, and when it was let through from a hold, its turn at the hold's head —
+        the device may send the scans refused after it first, and they must not overtake it. Return
+        a batch's ones last first (each goes to the head)."""
+        self.buckets.give_back(key)
+        held = self._held.get(key)
+        if self._unpass(key, ident) and held is None:
+            self._held[key] = held = ([], now + self.hold_s)
+        if held is not None and ident not in held[0]:
+            held[0].insert(0, ident)
+            self._held[key] = (held[0], now + self.hold_s)
+
+    def _unpass(self, key: str, ident: str) -> bool:
+        passed = self._passed.get(key)
+        if passed is None or ident not in passed:
+            return False
+        passed.remove(ident)
+        if not passed:
+            del self._passed[key]
         return True
 
 

@@ -151,6 +151,10 @@ class GroupCommit:
         if verdicts is None:
             # Nothing was committed; devices keep the scan in their outbox and send it again.
             self.counters.internal_errors += len(pending)
+            for p in reversed(pending):  # last first: each returned one goes to its hold's head
+                if p.place is None and p.gated and p.early is None:
+                    # Let through by the rate limit but not decided: it keeps its turn (and its token).
+                    self.gate.limits.returned(p.request.device, p.request.sid, mono)
             for p in pending:
                 p.reply(self.render(p.request.sid, system_denial("INTERNAL", "gateway error, retry")))
                 p.ack()
@@ -165,6 +169,10 @@ class GroupCommit:
         for p, v in zip(answer, verdicts, strict=True):
             if v.ok:
                 c.redeemed += 1
+            if p.place is None:
+                # Decided: a refused copy of it (a resend in the same batch, or one this worker refused
+                # before another decided it) must not hold the device's later scans.
+                self.gate.limits.settled(p.request.device, p.request.sid, mono)
             p.reply(v)
             p.ack()
         self._notify(answer, verdicts, now)

@@ -22,6 +22,7 @@ from gateway.adapters.brokers.mosquitto import Mosquitto
 from gateway.adapters.db.engine import make_engine, migrate
 from gateway.adapters.db.models import Order, Redemption
 from gateway.adapters.db.repositories.database import SqlDatabase
+from gateway.adapters.mqtt.contract import GATEWAY_OFFLINE, WORKER_STATUS_PREFIX
 from gateway.adapters.mqtt.watch import WILL_DELAY_S
 from gateway.config import Settings
 from gateway.domain.requests import idem_key
@@ -199,6 +200,31 @@ def test_the_devices_see_offline_only_when_the_last_worker_is_killed(
     states = [json.loads(p)["state"] for p in dev.presence]
     assert "offline" not in states, states
     w2.stop(hard=True)
+    wait_for(lambda: json.loads(dev.presence[-1])["state"] == "offline", WILL_DELAY_S + 30, "offline")
+    dev.close()
+
+
+def test_a_live_worker_whose_watch_a_peer_cancelled_still_says_offline_when_it_dies(
+    mosquitto: Mosquitto,
+    pg_url: str,
+    gateway_factory: Callable[..., GatewayProc],
+    tmp_path: Path,
+) -> None:
+    """A worker's main connection can drop while it lives (its will says it is gone; its watch is still
+    up): the peer then takes over the live watch session to cancel its will. The worker's watch must
+    come back with its will, or its later death, as the last worker, never says offline."""
+    w1 = _worker(gateway_factory, mosquitto.url, pg_url, "w1", tmp_path)
+    w2 = _worker(gateway_factory, mosquitto.url, pg_url, "w2", tmp_path)
+    dev = Device(mosquitto.url, "watcher")
+    wait_for(lambda: dev.presence, 10, "the retained presence")
+    # What the broker publishes when w1's main connection is lost: its presence will.
+    dev.c.publish(WORKER_STATUS_PREFIX + "w1", GATEWAY_OFFLINE, qos=1).wait_for_publish(5)
+    time.sleep(WILL_DELAY_S + 3)  # w2 cancelled w1's watch; w1's watch reconnected
+    w2.stop(hard=True)  # w1 cancels w2's will: it serves on
+    time.sleep(WILL_DELAY_S + 3)
+    states = [json.loads(p)["state"] for p in dev.presence]
+    assert "offline" not in states, states
+    w1.stop(hard=True)  # the last worker dies: only its watch's will can say so
     wait_for(lambda: json.loads(dev.presence[-1])["state"] == "offline", WILL_DELAY_S + 30, "offline")
     dev.close()
 

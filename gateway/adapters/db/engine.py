@@ -10,7 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,14 @@ def make_engine(url: str) -> Engine:
     # as long as TCP keeps retrying (many minutes), and the service loop with it. With them a connect
     # gives up after 5 s and a link silent for 15 s fails the statement, which the caller redoes or
     # answers as an error. Each can be overridden in DATABASE_URL's query (`?connect_timeout=10`).
-    args = {k: v for k, v in PG_LINK.items() if k not in u.query}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, connect_args=args)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, connect_args=link_args(url))
+
+
+def link_args(url: str | URL) -> dict[str, int]:
+    """PG_LINK less what the URL's query sets itself (for every connection the gateway opens to
+    PostgreSQL: the pool's, and the cache notices' listener of its own, adapters/db/notify.py)."""
+    query = make_url(url).query
+    return {k: v for k, v in PG_LINK.items() if k not in query}
 
 
 PG_LINK: dict[str, int] = {

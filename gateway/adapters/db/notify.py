@@ -6,7 +6,10 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, text
+
+from gateway.adapters.db.engine import link_args
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +52,17 @@ class Notices:
         if self._thread is not None:
             self._thread.join(5)
 
-    def _listen(self) -> None:
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        """The listening connection, with the pool's link settings: an idle LISTEN sends nothing, so
+        without keepalives a dead link would leave it waiting for notices that never come (and the
+        caches never dropped) instead of failing and reconnecting."""
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(make_conninfo(url, **link_args(self.engine.url)), autocommit=True)
+
+    def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                with self._connect() as conn:
                     conn.execute(f"LISTEN {self.channel}")
                     self.on_notice()  # anything sent while we were not listening
                     while not self._stop.is_set():

@@ -5,7 +5,7 @@ import threading
 
 from gateway.adapters.db import election
 from gateway.adapters.db.election import Election
-from gateway.adapters.db.engine import make_engine
+from gateway.adapters.db.engine import PG_LINK, make_engine
 from gateway.adapters.db.notify import Notices
 from tests.helpers import wait_for
 
@@ -41,3 +41,12 @@ def test_a_notice_reaches_the_other_worker(pg_url: str) -> None:
         assert heard.wait(10), "the notice never arrived"
     finally:
         listener.stop()
+
+
+def test_the_notice_listener_has_the_link_settings(pg_url: str) -> None:
+    """An idle LISTEN sends nothing: without keepalives a dead WAN link left the listener waiting on a
+    dead connection for good, and no other worker's notice dropped this worker's caches again."""
+    listener = Notices(make_engine(pg_url), lambda: None)
+    with listener._connect() as conn:
+        params = conn.info.get_parameters()
+    assert {k: params.get(k) for k in PG_LINK} == {k: str(v) for k, v in PG_LINK.items()}

@@ -87,3 +87,23 @@ def test_the_refused_scan_coming_back_releases_the_hold() -> None:
 def test_rate_zero_never_refuses() -> None:
     limit = InOrderBuckets(0)
     assert all(limit.allow("dev", f"s{i}", 0.0) for i in range(1000))
+
+
+def test_held_scans_let_through_and_returned_keep_their_order() -> None:
+    """Two held scans let through into one batch that is not committed come back to the hold's head
+    in their order (the batch returns them last first), with their tokens."""
+    limit = InOrderBuckets(1.0, burst=2.0)
+    assert limit.allow("d", "s0", 0.0) and limit.allow("d", "s1", 0.0)
+    assert not limit.allow("d", "a", 0.0) and not limit.allow("d", "b", 0.0)
+    assert limit.allow("d", "a", 2.0) and limit.allow("d", "b", 2.0)  # both in one batch ...
+    limit.returned("d", "b", 2.0)  # ... that fails
+    limit.returned("d", "a", 2.0)
+    assert not limit.allow("d", "b", 2.0)  # sent again first, it waits for its elder
+    assert limit.allow("d", "a", 2.0) and limit.allow("d", "b", 2.0)
+
+
+def test_a_scan_let_through_without_a_hold_and_returned_holds_nobody() -> None:
+    limit = InOrderBuckets(1.0, burst=1.0)
+    assert limit.allow("d", "a", 0.0)
+    limit.returned("d", "a", 0.0)  # its token comes back; no hold was waiting behind it
+    assert limit.allow("d", "b", 0.0)

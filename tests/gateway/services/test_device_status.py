@@ -239,3 +239,27 @@ def test_a_status_the_database_refuses_loses_only_itself(
     assert svc.counters.statuses == 2
     assert sorted(v for k, v in log.events if k == "ack") == ["d1", "d2", "d3"]  # none left with the broker
     eng.dispose()
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: an older status held longer by another worker wins")
+def test_two_workers_write_a_device_s_statuses_in_the_order_they_came(e: Engine) -> None:
+    """Several workers split the statuses (shared subscription) and each holds its own for up to
+    `status_max_wait_s` (2 s) while scans are queued. A device's will ("offline") reaches a busy worker,
+    its "online" on reconnecting half a second later an idle one: the idle one writes first, the busy
+    one then overwrites the row with the older "offline" — the console shows a serving scanner offline
+    until its next heartbeat (the write has no guard on `last_seen`)."""
+    register(e, "d1")
+
+    def worker(at: float) -> RedemptionService:
+        return RedemptionService(
+            SqlDatabase(e), SqlWriter(e), mqtt_transport(lambda t, p: None), clock=lambda: at
+        )
+
+    busy, idle = worker(T0), worker(T0 + 0.5)
+    status(busy, "d1", OFFLINE, lambda: None)
+    busy.process([busy.q.get_nowait()])  # type: ignore[list-item]  # held: scans are queued
+    status(idle, "d1", online("1.0"), lambda: None)
+    idle.process([idle.q.get_nowait()])  # type: ignore[list-item]
+    idle.write_statuses(force=True)
+    busy.write_statuses(force=True)
+    assert row(e, "d1") == (True, T0 + 0.5, online("1.0"))
