@@ -36,7 +36,8 @@ def record_statuses(tx: Tx, held: Mapping[str, Held[Ack]], places: PlaceCache) -
 
 class StatusWriter:
     """Writes what the status buffer held in its own transaction on the hot path's connection, then
-    acknowledges every message it stood for (used from the service thread only).
+    acknowledges every message it stood for (used from the service thread only) — after the commit,
+    or once the write has failed for good (below).
 
     Why acknowledge only after the commit: a gateway that crashes before it leaves the statuses with
     the broker, which delivers them again to the persistent session; a device's row never says less
@@ -82,8 +83,11 @@ class StatusWriter:
             failed = True
         if not failed:
             self.counters.statuses += sum(len(h.acks) for h in held.values())
-        # Acknowledged even when the write failed: redelivering the same document would fail the same
-        # way, and the device's next heartbeat says the same thing again.
+        # Acknowledged even when the write failed (as a scan answered INTERNAL is): unacknowledged, each
+        # would hold a slot of the broker's inflight window until the gateway reconnects, and the scans
+        # share that window. What is lost is at most one heartbeat's document, or a device's
+        # "offline" will while the database is down (its row then says online until its next status,
+        # which the device sends at its next connect) — the status is state, not a ledger entry.
         for h in held.values():
             for ack in h.acks:
                 ack()
