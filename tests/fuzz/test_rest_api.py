@@ -44,15 +44,19 @@ def _one_error_shape(resp: Any) -> str | None:
     return None
 
 
+STATUS_WAIT_S = 0.8  # longer than the status buffer's idle wait (250 ms) with room for the write
+
+
 def _settled(db: Path, path: str) -> dict[str, str]:
     """The tables once a valid request's effects have landed. A fleet command (revoke, set_mode, ...)
     reaches the database a second time asynchronously, over MQTT (e.g. the retained "offline" a revoke
-    publishes comes back as a status): wait until two reads 0.2 s apart agree (at most 3 s)."""
+    publishes comes back as a status, which the gateway writes in a batch up to STATUS_WAIT_S later,
+    services/device_status.py): wait until two reads that far apart agree (at most 8 tries)."""
     now = digest(db)
     if not path.startswith("/api/fleet"):
         return now
-    for _ in range(15):
-        time.sleep(0.2)
+    for _ in range(8):
+        time.sleep(STATUS_WAIT_S)
         again = digest(db)
         if again == now:
             return now
